@@ -1,0 +1,8 @@
+//! `nnlab data` (to be written).
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> crate::Result<()> {
+    Err(crate::Error::config("data", "not built yet"))
+}

@@ -1,0 +1,135 @@
+//! The in-memory dataset every reader produces.
+//!
+//! `pixels` holds `len() × C × H × W` bytes, one sample after another, each
+//! sample channel-major (CHW, like a torch tensor); `labels[i]` is the class
+//! index of sample `i` into `classes`. Pixel values run `0..=max_value`
+//! (255 for images, 16 for scikit-learn digits), so `x = p / max_value`
+//! maps them to `[0, 1]` as torchvision's `ToTensor` does.
+//!
+//! ```
+//! use nnlab::data::Dataset;
+//! let ds = Dataset::new("toy", "memory", vec!["a".into(), "b".into()], [1, 2, 2],
+//!                       vec![0, 255, 0, 255, 9, 9, 9, 9], vec![0, 1], 255).unwrap();
+//! assert_eq!(ds.len(), 2);
+//! assert_eq!(ds.image(1), &[9, 9, 9, 9]);
+//! ```
+
+use crate::{Error, Result};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    /// What it is, e.g. `mnist/train`.
+    pub name: String,
+    /// Where it came from: a file, a folder, a URL.
+    pub source: String,
+    /// Class names, index = label.
+    pub classes: Vec<String>,
+    /// `[C, H, W]` of one sample.
+    pub shape: [usize; 3],
+    /// `len × C × H × W` bytes, CHW per sample.
+    pub pixels: Vec<u8>,
+    /// One class index per sample.
+    pub labels: Vec<u32>,
+    /// The largest pixel value of the format (255, or 16 for digits).
+    pub max_value: u8,
+}
+
+impl Dataset {
+    /// Checks that pixels and labels agree with the shape and the classes.
+    pub fn new(
+        name: impl Into<String>,
+        source: impl Into<String>,
+        classes: Vec<String>,
+        shape: [usize; 3],
+        pixels: Vec<u8>,
+        labels: Vec<u32>,
+        max_value: u8,
+    ) -> Result<Self> {
+        let name = name.into();
+        let sample = shape.iter().product::<usize>();
+        if sample == 0 {
+            return Err(Error::config(format!("{name}.shape"), format!("{shape:?}: every dimension must be positive")));
+        }
+        if pixels.len() != labels.len() * sample {
+            return Err(Error::config(
+                format!("{name}.pixels"),
+                format!(
+                    "{} bytes for {} labels of shape {shape:?}: expected {}",
+                    pixels.len(),
+                    labels.len(),
+                    labels.len() * sample
+                ),
+            ));
+        }
+        if let Some((i, &l)) = labels.iter().enumerate().find(|(_, &l)| l as usize >= classes.len()) {
+            return Err(Error::config(
+                format!("{name}.labels[{i}]"),
+                format!("label {l}, expected 0..{} ({} classes)", classes.len(), classes.len()),
+            ));
+        }
+        Ok(Dataset { name, source: source.into(), classes, shape, pixels, labels, max_value })
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Bytes in one sample, `C × H × W`.
+    pub fn sample_len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// The pixels of sample `i` (CHW).
+    pub fn image(&self, i: usize) -> &[u8] {
+        let n = self.sample_len();
+        &self.pixels[i * n..(i + 1) * n]
+    }
+
+    /// Number of samples of each class, in class order.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut c = vec![0; self.classes.len()];
+        for &l in &self.labels {
+            c[l as usize] += 1;
+        }
+        c
+    }
+
+    /// A new dataset with the samples at `indices`, in that order.
+    pub fn select(&self, indices: &[usize]) -> Result<Dataset> {
+        let n = self.sample_len();
+        let mut pixels = Vec::with_capacity(indices.len() * n);
+        let mut labels = Vec::with_capacity(indices.len());
+        for &i in indices {
+            if i >= self.len() {
+                return Err(Error::config(
+                    format!("{}.select", self.name),
+                    format!("index {i}, expected < {}", self.len()),
+                ));
+            }
+            pixels.extend_from_slice(self.image(i));
+            labels.push(self.labels[i]);
+        }
+        Ok(Dataset { pixels, labels, ..self.clone_meta() })
+    }
+
+    /// Everything but the samples.
+    fn clone_meta(&self) -> Dataset {
+        Dataset {
+            name: self.name.clone(),
+            source: self.source.clone(),
+            classes: self.classes.clone(),
+            shape: self.shape,
+            pixels: Vec::new(),
+            labels: Vec::new(),
+            max_value: self.max_value,
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! # nnlab — a neural-network course in Rust
+//!
+//! Datasets, models, training, hand-written teaching layers and notebook
+//! display on top of Candle. The data flows one way:
+//!
+//! ```text
+//! source files ─► data::Dataset ─► data::Loader ─► models::Model
+//!              ─► train::Learner ─► History ─► viz (plotly) / table (polars)
+//! ```
+//!
+//! Notebook cells use the [`prelude`]: `use nnlab::prelude::*;`.
+
+pub mod cli;
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod models;
+pub mod ops;
+pub mod prelude;
+pub mod scratch;
+pub mod table;
+pub mod train;
+
+pub use device::{device, seed};
+pub use error::{Error, Result};

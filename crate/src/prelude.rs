@@ -1,0 +1,4 @@
+//! Everything a notebook cell needs: `use nnlab::prelude::*;`.
+
+pub use crate::data::Dataset;
+pub use crate::{device, seed, Error, Result};

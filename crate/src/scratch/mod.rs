@@ -1,0 +1,2 @@
+//! The teaching half: layers with hand-written forward and backward,
+//! gradient checking, and optimizers on 2-D functions.

@@ -1,0 +1,1 @@
+//! Tables: results as polars DataFrames.

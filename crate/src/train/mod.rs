@@ -1,0 +1,5 @@
+//! Training: losses, optimizers and schedulers with torch semantics.
+
+pub mod loss;
+pub mod optim;
+pub mod schedule;
