@@ -3,3 +3,5 @@
 pub mod loss;
 pub mod optim;
 pub mod schedule;
+pub mod metrics;
+pub mod history;

@@ -1,0 +1,187 @@
+//! What a training run leaves behind: one record per epoch with the train
+//! and validation loss, every metric, the learning rate and the seconds it
+//! took. Columns are named `train_loss`, `val_loss`, `train_<metric>`,
+//! `val_<metric>`, `lr`, `seconds`.
+//!
+//! ```
+//! use nnlab::train::history::{EpochRecord, History};
+//! let mut h = History::new("2 layers");
+//! h.push(EpochRecord { epoch: 1, train_loss: 0.4, val_loss: Some(0.3), lr: 1e-3, seconds: 2.0,
+//!                      train_metrics: vec![("accuracy".into(), 0.9)], val_metrics: vec![("accuracy".into(), 0.92)] });
+//! assert_eq!(h.column("val_accuracy").unwrap(), vec![0.92]);
+//! ```
+
+use crate::{Error, Result};
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// One epoch of training.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based epoch number (continues across calls of `fit`).
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches.
+    pub train_loss: f64,
+    /// Loss on the validation loader, when there is one.
+    pub val_loss: Option<f64>,
+    /// Metrics on the training predictions of the epoch, `(name, value)`.
+    pub train_metrics: Vec<(String, f64)>,
+    /// Metrics on the validation loader.
+    pub val_metrics: Vec<(String, f64)>,
+    /// Learning rate used during the epoch.
+    pub lr: f64,
+    /// Wall-clock seconds of the epoch (training and validation).
+    pub seconds: f64,
+}
+
+/// Every epoch of a run, in order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// The run's name (usually the model's).
+    pub name: String,
+    pub epochs: Vec<EpochRecord>,
+}
+
+impl History {
+    pub fn new(name: impl Into<String>) -> Self {
+        History { name: name.into(), epochs: Vec::new() }
+    }
+
+    pub fn push(&mut self, r: EpochRecord) {
+        self.epochs.push(r);
+    }
+
+    pub fn len(&self) -> usize {
+        self.epochs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.epochs.is_empty()
+    }
+
+    pub fn last(&self) -> Option<&EpochRecord> {
+        self.epochs.last()
+    }
+
+    /// Column names in order: epoch, train_loss, val_loss, train_*, val_*, lr, seconds.
+    pub fn columns(&self) -> Vec<String> {
+        let mut cols = vec!["epoch".to_string(), "train_loss".into()];
+        if self.epochs.iter().any(|e| e.val_loss.is_some()) {
+            cols.push("val_loss".into());
+        }
+        if let Some(e) = self.epochs.first() {
+            cols.extend(e.train_metrics.iter().map(|(n, _)| format!("train_{n}")));
+            cols.extend(e.val_metrics.iter().map(|(n, _)| format!("val_{n}")));
+        }
+        cols.push("lr".into());
+        cols.push("seconds".into());
+        cols
+    }
+
+    /// The values of one column, one per epoch (NaN where an epoch lacks it).
+    pub fn column(&self, name: &str) -> Result<Vec<f64>> {
+        if !self.columns().iter().any(|c| c == name) {
+            return Err(Error::config(
+                "column",
+                format!("`{name}` is not in this history; expected one of {}", self.columns().join(", ")),
+            ));
+        }
+        Ok(self.epochs.iter().map(|e| value(e, name).unwrap_or(f64::NAN)).collect())
+    }
+
+    /// The epoch record with the smallest (`minimize`) or largest value of `column`.
+    pub fn best(&self, column: &str, minimize: bool) -> Result<&EpochRecord> {
+        let values = self.column(column)?;
+        let better = |a: f64, b: f64| if minimize { a < b } else { a > b };
+        let mut best: Option<usize> = None;
+        for (i, &v) in values.iter().enumerate() {
+            if v.is_nan() {
+                continue;
+            }
+            if best.is_none_or(|b| better(v, values[b])) {
+                best = Some(i);
+            }
+        }
+        best.map(|i| &self.epochs[i])
+            .ok_or_else(|| Error::config("column", format!("`{column}` has no values yet")))
+    }
+
+    /// One row per epoch, one column per quantity.
+    pub fn to_dataframe(&self) -> Result<DataFrame> {
+        let mut cols: Vec<Column> = Vec::new();
+        for name in self.columns() {
+            if name == "epoch" {
+                let v: Vec<u32> = self.epochs.iter().map(|e| e.epoch as u32).collect();
+                cols.push(Column::new("epoch".into(), v));
+            } else {
+                cols.push(Column::new(name.as_str().into(), self.column(&name)?));
+            }
+        }
+        Ok(DataFrame::new(self.epochs.len(), cols)?)
+    }
+
+    pub fn to_json(&self) -> Result<String> {
+        Ok(serde_json::to_string(self)?)
+    }
+
+    pub fn from_json(text: &str) -> Result<Self> {
+        Ok(serde_json::from_str(text)?)
+    }
+}
+
+fn value(e: &EpochRecord, name: &str) -> Option<f64> {
+    match name {
+        "epoch" => Some(e.epoch as f64),
+        "train_loss" => Some(e.train_loss),
+        "val_loss" => e.val_loss,
+        "lr" => Some(e.lr),
+        "seconds" => Some(e.seconds),
+        _ => {
+            let find = |m: &[(String, f64)], n: &str| m.iter().find(|(k, _)| k == n).map(|(_, v)| *v);
+            if let Some(n) = name.strip_prefix("train_") {
+                find(&e.train_metrics, n)
+            } else if let Some(n) = name.strip_prefix("val_") {
+                find(&e.val_metrics, n)
+            } else {
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(epoch: usize, loss: f64, acc: f64) -> EpochRecord {
+        EpochRecord {
+            epoch,
+            train_loss: loss,
+            val_loss: Some(loss + 0.1),
+            train_metrics: vec![("accuracy".into(), acc - 0.01)],
+            val_metrics: vec![("accuracy".into(), acc)],
+            lr: 0.01,
+            seconds: 1.5,
+        }
+    }
+
+    #[test]
+    fn columns_best_and_frame() {
+        let mut h = History::new("m");
+        for (i, (l, a)) in [(0.5, 0.8), (0.3, 0.9), (0.35, 0.88)].into_iter().enumerate() {
+            h.push(rec(i + 1, l, a));
+        }
+        assert_eq!(
+            h.columns(),
+            ["epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy", "lr", "seconds"]
+        );
+        assert_eq!(h.best("val_loss", true).unwrap().epoch, 2);
+        assert_eq!(h.best("val_accuracy", false).unwrap().epoch, 2);
+        let df = h.to_dataframe().unwrap();
+        assert_eq!(df.shape(), (3, 7));
+        let e = h.column("val_f1").unwrap_err().to_string();
+        assert!(e.contains("`val_f1`") && e.contains("val_accuracy"), "{e}");
+        let back = History::from_json(&h.to_json().unwrap()).unwrap();
+        assert_eq!(back, h);
+    }
+}
