@@ -1,1 +1,5 @@
-//! Tables: results as polars DataFrames.
+//! Tables: results as polars DataFrames, and their files.
+
+pub mod csv;
+
+pub use csv::write_csv;

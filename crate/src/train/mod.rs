@@ -5,3 +5,5 @@ pub mod optim;
 pub mod schedule;
 pub mod metrics;
 pub mod history;
+pub mod interpret;
+pub mod grid;
