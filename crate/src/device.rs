@@ -88,6 +88,12 @@ pub fn next_rng(name: &str) -> StdRng {
     rng(name, COUNTER.fetch_add(1, Ordering::SeqCst))
 }
 
+/// Moves the `next_rng` counter to `position`: the Learner sets it at the
+/// start of every epoch so dropout masks depend only on (seed, epoch, call).
+pub fn set_stream_position(position: u64) {
+    COUNTER.store(position, Ordering::SeqCst);
+}
+
 fn splitmix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

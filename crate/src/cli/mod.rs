@@ -5,3 +5,4 @@ pub mod data;
 pub mod gradcheck;
 pub mod optim2d;
 pub mod summary;
+pub mod train;

@@ -7,3 +7,6 @@ pub mod metrics;
 pub mod history;
 pub mod interpret;
 pub mod grid;
+pub mod learner;
+pub mod callbacks;
+pub mod checkpoint;
