@@ -1,0 +1,140 @@
+//! The training engine on real data (scikit-learn digits from the mirror):
+//! a target accuracy, determinism, resuming from a checkpoint, early
+//! stopping, divergence. Skips with a notice when NNLAB_DATA_MIRROR is unset.
+
+use std::path::PathBuf;
+
+use nnlab::data::loader::{Loader, Loaders};
+use nnlab::data::split::train_test_split;
+use nnlab::data::Dataset;
+use nnlab::models::zoo;
+use nnlab::train::callbacks::{on_epoch, EarlyStopping, KeepBest};
+use nnlab::train::history::History;
+use nnlab::train::learner::Learner;
+use nnlab::train::metrics::{accuracy, f1_macro};
+use nnlab::train::optim::{Adam, Sgd};
+use nnlab::Error;
+
+fn digits() -> Option<Dataset> {
+    let Ok(mirror) = std::env::var("NNLAB_DATA_MIRROR") else {
+        eprintln!("NNLAB_DATA_MIRROR is not set: skipping the real-data learner tests");
+        return None;
+    };
+    let path = PathBuf::from(mirror).join("digits/digits.csv.gz");
+    Some(nnlab::data::digits::read(&path).expect("digits"))
+}
+
+/// hw4's split: stratified 70/30 with seed 20231110.
+fn loaders(ds: &Dataset, batch: usize) -> Loaders {
+    let (train, val) = train_test_split(ds, 0.3, 20231110, true).unwrap();
+    Loaders {
+        train: Loader::new(train, batch).shuffle(7),
+        val: Some(Loader::new(val, 256)),
+        test: None,
+    }
+}
+
+/// Histories equal except for the wall-clock seconds.
+fn same_curves(a: &History, b: &History) {
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.epochs.iter().zip(&b.epochs) {
+        assert_eq!((x.epoch, x.train_loss, x.val_loss, x.lr), (y.epoch, y.train_loss, y.val_loss, y.lr));
+        assert_eq!(x.train_metrics, y.train_metrics);
+        assert_eq!(x.val_metrics, y.val_metrics);
+    }
+}
+
+#[test]
+fn mlp_digits_reaches_the_target_and_is_deterministic() {
+    let Some(ds) = digits() else { return };
+    let l = loaders(&ds, 32);
+    let run = || {
+        nnlab::seed(3);
+        let model = zoo::mlp_digits("relu", 52, None).unwrap();
+        let mut learn = Learner::new(model, &l)
+            .optimizer(Sgd::new(0.1).momentum(0.9))
+            .metrics([accuracy(), f1_macro()])
+            .silent();
+        learn.fit(30).unwrap()
+    };
+    let h = run();
+    let acc = h.column("val_accuracy").unwrap();
+    let best = acc.iter().cloned().fold(0.0, f64::max);
+    assert!(*acc.last().unwrap() >= 0.95, "validation accuracy {acc:?}");
+    assert!(best >= 0.95);
+    // Same seed, same history.
+    same_curves(&h, &run());
+}
+
+#[test]
+fn resuming_from_a_checkpoint_repeats_the_uninterrupted_run() {
+    let Some(ds) = digits() else { return };
+    let l = loaders(&ds, 64);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.safetensors");
+    let fresh = || {
+        nnlab::seed(11);
+        Learner::new(zoo::mlp_digits("tanh", 32, Some(0.2)).unwrap(), &l).optimizer(Adam::new(3e-3)).silent()
+    };
+    let straight = fresh().fit(4).unwrap();
+
+    let mut first = fresh();
+    first.fit(2).unwrap();
+    first.save(&path).unwrap();
+    assert!(nnlab::train::checkpoint::sidecar(&path).exists());
+    let mut second = fresh(); // new weights, new optimizer state: all replaced by resume
+    second.resume(&path).unwrap();
+    assert_eq!(second.epochs_done(), 2);
+    let resumed = second.fit(2).unwrap();
+    same_curves(&straight, &resumed);
+}
+
+#[test]
+fn early_stopping_stops_and_restores_the_best_weights() {
+    let Some(ds) = digits() else { return };
+    let l = loaders(&ds, 64);
+    nnlab::seed(5);
+    let dir = tempfile::tempdir().unwrap();
+    let best_path = dir.path().join("best.safetensors");
+    let mut epochs_seen = 0;
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c2 = counter.clone();
+    // lr so high that the validation loss soon stops improving
+    let mut learn = Learner::new(zoo::mlp_digits("relu", 52, None).unwrap(), &l)
+        .optimizer(Sgd::new(0.5).momentum(0.9))
+        .callback(EarlyStopping::new("val_loss").patience(2).restore_best(true))
+        .callback(KeepBest::new("val_loss", &best_path))
+        .callback(on_epoch(move |_ctx| {
+            c2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }))
+        .silent();
+    let h = learn.fit(60).unwrap();
+    epochs_seen += counter.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(epochs_seen, h.len());
+    assert!(h.len() < 60, "early stopping never fired in {} epochs", h.len());
+    let best = h.best("val_loss", true).unwrap().clone();
+    // Stopped `patience` epochs after the best one.
+    assert_eq!(h.len(), best.epoch + 2);
+    // The restored model gives the best epoch's validation loss again.
+    let ev = learn.evaluate(l.val.as_ref().unwrap()).unwrap();
+    assert!((ev.loss - best.val_loss.unwrap()).abs() < 1e-5, "{} vs {:?}", ev.loss, best.val_loss);
+    // The keep-best checkpoint holds that epoch.
+    let ck = nnlab::train::checkpoint::load(&best_path, &candle_core::Device::Cpu).unwrap();
+    assert_eq!(ck.info.epoch, best.epoch);
+}
+
+#[test]
+fn a_diverging_run_is_an_error_naming_epoch_batch_and_lr() {
+    let Some(ds) = digits() else { return };
+    let l = loaders(&ds, 64);
+    nnlab::seed(1);
+    let mut learn = Learner::new(zoo::mlp_digits("relu", 52, None).unwrap(), &l).optimizer(Sgd::new(1e6)).silent();
+    match learn.fit(3) {
+        Err(e @ Error::Diverged { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("epoch 1") && msg.contains("batch") && msg.contains("lr 1000000"), "{msg}");
+        }
+        other => panic!("expected a divergence error, got {other:?}"),
+    }
+}
