@@ -4,6 +4,8 @@
 //! On CUDA these call Candle's own kernels.
 
 pub mod conv;
+pub mod gemm;
+pub mod im2col;
 pub mod pool;
 
 pub use conv::{conv2d, Conv2dParams};

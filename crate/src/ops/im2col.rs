@@ -1,0 +1,196 @@
+//! im2col and col2im for one sample: the reshuffles that turn a convolution
+//! into a matrix product.
+//!
+//! `cols[(c·KH + p)·KW + q, i·OW + j] = x[c, i·s + p·d − pad, j·s + q·d − pad]`
+//! (0 outside the image), a `K × L` row-major matrix with `K = C·KH·KW`,
+//! `L = OH·OW`. col2im is its adjoint: it adds every column entry back onto
+//! the pixel it came from.
+
+use super::gemm::Real;
+
+/// Geometry of a 2-D convolution on one sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub dilation: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl Geometry {
+    /// Output size `(H + 2·pad − d·(K−1) − 1) / s + 1`; `None` when the kernel does not fit.
+    pub fn new(c: usize, h: usize, w: usize, kh: usize, kw: usize, stride: usize, padding: usize, dilation: usize) -> Option<Geometry> {
+        let span_h = dilation * (kh.max(1) - 1) + 1;
+        let span_w = dilation * (kw.max(1) - 1) + 1;
+        if stride == 0 || dilation == 0 || kh == 0 || kw == 0 || h + 2 * padding < span_h || w + 2 * padding < span_w {
+            return None;
+        }
+        let oh = (h + 2 * padding - span_h) / stride + 1;
+        let ow = (w + 2 * padding - span_w) / stride + 1;
+        Some(Geometry { c, h, w, kh, kw, stride, padding, dilation, oh, ow })
+    }
+
+    /// `K = C·KH·KW`, rows of the column matrix.
+    pub fn k(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+
+    /// `L = OH·OW`, columns of the column matrix.
+    pub fn l(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// A 1×1 kernel, stride 1, no padding: the image already is its column matrix.
+    pub fn is_pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == 1 && self.padding == 0
+    }
+
+    /// Output columns `j` whose input column `j·s + off` lies in `0..W`, for `off = q·d − pad`.
+    fn valid_cols(&self, off: isize) -> (usize, usize) {
+        let s = self.stride as isize;
+        let w = self.w as isize;
+        // smallest j with j·s + off ≥ 0
+        let lo = if off >= 0 { 0 } else { ((-off) + s - 1) / s };
+        // largest j with j·s + off ≤ W − 1, plus one
+        let hi = if w - 1 - off < 0 { 0 } else { (w - 1 - off) / s + 1 };
+        (lo.clamp(0, self.ow as isize) as usize, hi.clamp(0, self.ow as isize) as usize)
+    }
+}
+
+/// Fills `cols` (`K × L`) from the image `x` (`C × H × W`).
+pub fn im2col<T: Real>(g: &Geometry, x: &[T], cols: &mut [T]) {
+    let (l, ow) = (g.l(), g.ow);
+    for c in 0..g.c {
+        let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for p in 0..g.kh {
+            for q in 0..g.kw {
+                let row = ((c * g.kh + p) * g.kw + q) * l;
+                let off_x = (q * g.dilation) as isize - g.padding as isize;
+                let (j0, j1) = g.valid_cols(off_x);
+                for i in 0..g.oh {
+                    let dst = &mut cols[row + i * ow..row + (i + 1) * ow];
+                    let iy = (i * g.stride + p * g.dilation) as isize - g.padding as isize;
+                    if iy < 0 || iy >= g.h as isize || j0 >= j1 {
+                        dst.fill(T::ZERO);
+                        continue;
+                    }
+                    let src = &plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    dst[..j0].fill(T::ZERO);
+                    dst[j1..].fill(T::ZERO);
+                    let start = (j0 as isize * g.stride as isize + off_x) as usize;
+                    if g.stride == 1 {
+                        dst[j0..j1].copy_from_slice(&src[start..start + (j1 - j0)]);
+                    } else {
+                        for (k, d) in dst[j0..j1].iter_mut().enumerate() {
+                            *d = src[start + k * g.stride];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds the column matrix `cols` (`K × L`) back onto the image `x` (`C × H × W`), which it does not clear.
+pub fn col2im<T: Real>(g: &Geometry, cols: &[T], x: &mut [T]) {
+    let (l, ow) = (g.l(), g.ow);
+    for c in 0..g.c {
+        let plane = &mut x[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for p in 0..g.kh {
+            for q in 0..g.kw {
+                let row = ((c * g.kh + p) * g.kw + q) * l;
+                let off_x = (q * g.dilation) as isize - g.padding as isize;
+                let (j0, j1) = g.valid_cols(off_x);
+                if j0 >= j1 {
+                    continue;
+                }
+                for i in 0..g.oh {
+                    let iy = (i * g.stride + p * g.dilation) as isize - g.padding as isize;
+                    if iy < 0 || iy >= g.h as isize {
+                        continue;
+                    }
+                    let src = &cols[row + i * ow + j0..row + i * ow + j1];
+                    let dst = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    let start = (j0 as isize * g.stride as isize + off_x) as usize;
+                    if g.stride == 1 {
+                        for (d, &s) in dst[start..start + (j1 - j0)].iter_mut().zip(src) {
+                            *d += s;
+                        }
+                    } else {
+                        for (k, &s) in src.iter().enumerate() {
+                            dst[start + k * g.stride] += s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Straight from the definition, for comparison.
+    fn naive_im2col(g: &Geometry, x: &[f64]) -> Vec<f64> {
+        let mut cols = vec![0.0; g.k() * g.l()];
+        for c in 0..g.c {
+            for p in 0..g.kh {
+                for q in 0..g.kw {
+                    for i in 0..g.oh {
+                        for j in 0..g.ow {
+                            let y = (i * g.stride + p * g.dilation) as isize - g.padding as isize;
+                            let xx = (j * g.stride + q * g.dilation) as isize - g.padding as isize;
+                            let v = if y >= 0 && xx >= 0 && (y as usize) < g.h && (xx as usize) < g.w {
+                                x[(c * g.h + y as usize) * g.w + xx as usize]
+                            } else {
+                                0.0
+                            };
+                            cols[((c * g.kh + p) * g.kw + q) * g.l() + i * g.ow + j] = v;
+                        }
+                    }
+                }
+            }
+        }
+        cols
+    }
+
+    #[test]
+    fn matches_the_definition_and_col2im_is_the_adjoint() {
+        let cases = [
+            (2, 5, 7, 3, 3, 1, 1, 1),
+            (1, 6, 6, 3, 3, 2, 1, 1),
+            (3, 7, 5, 2, 3, 2, 0, 1),
+            (2, 9, 8, 3, 3, 1, 2, 2),
+            (1, 4, 4, 1, 1, 1, 0, 1),
+            (2, 11, 10, 7, 7, 2, 3, 1),
+            (1, 5, 5, 5, 5, 3, 2, 1),
+        ];
+        for (c, h, w, kh, kw, s, pad, d) in cases {
+            let g = Geometry::new(c, h, w, kh, kw, s, pad, d).unwrap();
+            let x: Vec<f64> = (0..c * h * w).map(|i| ((i * 37 % 101) as f64) / 10.0 - 3.0).collect();
+            let mut cols = vec![f64::NAN; g.k() * g.l()];
+            im2col(&g, &x, &mut cols);
+            assert_eq!(cols, naive_im2col(&g, &x), "{g:?}");
+            // <im2col(x), r> == <x, col2im(r)> for any r
+            let r: Vec<f64> = (0..cols.len()).map(|i| ((i * 13 % 17) as f64) - 8.0).collect();
+            let mut back = vec![0.0; x.len()];
+            col2im(&g, &r, &mut back);
+            let lhs: f64 = cols.iter().zip(&r).map(|(a, b)| a * b).sum();
+            let rhs: f64 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
+            assert!((lhs - rhs).abs() < 1e-9, "{g:?}: {lhs} vs {rhs}");
+        }
+    }
+
+    #[test]
+    fn kernel_larger_than_the_padded_image_has_no_geometry() {
+        assert!(Geometry::new(1, 2, 2, 3, 3, 1, 0, 1).is_none());
+        assert!(Geometry::new(1, 2, 2, 3, 3, 1, 1, 1).is_some());
+    }
+}
