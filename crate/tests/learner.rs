@@ -15,6 +15,9 @@ use nnlab::train::metrics::{accuracy, f1_macro};
 use nnlab::train::optim::{Adam, Sgd};
 use nnlab::Error;
 
+/// The seed is process-wide: these tests run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn digits() -> Option<Dataset> {
     let Ok(mirror) = std::env::var("NNLAB_DATA_MIRROR") else {
         eprintln!("NNLAB_DATA_MIRROR is not set: skipping the real-data learner tests");
@@ -46,6 +49,7 @@ fn same_curves(a: &History, b: &History) {
 
 #[test]
 fn mlp_digits_reaches_the_target_and_is_deterministic() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(ds) = digits() else { return };
     let l = loaders(&ds, 32);
     let run = || {
@@ -68,6 +72,7 @@ fn mlp_digits_reaches_the_target_and_is_deterministic() {
 
 #[test]
 fn resuming_from_a_checkpoint_repeats_the_uninterrupted_run() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(ds) = digits() else { return };
     let l = loaders(&ds, 64);
     let dir = tempfile::tempdir().unwrap();
@@ -91,6 +96,7 @@ fn resuming_from_a_checkpoint_repeats_the_uninterrupted_run() {
 
 #[test]
 fn early_stopping_stops_and_restores_the_best_weights() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(ds) = digits() else { return };
     let l = loaders(&ds, 64);
     nnlab::seed(5);
@@ -126,6 +132,7 @@ fn early_stopping_stops_and_restores_the_best_weights() {
 
 #[test]
 fn a_diverging_run_is_an_error_naming_epoch_batch_and_lr() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(ds) = digits() else { return };
     let l = loaders(&ds, 64);
     nnlab::seed(1);
