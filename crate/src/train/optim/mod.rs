@@ -461,9 +461,10 @@ impl Slots {
 macro_rules! impl_optimizer {
     ($t:ty) => {
         impl $t {
-            /// Tests: the tensor-op path even on the CPU.
-            #[cfg(test)]
-            pub(crate) fn tensor_path(mut self) -> Self {
+            /// Benchmarks and tests: the tensor-op path (used for CUDA,
+            /// f16, bf16) even for f32/f64 on the CPU.
+            #[doc(hidden)]
+            pub fn tensor_path(mut self) -> Self {
                 self.slots.force_tensor = true;
                 self
             }
