@@ -106,7 +106,9 @@ fn assert_close(name: &str, got: &[f64], want: &[f64], rel: f64) {
     }
 }
 
-fn configs() -> Vec<(&'static str, Box<dyn Fn() -> Box<dyn Optimizer>>)> {
+type Make = Box<dyn Fn() -> Box<dyn Optimizer>>;
+
+fn configs() -> Vec<(&'static str, Make)> {
     vec![
         ("sgd", Box::new(|| Box::new(Sgd::new(0.1)))),
         (
