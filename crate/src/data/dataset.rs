@@ -102,6 +102,31 @@ impl Dataset {
         c
     }
 
+    /// Per-channel mean and standard deviation of `pixel / max_value` over
+    /// every sample (what torchvision's `Normalize` is usually given).
+    pub fn channel_stats(&self) -> (Vec<f64>, Vec<f64>) {
+        let [c, h, w] = self.shape;
+        let plane = h * w;
+        let mut hist = vec![[0u64; 256]; c];
+        for img in self.pixels.chunks_exact(c * plane) {
+            for (ch, hc) in hist.iter_mut().enumerate() {
+                for &p in &img[ch * plane..(ch + 1) * plane] {
+                    hc[p as usize] += 1;
+                }
+            }
+        }
+        let scale = 1.0 / self.max_value.max(1) as f64;
+        hist.iter()
+            .map(|hc| {
+                let n: u64 = hc.iter().sum();
+                let n = n.max(1) as f64;
+                let mean = hc.iter().enumerate().map(|(p, &k)| p as f64 * scale * k as f64).sum::<f64>() / n;
+                let var = hc.iter().enumerate().map(|(p, &k)| (p as f64 * scale - mean).powi(2) * k as f64).sum::<f64>() / n;
+                (mean, var.sqrt())
+            })
+            .unzip()
+    }
+
     /// A new dataset with the samples at `indices`, in that order.
     pub fn select(&self, indices: &[usize]) -> Result<Dataset> {
         let n = self.sample_len();

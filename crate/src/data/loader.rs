@@ -53,6 +53,23 @@ pub struct Loaders {
     pub test: Option<Loader>,
 }
 
+impl Loaders {
+    /// The usual course setup: the training set shuffled with `seed` and
+    /// normalized with its own per-channel mean/std (0.1307/0.3081 for
+    /// MNIST), the test set (when there is one) normalized the same way,
+    /// evaluated in batches of 1,000.
+    pub fn standard(train: Dataset, test: Option<Dataset>, batch_size: usize, seed: u64) -> Result<Loaders> {
+        let (mean, std) = train.channel_stats();
+        let (mean, std): (Vec<f32>, Vec<f32>) = (mean.iter().map(|&v| v as f32).collect(), std.iter().map(|&v| v as f32).collect());
+        let train = Loader::new(train, batch_size).shuffle(seed).normalize(&mean, &std)?;
+        let test = match test {
+            Some(t) => Some(Loader::new(t, 1000).normalize(&mean, &std)?),
+            None => None,
+        };
+        Ok(Loaders { train, val: None, test })
+    }
+}
+
 impl Loader {
     /// Batches of `batch_size` in dataset order, on the CPU, scaled to `[0, 1]`.
     pub fn new(dataset: Dataset, batch_size: usize) -> Loader {
@@ -233,6 +250,16 @@ mod tests {
         let dropped = l.clone().drop_last(true);
         assert_eq!(dropped.num_batches(), 2);
         assert_eq!(dropped.iter_epoch(0).count(), 2);
+    }
+
+    #[test]
+    fn standard_loaders_normalize_with_the_training_statistics() {
+        let l = Loaders::standard(toy(6), Some(toy(2)), 4, 1).unwrap();
+        let x: Vec<f32> = l.train.iter_epoch(0).flat_map(|b| b.unwrap().x.flatten_all().unwrap().to_vec1::<f32>().unwrap()).collect();
+        let mean = x.iter().sum::<f32>() / x.len() as f32;
+        let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / x.len() as f32;
+        assert!(mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4, "{mean} {var}");
+        assert_eq!(l.test.unwrap().num_samples(), 2);
     }
 
     #[test]
