@@ -2,3 +2,4 @@
 
 pub use crate::data::Dataset;
 pub use crate::{device, seed, Error, Result};
+pub use crate::models::{cnn::Cnn, mlp::Mlp, model::Model, model::Output, summary::Summary, zoo};
