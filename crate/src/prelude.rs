@@ -1,7 +1,15 @@
 //! Everything a notebook cell needs: `use nnlab::prelude::*;`.
 
+pub use crate::data::loader::{Loader, Loaders};
+pub use crate::data::split::{holdout_per_class, split_counts, train_test_split};
 pub use crate::data::Dataset;
-pub use crate::{device, seed, Error, Result};
+pub use crate::models::{cnn::Cnn, mlp::Mlp, model::Model, model::Output, summary::Summary, zoo};
+pub use crate::train::callbacks::{on_epoch, EarlyStopping, KeepBest};
+pub use crate::train::grid::{Grid, GridResults, Params};
+pub use crate::train::history::History;
+pub use crate::train::learner::{Evaluation, Learner, Progress};
 pub use crate::train::loss::{l2_penalty, Loss};
+pub use crate::train::metrics::{accuracy, f1_macro, f1_weighted, precision_macro, recall_macro, ConfusionMatrix};
 pub use crate::train::optim::{optimizer_by_name, Adagrad, Adam, AdamW, Optimizer, RmsProp, Sgd};
 pub use crate::train::schedule::{CosineLr, ReduceLrOnPlateau, Scheduler, StepLr};
+pub use crate::{device, seed, Error, Result};

@@ -124,7 +124,7 @@ fn mega(n: u64) -> String {
 
 impl SummaryRow {
     fn params_str(&self) -> String {
-        if self.recursive && self.params.is_some() {
+        if self.recursive && self.params.unwrap_or(0) > 0 {
             return "(recursive)".into();
         }
         match self.params {
