@@ -978,3 +978,18 @@ fn forward_reports_bad_inputs() {
         "{e}"
     );
 }
+
+#[test]
+fn models_can_move_between_threads_and_print_like_torch() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Model>();
+    send_sync::<nnlab::models::summary::Summary>();
+    let m = zoo::build_on("hw4/MLPDigits_dropout", &Device::Cpu, DType::F32).unwrap();
+    assert_eq!(
+        m.repr(),
+        "MLPDigits_dropout(\n  (fc1): Linear(in_features=64, out_features=24, bias=True)\n  \
+         (fc2): Linear(in_features=24, out_features=24, bias=True)\n  \
+         (fc3): Linear(in_features=24, out_features=10, bias=True)\n  \
+         (dropout): Dropout(p=0.25, inplace=False)\n)"
+    );
+}
