@@ -710,12 +710,11 @@ fn cnn_forward_backward_matches_torch() {
     );
 }
 
-/// Candle 0.11's max_pool2d backward multiplies the gradient by
-/// (number of maxima)/k² instead of dividing by the number of maxima, so
-/// gradients below a MaxPool2d(2) come out 4× too small. `crate::ops::pool`
-/// is to get its own backward (another issue); un-ignore this test then.
+/// Candle 0.11's own max_pool2d backward multiplies the gradient by
+/// (number of maxima)/k² instead of dividing by the number of maxima (4× too
+/// small under a MaxPool2d(2)); `crate::ops::pool` has its own backward, so
+/// the gradients below the pool match torch.
 #[test]
-#[ignore = "candle 0.11 max_pool2d backward scales by 1/k²: waits for ops::pool's own backward"]
 fn cnn_gradient_through_max_pool_matches_torch() {
     let m = small_cnn(true);
     let (_, grads) = run_small_cnn(&m);
