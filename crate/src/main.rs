@@ -19,7 +19,7 @@ enum Command {
     /// Gradient check of every scratch layer and a whole network.
     Gradcheck(cli::gradcheck::Args),
     /// Trains a model on a course dataset.
-    // Train(cli::train::Args),
+    Train(cli::train::Args),
     /// Layer-by-layer summary of a model (torchinfo layout).
     Summary(cli::summary::Args),
 }
@@ -31,7 +31,7 @@ fn main() {
         Command::Optim2d(a) => cli::optim2d::run(a),
         Command::Gradcheck(a) => cli::gradcheck::run(a),
         Command::Summary(a) => cli::summary::run(a),
-        // Command::Train(a) => cli::train::run(a),
+        Command::Train(a) => cli::train::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -5,4 +5,4 @@ pub mod data;
 pub mod gradcheck;
 pub mod optim2d;
 pub mod summary;
-// pub mod train; (wired once data::sources lands)
+pub mod train;
