@@ -1,0 +1,101 @@
+//! The `nnlab` binary on real data through the mirror: `data info` counts
+//! (the per-class counts listed in ../shared/data/README.md), `train` to the
+//! issue's accuracy targets, and errors that exit non-zero with a message.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn mirror() -> Option<String> {
+    let m = std::env::var("NNLAB_DATA_MIRROR").ok();
+    if m.is_none() {
+        eprintln!("NNLAB_DATA_MIRROR is not set: skipping the real-data CLI tests");
+    }
+    m
+}
+
+/// Runs nnlab with a fresh data root; returns (success, stdout, stderr).
+fn nnlab(args: &[&str], root: &std::path::Path) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_nnlab")).args(args).env("NNLAB_DATA_DIR", root).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn last_json(stdout: &str) -> Value {
+    serde_json::from_str(stdout.lines().last().expect("no output")).expect("the last line is JSON")
+}
+
+fn per_class(v: &Value, split: &str) -> Vec<u64> {
+    v["splits"][split]["per_class"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect()
+}
+
+#[test]
+fn data_info_counts_every_real_dataset() {
+    let Some(m) = mirror() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let (ok, out, err) = nnlab(&["data", "info", "mnist", "--json"], root.path());
+    assert!(ok, "{err}");
+    let v = last_json(&out);
+    assert_eq!(v["shape"], serde_json::json!([1, 28, 28]));
+    assert_eq!(per_class(&v, "train"), [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
+    assert_eq!(per_class(&v, "test"), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
+    assert!((v["pixel_mean"].as_f64().unwrap() - 0.1307).abs() < 1e-4);
+    assert!((v["pixel_std"].as_f64().unwrap() - 0.3081).abs() < 1e-4);
+
+    let (ok, out, err) = nnlab(&["data", "info", "fashion-mnist", "--json"], root.path());
+    assert!(ok, "{err}");
+    let v = last_json(&out);
+    assert_eq!(per_class(&v, "train"), [6000; 10]);
+    assert_eq!(per_class(&v, "test"), [1000; 10]);
+    assert_eq!(v["classes"][9], "Ankle boot");
+
+    let (ok, out, err) = nnlab(&["data", "info", "digits", "--json"], root.path());
+    assert!(ok, "{err}");
+    assert_eq!(last_json(&out)["splits"]["train"]["count"], 1797);
+
+    let subset = format!("cifar10:{m}/cifar10-bin-subset");
+    let (ok, out, err) = nnlab(&["data", "info", &subset, "--json"], root.path());
+    assert!(ok, "{err}");
+    let v = last_json(&out);
+    assert_eq!(per_class(&v, "train"), [100; 10]);
+    assert_eq!(per_class(&v, "test"), [100; 10]);
+    assert_eq!(v["shape"], serde_json::json!([3, 32, 32]));
+}
+
+#[test]
+fn bad_input_exits_non_zero_with_a_message() {
+    let root = tempfile::tempdir().unwrap();
+    let (ok, _, err) = nnlab(&["data", "info", "imagenet"], root.path());
+    assert!(!ok && err.contains("imagenet") && err.contains("expected mnist"), "{err}");
+    let (ok, _, err) = nnlab(&["train", "--dataset", "digits", "--model", "zoo:nope"], root.path());
+    assert!(!ok && err.contains("nope"), "{err}");
+    let (ok, _, err) = nnlab(&["train", "--dataset", "digits", "--model", "zoo:hw1/5_layers", "--optimizer", "lbfgs"], root.path());
+    assert!(!ok && (err.contains("lbfgs") || err.contains("784")), "{err}");
+}
+
+#[test]
+fn train_digits_mlp_reaches_095() {
+    let Some(_) = mirror() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let (ok, out, err) = nnlab(
+        &["train", "--dataset", "digits", "--model", "zoo:hw4/MLPDigits_relu", "--epochs", "30", "--optimizer", "momentum",
+          "--lr", "0.1", "--batch-size", "32", "--json"],
+        root.path(),
+    );
+    assert!(ok, "{err}");
+    let v = last_json(&out);
+    assert_eq!(v["epochs"].as_array().unwrap().len(), 30);
+    let acc = v["test_accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.95, "digits validation accuracy {acc}");
+}
+
+#[test]
+fn train_mnist_five_layer_mlp_one_epoch_reaches_096() {
+    let Some(_) = mirror() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let (ok, out, err) = nnlab(&["train", "--dataset", "mnist", "--model", "zoo:hw1/5_layers", "--epochs", "1", "--json"], root.path());
+    assert!(ok, "{err}");
+    let v = last_json(&out);
+    let acc = v["test_accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.96, "MNIST test accuracy after 1 epoch {acc}");
+    assert!(v["test_f1_macro"].as_f64().unwrap() > 0.95);
+}
