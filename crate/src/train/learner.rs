@@ -43,7 +43,7 @@ use crate::{Error, Result};
 /// How `fit` reports progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Progress {
-    /// A bar in a terminal, one line per epoch elsewhere (notebooks).
+    /// One line per epoch, plus a live bar within the epoch in a terminal.
     Auto,
     /// One printed line per epoch.
     Lines,
@@ -247,7 +247,7 @@ impl Learner {
     pub fn fit(&mut self, epochs: usize) -> Result<History> {
         self.attach()?;
         let bar = self.progress == Progress::Auto && std::io::stdout().is_terminal();
-        let lines = matches!(self.progress, Progress::Lines) || (self.progress == Progress::Auto && !bar);
+        let lines = self.progress != Progress::Silent;
         let first = self.history.len();
         let mut stopped = None;
         for e in first..first + epochs {
