@@ -46,7 +46,13 @@
 use nnlab::scratch::functions::Function2d;
 use nnlab::scratch::optim2d::{Kind, Optimizer2d};
 
-type Case = (&'static str, &'static str, f64, [f64; 2], [(usize, [f64; 2]); 4]);
+type Case = (
+    &'static str,
+    &'static str,
+    f64,
+    [f64; 2],
+    [(usize, [f64; 2]); 4],
+);
 
 #[rustfmt::skip]
 const TORCH: [Case; 20] = [
@@ -85,7 +91,11 @@ fn trajectories_match_torch_optim_in_f64() {
             for i in 0..2 {
                 let err = (t.points[step][i] - expected[i]).abs();
                 worst = worst.max(err);
-                assert!(err <= 1e-9, "{f} {o} lr {lr} step {step}: {:?} vs torch {expected:?}", t.points[step]);
+                assert!(
+                    err <= 1e-9,
+                    "{f} {o} lr {lr} step {step}: {:?} vs torch {expected:?}",
+                    t.points[step]
+                );
             }
         }
     }
@@ -97,9 +107,15 @@ fn course_rules_differ_from_torch() {
     // eps inside the root (course) vs outside (torch), and uncorrected Adam:
     // visibly different trajectories with the same hyperparameters
     for kind in [Kind::Adagrad, Kind::RmsProp, Kind::Adam] {
-        let o = Optimizer2d { eps: 1e-2, ..Optimizer2d::new(kind, 0.05) };
+        let o = Optimizer2d {
+            eps: 1e-2,
+            ..Optimizer2d::new(kind, 0.05)
+        };
         let a = o.run(Function2d::SquareSum, [5.0, 5.0], 20).unwrap();
-        let b = o.course().run(Function2d::SquareSum, [5.0, 5.0], 20).unwrap();
+        let b = o
+            .course()
+            .run(Function2d::SquareSum, [5.0, 5.0], 20)
+            .unwrap();
         let d = (a.points[20][0] - b.points[20][0]).abs();
         assert!(d > 1e-6, "{kind:?}: {d}");
     }

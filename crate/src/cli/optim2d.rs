@@ -50,8 +50,17 @@ pub struct Args {
 
 /// Parses `x,y`.
 pub fn parse_point(s: &str) -> Result<[f64; 2]> {
-    let bad = || Error::config("--start", format!("`{s}`: expected two numbers `x,y`, e.g. 5,-2"));
-    let v: Vec<f64> = s.split(',').map(|t| t.trim().parse::<f64>()).collect::<std::result::Result<_, _>>().map_err(|_| bad())?;
+    let bad = || {
+        Error::config(
+            "--start",
+            format!("`{s}`: expected two numbers `x,y`, e.g. 5,-2"),
+        )
+    };
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|t| t.trim().parse::<f64>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| bad())?;
     match v[..] {
         [x, y] if x.is_finite() && y.is_finite() => Ok([x, y]),
         _ => Err(bad()),

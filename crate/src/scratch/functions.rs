@@ -39,8 +39,12 @@ pub enum Function2d {
 
 impl Function2d {
     /// Every function, in the order of the table above.
-    pub const ALL: [Function2d; 4] =
-        [Function2d::SquareSum, Function2d::ComplexSum, Function2d::Rosenbrock, Function2d::Himmelblau];
+    pub const ALL: [Function2d; 4] = [
+        Function2d::SquareSum,
+        Function2d::ComplexSum,
+        Function2d::Rosenbrock,
+        Function2d::Himmelblau,
+    ];
 
     /// The CLI name: `square_sum`, `complex_sum`, `rosenbrock`, `himmelblau`.
     pub fn name(self) -> &'static str {
@@ -91,7 +95,9 @@ impl Function2d {
             return Some("is not finite".into());
         }
         match self {
-            Function2d::ComplexSum if x <= 0.0 => Some("needs x > 0 (the gradient of √x is 1/(2√x))".into()),
+            Function2d::ComplexSum if x <= 0.0 => {
+                Some("needs x > 0 (the gradient of √x is 1/(2√x))".into())
+            }
             _ => None,
         }
     }
@@ -104,7 +110,9 @@ impl Function2d {
         let [x, y] = p;
         Ok(match self {
             Function2d::SquareSum => 5.0 * x * x + y * y,
-            Function2d::ComplexSum => (x - 3.0).powi(2) + 8.0 * (y - 5.0).powi(4) + x.sqrt() + (x * y).sin(),
+            Function2d::ComplexSum => {
+                (x - 3.0).powi(2) + 8.0 * (y - 5.0).powi(4) + x.sqrt() + (x * y).sin()
+            }
             Function2d::Rosenbrock => (1.0 - x).powi(2) + 100.0 * (y - x * x).powi(2),
             Function2d::Himmelblau => (x * x + y - 11.0).powi(2) + (x + y * y - 7.0).powi(2),
         })
@@ -122,7 +130,10 @@ impl Function2d {
                 2.0 * (x - 3.0) + 0.5 / x.sqrt() + y * (x * y).cos(),
                 32.0 * (y - 5.0).powi(3) + x * (x * y).cos(),
             ],
-            Function2d::Rosenbrock => [-2.0 * (1.0 - x) - 400.0 * x * (y - x * x), 200.0 * (y - x * x)],
+            Function2d::Rosenbrock => [
+                -2.0 * (1.0 - x) - 400.0 * x * (y - x * x),
+                200.0 * (y - x * x),
+            ],
             Function2d::Himmelblau => {
                 let a = x * x + y - 11.0;
                 let b = x + y * y - 7.0;
@@ -139,7 +150,9 @@ impl Function2d {
     }
 
     fn domain_error(self, [x, y]: [f64; 2], why: &str) -> Error {
-        Error::Domain { what: format!("{} at point ({x}, {y}): {why}", self.name()) }
+        Error::Domain {
+            what: format!("{} at point ({x}, {y}): {why}", self.name()),
+        }
     }
 }
 
@@ -152,9 +165,15 @@ impl fmt::Display for Function2d {
 impl FromStr for Function2d {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        Function2d::ALL.into_iter().find(|f| f.name() == s).ok_or_else(|| {
-            Error::config("function", format!("`{s}`: expected square_sum, complex_sum, rosenbrock or himmelblau"))
-        })
+        Function2d::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| {
+                Error::config(
+                    "function",
+                    format!("`{s}`: expected square_sum, complex_sum, rosenbrock or himmelblau"),
+                )
+            })
     }
 }
 
@@ -164,7 +183,15 @@ mod tests {
 
     #[test]
     fn analytic_gradients_match_finite_differences() {
-        let points = [[5.0, 5.0], [5.0, -2.0], [0.7, 1.3], [-1.2, 1.0], [3.0, 2.0], [2.5, 4.5], [0.3, -0.8]];
+        let points = [
+            [5.0, 5.0],
+            [5.0, -2.0],
+            [0.7, 1.3],
+            [-1.2, 1.0],
+            [3.0, 2.0],
+            [2.5, 4.5],
+            [0.3, -0.8],
+        ];
         for f in Function2d::ALL {
             for p in points {
                 if f.outside_grad_domain([p[0] - 1e-4, p[1]]).is_some() {
@@ -175,7 +202,10 @@ mod tests {
                 for i in 0..2 {
                     // |error| ≤ 1e-6·max(1, |g|): relative where g is large, absolute near a minimum
                     let tol = 1e-6 * g[i].abs().max(1.0);
-                    assert!((g[i] - n[i]).abs() < tol, "{f} at {p:?}: analytic {g:?} vs fd {n:?}");
+                    assert!(
+                        (g[i] - n[i]).abs() < tol,
+                        "{f} at {p:?}: analytic {g:?} vs fd {n:?}"
+                    );
                 }
             }
         }
@@ -198,7 +228,10 @@ mod tests {
     fn domain_is_an_error_not_nan() {
         let f = Function2d::ComplexSum;
         let e = f.value([-0.5, 1.0]).unwrap_err().to_string();
-        assert!(e.contains("complex_sum") && e.contains("(-0.5, 1)") && e.contains("x ≥ 0"), "{e}");
+        assert!(
+            e.contains("complex_sum") && e.contains("(-0.5, 1)") && e.contains("x ≥ 0"),
+            "{e}"
+        );
         assert!(f.value([0.0, 1.0]).is_ok());
         let e = f.grad([0.0, 1.0]).unwrap_err().to_string();
         assert!(e.contains("x > 0"), "{e}");

@@ -56,7 +56,13 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [Kind::Sgd, Kind::Momentum, Kind::Adagrad, Kind::RmsProp, Kind::Adam];
+    pub const ALL: [Kind; 5] = [
+        Kind::Sgd,
+        Kind::Momentum,
+        Kind::Adagrad,
+        Kind::RmsProp,
+        Kind::Adam,
+    ];
 
     /// `sgd`, `momentum`, `adagrad`, `rmsprop`, `adam`.
     pub fn name(self) -> &'static str {
@@ -73,9 +79,15 @@ impl Kind {
 impl FromStr for Kind {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        Kind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
-            Error::config("optimizer", format!("`{s}`: expected sgd, momentum, adagrad, rmsprop or adam"))
-        })
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                Error::config(
+                    "optimizer",
+                    format!("`{s}`: expected sgd, momentum, adagrad, rmsprop or adam"),
+                )
+            })
     }
 }
 
@@ -99,13 +111,25 @@ impl Optimizer2d {
     /// `kind` with learning rate `lr` and torch's defaults for the rest.
     pub fn new(kind: Kind, lr: f64) -> Self {
         let eps = if kind == Kind::Adagrad { 1e-10 } else { 1e-8 };
-        Optimizer2d { kind, lr, momentum: 0.9, alpha: 0.99, beta1: 0.9, beta2: 0.999, eps, rule: Rule::Torch }
+        Optimizer2d {
+            kind,
+            lr,
+            momentum: 0.9,
+            alpha: 0.99,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps,
+            rule: Rule::Torch,
+        }
     }
     pub fn sgd(lr: f64) -> Self {
         Self::new(Kind::Sgd, lr)
     }
     pub fn momentum(lr: f64, momentum: f64) -> Self {
-        Optimizer2d { momentum, ..Self::new(Kind::Momentum, lr) }
+        Optimizer2d {
+            momentum,
+            ..Self::new(Kind::Momentum, lr)
+        }
     }
     pub fn adagrad(lr: f64) -> Self {
         Self::new(Kind::Adagrad, lr)
@@ -118,7 +142,10 @@ impl Optimizer2d {
     }
     /// The same optimizer with the course's rules (see the module doc).
     pub fn course(self) -> Self {
-        Optimizer2d { rule: Rule::Course, ..self }
+        Optimizer2d {
+            rule: Rule::Course,
+            ..self
+        }
     }
 
     fn validate(&self) -> Result<()> {
@@ -130,10 +157,30 @@ impl Optimizer2d {
             }
         };
         check("lr", self.lr, self.lr > 0.0, "a positive number")?;
-        check("momentum", self.momentum, (0.0..1.0).contains(&self.momentum), "0 ≤ momentum < 1")?;
-        check("alpha", self.alpha, (0.0..1.0).contains(&self.alpha), "0 ≤ alpha < 1")?;
-        check("beta1", self.beta1, (0.0..1.0).contains(&self.beta1), "0 ≤ beta1 < 1")?;
-        check("beta2", self.beta2, (0.0..1.0).contains(&self.beta2), "0 ≤ beta2 < 1")?;
+        check(
+            "momentum",
+            self.momentum,
+            (0.0..1.0).contains(&self.momentum),
+            "0 ≤ momentum < 1",
+        )?;
+        check(
+            "alpha",
+            self.alpha,
+            (0.0..1.0).contains(&self.alpha),
+            "0 ≤ alpha < 1",
+        )?;
+        check(
+            "beta1",
+            self.beta1,
+            (0.0..1.0).contains(&self.beta1),
+            "0 ≤ beta1 < 1",
+        )?;
+        check(
+            "beta2",
+            self.beta2,
+            (0.0..1.0).contains(&self.beta2),
+            "0 ≤ beta2 < 1",
+        )?;
         check("eps", self.eps, self.eps >= 0.0, "eps ≥ 0")
     }
 
@@ -143,7 +190,11 @@ impl Optimizer2d {
         self.validate()?;
         let at = |t: usize, e: Error| match e {
             Error::Domain { what } => Error::Domain {
-                what: format!("{} {} step {t}: {what}", self.kind.name(), rule_name(self.rule)),
+                what: format!(
+                    "{} {} step {t}: {what}",
+                    self.kind.name(),
+                    rule_name(self.rule)
+                ),
             },
             e => e,
         };
@@ -165,7 +216,13 @@ impl Optimizer2d {
             g = f.grad(p).map_err(|e| at(t, e))?;
             grad_norms.push(norm(g));
         }
-        Ok(Trajectory { function: f, optimizer: *self, points, values, grad_norms })
+        Ok(Trajectory {
+            function: f,
+            optimizer: *self,
+            points,
+            values,
+            grad_norms,
+        })
     }
 
     /// One coordinate of step `t` (1-based); the formulas of the module table,
@@ -182,12 +239,20 @@ impl Optimizer2d {
             }
             Kind::Adagrad => {
                 *s1 += g * g;
-                let denom = if course { (*s1 + self.eps).sqrt() } else { s1.sqrt() + self.eps };
+                let denom = if course {
+                    (*s1 + self.eps).sqrt()
+                } else {
+                    s1.sqrt() + self.eps
+                };
                 p - lr * (g / denom)
             }
             Kind::RmsProp => {
                 *s1 = self.alpha * *s1 + (1.0 - self.alpha) * g * g;
-                let denom = if course { (*s1 + self.eps).sqrt() } else { s1.sqrt() + self.eps };
+                let denom = if course {
+                    (*s1 + self.eps).sqrt()
+                } else {
+                    s1.sqrt() + self.eps
+                };
                 p - lr * (g / denom)
             }
             Kind::Adam => {
@@ -238,7 +303,10 @@ impl Trajectory {
 
     /// Euclidean distance of every point to `target` (e.g. the minimum).
     pub fn distances_to(&self, target: [f64; 2]) -> Vec<f64> {
-        self.points.iter().map(|p| (p[0] - target[0]).hypot(p[1] - target[1])).collect()
+        self.points
+            .iter()
+            .map(|p| (p[0] - target[0]).hypot(p[1] - target[1]))
+            .collect()
     }
 
     /// Columns `step, x, y, value, grad_norm`.
@@ -246,8 +314,14 @@ impl Trajectory {
         let n = self.points.len();
         let cols = vec![
             Column::new("step".into(), (0..n as u64).collect::<Vec<_>>()),
-            Column::new("x".into(), self.points.iter().map(|p| p[0]).collect::<Vec<_>>()),
-            Column::new("y".into(), self.points.iter().map(|p| p[1]).collect::<Vec<_>>()),
+            Column::new(
+                "x".into(),
+                self.points.iter().map(|p| p[0]).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "y".into(),
+                self.points.iter().map(|p| p[1]).collect::<Vec<_>>(),
+            ),
             Column::new("value".into(), self.values.clone()),
             Column::new("grad_norm".into(), self.grad_norms.clone()),
         ];
@@ -262,7 +336,9 @@ mod tests {
     #[test]
     fn sgd_on_square_sum_is_geometric() {
         // p ← p − lr·(10x, 2y): x shrinks by (1 − 10·lr), y by (1 − 2·lr)
-        let t = Optimizer2d::sgd(0.05).run(Function2d::SquareSum, [5.0, 5.0], 10).unwrap();
+        let t = Optimizer2d::sgd(0.05)
+            .run(Function2d::SquareSum, [5.0, 5.0], 10)
+            .unwrap();
         assert_eq!(t.points.len(), 11);
         assert_eq!(t.points[0], [5.0, 5.0]);
         assert!((t.points[10][0] - 5.0 * 0.5f64.powi(10)).abs() < 1e-12);
@@ -274,12 +350,25 @@ mod tests {
     #[test]
     fn adam_first_step_is_lr_in_each_coordinate() {
         // with bias correction the first Adam step is lr·sign(g) (up to eps)
-        let t = Optimizer2d::adam(0.1).run(Function2d::SquareSum, [5.0, -5.0], 1).unwrap();
-        assert!((t.points[1][0] - 4.9).abs() < 1e-8 && (t.points[1][1] + 4.9).abs() < 1e-8, "{:?}", t.points);
+        let t = Optimizer2d::adam(0.1)
+            .run(Function2d::SquareSum, [5.0, -5.0], 1)
+            .unwrap();
+        assert!(
+            (t.points[1][0] - 4.9).abs() < 1e-8 && (t.points[1][1] + 4.9).abs() < 1e-8,
+            "{:?}",
+            t.points
+        );
         // the course's uncorrected Adam steps lr·(1−β₁)/√(1−β₂) ≈ 0.316·lr
-        let c = Optimizer2d::adam(0.1).course().run(Function2d::SquareSum, [5.0, -5.0], 1).unwrap();
+        let c = Optimizer2d::adam(0.1)
+            .course()
+            .run(Function2d::SquareSum, [5.0, -5.0], 1)
+            .unwrap();
         let expect = 0.1 * 0.1 / 0.001f64.sqrt();
-        assert!((5.0 - c.points[1][0] - expect).abs() < 1e-6, "{:?}", c.points);
+        assert!(
+            (5.0 - c.points[1][0] - expect).abs() < 1e-6,
+            "{:?}",
+            c.points
+        );
     }
 
     #[test]
@@ -288,7 +377,9 @@ mod tests {
         let lr = 0.01;
         let mu = 0.9;
         let f = Function2d::Himmelblau;
-        let t = Optimizer2d::momentum(lr, mu).run(f, [0.0, 0.0], 50).unwrap();
+        let t = Optimizer2d::momentum(lr, mu)
+            .run(f, [0.0, 0.0], 50)
+            .unwrap();
         let (mut p, mut v) = ([0.0f64, 0.0], [0.0f64, 0.0]);
         for _ in 0..50 {
             let g = f.grad(p).unwrap();
@@ -302,24 +393,42 @@ mod tests {
 
     #[test]
     fn leaving_the_domain_names_step_and_point() {
-        let e = Optimizer2d::sgd(0.5).run(Function2d::ComplexSum, [0.1, 10.0], 10).unwrap_err();
+        let e = Optimizer2d::sgd(0.5)
+            .run(Function2d::ComplexSum, [0.1, 10.0], 10)
+            .unwrap_err();
         let s = e.to_string();
         assert!(matches!(e, Error::Domain { .. }), "{s}");
-        assert!(s.contains("sgd") && s.contains("step 1") && s.contains("complex_sum at point (-"), "{s}");
+        assert!(
+            s.contains("sgd") && s.contains("step 1") && s.contains("complex_sum at point (-"),
+            "{s}"
+        );
     }
 
     #[test]
     fn bad_hyperparameters_are_config_errors() {
-        let e = Optimizer2d::sgd(-1.0).run(Function2d::SquareSum, [1.0, 1.0], 1).unwrap_err().to_string();
+        let e = Optimizer2d::sgd(-1.0)
+            .run(Function2d::SquareSum, [1.0, 1.0], 1)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("lr") && e.contains("-1"), "{e}");
-        let e = Optimizer2d { beta2: 1.0, ..Optimizer2d::adam(0.1) }.run(Function2d::SquareSum, [1.0, 1.0], 1);
+        let e = Optimizer2d {
+            beta2: 1.0,
+            ..Optimizer2d::adam(0.1)
+        }
+        .run(Function2d::SquareSum, [1.0, 1.0], 1);
         assert!(e.unwrap_err().to_string().contains("beta2"));
-        assert!("lbfgs".parse::<Kind>().unwrap_err().to_string().contains("lbfgs"));
+        assert!("lbfgs"
+            .parse::<Kind>()
+            .unwrap_err()
+            .to_string()
+            .contains("lbfgs"));
     }
 
     #[test]
     fn trajectory_table() {
-        let t = Optimizer2d::rmsprop(0.1).run(Function2d::Rosenbrock, [-1.0, 2.0], 20).unwrap();
+        let t = Optimizer2d::rmsprop(0.1)
+            .run(Function2d::Rosenbrock, [-1.0, 2.0], 20)
+            .unwrap();
         let df = t.to_dataframe().unwrap();
         assert_eq!(df.shape(), (21, 5));
         assert_eq!(t.distances_to([1.0, 1.0]).len(), 21);
