@@ -1,7 +1,5 @@
 //! Everything a notebook cell needs: `use nnlab::prelude::*;`.
 
-pub use crate::data::loader::{Loader, Loaders};
-pub use crate::data::split::{holdout_per_class, split_counts, train_test_split};
 pub use crate::data::Dataset;
 pub use crate::models::{cnn::Cnn, mlp::Mlp, model::Model, model::Output, summary::Summary, zoo};
 pub use crate::train::callbacks::{on_epoch, EarlyStopping, KeepBest};
@@ -14,3 +12,9 @@ pub use crate::train::optim::{optimizer_by_name, Adagrad, Adam, AdamW, Optimizer
 pub use crate::train::schedule::{CosineLr, ReduceLrOnPlateau, Scheduler, StepLr};
 pub use crate::scratch::{self, Layer as ScratchLayer};
 pub use crate::{device, seed, Error, Result};
+pub use crate::data::image_folder::ImageFolder;
+pub use crate::data::loader::{Batch, Loader, Loaders, WeightedSampler};
+pub use crate::data::split::{holdout_per_class, split_counts, train_test_split};
+pub use crate::data::transforms::{
+    ColorJitter, Compose, Grayscale, Normalize, RandomCrop, RandomHorizontalFlip, RandomRotation, Resize, Transform,
+};

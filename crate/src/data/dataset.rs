@@ -145,6 +145,20 @@ impl Dataset {
         Ok(Dataset { pixels, labels, ..self.clone_meta() })
     }
 
+    /// `n` distinct samples drawn at random with `seed`, kept in dataset order.
+    pub fn subset(&self, n: usize, seed: u64) -> Result<Dataset> {
+        if n > self.len() {
+            return Err(Error::config(
+                format!("{}.subset", self.name),
+                format!("{n} samples asked, the dataset has {}", self.len()),
+            ));
+        }
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+        let mut idx = rand::seq::index::sample(&mut rng, self.len(), n).into_vec();
+        idx.sort_unstable();
+        self.select(&idx)
+    }
+
     /// Everything but the samples.
     fn clone_meta(&self) -> Dataset {
         Dataset {

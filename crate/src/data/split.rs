@@ -1,198 +1,274 @@
-//! Splitting a dataset: random or stratified fractions (scikit-learn's
-//! `train_test_split`), fixed counts (hw3's 50k/10k/rest), hw5's
-//! deterministic per-class hold-out, and seeded subsets for quick runs.
+//! Splitting a [`Dataset`] into train / validation / test parts.
 //!
-//! Stratified: `n_test = ⌈f·n⌉` samples are shared out between the classes
-//! in proportion to their sizes (floors first, the remainder to the largest
-//! fractional parts, as scikit-learn's `_approximate_mode`), then each
-//! class's samples are drawn at random.
+//! - [`train_test_split`]: scikit-learn's `train_test_split(test_size=f,
+//!   stratify=y)`: `n_test = ⌈f·n⌉`; with `stratify`, per-class counts by
+//!   sklearn's `_approximate_mode` (floor of `n_c/n · n_draws`, the leftover
+//!   draws to the largest remainders, ties broken at random).
+//! - [`split_counts`]: `torch.utils.data.random_split(ds, [50000, 10000, ...])`.
+//! - [`holdout_per_class`]: hw5's per-class validation folder, deterministic.
 //!
 //! ```
-//! use nnlab::data::{Dataset, split::train_test_split};
-//! let ds = Dataset::new("toy", "memory", vec!["a".into(), "b".into()], [1, 1, 1],
-//!                       vec![0; 10], vec![0, 0, 0, 0, 0, 0, 1, 1, 1, 1], 255).unwrap();
-//! let (train, test) = train_test_split(&ds, 0.5, 1, true).unwrap();
-//! assert_eq!((train.class_counts(), test.class_counts()), (vec![3, 2], vec![3, 2]));
+//! use nnlab::data::{split::train_test_split, Dataset};
+//! let ds = Dataset::new("t", "m", vec!["a".into(), "b".into()], [1, 1, 1],
+//!                       vec![0; 10], vec![0, 0, 0, 0, 0, 1, 1, 1, 1, 1], 255).unwrap();
+//! let (train, test) = train_test_split(&ds, 0.4, 0, true).unwrap();
+//! assert_eq!((train.class_counts(), test.class_counts()), (vec![3, 3], vec![2, 2]));
 //! ```
-
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
 
 use crate::data::Dataset;
 use crate::{Error, Result};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
 
-fn rng(seed: u64) -> rand::rngs::StdRng {
-    rand::rngs::StdRng::seed_from_u64(seed)
-}
-
-fn check_fraction(f: f64, field: &str) -> Result<()> {
+fn check_fraction(field: &str, f: f64) -> Result<()> {
     if !(f > 0.0 && f < 1.0) {
-        return Err(Error::config(field, format!("{f}: expected a fraction strictly between 0 and 1")));
+        return Err(Error::config(
+            field,
+            format!("{f}: expected a fraction in (0, 1)"),
+        ));
     }
     Ok(())
 }
 
-/// Indices of each class, in dataset order.
-fn by_class(ds: &Dataset) -> Vec<Vec<usize>> {
-    let mut classes = vec![Vec::new(); ds.num_classes()];
-    for (i, &l) in ds.labels.iter().enumerate() {
-        classes[l as usize].push(i);
-    }
-    classes
-}
-
-/// Shares `total` between groups of sizes `sizes` in proportion (largest remainder).
-fn apportion(sizes: &[usize], total: usize) -> Vec<usize> {
-    let n: usize = sizes.iter().sum();
-    if n == 0 {
-        return vec![0; sizes.len()];
-    }
-    let exact: Vec<f64> = sizes.iter().map(|&s| s as f64 * total as f64 / n as f64).collect();
-    let mut out: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
-    let mut left = total - out.iter().sum::<usize>();
-    let mut order: Vec<usize> = (0..sizes.len()).collect();
-    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
-    for &i in order.iter().cycle() {
-        if left == 0 {
+/// sklearn's `_approximate_mode(class_counts, n_draws, rng)`.
+pub fn approximate_mode(class_counts: &[usize], n_draws: usize, rng: &mut StdRng) -> Vec<usize> {
+    let total: usize = class_counts.iter().sum();
+    let continuous: Vec<f64> = class_counts
+        .iter()
+        .map(|&c| c as f64 / total as f64 * n_draws as f64)
+        .collect();
+    let mut floored: Vec<usize> = continuous.iter().map(|v| v.floor() as usize).collect();
+    let mut need = n_draws.saturating_sub(floored.iter().sum());
+    let remainder: Vec<f64> = continuous
+        .iter()
+        .zip(&floored)
+        .map(|(c, f)| c - *f as f64)
+        .collect();
+    let mut values = remainder.clone();
+    values.sort_by(|a, b| b.total_cmp(a));
+    values.dedup();
+    for v in values {
+        if need == 0 {
             break;
         }
-        if out[i] < sizes[i] {
-            out[i] += 1;
-            left -= 1;
+        let mut inds: Vec<usize> = (0..remainder.len())
+            .filter(|&i| remainder[i] == v)
+            .collect();
+        inds.shuffle(rng);
+        let now = inds.len().min(need);
+        for &i in &inds[..now] {
+            floored[i] += 1;
         }
+        need -= now;
     }
-    out
+    floored
 }
 
-/// `(train, test)` with `⌈test_fraction·n⌉` test samples, stratified by class or not.
-pub fn train_test_split(ds: &Dataset, test_fraction: f64, seed: u64, stratify: bool) -> Result<(Dataset, Dataset)> {
-    check_fraction(test_fraction, "test_fraction")?;
+/// `(train, test)` with `n_test = ⌈test_fraction·n⌉`, shuffled with `seed`;
+/// `stratify` keeps the class proportions as scikit-learn does.
+pub fn train_test_split(
+    ds: &Dataset,
+    test_fraction: f64,
+    seed: u64,
+    stratify: bool,
+) -> Result<(Dataset, Dataset)> {
+    check_fraction("train_test_split.test_fraction", test_fraction)?;
     let n = ds.len();
     let n_test = (test_fraction * n as f64).ceil() as usize;
-    if n_test == 0 || n_test >= n {
-        return Err(Error::config("test_fraction", format!("{test_fraction} of {n} samples leaves an empty side")));
+    let n_train = n.saturating_sub(n_test);
+    if n_test == 0 || n_train == 0 {
+        return Err(Error::config(
+            "train_test_split.test_fraction",
+            format!("{test_fraction} of {n} samples leaves {n_train} train and {n_test} test samples; both must be ≥ 1"),
+        ));
     }
-    let mut r = rng(seed);
-    let (mut train, mut test) = (Vec::new(), Vec::new());
-    if stratify {
-        let classes = by_class(ds);
-        let sizes: Vec<usize> = classes.iter().map(|c| c.len()).collect();
-        let shares = apportion(&sizes, n_test);
-        for (mut idx, k) in classes.into_iter().zip(shares) {
-            idx.shuffle(&mut r);
-            test.extend_from_slice(&idx[..k]);
-            train.extend_from_slice(&idx[k..]);
-        }
-        train.shuffle(&mut r);
-        test.shuffle(&mut r);
-    } else {
-        let mut idx: Vec<usize> = (0..n).collect();
-        idx.shuffle(&mut r);
-        test = idx[..n_test].to_vec();
-        train = idx[n_test..].to_vec();
+    let mut rng = StdRng::seed_from_u64(seed);
+    if !stratify {
+        let mut perm: Vec<usize> = (0..n).collect();
+        perm.shuffle(&mut rng);
+        return Ok((ds.select(&perm[n_test..])?, ds.select(&perm[..n_test])?));
     }
-    Ok((ds.select(&train)?.renamed("train"), ds.select(&test)?.renamed("test")))
+    let counts = ds.class_counts();
+    let present = counts.iter().filter(|&&c| c > 0).count();
+    if let Some((c, _)) = counts.iter().enumerate().find(|(_, &c)| c == 1) {
+        return Err(Error::config(
+            "train_test_split.stratify",
+            format!(
+                "class `{}` has only 1 member; every class needs at least 2",
+                ds.classes[c]
+            ),
+        ));
+    }
+    if n_train < present || n_test < present {
+        return Err(Error::config(
+            "train_test_split.test_fraction",
+            format!("{n_train} train / {n_test} test samples for {present} classes: each part needs one per class"),
+        ));
+    }
+    let n_i = approximate_mode(&counts, n_train, &mut rng);
+    let rest: Vec<usize> = counts.iter().zip(&n_i).map(|(c, a)| c - a).collect();
+    let t_i = approximate_mode(&rest, n_test, &mut rng);
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); counts.len()];
+    for (i, &l) in ds.labels.iter().enumerate() {
+        by_class[l as usize].push(i);
+    }
+    let (mut train, mut test) = (Vec::with_capacity(n_train), Vec::with_capacity(n_test));
+    for (c, mut idx) in by_class.into_iter().enumerate() {
+        idx.shuffle(&mut rng);
+        train.extend_from_slice(&idx[..n_i[c]]);
+        test.extend_from_slice(&idx[n_i[c]..n_i[c] + t_i[c]]);
+    }
+    train.shuffle(&mut rng);
+    test.shuffle(&mut rng);
+    Ok((ds.select(&train)?, ds.select(&test)?))
 }
 
-/// Consecutive parts of a seeded shuffle with the given sizes (hw3's
-/// `random_split([50000, 10000, rest])`); the sizes may not exceed the dataset.
+/// Random parts of the given sizes (`random_split`); when the counts sum to
+/// less than the dataset, the rest is one more, last part.
 pub fn split_counts(ds: &Dataset, counts: &[usize], seed: u64) -> Result<Vec<Dataset>> {
     let total: usize = counts.iter().sum();
-    if total > ds.len() {
-        return Err(Error::config("counts", format!("{counts:?} add up to {total}, more than the {} samples of {}", ds.len(), ds.name)));
+    if total > ds.len() || counts.contains(&0) {
+        return Err(Error::config(
+            "split_counts.counts",
+            format!(
+                "{counts:?} (sum {total}) for {} samples: each count ≥ 1, sum ≤ the dataset",
+                ds.len()
+            ),
+        ));
     }
-    let mut idx: Vec<usize> = (0..ds.len()).collect();
-    idx.shuffle(&mut rng(seed));
+    let mut perm: Vec<usize> = (0..ds.len()).collect();
+    perm.shuffle(&mut StdRng::seed_from_u64(seed));
     let mut out = Vec::new();
     let mut at = 0;
-    for (i, &c) in counts.iter().enumerate() {
-        out.push(ds.select(&idx[at..at + c])?.renamed(&format!("part{i}")));
+    for &c in counts {
+        out.push(ds.select(&perm[at..at + c])?);
         at += c;
+    }
+    if at < ds.len() {
+        out.push(ds.select(&perm[at..])?);
     }
     Ok(out)
 }
 
-/// hw5's validation split: `⌊fraction·n_c⌋` samples of each class drawn
-/// with `seed` from the class's samples in dataset (sorted file) order — the
-/// same every run, no files moved → `(train, val)`.
-pub fn holdout_per_class(ds: &Dataset, fraction: f64, seed: u64) -> Result<(Dataset, Dataset)> {
-    check_fraction(fraction, "fraction")?;
+/// `(train, val)`: the last `⌊fraction·n_c⌋` samples of each class (in file
+/// order) go to validation — hw5's `int(num_images * VAL_FRAC)` counts
+/// (826 → 247 at 0.3), with no randomness and no file moves.
+pub fn holdout_per_class(ds: &Dataset, fraction: f64) -> Result<(Dataset, Dataset)> {
+    check_fraction("holdout_per_class.fraction", fraction)?;
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); ds.num_classes()];
+    for (i, &l) in ds.labels.iter().enumerate() {
+        by_class[l as usize].push(i);
+    }
     let (mut train, mut val) = (Vec::new(), Vec::new());
-    for (c, mut idx) in by_class(ds).into_iter().enumerate() {
-        let k = (fraction * idx.len() as f64).floor() as usize;
-        idx.shuffle(&mut rng(seed ^ c as u64));
-        val.extend_from_slice(&idx[..k]);
-        train.extend_from_slice(&idx[k..]);
+    for idx in by_class {
+        let k = (fraction * idx.len() as f64) as usize;
+        let cut = idx.len() - k;
+        train.extend_from_slice(&idx[..cut]);
+        val.extend_from_slice(&idx[cut..]);
     }
     train.sort_unstable();
     val.sort_unstable();
-    Ok((ds.select(&train)?.renamed("train"), ds.select(&val)?.renamed("val")))
-}
-
-impl Dataset {
-    /// `n` samples drawn without replacement by a seeded shuffle (all when `n ≥ len`).
-    pub fn subset(&self, n: usize, seed: u64) -> Result<Dataset> {
-        if n >= self.len() {
-            return Ok(self.clone());
-        }
-        let mut idx: Vec<usize> = (0..self.len()).collect();
-        idx.shuffle(&mut rng(seed));
-        idx.truncate(n);
-        idx.sort_unstable();
-        self.select(&idx)
-    }
-
-    /// The same data under `<name>/<part>`.
-    pub fn renamed(mut self, part: &str) -> Dataset {
-        let base = self.name.split('/').next().unwrap_or("").to_string();
-        self.name = format!("{base}/{part}");
-        self
-    }
+    Ok((ds.select(&train)?, ds.select(&val)?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ds(counts: &[usize]) -> Dataset {
-        let labels: Vec<u32> = counts.iter().enumerate().flat_map(|(c, &n)| std::iter::repeat_n(c as u32, n)).collect();
-        let classes = (0..counts.len()).map(|c| c.to_string()).collect();
-        let pixels = (0..labels.len()).map(|i| (i % 251) as u8).collect();
-        Dataset::new("toy", "memory", classes, [1, 1, 1], pixels, labels, 255).unwrap()
+    fn toy(counts: &[usize]) -> Dataset {
+        let labels: Vec<u32> = counts
+            .iter()
+            .enumerate()
+            .flat_map(|(c, &n)| std::iter::repeat(c as u32).take(n))
+            .collect();
+        let pixels = (0..labels.len()).map(|i| i as u8).collect();
+        let classes = (0..counts.len()).map(|c| format!("c{c}")).collect();
+        Dataset::new("toy", "mem", classes, [1, 1, 1], pixels, labels, 255).unwrap()
+    }
+
+    // from sklearn.datasets import load_digits; from sklearn.model_selection import train_test_split
+    // X, y = load_digits(return_X_y=True)
+    // a, b, ya, yb = train_test_split(X, y, test_size=0.3, stratify=y, random_state=rs)  # rs = 0, 1, 42
+    // np.bincount(ya), np.bincount(yb)   # the same for every rs
+    const DIGITS_TRAIN: [usize; 10] = [124, 127, 124, 128, 127, 127, 127, 125, 122, 126];
+    const DIGITS_TEST: [usize; 10] = [54, 55, 53, 55, 54, 55, 54, 54, 52, 54];
+
+    #[test]
+    fn stratified_counts_match_sklearn_on_digits() {
+        // Per-class counts of load_digits (README of the data mirror).
+        let ds = toy(&[178, 182, 177, 183, 181, 182, 181, 179, 174, 180]);
+        for seed in [0, 1, 42] {
+            let (tr, te) = train_test_split(&ds, 0.3, seed, true).unwrap();
+            assert_eq!(tr.class_counts(), DIGITS_TRAIN);
+            assert_eq!(te.class_counts(), DIGITS_TEST);
+            let mut all: Vec<u8> = tr.pixels.iter().chain(&te.pixels).copied().collect();
+            let mut want = ds.pixels.clone();
+            all.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(all, want); // a partition: every sample once
+        }
+        let (a, _) = train_test_split(&ds, 0.3, 5, true).unwrap();
+        let (b, _) = train_test_split(&ds, 0.3, 5, true).unwrap();
+        assert_eq!(a, b);
     }
 
     #[test]
-    fn stratified_counts_match_scikit_learn() {
-        // python: from sklearn.datasets import load_digits; from sklearn.model_selection import train_test_split
-        //   import numpy as np; X, y = load_digits(return_X_y=True)
-        //   _, _, _, yt = train_test_split(X, y, test_size=0.3, stratify=y, random_state=20231110)
-        //   np.bincount(yt) → [54 55 53 55 54 55 54 54 52 54]
-        let digits = ds(&[178, 182, 177, 183, 181, 182, 181, 179, 174, 180]);
-        let (train, test) = train_test_split(&digits, 0.3, 20231110, true).unwrap();
-        assert_eq!(test.len(), 540);
-        assert_eq!(test.class_counts(), vec![54, 55, 53, 55, 54, 55, 54, 54, 52, 54]);
-        assert_eq!(train.len() + test.len(), 1797);
-        // disjoint, and together every sample
-        let mut all: Vec<u8> = train.pixels.iter().chain(&test.pixels).cloned().collect();
-        let mut orig = digits.pixels.clone();
-        all.sort();
-        orig.sort();
-        assert_eq!(all, orig);
+    fn plain_split_counts_and_errors() {
+        let ds = toy(&[5, 6]);
+        let (tr, te) = train_test_split(&ds, 0.25, 3, false).unwrap();
+        assert_eq!((tr.len(), te.len()), (8, 3)); // ceil(2.75) = 3
+        for f in [0.0, 1.0, -0.5, f64::NAN] {
+            let e = train_test_split(&ds, f, 0, false).unwrap_err().to_string();
+            assert!(e.contains("test_fraction") && e.contains("(0, 1)"), "{e}");
+        }
+        let e = train_test_split(&toy(&[5, 1]), 0.3, 0, true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`c1` has only 1 member"), "{e}");
     }
 
     #[test]
-    fn counts_holdout_and_subsets() {
-        let d = ds(&[10, 5]);
-        let parts = split_counts(&d, &[8, 4, 3], 1).unwrap();
-        assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 4, 3]);
-        let e = split_counts(&d, &[10, 6], 1).unwrap_err().to_string();
-        assert!(e.contains("16") && e.contains("15 samples"), "{e}");
-        let (tr, va) = holdout_per_class(&d, 0.3, 42).unwrap();
-        assert_eq!((tr.class_counts(), va.class_counts()), (vec![7, 4], vec![3, 1]));
-        assert_eq!(holdout_per_class(&d, 0.3, 42).unwrap().1, va);
-        assert_eq!(d.subset(6, 2).unwrap().len(), 6);
-        assert_eq!(d.subset(6, 2).unwrap(), d.subset(6, 2).unwrap());
-        let e = train_test_split(&d, 1.5, 0, false).unwrap_err().to_string();
-        assert!(e.contains("between 0 and 1"), "{e}");
+    fn split_counts_like_random_split() {
+        let ds = toy(&[30, 30]);
+        let parts = split_counts(&ds, &[40, 15], 1).unwrap();
+        assert_eq!(
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            vec![40, 15, 5]
+        );
+        let mut all: Vec<u8> = parts.iter().flat_map(|p| p.pixels.clone()).collect();
+        all.sort_unstable();
+        assert_eq!(all, ds.pixels);
+        let e = split_counts(&ds, &[50, 11], 1).unwrap_err().to_string();
+        assert!(e.contains("sum 61") && e.contains("60 samples"), "{e}");
+    }
+
+    #[test]
+    fn holdout_takes_the_last_of_each_class() {
+        // hw5: Training counts 826/822/395/827 at 0.3 -> val 247/246/118/248.
+        let ds = toy(&[826, 822, 395, 827]);
+        let (tr, va) = holdout_per_class(&ds, 0.3).unwrap();
+        assert_eq!(va.class_counts(), vec![247, 246, 118, 248]);
+        assert_eq!(tr.class_counts(), vec![579, 576, 277, 579]);
+        let small = toy(&[4, 3]);
+        let (tr, va) = holdout_per_class(&small, 0.5).unwrap();
+        assert_eq!(va.pixels, vec![2, 3, 6]); // last 2 of class 0, last 1 of class 1
+        assert_eq!(tr.pixels, vec![0, 1, 4, 5]);
+        assert!(holdout_per_class(&small, 1.5)
+            .unwrap_err()
+            .to_string()
+            .contains("fraction"));
+    }
+
+    #[test]
+    fn subset_draws_distinct_samples() {
+        let ds = toy(&[50, 50]);
+        let s = ds.subset(10, 4).unwrap();
+        assert_eq!(s.len(), 10);
+        let mut px = s.pixels.clone();
+        px.dedup();
+        assert_eq!(px.len(), 10);
+        assert_eq!(s, ds.subset(10, 4).unwrap());
+        assert!(ds.subset(101, 0).unwrap_err().to_string().contains("101"));
     }
 }
