@@ -151,15 +151,14 @@ fn folder_mirror_with_and_without_the_file() {
         e.contains("NNLAB_DATA_MIRROR") && e.contains("nnlab data download ds"),
         "{e}"
     );
-    let e = fetch_from(
-        "ds",
-        "f.bin",
-        Some("0123"),
-        tempfile::tempdir().unwrap().path(),
-        &m,
-    )
-    .unwrap_err()
-    .to_string();
+    let fresh = tempfile::tempdir().unwrap();
+    let e = fetch_from("ds", "f.bin", Some("0123"), fresh.path(), &m)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("f.bin") && e.contains("expected 0123"), "{e}");
+    assert!(
+        entries(fresh.path()).is_empty(),
+        "nothing left, not even the folder"
+    );
     assert_eq!(entries(&root.path().join("ds")), vec!["f.bin".to_string()]);
 }

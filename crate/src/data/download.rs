@@ -76,7 +76,23 @@ pub fn fetch_from(
         }
     }
     let dir = root.join(dataset);
+    let created = !dir.exists();
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let result = fetch_into(dataset, file, md5, &dest, mirror);
+    if result.is_err() && created {
+        let _ = std::fs::remove_dir(&dir); // only if still empty
+    }
+    result
+}
+
+fn fetch_into(
+    dataset: &str,
+    file: &str,
+    md5: Option<&str>,
+    dest: &Path,
+    mirror: &Mirror,
+) -> Result<PathBuf> {
+    let dest = dest.to_path_buf();
     let hint = format!(
         "Set NNLAB_DATA_MIRROR to a folder or URL holding {dataset}/{file}, or run `nnlab data download {dataset}` with network access, or copy the file to {}",
         dest.display()
