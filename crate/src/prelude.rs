@@ -1,5 +1,6 @@
 //! Everything a notebook cell needs: `use nnlab::prelude::*;`.
 
+pub use crate::data::sources::{load, Cifar10, Digits, FashionMnist, Mnist, Splits, Svhn};
 pub use crate::data::Dataset;
 pub use crate::models::{cnn::Cnn, mlp::Mlp, model::Model, model::Output, summary::Summary, zoo};
 pub use crate::train::callbacks::{on_epoch, EarlyStopping, KeepBest};

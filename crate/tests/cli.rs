@@ -65,7 +65,7 @@ fn data_info_counts_every_real_dataset() {
 fn bad_input_exits_non_zero_with_a_message() {
     let root = tempfile::tempdir().unwrap();
     let (ok, _, err) = nnlab(&["data", "info", "imagenet"], root.path());
-    assert!(!ok && err.contains("imagenet") && err.contains("expected mnist"), "{err}");
+    assert!(!ok && err.contains("imagenet") && err.contains("not a known dataset"), "{err}");
     let (ok, _, err) = nnlab(&["train", "--dataset", "digits", "--model", "zoo:nope"], root.path());
     assert!(!ok && err.contains("nope"), "{err}");
     let (ok, _, err) = nnlab(&["train", "--dataset", "digits", "--model", "zoo:hw1/5_layers", "--optimizer", "lbfgs"], root.path());

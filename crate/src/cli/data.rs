@@ -1,121 +1,185 @@
-//! `nnlab data info SPEC [--root DIR] [--json]` and `nnlab data download NAME`.
+//! `nnlab data`: dataset information and downloads.
 //!
-//! `info --json` prints one object:
-//! `{"dataset":…,"classes":[…],"shape":[C,H,W],"splits":{"train":{"count":N,"per_class":[…]},…},"pixel_mean":…,"pixel_std":…}`
-//! with the mean and standard deviation of `pixel / max` over the training split
-//! (every channel together; `channel_mean`/`channel_std` per channel).
+//! ```text
+//! nnlab data info mnist [--root DIR] [--json]   # classes, shape, per-split counts, pixel mean/std
+//! nnlab data download cifar10 [--root DIR]      # fetch (or md5-check) the official files
+//! ```
+//!
+//! `pixel_mean`/`pixel_std` are over every pixel of the train split after
+//! `x = p / max_value` (population std), the numbers `Normalize` takes.
 
+use crate::data::sources::{download, load, Splits};
+use crate::Result;
 use std::path::PathBuf;
 
-use clap::{Args as ClapArgs, Subcommand};
-use serde_json::json;
-
-use crate::data::sources::{self, Splits};
-use crate::Result;
-
-#[derive(ClapArgs, Debug)]
+#[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(subcommand)]
-    pub command: DataCommand,
+    pub command: Command,
 }
 
-#[derive(Subcommand, Debug)]
-pub enum DataCommand {
-    /// Classes, shape and per-class counts of every split.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Classes, shape, per-split counts and pixel statistics of a dataset.
     Info {
-        /// mnist | fashion-mnist | cifar10 | cifar10:PATH | svhn | digits | folder:PATH
+        /// mnist | fashion-mnist | cifar10 | svhn | digits | NAME:PATH
         spec: String,
-        /// Data directory (default `$NNLAB_DATA_DIR` or `<repo>/data`).
+        /// Data folder (default $NNLAB_DATA_DIR or <repo>/data).
         #[arg(long)]
         root: Option<PathBuf>,
-        /// One JSON object instead of a table.
+        /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
     },
-    /// Fetches a dataset's files (mirror or official URL, md5-checked).
+    /// Download (or check the md5 of) a dataset's official files.
     Download {
+        /// mnist | fashion-mnist | cifar10 | svhn | digits
         name: String,
         #[arg(long)]
         root: Option<PathBuf>,
     },
 }
 
-pub fn run(a: Args) -> Result<()> {
-    match a.command {
-        DataCommand::Info { spec, root, json } => {
-            let s = sources::load(&spec, root.as_deref())?;
+pub fn run(args: Args) -> Result<()> {
+    match args.command {
+        Command::Info { spec, root, json } => {
+            let s = load(&spec, root.as_deref())?;
+            let info = info_json(&s);
             if json {
-                println!("{}", serde_json::to_string(&info_json(&s))?);
+                println!("{}", serde_json::to_string(&info)?);
             } else {
-                print!("{}", info_text(&s));
+                print!("{}", table(&s, &info));
             }
             Ok(())
         }
-        DataCommand::Download { name, root } => {
-            let s = sources::load(&name, root.as_deref())?;
-            let root = root.unwrap_or_else(sources::data_root);
-            println!("{}: {} in {}", s.name, counts_line(&s), root.join(&s.name).display());
+        Command::Download { name, root } => {
+            for p in download(&name, root.as_deref())? {
+                println!("{}", p.display());
+            }
             Ok(())
         }
     }
 }
 
-fn counts_line(s: &Splits) -> String {
-    s.all().iter().map(|(n, d)| format!("{n} {}", d.len())).collect::<Vec<_>>().join(", ")
+/// Mean and population std of `p / max_value` over every pixel.
+pub fn pixel_stats(ds: &crate::data::Dataset) -> (f64, f64) {
+    let mut hist = [0u64; 256];
+    for &p in &ds.pixels {
+        hist[p as usize] += 1;
+    }
+    let n = ds.pixels.len().max(1) as f64;
+    let m = ds.max_value.max(1) as f64;
+    let mean = hist
+        .iter()
+        .enumerate()
+        .map(|(v, &c)| v as f64 * c as f64)
+        .sum::<f64>()
+        / n
+        / m;
+    let var = hist
+        .iter()
+        .enumerate()
+        .map(|(v, &c)| (v as f64 / m - mean).powi(2) * c as f64)
+        .sum::<f64>()
+        / n;
+    (mean, var.sqrt())
 }
 
 /// The `--json` object.
 pub fn info_json(s: &Splits) -> serde_json::Value {
-    let mut splits = serde_json::Map::new();
-    for (name, d) in s.all() {
-        splits.insert(name, json!({"count": d.len(), "per_class": d.class_counts()}));
-    }
-    let (mean, std) = s.train.channel_stats();
-    let (all_mean, all_std) = pooled(&mean, &std);
-    json!({
+    let (mean, std) = pixel_stats(&s.train);
+    let splits: serde_json::Map<String, serde_json::Value> = s
+        .all()
+        .into_iter()
+        .map(|(n, d)| {
+            (
+                n.to_string(),
+                serde_json::json!({"count": d.len(), "per_class": d.class_counts()}),
+            )
+        })
+        .collect();
+    serde_json::json!({
         "dataset": s.name,
         "classes": s.train.classes,
         "shape": s.train.shape,
         "splits": splits,
-        "pixel_mean": all_mean,
-        "pixel_std": all_std,
-        "channel_mean": mean,
-        "channel_std": std,
-        "source": s.train.source,
+        "pixel_mean": mean,
+        "pixel_std": std,
     })
 }
 
-/// Mean and std over all channels together from per-channel ones (equal pixel counts).
-fn pooled(mean: &[f64], std: &[f64]) -> (f64, f64) {
-    let c = mean.len().max(1) as f64;
-    let m = mean.iter().sum::<f64>() / c;
-    let second = mean.iter().zip(std).map(|(a, b)| b * b + a * a).sum::<f64>() / c;
-    (m, (second - m * m).max(0.0).sqrt())
-}
-
-fn info_text(s: &Splits) -> String {
-    let (mean, std) = s.train.channel_stats();
+fn table(s: &Splits, info: &serde_json::Value) -> String {
     let mut out = format!(
-        "{}  shape {:?}  {} classes  (from {})\npixel mean {:?}  std {:?}\n",
+        "dataset  {}\nshape    {:?} (C, H, W), pixels 0–{}\npixels   mean {:.4}, std {:.4} (train, x = p / {})\n\n",
         s.name,
         s.train.shape,
-        s.train.classes.len(),
-        s.train.source,
-        mean.iter().map(|v| format!("{v:.4}")).collect::<Vec<_>>(),
-        std.iter().map(|v| format!("{v:.4}")).collect::<Vec<_>>()
+        s.train.max_value,
+        info["pixel_mean"].as_f64().unwrap_or(f64::NAN),
+        info["pixel_std"].as_f64().unwrap_or(f64::NAN),
+        s.train.max_value
     );
     let splits = s.all();
-    out.push_str(&format!("{:<14}", "class"));
-    for (n, d) in &splits {
-        out.push_str(&format!("{:>16}", format!("{n} ({})", d.len())));
+    let w = s
+        .train
+        .classes
+        .iter()
+        .map(|c| c.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    out += &format!("{:>3}  {:<w$}", "#", "class");
+    for (n, _) in &splits {
+        out += &format!("  {n:>7}");
     }
     out.push('\n');
+    let counts: Vec<Vec<usize>> = splits.iter().map(|(_, d)| d.class_counts()).collect();
     for (i, c) in s.train.classes.iter().enumerate() {
-        out.push_str(&format!("{:<14}", c));
-        for (_, d) in &splits {
-            out.push_str(&format!("{:>16}", d.class_counts().get(i).copied().unwrap_or(0)));
+        out += &format!("{i:>3}  {c:<w$}");
+        for cc in &counts {
+            out += &format!("  {:>7}", cc[i]);
         }
         out.push('\n');
     }
+    out += &format!("{:>3}  {:<w$}", "", "total");
+    for (_, d) in &splits {
+        out += &format!("  {:>7}", d.len());
+    }
+    out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Dataset;
+
+    #[test]
+    fn stats_and_json_shape() {
+        // pixels 0 and 255 in equal numbers: mean 0.5, std 0.5
+        let ds = Dataset::new(
+            "t",
+            "m",
+            vec!["a".into(), "b".into()],
+            [1, 1, 2],
+            vec![0, 255, 255, 0],
+            vec![0, 1],
+            255,
+        )
+        .unwrap();
+        assert_eq!(pixel_stats(&ds), (0.5, 0.5));
+        let s = Splits {
+            name: "t".into(),
+            train: ds.clone(),
+            test: Some(ds),
+            others: vec![],
+        };
+        let j = info_json(&s);
+        assert_eq!(j["splits"]["test"]["per_class"], serde_json::json!([1, 1]));
+        assert_eq!(j["shape"], serde_json::json!([1, 1, 2]));
+        let t = table(&s, &j);
+        assert!(
+            t.contains("mean 0.5000, std 0.5000") && t.contains("total"),
+            "{t}"
+        );
+    }
 }

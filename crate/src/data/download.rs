@@ -1,29 +1,245 @@
-//! Getting a dataset file into the data directory: `<root>/<dataset>/<file>`.
+//! Getting dataset files into the data folder: `root/<dataset>/<file>`.
 //!
-//! Source: `$NNLAB_DATA_MIRROR` when set — a local folder or an `http(s)://`
-//! base URL laid out as `<mirror>/<dataset>/<file>` — else the official URL.
-//! The bytes are streamed into a temporary file in the destination folder
-//! while their md5 is computed, checked against the expected md5 (when the
-//! file is an official one), and only then renamed into place: a checksum
-//! error, an HTTP error or a cut connection leaves nothing behind.
+//! The source is `$NNLAB_DATA_MIRROR` when set — a local folder laid out as
+//! `<mirror>/<dataset>/<file>` or an `http(s)://` base URL
+//! `<base>/<dataset>/<file>` — otherwise the official URL(s) of the dataset.
+//! The bytes stream into a temp file in the target folder while their md5 is
+//! computed; only a complete, checksum-verified file is renamed into place.
+//! On any error the temp file is removed and nothing is left behind.
 //!
 //! ```no_run
-//! let root = nnlab::data::sources::data_root();
-//! let path = nnlab::data::download::fetch("mnist", "t10k-labels-idx1-ubyte.gz",
-//!     Some("ec29112dd5afa0611ce80d1b7f02629c"), &root, "https://ossci-datasets.s3.amazonaws.com/mnist/").unwrap();
+//! use std::path::Path;
+//! let p = nnlab::data::download::fetch("mnist", "t10k-labels-idx1-ubyte.gz",
+//!     Some("ec29112dd5afa0611ce80d1b7f02629c"), Path::new("data")).unwrap();
+//! assert!(p.ends_with("mnist/t10k-labels-idx1-ubyte.gz"));
 //! ```
 
-use std::fs::File;
+use crate::{Error, Result};
+use md5::{Digest, Md5};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use md5::{Digest, Md5};
+/// Where files come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mirror {
+    /// `<folder>/<dataset>/<file>`.
+    Folder(PathBuf),
+    /// `<base>/<dataset>/<file>`.
+    Url(String),
+    /// The dataset's official URLs, tried in order.
+    Official,
+}
 
-use crate::{Error, Result};
+impl Mirror {
+    /// `$NNLAB_DATA_MIRROR` (a URL when it starts with `http://` or `https://`), else [`Mirror::Official`].
+    pub fn from_env() -> Mirror {
+        match std::env::var("NNLAB_DATA_MIRROR") {
+            Ok(m) if m.starts_with("http://") || m.starts_with("https://") => Mirror::Url(m),
+            Ok(m) if !m.trim().is_empty() => Mirror::Folder(PathBuf::from(m)),
+            _ => Mirror::Official,
+        }
+    }
+}
 
-/// Lowercase hex md5 of a file.
-pub fn md5_file(path: &Path) -> Result<String> {
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+/// The official base URLs of a dataset (the file name is appended).
+pub fn official_urls(dataset: &str) -> &'static [&'static str] {
+    match dataset {
+        "mnist" => &["https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"],
+        "fashion-mnist" => &["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+        "cifar10" => &["https://www.cs.toronto.edu/~kriz/"],
+        "svhn" => &["http://ufldl.stanford.edu/housenumbers/"],
+        "digits" => &["https://raw.githubusercontent.com/scikit-learn/scikit-learn/main/sklearn/datasets/data/"],
+        _ => &[],
+    }
+}
+
+/// `root/dataset/file`, fetched from `$NNLAB_DATA_MIRROR` or the official URL
+/// if it is not there (or its md5 is not `md5`).
+pub fn fetch(dataset: &str, file: &str, md5: Option<&str>, root: &Path) -> Result<PathBuf> {
+    fetch_from(dataset, file, md5, root, &Mirror::from_env())
+}
+
+/// [`fetch`] with an explicit source.
+pub fn fetch_from(
+    dataset: &str,
+    file: &str,
+    md5: Option<&str>,
+    root: &Path,
+    mirror: &Mirror,
+) -> Result<PathBuf> {
+    let dest = root.join(dataset).join(file);
+    if dest.is_file() {
+        match md5 {
+            None => return Ok(dest),
+            Some(want) if file_md5(&dest)? == want => return Ok(dest),
+            Some(_) => {} // a corrupt copy: fetch it again, the rename replaces it
+        }
+    }
+    let dir = root.join(dataset);
+    let created = !dir.exists();
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let result = fetch_into(dataset, file, md5, &dest, mirror);
+    if result.is_err() && created {
+        let _ = std::fs::remove_dir(&dir); // only if still empty
+    }
+    result
+}
+
+fn fetch_into(
+    dataset: &str,
+    file: &str,
+    md5: Option<&str>,
+    dest: &Path,
+    mirror: &Mirror,
+) -> Result<PathBuf> {
+    let dest = dest.to_path_buf();
+    let hint = format!(
+        "Set NNLAB_DATA_MIRROR to a folder or URL holding {dataset}/{file}, or run `nnlab data download {dataset}` with network access, or copy the file to {}",
+        dest.display()
+    );
+    match mirror {
+        Mirror::Folder(m) => {
+            let src = m.join(dataset).join(file);
+            let f = std::fs::File::open(&src).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Error::missing(&src, hint.clone()),
+                _ => Error::io(&src, e),
+            })?;
+            let len = f.metadata().ok().map(|m| m.len());
+            let src_s = src.display().to_string();
+            save(f, len, &dest, md5, &src_s)
+        }
+        Mirror::Url(base) => {
+            let url = format!("{}/{dataset}/{file}", base.trim_end_matches('/'));
+            http(&url, &dest, md5, &hint)
+        }
+        Mirror::Official => {
+            let bases = official_urls(dataset);
+            if bases.is_empty() {
+                return Err(Error::missing(
+                    &dest,
+                    format!("no official URL for dataset `{dataset}`. {hint}"),
+                ));
+            }
+            let mut errors = Vec::new();
+            for base in bases {
+                match http(&format!("{base}{file}"), &dest, md5, &hint) {
+                    Ok(p) => return Ok(p),
+                    Err(e @ Error::Checksum { .. }) => return Err(e),
+                    Err(e) => errors.push(e),
+                }
+            }
+            if errors.len() == 1 {
+                return Err(errors.remove(0));
+            }
+            let all: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            Err(Error::download(
+                format!("{dataset}/{file}"),
+                format!("every official URL failed: {}", all.join("; ")),
+            ))
+        }
+    }
+}
+
+/// GET `url` into `dest`.
+fn http(url: &str, dest: &Path, md5: Option<&str>, hint: &str) -> Result<PathBuf> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(std::time::Duration::from_secs(30)))
+        .timeout_recv_response(Some(std::time::Duration::from_secs(60)))
+        .timeout_per_read(Some(std::time::Duration::from_secs(60)))
+        .build()
+        .into();
+    let resp = agent.get(url).header("Accept-Encoding", "identity").call();
+    let mut resp = match resp {
+        Ok(r) => r,
+        Err(ureq::Error::StatusCode(404)) => {
+            return Err(Error::download(url, format!("HTTP 404 Not Found. {hint}")));
+        }
+        Err(ureq::Error::StatusCode(s)) => {
+            return Err(Error::download(url, format!("HTTP status {s}")))
+        }
+        Err(e) => return Err(Error::download(url, format!("{e}. {hint}"))),
+    };
+    let len = resp
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let reader = resp.body_mut().as_reader();
+    save(reader, len, dest, md5, url)
+}
+
+/// Streams `src` into a temp file beside `dest`, checks length and md5, renames.
+fn save(
+    mut src: impl Read,
+    len: Option<u64>,
+    dest: &Path,
+    md5: Option<&str>,
+    from: &str,
+) -> Result<PathBuf> {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dest.with_file_name(format!(".{name}.part-{}", std::process::id()));
+    let guard = TempGuard(tmp.clone());
+    let mut out = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let mut hasher = Md5::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(Error::download(
+                    from,
+                    format!("transfer cut after {total} bytes{}: {e}", of(len)),
+                ));
+            }
+        };
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(|e| Error::io(&tmp, e))?;
+        total += n as u64;
+    }
+    if let Some(l) = len.filter(|&l| l != total) {
+        return Err(Error::download(
+            from,
+            format!("short body: {total} bytes, expected {l} (Content-Length)"),
+        ));
+    }
+    out.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    drop(out);
+    let actual = hex(&hasher.finalize());
+    if let Some(want) = md5 {
+        if !actual.eq_ignore_ascii_case(want) {
+            return Err(Error::Checksum {
+                path: PathBuf::from(from),
+                expected: want.to_string(),
+                actual,
+            });
+        }
+    }
+    std::fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
+    std::mem::forget(guard);
+    Ok(dest.to_path_buf())
+}
+
+fn of(len: Option<u64>) -> String {
+    len.map(|l| format!(" of {l}")).unwrap_or_default()
+}
+
+/// Removes the temp file unless the download completed.
+struct TempGuard(PathBuf);
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The md5 of a file, lowercase hex.
+pub fn file_md5(path: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut h = Md5::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -36,93 +252,6 @@ pub fn md5_file(path: &Path) -> Result<String> {
     Ok(hex(&h.finalize()))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Where a missing file comes from: the mirror (`$NNLAB_DATA_MIRROR`) or `official_base`.
-pub fn source_of(dataset: &str, file: &str, official_base: &str) -> String {
-    match std::env::var("NNLAB_DATA_MIRROR") {
-        Ok(m) if !m.trim().is_empty() => {
-            let m = m.trim().trim_end_matches('/');
-            format!("{m}/{dataset}/{file}")
-        }
-        _ => format!("{}/{file}", official_base.trim_end_matches('/')),
-    }
-}
-
-/// `<root>/<dataset>/<file>`, fetched first when it is not there (or its md5 is wrong).
-pub fn fetch(dataset: &str, file: &str, md5: Option<&str>, root: &Path, official_base: &str) -> Result<PathBuf> {
-    let dest = root.join(dataset).join(file);
-    if dest.is_file() {
-        match md5 {
-            Some(want) if md5_file(&dest)? != want => {} // damaged: fetch again
-            _ => return Ok(dest),
-        }
-    }
-    let src = source_of(dataset, file, official_base);
-    fetch_from(&src, &dest, md5)?;
-    Ok(dest)
-}
-
-/// Copies `src` (a path or an http(s) URL) to `dest` through a temporary file, checking `md5`.
-pub fn fetch_from(src: &str, dest: &Path, md5: Option<&str>) -> Result<()> {
-    let dir = dest.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let name = dest.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.part-{}", std::process::id()));
-    let result = copy_checked(src, &tmp, md5).and_then(|_| std::fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn copy_checked(src: &str, tmp: &Path, md5: Option<&str>) -> Result<()> {
-    let mut out = File::create(tmp).map_err(|e| Error::io(tmp, e))?;
-    let mut h = Md5::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total: u64 = 0;
-    let is_url = src.starts_with("http://") || src.starts_with("https://");
-    let (mut reader, expected_len): (Box<dyn Read>, Option<u64>) = if is_url {
-        let resp = ureq::get(src).call().map_err(|e| match e {
-            ureq::Error::StatusCode(code) => Error::download(src, format!("HTTP status {code}: the file is not there")),
-            other => Error::download(src, other.to_string()),
-        })?;
-        let (_, body) = resp.into_parts();
-        let len = body.content_length();
-        (Box::new(body.into_reader()), len)
-    } else {
-        let path = Path::new(src);
-        let f = File::open(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::missing(path, "the mirror ($NNLAB_DATA_MIRROR) has no such file: put it there as <mirror>/<dataset>/<official file name>, or unset NNLAB_DATA_MIRROR to download from the official URL (`nnlab data download NAME`)")
-            } else {
-                Error::io(path, e)
-            }
-        })?;
-        (Box::new(f), None)
-    };
-    loop {
-        let n = reader.read(&mut buf).map_err(|e| Error::download(src, format!("transfer cut after {total} bytes: {e}")))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(|e| Error::io(tmp, e))?;
-        total += n as u64;
-    }
-    out.sync_all().map_err(|e| Error::io(tmp, e))?;
-    if let Some(len) = expected_len {
-        if total != len {
-            return Err(Error::download(src, format!("{total} bytes received, Content-Length said {len}")));
-        }
-    }
-    if let Some(want) = md5 {
-        let got = hex(&h.finalize());
-        if got != want {
-            return Err(Error::Checksum { path: PathBuf::from(src), expected: want.to_string(), actual: got });
-        }
-    }
-    Ok(())
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }

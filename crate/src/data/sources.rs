@@ -1,43 +1,54 @@
-//! The course datasets by name, fetched on first use (see [`download`]) into
-//! the data directory `$NNLAB_DATA_DIR` or `<repo>/data`:
+//! The course datasets by name: official files and md5s, downloaded into the
+//! data folder on first use (see [`crate::data::download`]) and read into
+//! [`Splits`].
 //!
-//! | spec | files (official names) | splits |
-//! | --- | --- | --- |
-//! | `mnist`, `fashion-mnist` | `{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz` | train, test |
-//! | `cifar10` | `cifar-10-binary.tar.gz` (or an extracted `cifar-10-batches-bin/`) | train, test |
-//! | `cifar10:PATH` | a folder in the `cifar-10-batches-bin` layout, e.g. the shared subset | train, test |
-//! | `svhn` | `train_32x32.mat`, `test_32x32.mat` | train, test |
-//! | `digits` | `digits.csv.gz` (scikit-learn) | train |
-//! | `folder:PATH` | an image folder; its class-folder subfolders (`Training`, `Testing`) are the splits | … |
+//! Specs for [`load`]: `mnist`, `fashion-mnist`, `cifar10`, `svhn`, `digits`;
+//! `NAME:PATH` reads the files of NAME from PATH as they are (no download, no
+//! md5; for `cifar10:PATH` a `.tar.gz`, a `cifar-10-batches-bin/` folder or a
+//! folder holding either); `folder:PATH` is an image folder (`ImageFolder`).
+//! The data folder is `$NNLAB_DATA_DIR` or `<repo>/data`.
 //!
 //! ```no_run
-//! use nnlab::prelude::*;
+//! use nnlab::data::sources::{load, Mnist};
 //! let mnist = Mnist::load().unwrap();
-//! assert_eq!(mnist.train.len(), 60_000);
-//! let loaders = mnist.loaders(64).unwrap();
+//! assert_eq!((mnist.train.len(), mnist.test.unwrap().len()), (60_000, 10_000));
+//! let cifar = load("cifar10:/work/shared/data/cifar10-bin-subset", None).unwrap();
+//! assert_eq!(cifar.train.shape, [3, 32, 32]);
 //! ```
 
-use std::path::{Path, PathBuf};
-
 use crate::data::download::fetch;
+use crate::data::image_folder::ImageFolder;
 use crate::data::loader::Loaders;
 use crate::data::{cifar, digits, idx, svhn, Dataset};
 use crate::{Error, Result};
+use std::path::{Path, PathBuf};
 
-/// The splits of one dataset.
+/// A dataset's splits: `train`, `test` when the dataset has one, any others.
 #[derive(Clone, Debug)]
 pub struct Splits {
     pub name: String,
     pub train: Dataset,
     pub test: Option<Dataset>,
-    /// Further named splits (an image folder's other subfolders).
     pub others: Vec<(String, Dataset)>,
+}
+
+impl Splits {
+    /// `(split name, dataset)` for train, test and the others, in that order.
+    pub fn all(&self) -> Vec<(&str, &Dataset)> {
+        let mut v = vec![("train", &self.train)];
+        if let Some(t) = &self.test {
+            v.push(("test", t));
+        }
+        v.extend(self.others.iter().map(|(n, d)| (n.as_str(), d)));
+        v
+    }
 }
 
 impl Splits {
     /// Shuffled training loader and test loader, normalized with the
     /// training set's per-channel statistics ([`Loaders::standard`]); a
-    /// dataset without a test split (digits) is split 70/30, stratified, seed 20231110 (hw4).
+    /// dataset without a test split (digits) is split 70/30, stratified,
+    /// seed 20231110 (hw4's split).
     pub fn loaders(&self, batch_size: usize) -> Result<Loaders> {
         self.loaders_with(batch_size, None, crate::device::base_seed())
     }
@@ -54,182 +65,325 @@ impl Splits {
         };
         Loaders::standard(train, Some(test), batch_size, seed)
     }
-
-    /// Every split by name: `train`, `test`, then the others.
-    pub fn all(&self) -> Vec<(String, &Dataset)> {
-        let mut v = vec![("train".to_string(), &self.train)];
-        if let Some(t) = &self.test {
-            v.push(("test".into(), t));
-        }
-        v.extend(self.others.iter().map(|(n, d)| (n.clone(), d)));
-        v
-    }
 }
 
-/// `$NNLAB_DATA_DIR`, else `data/` in the repository (the folder of the
-/// workspace `Cargo.toml`, searched upwards from the current directory).
-pub fn data_root() -> PathBuf {
-    if let Ok(d) = std::env::var("NNLAB_DATA_DIR") {
-        if !d.trim().is_empty() {
-            return PathBuf::from(d);
-        }
-    }
-    let start = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    for dir in start.ancestors() {
-        let toml = dir.join("Cargo.toml");
-        if std::fs::read_to_string(&toml).map(|t| t.contains("[workspace]")).unwrap_or(false) {
-            return dir.join("data");
-        }
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("data")
-}
+/// Side of the square images of a `folder:PATH` spec (hw5's 128×128).
+pub const FOLDER_SIZE: usize = 128;
 
-/// Loads a dataset by spec (see the module table), fetching what is missing into `root`.
-pub fn load(spec: &str, root: Option<&Path>) -> Result<Splits> {
-    let root = root.map(Path::to_path_buf).unwrap_or_else(data_root);
-    let spec = spec.trim();
-    match spec {
-        "mnist" => Mnist::load_from(&root),
-        "fashion-mnist" | "fashion_mnist" | "fashionmnist" => FashionMnist::load_from(&root),
-        "cifar10" | "cifar-10" => Cifar10::load_from(&root),
-        "svhn" => Svhn::load_from(&root),
-        "digits" => Digits::load_from(&root),
-        _ => {
-            if let Some(p) = spec.strip_prefix("cifar10:") {
-                let (train, test) = cifar::read_path(p)?;
-                return Ok(Splits { name: "cifar10".into(), train, test: Some(test), others: vec![] });
-            }
-            if let Some(p) = spec.strip_prefix("folder:") {
-                return folder(Path::new(p));
-            }
-            Err(Error::config(
-                "dataset",
-                format!("`{spec}`: expected mnist, fashion-mnist, cifar10, cifar10:PATH, svhn, digits or folder:PATH"),
-            ))
-        }
-    }
-}
-
-/// An image folder at its own size: class subfolders, or split subfolders of class subfolders.
+/// An image folder resized to 128×128 RGB: when its subfolders are
+/// themselves class folders (`Training/`, `Testing/`), each is a split (the
+/// one named test/testing is the test split, the first other one is train);
+/// otherwise the folder is one training split.
 fn folder(path: &Path) -> Result<Splits> {
-    let splits: Vec<(String, Dataset)> = Err(Error::config("folder", format!("{}: image folders are not wired yet", path.display())))?;
-    let mut it = splits.into_iter();
-    let (first_name, first) = it.next().ok_or_else(|| Error::format(path, "no class folders in it"))?;
-    let mut rest: Vec<(String, Dataset)> = it.collect();
-    let test_at = rest.iter().position(|(n, _)| {
-        let n = n.to_ascii_lowercase();
-        n == "test" || n == "testing"
-    });
-    let test = test_at.map(|i| rest.remove(i).1);
+    let f = ImageFolder::new(path).resize(FOLDER_SIZE, FOLDER_SIZE);
     let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "folder".into());
-    let _ = first_name;
-    Ok(Splits { name, train: first, test, others: rest })
+    let mut splits = f.load_splits()?;
+    if splits.is_empty() {
+        return Ok(Splits { name, train: f.load()?, test: None, others: vec![] });
+    }
+    let test_at = splits.iter().position(|(n, _)| matches!(n.to_ascii_lowercase().as_str(), "test" | "testing"));
+    let test = test_at.map(|i| splits.remove(i).1);
+    if splits.is_empty() {
+        return Err(Error::format(path, "only a test split: expected a training split folder beside it"));
+    }
+    let train = splits.remove(0).1;
+    Ok(Splits { name, train, test, others: splits })
 }
 
-const MNIST_URL: &str = "https://ossci-datasets.s3.amazonaws.com/mnist";
-const FASHION_URL: &str = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com";
-const CIFAR_URL: &str = "https://www.cs.toronto.edu/~kriz";
-const SVHN_URL: &str = "http://ufldl.stanford.edu/housenumbers";
-/// md5 of scikit-learn's `digits.csv.gz` (unchanged since scikit-learn 0.x).
-const DIGITS_MD5: &str = "9b335364a7bfd63947c7480a5bd51f2d";
-const DIGITS_URL: &str = "https://raw.githubusercontent.com/scikit-learn/scikit-learn/main/sklearn/datasets/data";
+/// The dataset names [`load`] knows.
+pub const NAMES: [&str; 5] = ["mnist", "fashion-mnist", "cifar10", "svhn", "digits"];
 
-/// `(file, md5)` of the four IDX files in the order train images, train labels, test images, test labels.
-type IdxFiles = [(&'static str, &'static str); 4];
-
-const MNIST_FILES: IdxFiles = [
-    ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-    ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
-    ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
-    ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+/// IDX file names of MNIST and Fashion-MNIST (train images, train labels, test images, test labels).
+const IDX_FILES: [&str; 4] = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
 ];
 
-const FASHION_FILES: IdxFiles = [
-    ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-    ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
-    ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
-    ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
-];
-
-/// torchvision's Fashion-MNIST class names.
-pub const FASHION_CLASSES: [&str; 10] =
-    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
-
-fn idx_splits(name: &str, root: &Path, url: &str, files: &IdxFiles, classes: Vec<String>) -> Result<Splits> {
-    let p: Vec<PathBuf> = files.iter().map(|(f, md5)| fetch(name, f, Some(md5), root, url)).collect::<Result<_>>()?;
-    let train = idx::read(&format!("{name}/train"), &p[0], &p[1], classes.clone())?;
-    let test = idx::read(&format!("{name}/test"), &p[2], &p[3], classes)?;
-    Ok(Splits { name: name.into(), train, test: Some(test), others: vec![] })
+/// The official files of a dataset and their md5s (torchvision's; digits: the scikit-learn file).
+pub fn files(dataset: &str) -> Result<Vec<(&'static str, &'static str)>> {
+    let md5s: &[&str] = match dataset {
+        "mnist" => &[
+            "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "d53e105ee54ea40749a09fcbcd1e9432",
+            "9fb629c4189551a2d022fa330f9573f3",
+            "ec29112dd5afa0611ce80d1b7f02629c",
+        ],
+        "fashion-mnist" => &[
+            "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "25c81989df183df01b3e8a0aad5dffbe",
+            "bef4ecab320f06d8554ea6380940ec79",
+            "bb300cfdad3c16e7a12a480ee83cd310",
+        ],
+        "cifar10" => {
+            return Ok(vec![(
+                "cifar-10-binary.tar.gz",
+                "c32a1d4ab5d03f1284b67883e8d87530",
+            )])
+        }
+        "svhn" => {
+            return Ok(vec![
+                ("train_32x32.mat", "e26dedcc434d2e4c54c9b2d4a06d8373"),
+                ("test_32x32.mat", "eb5a983be6a315427106f1b164d9cef3"),
+            ])
+        }
+        // md5 of sklearn/datasets/data/digits.csv.gz (scikit-learn 1.9.1 wheel, shared/data/digits)
+        "digits" => return Ok(vec![("digits.csv.gz", "9b335364a7bfd63947c7480a5bd51f2d")]),
+        other => return Err(unknown(other)),
+    };
+    Ok(IDX_FILES
+        .iter()
+        .copied()
+        .zip(md5s.iter().copied())
+        .collect())
 }
 
-/// MNIST (LeCun et al.), 60,000 + 10,000 handwritten digits, 1×28×28.
-pub struct Mnist;
-impl Mnist {
-    pub fn load() -> Result<Splits> {
-        Self::load_from(&data_root())
-    }
-    pub fn load_from(root: &Path) -> Result<Splits> {
-        idx_splits("mnist", root, MNIST_URL, &MNIST_FILES, (0..10).map(|d| d.to_string()).collect())
-    }
+fn unknown(spec: &str) -> Error {
+    Error::config(
+        "dataset",
+        format!(
+            "`{spec}` is not a known dataset, expected one of {} or folder:PATH",
+            NAMES.join(", ")
+        ),
+    )
 }
 
-/// Fashion-MNIST (Zalando), 60,000 + 10,000 clothing images, 1×28×28.
-pub struct FashionMnist;
-impl FashionMnist {
-    pub fn load() -> Result<Splits> {
-        Self::load_from(&data_root())
-    }
-    pub fn load_from(root: &Path) -> Result<Splits> {
-        idx_splits("fashion-mnist", root, FASHION_URL, &FASHION_FILES, FASHION_CLASSES.iter().map(|s| s.to_string()).collect())
-    }
-}
-
-/// CIFAR-10, 50,000 + 10,000 colour images, 3×32×32.
-pub struct Cifar10;
-impl Cifar10 {
-    pub fn load() -> Result<Splits> {
-        Self::load_from(&data_root())
-    }
-    /// An extracted `cifar10/cifar-10-batches-bin/` under `root` is used as
-    /// it is; otherwise the official archive is fetched and read in place.
-    pub fn load_from(root: &Path) -> Result<Splits> {
-        let extracted = root.join("cifar10").join(cifar::FOLDER);
-        let (train, test) = if extracted.is_dir() {
-            cifar::read_dir(&extracted)?
-        } else {
-            let p = fetch("cifar10", "cifar-10-binary.tar.gz", Some("c32a1d4ab5d03f1284b67883e8d87530"), root, CIFAR_URL)?;
-            cifar::read_archive(&p)?
-        };
-        Ok(Splits { name: "cifar10".into(), train, test: Some(test), others: vec![] })
-    }
-}
-
-/// SVHN (Netzer et al.), cropped 32×32 house-number digits from `.mat` files.
-pub struct Svhn;
-impl Svhn {
-    pub fn load() -> Result<Splits> {
-        Self::load_from(&data_root())
-    }
-    pub fn load_from(root: &Path) -> Result<Splits> {
-        let train = fetch("svhn", "train_32x32.mat", Some("e26dedcc434d2e4c54c9b2d4a06d8373"), root, SVHN_URL)?;
-        let test = fetch("svhn", "test_32x32.mat", Some("eb5a983be6a315427106f1b164d9cef3"), root, SVHN_URL)?;
-        Ok(Splits {
-            name: "svhn".into(),
-            train: svhn::read(&train, "svhn/train")?,
-            test: Some(svhn::read(&test, "svhn/test")?),
-            others: vec![],
-        })
+/// Canonical name of a dataset (`Fashion_MNIST`, `fashionmnist` → `fashion-mnist`, `cifar-10` → `cifar10`).
+pub fn canonical(name: &str) -> Option<&'static str> {
+    let n: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    match n.as_str() {
+        "mnist" => Some("mnist"),
+        "fashionmnist" | "fmnist" => Some("fashion-mnist"),
+        "cifar10" | "cifar" => Some("cifar10"),
+        "svhn" => Some("svhn"),
+        "digits" => Some("digits"),
+        _ => None,
     }
 }
 
-/// scikit-learn's digits: 1,797 8×8 images, pixel values 0–16, one split.
-pub struct Digits;
-impl Digits {
-    pub fn load() -> Result<Splits> {
-        Self::load_from(&data_root())
+/// Class names of a dataset.
+pub fn classes(dataset: &str) -> Vec<String> {
+    match dataset {
+        "fashion-mnist" => [
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        "cifar10" => cifar::CLASSES.iter().map(|s| s.to_string()).collect(),
+        _ => (0..10).map(|d| d.to_string()).collect(),
     }
-    pub fn load_from(root: &Path) -> Result<Splits> {
-        let p = fetch("digits", "digits.csv.gz", Some(DIGITS_MD5), root, DIGITS_URL)?;
-        Ok(Splits { name: "digits".into(), train: digits::read(&p)?, test: None, others: vec![] })
+}
+
+/// Loads a dataset by spec into `root` (default [`data_root`]), downloading missing files.
+pub fn load(spec: &str, root: Option<&Path>) -> Result<Splits> {
+    let spec = spec.trim();
+    if let Some(path) = spec.strip_prefix("folder:") {
+        return folder(Path::new(path));
+    }
+    let (name, local) = match spec.split_once(':') {
+        Some((n, p)) if !p.is_empty() => (n, Some(PathBuf::from(p))),
+        _ => (spec, None),
+    };
+    let name = canonical(name).ok_or_else(|| unknown(spec))?;
+    let root = root.map(Path::to_path_buf).unwrap_or_else(data_root);
+    // the path of each official file: local folder as is, or fetched into root
+    let get = |file: &str, md5: &str| -> Result<PathBuf> {
+        match &local {
+            Some(dir) => {
+                let p = dir.join(file);
+                if p.is_file() {
+                    Ok(p)
+                } else {
+                    Err(Error::missing(
+                        &p,
+                        format!(
+                            "`{spec}` reads the official {name} files from {}",
+                            dir.display()
+                        ),
+                    ))
+                }
+            }
+            None => fetch(name, file, Some(md5), &root),
+        }
+    };
+    let files = files(name)?;
+    match name {
+        "mnist" | "fashion-mnist" => {
+            let p: Vec<PathBuf> = files
+                .iter()
+                .map(|(f, m)| get(f, m))
+                .collect::<Result<_>>()?;
+            let cls = classes(name);
+            let train = idx::read(&format!("{name}/train"), &p[0], &p[1], cls.clone())?;
+            let test = idx::read(&format!("{name}/test"), &p[2], &p[3], cls)?;
+            Ok(Splits {
+                name: name.into(),
+                train,
+                test: Some(test),
+                others: vec![],
+            })
+        }
+        "cifar10" => {
+            let (train, test) = match &local {
+                Some(p) => cifar::read_path(p)?,
+                None => {
+                    let extracted = root.join("cifar10").join(cifar::FOLDER);
+                    if extracted.join("test_batch.bin").is_file() {
+                        cifar::read_dir(extracted)?
+                    } else {
+                        cifar::read_archive(get(files[0].0, files[0].1)?)?
+                    }
+                }
+            };
+            Ok(Splits {
+                name: name.into(),
+                train,
+                test: Some(test),
+                others: vec![],
+            })
+        }
+        "svhn" => {
+            let train = svhn::read(get(files[0].0, files[0].1)?, "svhn/train")?;
+            let test = svhn::read(get(files[1].0, files[1].1)?, "svhn/test")?;
+            Ok(Splits {
+                name: name.into(),
+                train,
+                test: Some(test),
+                others: vec![],
+            })
+        }
+        _ => {
+            let mut train = digits::read(get(files[0].0, files[0].1)?)?;
+            train.name = "digits/train".into();
+            Ok(Splits {
+                name: name.into(),
+                train,
+                test: None,
+                others: vec![],
+            })
+        }
+    }
+}
+
+/// Downloads (or checks) every official file of a dataset into `root`; returns their paths.
+pub fn download(name: &str, root: Option<&Path>) -> Result<Vec<PathBuf>> {
+    let name = canonical(name).ok_or_else(|| unknown(name))?;
+    let root = root.map(Path::to_path_buf).unwrap_or_else(data_root);
+    files(name)?
+        .into_iter()
+        .map(|(f, m)| fetch(name, f, Some(m), &root))
+        .collect()
+}
+
+/// `$NNLAB_DATA_DIR`, or `<repo>/data` where the repo is the nearest folder
+/// above the current directory whose `Cargo.toml` has a `[workspace]`
+/// (falling back to the crate's parent folder).
+pub fn data_root() -> PathBuf {
+    if let Some(d) = std::env::var_os("NNLAB_DATA_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        for dir in cwd.ancestors() {
+            let toml = dir.join("Cargo.toml");
+            if std::fs::read_to_string(&toml).is_ok_and(|t| t.contains("[workspace]")) {
+                return dir.join("data");
+            }
+        }
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("data")
+}
+
+macro_rules! named {
+    ($t:ident, $name:literal) => {
+        #[doc = concat!("`", $name, "`: `", stringify!($t), "::load()` = `load(\"", $name, "\", None)`.")]
+        pub struct $t;
+        impl $t {
+            /// Loads it from [`data_root`], downloading it first if needed.
+            pub fn load() -> Result<Splits> {
+                load($name, None)
+            }
+            /// Loads it from `root`.
+            pub fn load_from(root: impl AsRef<Path>) -> Result<Splits> {
+                load($name, Some(root.as_ref()))
+            }
+        }
+    };
+}
+named!(Mnist, "mnist");
+named!(FashionMnist, "fashion-mnist");
+named!(Cifar10, "cifar10");
+named!(Svhn, "svhn");
+named!(Digits, "digits");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_errors() {
+        assert_eq!(canonical("Fashion_MNIST"), Some("fashion-mnist"));
+        assert_eq!(canonical("CIFAR-10"), Some("cifar10"));
+        let e = load("imagenet", None).unwrap_err().to_string();
+        assert!(
+            e.contains("`imagenet` is not a known dataset") && e.contains("fashion-mnist"),
+            "{e}"
+        );
+        let e = load("folder:/nonexistent/x", None).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/x"), "{e}");
+        assert_eq!(classes("fashion-mnist")[9], "Ankle boot");
+        assert_eq!(files("svhn").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn local_specs_read_files_in_place() {
+        let d = tempfile::tempdir().unwrap();
+        let row: Vec<String> = (0..64)
+            .map(|i| (i % 17).to_string())
+            .chain(["4".to_string()])
+            .collect();
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut e, row.join(",").as_bytes()).unwrap();
+        std::fs::write(d.path().join("digits.csv.gz"), e.finish().unwrap()).unwrap();
+        let s = load(&format!("digits:{}", d.path().display()), None).unwrap();
+        assert_eq!(
+            (s.train.len(), s.train.labels[0], s.test.is_none()),
+            (1, 4, true)
+        );
+        let e = load(&format!("mnist:{}", d.path().display()), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("train-images-idx3-ubyte.gz") && e.contains("not found"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn data_root_is_repo_data() {
+        if std::env::var_os("NNLAB_DATA_DIR").is_none() {
+            let r = data_root();
+            assert!(
+                r.ends_with("data") && r.parent().unwrap().join("Cargo.toml").is_file(),
+                "{}",
+                r.display()
+            );
+        }
     }
 }

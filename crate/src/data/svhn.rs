@@ -67,12 +67,20 @@ pub fn parse(path: &Path, bytes: &[u8], name: &str) -> Result<Dataset> {
                 let mut inner = Vec::new();
                 ZlibDecoder::new(data)
                     .read_to_end(&mut inner)
-                    .map_err(|e| Error::format(path, format!("compressed element at byte {pos}: bad zlib stream: {e}")))?;
+                    .map_err(|e| {
+                        Error::format(
+                            path,
+                            format!("compressed element at byte {pos}: bad zlib stream: {e}"),
+                        )
+                    })?;
                 let (ity, idata, _) = element(path, &inner, 0, endian, "compressed element")?;
                 if ity != MI_MATRIX {
                     continue;
                 }
-                let (start, len) = (idata.as_ptr() as usize - inner.as_ptr() as usize, idata.len());
+                let (start, len) = (
+                    idata.as_ptr() as usize - inner.as_ptr() as usize,
+                    idata.len(),
+                );
                 inner.truncate(start + len);
                 inner.drain(..start);
                 parse_matrix(path, Cow::Owned(inner), endian)?
@@ -88,7 +96,10 @@ pub fn parse(path: &Path, bytes: &[u8], name: &str) -> Result<Dataset> {
         }
     }
     let missing = |v: &str| {
-        Error::format(path, format!("no variable `{v}`, expected `X` (32×32×3×N uint8) and `y` (N×1 labels 1–10)"))
+        Error::format(
+            path,
+            format!("no variable `{v}`, expected `X` (32×32×3×N uint8) and `y` (N×1 labels 1–10)"),
+        )
     };
     let x = x.ok_or_else(|| missing("X"))?;
     let y = y.ok_or_else(|| missing("y"))?;
@@ -98,17 +109,29 @@ pub fn parse(path: &Path, bytes: &[u8], name: &str) -> Result<Dataset> {
         dims.push(1); // MATLAB drops a trailing singleton: one sample
     }
     if dims.len() != 4 || dims[2] != 3 {
-        return Err(Error::format(path, format!("variable X has dimensions {:?}, expected [H, W, 3, N]", x.dims)));
+        return Err(Error::format(
+            path,
+            format!(
+                "variable X has dimensions {:?}, expected [H, W, 3, N]",
+                x.dims
+            ),
+        ));
     }
     let (h, w, c, n) = (dims[0], dims[1], dims[2], dims[3]);
     let ylen: usize = y.dims.iter().product();
     if y.dims.len() != 2 || !y.dims.contains(&1) && ylen != 1 {
-        return Err(Error::format(path, format!("variable y has dimensions {:?}, expected [N, 1]", y.dims)));
+        return Err(Error::format(
+            path,
+            format!("variable y has dimensions {:?}, expected [N, 1]", y.dims),
+        ));
     }
     if ylen != n {
         return Err(Error::format(
             path,
-            format!("variable X holds {n} samples (dimensions {:?}) but y holds {ylen} labels", x.dims),
+            format!(
+                "variable X holds {n} samples (dimensions {:?}) but y holds {ylen} labels",
+                x.dims
+            ),
         ));
     }
     let raw = x.as_u8(path)?;
@@ -116,31 +139,53 @@ pub fn parse(path: &Path, bytes: &[u8], name: &str) -> Result<Dataset> {
     if raw.len() != n * sample {
         return Err(Error::format(
             path,
-            format!("variable X: {} values, expected {} for dimensions {:?}", raw.len(), n * sample, x.dims),
+            format!(
+                "variable X: {} values, expected {} for dimensions {:?}",
+                raw.len(),
+                n * sample,
+                x.dims
+            ),
         ));
     }
     // Fortran (r, c, ch, n) → CHW per sample: transpose every H×W plane.
     let mut pixels = vec![0u8; n * sample];
-    pixels.par_chunks_mut(sample).zip(raw.par_chunks(sample)).for_each(|(out, src)| {
-        for ch in 0..c {
-            let (o, s) = (&mut out[ch * h * w..(ch + 1) * h * w], &src[ch * h * w..(ch + 1) * h * w]);
-            for col in 0..w {
-                for r in 0..h {
-                    o[r * w + col] = s[col * h + r];
+    pixels
+        .par_chunks_mut(sample)
+        .zip(raw.par_chunks(sample))
+        .for_each(|(out, src)| {
+            for ch in 0..c {
+                let (o, s) = (
+                    &mut out[ch * h * w..(ch + 1) * h * w],
+                    &src[ch * h * w..(ch + 1) * h * w],
+                );
+                for col in 0..w {
+                    for r in 0..h {
+                        o[r * w + col] = s[col * h + r];
+                    }
                 }
             }
-        }
-    });
+        });
     let values = y.as_f64(path)?;
     let mut labels = Vec::with_capacity(n);
     for (i, &v) in values.iter().enumerate() {
         if v.fract() != 0.0 || !(0.0..=10.0).contains(&v) {
-            return Err(Error::format(path, format!("y[{i}] = {v}, expected an integer label 1–10 (10 means digit 0)")));
+            return Err(Error::format(
+                path,
+                format!("y[{i}] = {v}, expected an integer label 1–10 (10 means digit 0)"),
+            ));
         }
         labels.push(v as u32 % 10);
     }
     let classes = (0..10).map(|d| d.to_string()).collect();
-    Dataset::new(name, path.display().to_string(), classes, [c, h, w], pixels, labels, 255)
+    Dataset::new(
+        name,
+        path.display().to_string(),
+        classes,
+        [c, h, w],
+        pixels,
+        labels,
+        255,
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -161,13 +206,25 @@ fn u32_at(b: &[u8], e: Endian) -> u32 {
 fn header(path: &Path, bytes: &[u8]) -> Result<Endian> {
     let not = |why: String| Error::format(path, format!("not a MATLAB v5 .mat file: {why}"));
     if bytes.len() < 128 {
-        return Err(not(format!("{} bytes, expected at least the 128-byte header", bytes.len())));
+        return Err(not(format!(
+            "{} bytes, expected at least the 128-byte header",
+            bytes.len()
+        )));
     }
     let endian = match &bytes[126..128] {
         b"IM" => Endian::Little,
         b"MI" => Endian::Big,
         other => {
-            let text: String = bytes[..20].iter().map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' }).collect();
+            let text: String = bytes[..20]
+                .iter()
+                .map(|&b| {
+                    if b.is_ascii_graphic() || b == b' ' {
+                        b as char
+                    } else {
+                        '.'
+                    }
+                })
+                .collect();
             return Err(not(format!(
                 "endian indicator {other:?} at byte 126, expected \"IM\" or \"MI\" (file starts with \"{text}\")"
             )));
@@ -178,7 +235,9 @@ fn header(path: &Path, bytes: &[u8]) -> Result<Endian> {
         Endian::Big => u16::from_be_bytes([bytes[124], bytes[125]]),
     };
     if version == 0x0200 {
-        return Err(not("it is a MATLAB v7.3 (HDF5) file; save it with `-v7` (or scipy.io.savemat)".into()));
+        return Err(not(
+            "it is a MATLAB v7.3 (HDF5) file; save it with `-v7` (or scipy.io.savemat)".into(),
+        ));
     }
     if version != 0x0100 {
         return Err(not(format!("version 0x{version:04x}, expected 0x0100")));
@@ -187,9 +246,21 @@ fn header(path: &Path, bytes: &[u8]) -> Result<Endian> {
 }
 
 /// Reads the element at `pos`: (type, data, position of the next element).
-fn element<'a>(path: &Path, b: &'a [u8], pos: usize, e: Endian, at: &str) -> Result<(u32, &'a [u8], usize)> {
+fn element<'a>(
+    path: &Path,
+    b: &'a [u8],
+    pos: usize,
+    e: Endian,
+    at: &str,
+) -> Result<(u32, &'a [u8], usize)> {
     let cut = |need: usize| {
-        Error::format(path, format!("truncated {at}: element at byte {pos} needs {need} bytes, {} present", b.len() - pos))
+        Error::format(
+            path,
+            format!(
+                "truncated {at}: element at byte {pos} needs {need} bytes, {} present",
+                b.len() - pos
+            ),
+        )
     };
     if pos + 8 > b.len() {
         return Err(cut(8));
@@ -199,7 +270,10 @@ fn element<'a>(path: &Path, b: &'a [u8], pos: usize, e: Endian, at: &str) -> Res
         // small data element: nbytes in the upper half, data in the next 4 bytes
         let (ty, n) = (first & 0xffff, (first >> 16) as usize);
         if n > 4 {
-            return Err(Error::format(path, format!("{at}: small element at byte {pos} claims {n} bytes, at most 4")));
+            return Err(Error::format(
+                path,
+                format!("{at}: small element at byte {pos} claims {n} bytes, at most 4"),
+            ));
         }
         return Ok((ty, &b[pos + 4..pos + 4 + n], pos + 8));
     }
@@ -208,7 +282,11 @@ fn element<'a>(path: &Path, b: &'a [u8], pos: usize, e: Endian, at: &str) -> Res
     if end > b.len() {
         return Err(cut(8 + n));
     }
-    let next = if first == MI_COMPRESSED { end } else { end.div_ceil(8) * 8 };
+    let next = if first == MI_COMPRESSED {
+        end
+    } else {
+        end.div_ceil(8) * 8
+    };
     Ok((first, &b[pos + 8..end], next.min(b.len())))
 }
 
@@ -232,15 +310,27 @@ fn parse_matrix<'a>(path: &Path, body: Cow<'a, [u8]>, e: Endian) -> Result<Optio
     let b: &[u8] = &body;
     let (fty, flags, p) = element(path, b, 0, e, "array flags")?;
     if fty != MI_UINT32 || flags.len() < 8 {
-        return Err(Error::format(path, format!("array flags of type {fty} ({} bytes), expected miUINT32 (8 bytes)", flags.len())));
+        return Err(Error::format(
+            path,
+            format!(
+                "array flags of type {fty} ({} bytes), expected miUINT32 (8 bytes)",
+                flags.len()
+            ),
+        ));
     }
     let class = u32_at(flags, e) & 0xff;
     let complex = u32_at(flags, e) & 0x0800 != 0;
     let (dty, draw, p) = element(path, b, p, e, "dimensions")?;
     if dty != MI_INT32 {
-        return Err(Error::format(path, format!("dimensions of type {dty}, expected miINT32 (5)")));
+        return Err(Error::format(
+            path,
+            format!("dimensions of type {dty}, expected miINT32 (5)"),
+        ));
     }
-    let dims: Vec<usize> = draw.chunks_exact(4).map(|c| u32_at(c, e) as usize).collect();
+    let dims: Vec<usize> = draw
+        .chunks_exact(4)
+        .map(|c| u32_at(c, e) as usize)
+        .collect();
     let (_, nraw, p) = element(path, b, p, e, "array name")?;
     let name = String::from_utf8_lossy(nraw).into_owned();
     if name != "X" && name != "y" {
@@ -249,12 +339,23 @@ fn parse_matrix<'a>(path: &Path, body: Cow<'a, [u8]>, e: Endian) -> Result<Optio
     if !(6..=15).contains(&class) || complex {
         return Err(Error::format(
             path,
-            format!("variable {name} is of MATLAB class {class}{}, expected a real numeric array", if complex { " (complex)" } else { "" }),
+            format!(
+                "variable {name} is of MATLAB class {class}{}, expected a real numeric array",
+                if complex { " (complex)" } else { "" }
+            ),
         ));
     }
     let (ty, data, _) = element(path, b, p, e, &format!("real part of {name}"))?;
     let (start, len) = (data.as_ptr() as usize - b.as_ptr() as usize, data.len());
-    Ok(Some(Array { name, dims, ty, endian: e, data: body, start, len }))
+    Ok(Some(Array {
+        name,
+        dims,
+        ty,
+        endian: e,
+        data: body,
+        start,
+        len,
+    }))
 }
 
 impl Array<'_> {
@@ -271,7 +372,10 @@ impl Array<'_> {
         let mut out = Vec::with_capacity(v.len());
         for (i, x) in v.into_iter().enumerate() {
             if x.fract() != 0.0 || !(0.0..=255.0).contains(&x) {
-                return Err(Error::format(path, format!("variable {}[{i}] = {x}, expected a pixel 0–255", self.name)));
+                return Err(Error::format(
+                    path,
+                    format!("variable {}[{i}] = {x}, expected a pixel 0–255", self.name),
+                ));
             }
             out.push(x as u8);
         }
@@ -306,7 +410,13 @@ impl Array<'_> {
             MI_INT64 => conv!(i64, 8),
             MI_UINT64 => conv!(u64, 8),
             t => {
-                return Err(Error::format(path, format!("variable {}: data type {t}, expected a numeric MAT type", self.name)))
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "variable {}: data type {t}, expected a numeric MAT type",
+                        self.name
+                    ),
+                ))
             }
         })
     }
@@ -318,23 +428,44 @@ mod tests {
     use std::path::PathBuf;
 
     fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/svhn").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/svhn")
+            .join(name)
     }
 
     /// (sample, channel, row, col, value) printed by tests/fixtures/svhn/make_fixtures.py:
     /// `X[row, col, channel, sample]` of the array it saved with scipy.io.savemat.
-    const PIXELS: [(usize, usize, usize, usize, u8); 6] =
-        [(0, 0, 0, 0, 51), (0, 0, 0, 1, 48), (0, 0, 1, 0, 206), (1, 1, 5, 30, 116), (2, 2, 31, 7, 104), (2, 0, 17, 3, 153)];
+    const PIXELS: [(usize, usize, usize, usize, u8); 6] = [
+        (0, 0, 0, 0, 51),
+        (0, 0, 0, 1, 48),
+        (0, 0, 1, 0, 206),
+        (1, 1, 5, 30, 116),
+        (2, 2, 31, 7, 104),
+        (2, 0, 17, 3, 153),
+    ];
 
     #[test]
     fn reads_scipy_files_compressed_or_not_y_uint8_or_double() {
         let mut first: Option<Dataset> = None;
-        for f in ["x_y_uint8_z.mat", "x_y_double_z.mat", "x_y_uint8.mat", "x_y_double.mat"] {
+        for f in [
+            "x_y_uint8_z.mat",
+            "x_y_double_z.mat",
+            "x_y_uint8.mat",
+            "x_y_double.mat",
+        ] {
             let ds = read(fixture(f), "svhn/test").unwrap();
-            assert_eq!((ds.len(), ds.shape, ds.max_value), (3, [3, 32, 32], 255), "{f}");
+            assert_eq!(
+                (ds.len(), ds.shape, ds.max_value),
+                (3, [3, 32, 32], 255),
+                "{f}"
+            );
             assert_eq!(ds.labels, vec![1, 0, 5], "{f}: labels 1, 10 → 0, 5");
             for (n, c, r, col, v) in PIXELS {
-                assert_eq!(ds.image(n)[c * 1024 + r * 32 + col], v, "{f}: sample {n} channel {c} row {r} col {col}");
+                assert_eq!(
+                    ds.image(n)[c * 1024 + r * 32 + col],
+                    v,
+                    "{f}: sample {n} channel {c} row {r} col {col}"
+                );
             }
             if let Some(f0) = &first {
                 assert_eq!(f0.pixels, ds.pixels, "{f}");
@@ -364,7 +495,13 @@ mod tests {
         };
         for (name, class, dims, ty, data) in vars {
             let mut body = el(MI_UINT32, &[*class as u8, 0, 0, 0, 0, 0, 0, 0]);
-            body.extend(el(MI_INT32, &dims.iter().flat_map(|d| d.to_le_bytes()).collect::<Vec<_>>()));
+            body.extend(el(
+                MI_INT32,
+                &dims
+                    .iter()
+                    .flat_map(|d| d.to_le_bytes())
+                    .collect::<Vec<_>>(),
+            ));
             body.extend(el(MI_INT8, name.as_bytes()));
             body.extend(el(*ty, data));
             f.extend(el(MI_MATRIX, &body));
@@ -373,16 +510,26 @@ mod tests {
     }
 
     fn err(bytes: &[u8]) -> String {
-        parse(Path::new("bad.mat"), bytes, "t").unwrap_err().to_string()
+        parse(Path::new("bad.mat"), bytes, "t")
+            .unwrap_err()
+            .to_string()
     }
 
     fn x(n: u32) -> (&'static str, u32, Vec<u32>, u32, Vec<u8>) {
-        ("X", 9, vec![32, 32, 3, n], MI_UINT8, vec![7; 3072 * n as usize])
+        (
+            "X",
+            9,
+            vec![32, 32, 3, n],
+            MI_UINT8,
+            vec![7; 3072 * n as usize],
+        )
     }
 
     fn run(vars: Vec<(&str, u32, Vec<u32>, u32, Vec<u8>)>) -> Result<Dataset> {
-        let v: Vec<(&str, u32, &[u32], u32, Vec<u8>)> =
-            vars.iter().map(|(a, b, c, d, e)| (*a, *b, c.as_slice(), *d, e.clone())).collect();
+        let v: Vec<(&str, u32, &[u32], u32, Vec<u8>)> = vars
+            .iter()
+            .map(|(a, b, c, d, e)| (*a, *b, c.as_slice(), *d, e.clone()))
+            .collect();
         parse(Path::new("bad.mat"), &mat(&v), "t")
     }
 
@@ -392,15 +539,26 @@ mod tests {
         let ds = run(vec![x(2), ("y", 11, vec![1, 2], MI_UINT16, y16)]).unwrap();
         assert_eq!(ds.labels, vec![0, 3]);
         // X stored as double values, y as a small element (4 bytes of int8)
-        let xd: Vec<u8> = (0..3072).flat_map(|i| ((i % 256) as f64).to_le_bytes()).collect();
-        let ds = run(vec![("X", 6, vec![32, 32, 3], MI_DOUBLE, xd), ("y", 6, vec![1, 1], MI_INT8, vec![4])]).unwrap();
+        let xd: Vec<u8> = (0..3072)
+            .flat_map(|i| ((i % 256) as f64).to_le_bytes())
+            .collect();
+        let ds = run(vec![
+            ("X", 6, vec![32, 32, 3], MI_DOUBLE, xd),
+            ("y", 6, vec![1, 1], MI_INT8, vec![4]),
+        ])
+        .unwrap();
         assert_eq!((ds.len(), ds.image(0)[1], ds.image(0)[32]), (1, 32, 1));
     }
 
     #[test]
     fn bad_files_say_what_is_wrong() {
         let e = err(b"hello, this is text");
-        assert!(e.contains("bad.mat") && e.contains("not a MATLAB v5 .mat file") && e.contains("19 bytes"), "{e}");
+        assert!(
+            e.contains("bad.mat")
+                && e.contains("not a MATLAB v5 .mat file")
+                && e.contains("19 bytes"),
+            "{e}"
+        );
         let mut text = vec![b'a'; 200];
         text[..6].copy_from_slice(b"a,b,c\n");
         let e = err(&text);
@@ -415,21 +573,52 @@ mod tests {
         assert!(e.contains("no variable `X`"), "{e}");
         let e = run(vec![x(2)]).unwrap_err().to_string();
         assert!(e.contains("no variable `y`"), "{e}");
-        let e = run(vec![("X", 9, vec![32, 96], MI_UINT8, vec![0; 3072]), y(1)]).unwrap_err().to_string();
-        assert!(e.contains("X has dimensions [32, 96], expected [H, W, 3, N]"), "{e}");
-        let e = run(vec![x(2), ("y", 6, vec![2, 2], MI_UINT8, vec![1; 4])]).unwrap_err().to_string();
-        assert!(e.contains("y has dimensions [2, 2], expected [N, 1]"), "{e}");
+        let e = run(vec![("X", 9, vec![32, 96], MI_UINT8, vec![0; 3072]), y(1)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("X has dimensions [32, 96], expected [H, W, 3, N]"),
+            "{e}"
+        );
+        let e = run(vec![x(2), ("y", 6, vec![2, 2], MI_UINT8, vec![1; 4])])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("y has dimensions [2, 2], expected [N, 1]"),
+            "{e}"
+        );
         let e = run(vec![x(3), y(2)]).unwrap_err().to_string();
-        assert!(e.contains("X holds 3 samples") && e.contains("y holds 2 labels"), "{e}");
-        let e = run(vec![x(2), ("y", 6, vec![2, 1], MI_UINT8, vec![1, 11])]).unwrap_err().to_string();
-        assert!(e.contains("y[1] = 11, expected an integer label 1–10"), "{e}");
-        let e = run(vec![("X", 9, vec![32, 32, 3, 2], MI_UINT8, vec![0; 100]), y(2)]).unwrap_err().to_string();
+        assert!(
+            e.contains("X holds 3 samples") && e.contains("y holds 2 labels"),
+            "{e}"
+        );
+        let e = run(vec![x(2), ("y", 6, vec![2, 1], MI_UINT8, vec![1, 11])])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("y[1] = 11, expected an integer label 1–10"),
+            "{e}"
+        );
+        let e = run(vec![
+            ("X", 9, vec![32, 32, 3, 2], MI_UINT8, vec![0; 100]),
+            y(2),
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("X: 100 values, expected 6144"), "{e}");
-        let e = run(vec![("X", 4, vec![32, 32, 3, 1], 16, vec![0; 3072]), y(1)]).unwrap_err().to_string();
-        assert!(e.contains("class 4") && e.contains("expected a real numeric array"), "{e}");
+        let e = run(vec![("X", 4, vec![32, 32, 3, 1], 16, vec![0; 3072]), y(1)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("class 4") && e.contains("expected a real numeric array"),
+            "{e}"
+        );
         let mut cut = mat(&[("X", 9, &[32, 32, 3, 1], MI_UINT8, vec![0; 3072])]);
         cut.truncate(1000);
         let e = err(&cut);
-        assert!(e.contains("truncated top level") && e.contains("byte 128"), "{e}");
+        assert!(
+            e.contains("truncated top level") && e.contains("byte 128"),
+            "{e}"
+        );
     }
 }
