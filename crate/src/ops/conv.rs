@@ -111,6 +111,18 @@ fn chunks(n: usize) -> Vec<(usize, usize)> {
     (0..t).map(|i| (i * n / t, (i + 1) * n / t)).filter(|(a, b)| a < b).collect()
 }
 
+/// The output slices of each part's samples (`per` elements a sample).
+fn split_parts<'a, T>(buf: &'a mut [T], parts: &[(usize, usize)], per: usize) -> Vec<&'a mut [T]> {
+    let mut outs = Vec::with_capacity(parts.len());
+    let mut rest = buf;
+    for (a, b) in parts {
+        let (head, tail) = rest.split_at_mut((b - a) * per);
+        outs.push(head);
+        rest = tail;
+    }
+    outs
+}
+
 impl Conv2d {
     fn run<T: Real>(&self, x: &[T], w: &[T]) -> Vec<T> {
         let g = &self.g;
@@ -120,13 +132,7 @@ impl Conv2d {
         let parts = chunks(self.n);
         // Few samples: let the matrix product use the threads instead.
         let inner = if parts.len() < num_threads() { num_threads() } else { 1 };
-        let mut outs: Vec<&mut [T]> = Vec::new();
-        let mut rest = y.as_mut_slice();
-        for (a, b) in &parts {
-            let (head, tail) = rest.split_at_mut((b - a) * ys);
-            outs.push(head);
-            rest = tail;
-        }
+        let outs = split_parts(&mut y, &parts, ys);
         parts.par_iter().zip(outs).for_each(|(&(a, b), out)| {
             let mut cols = if g.is_pointwise() { Vec::new() } else { vec![T::ZERO; k * l] };
             for s in a..b {
@@ -177,13 +183,7 @@ impl Conv2dGradInput {
         let mut dx = vec![T::ZERO; self.n * xs];
         let parts = chunks(self.n);
         let inner = if parts.len() < num_threads() { num_threads() } else { 1 };
-        let mut outs: Vec<&mut [T]> = Vec::new();
-        let mut rest = dx.as_mut_slice();
-        for (a, b) in &parts {
-            let (head, tail) = rest.split_at_mut((b - a) * xs);
-            outs.push(head);
-            rest = tail;
-        }
+        let outs = split_parts(&mut dx, &parts, xs);
         parts.par_iter().zip(outs).for_each(|(&(a, b), out)| {
             let mut dcols = if g.is_pointwise() { Vec::new() } else { vec![T::ZERO; k * l] };
             for s in a..b {
@@ -275,17 +275,7 @@ mod tests {
     use super::*;
     use candle_core::{DType, Device, Var};
 
-    fn rand(shape: &[usize], seed: u64) -> Tensor {
-        use rand::{Rng, SeedableRng};
-        let mut r = rand::rngs::StdRng::seed_from_u64(seed);
-        let n: usize = shape.iter().product();
-        let v: Vec<f64> = (0..n).map(|_| r.random_range(-1.0..1.0)).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
-    }
+    use crate::ops::test_util::{max_diff, rand};
 
     /// (N, C, H, W, O, K, stride, padding, dilation)
     const CASES: [(usize, usize, usize, usize, usize, usize, usize, usize, usize); 8] = [

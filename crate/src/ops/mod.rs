@@ -10,3 +10,23 @@ pub mod pool;
 
 pub use conv::{conv2d, Conv2dParams};
 pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_pool2d};
+
+/// Random f64 tensors and their distance, for the op tests.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use candle_core::{DType, Device, Tensor};
+
+    /// Uniform in [-1, 1), reproducible from `seed`.
+    pub fn rand(shape: &[usize], seed: u64) -> Tensor {
+        use rand::{Rng, SeedableRng};
+        let mut r = rand::rngs::StdRng::seed_from_u64(seed);
+        let n: usize = shape.iter().product();
+        let v: Vec<f64> = (0..n).map(|_| r.random_range(-1.0..1.0)).collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    /// `max |a − b|`.
+    pub fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
+    }
+}
