@@ -164,7 +164,7 @@ pub fn read_archive(path: impl AsRef<Path>) -> Result<(Dataset, Dataset)> {
         if !wanted.contains(&name) || !entry.header().entry_type().is_file() {
             continue;
         }
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
+        let mut bytes = Vec::with_capacity(entry.size().min(1 << 28) as usize);
         entry.read_to_end(&mut bytes).map_err(bad)?;
         let label = PathBuf::from(format!("{} (in {})", inner.display(), path.display()));
         files.insert(name, (label, bytes));

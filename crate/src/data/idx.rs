@@ -122,7 +122,8 @@ fn read_idx(path: &Path, magic: u32, what: &str) -> Result<(Vec<usize>, Vec<u8>)
         let expected = data_len(path, &dims)?;
         // One allocation of the right size; a gzip stream that ends early
         // leaves what it decoded in `data`.
-        let mut data = Vec::with_capacity(expected);
+        // (deflate expands at most ~1032×: a corrupt header cannot make us allocate more)
+        let mut data = Vec::with_capacity(expected.min(raw.len().saturating_mul(1032)));
         if let Err(e) = dec.read_to_end(&mut data) {
             if data.len() >= expected {
                 return Err(Error::format(
