@@ -149,6 +149,21 @@ fn argmax<T: Real>(plane: &[T], w: usize, (r0, r1): (usize, usize), (c0, c1): (u
     best
 }
 
+/// Index (0..4) of the first largest of four values; a NaN wins (as [`argmax`]).
+#[inline]
+fn first_max4<T: Real>(v: &[T; 4]) -> usize {
+    let mut best = 0;
+    for (k, &x) in v.iter().enumerate() {
+        if x.is_nan() {
+            return k;
+        }
+        if x > v[best] {
+            best = k;
+        }
+    }
+    best
+}
+
 /// Forward pooling: `x → y`.
 #[derive(Clone, Copy, Debug)]
 struct Pool {
@@ -161,6 +176,20 @@ impl Pool {
         let win = self.win;
         let (hw, ohw) = (win.h * win.w, win.oh * win.ow);
         let mut y = vec![T::ZERO; win.n * win.c * ohw];
+        if self.kind == Kind::Max && win.fixed == Some((2, 2)) {
+            // The common MaxPool2d(2): four loads a cell, no window bookkeeping.
+            y.par_chunks_mut(ohw).zip(x.par_chunks(hw)).for_each(|(out, plane)| {
+                for i in 0..win.oh {
+                    let (r0, r1) = (&plane[2 * i * win.w..], &plane[(2 * i + 1) * win.w..]);
+                    for j in 0..win.ow {
+                        let k = 2 * j;
+                        let v = [r0[k], r0[k + 1], r1[k], r1[k + 1]];
+                        out[i * win.ow + j] = v[first_max4(&v)];
+                    }
+                }
+            });
+            return y;
+        }
         y.par_chunks_mut(ohw).zip(x.par_chunks(hw)).for_each(|(out, plane)| {
             for i in 0..win.oh {
                 let rows = win.rows(i);
@@ -221,6 +250,20 @@ impl PoolGrad {
         let win = self.win;
         let (hw, ohw) = (win.h * win.w, win.oh * win.ow);
         let mut dx = vec![T::ZERO; win.n * win.c * hw];
+        if self.kind == Kind::Max && win.fixed == Some((2, 2)) {
+            dx.par_chunks_mut(hw).zip(x.par_chunks(hw)).zip(dy.par_chunks(ohw)).for_each(|((out, plane), g)| {
+                for i in 0..win.oh {
+                    let (a, b) = (2 * i * win.w, (2 * i + 1) * win.w);
+                    for j in 0..win.ow {
+                        let k = 2 * j;
+                        let v = [plane[a + k], plane[a + k + 1], plane[b + k], plane[b + k + 1]];
+                        let at = [a + k, a + k + 1, b + k, b + k + 1][first_max4(&v)];
+                        out[at] += g[i * win.ow + j];
+                    }
+                }
+            });
+            return dx;
+        }
         dx.par_chunks_mut(hw).zip(x.par_chunks(hw)).zip(dy.par_chunks(ohw)).for_each(|((out, plane), g)| {
             for i in 0..win.oh {
                 let rows = win.rows(i);
@@ -321,6 +364,20 @@ mod tests {
                 let fd = (at(eps) - at(-eps)) / (2.0 * eps);
                 assert!((fd - g[idx]).abs() < 1e-7, "{name} index {idx}: {fd} vs {}", g[idx]);
             }
+        }
+    }
+
+    #[test]
+    fn ties_send_the_gradient_to_the_first_maximum_as_torch_does() {
+        // torch: x = torch.ones(1,1,4,4, requires_grad=True); F.max_pool2d(x, 2).sum().backward()
+        // → x.grad has 1 at (0,0), (0,2), (2,0), (2,2), 0 elsewhere; the same for kernel 3, stride 1 at (0,0),(0,1),(1,0),(1,1).
+        let x = Var::from_tensor(&Tensor::ones((1, 1, 4, 4), candle_core::DType::F64, &Device::Cpu).unwrap()).unwrap();
+        for (k, s, want) in [
+            (2, 2, [1., 0., 1., 0., 0., 0., 0., 0., 1., 0., 1., 0., 0., 0., 0., 0.]),
+            (3, 1, [1., 1., 0., 0., 1., 1., 0., 0., 0., 0., 0., 0., 0., 0., 0., 0.]),
+        ] {
+            let g = max_pool2d(&x, k, s).unwrap().sum_all().unwrap().backward().unwrap();
+            assert_eq!(g.get(&x).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap(), want, "k {k} s {s}");
         }
     }
 
