@@ -1,7 +1,9 @@
 //! One training step (forward + backward) of hw3's BasicCNN at batch 64 on
 //! 1×28×28 inputs, with nnlab's conv/pool ops and with Candle's own, median
 //! of 15 runs after 3 warm-ups. `cargo bench -p nnlab --bench conv_step`.
-//! The same step in PyTorch: `bench/torch_conv_step.py`.
+//! The same step in PyTorch: `bench/torch_conv_step.py`. With
+//! `NNLAB_GLIBC_DEFAULTS=1` the allocator keeps glibc's defaults (see
+//! `nnlab::device::tune_allocator`).
 
 use std::time::Instant;
 
@@ -59,6 +61,9 @@ fn median_ms(f: &mut dyn FnMut()) -> f64 {
 }
 
 fn main() {
+    if std::env::var("NNLAB_GLIBC_DEFAULTS").is_err() {
+        nnlab::device::tune_allocator();
+    }
     let net = Net {
         w1: var(&[16, 1, 3, 3]),
         b1: var(&[16]),

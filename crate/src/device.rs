@@ -88,6 +88,26 @@ pub fn next_rng(name: &str) -> StdRng {
     rng(name, COUNTER.fetch_add(1, Ordering::SeqCst))
 }
 
+/// Keeps freed memory inside the process instead of handing it back to the
+/// OS (glibc: `mallopt(M_MMAP_THRESHOLD, 32 MiB)`, `M_TRIM_THRESHOLD` = max).
+/// A training step allocates and frees the same large buffers every batch;
+/// with glibc's defaults each of them comes back as fresh pages, a page
+/// fault per 4 KiB — measured here, half of a BasicCNN step (67 → 35 ms).
+/// Resident memory then stays at its peak instead of shrinking between
+/// steps. Called by the `Learner`; a no-op elsewhere than Linux/glibc, and
+/// done once per process.
+pub fn tune_allocator() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: mallopt only changes allocator parameters; both values are in range.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        }
+    });
+}
+
 /// Moves the `next_rng` counter to `position`: the Learner sets it at the
 /// start of every epoch so dropout masks depend only on (seed, epoch, call).
 pub fn set_stream_position(position: u64) {
