@@ -61,33 +61,9 @@ pub fn run(args: Args) -> Result<()> {
     }
 }
 
-/// Mean and population std of `p / max_value` over every pixel.
-pub fn pixel_stats(ds: &crate::data::Dataset) -> (f64, f64) {
-    let mut hist = [0u64; 256];
-    for &p in &ds.pixels {
-        hist[p as usize] += 1;
-    }
-    let n = ds.pixels.len().max(1) as f64;
-    let m = ds.max_value.max(1) as f64;
-    let mean = hist
-        .iter()
-        .enumerate()
-        .map(|(v, &c)| v as f64 * c as f64)
-        .sum::<f64>()
-        / n
-        / m;
-    let var = hist
-        .iter()
-        .enumerate()
-        .map(|(v, &c)| (v as f64 / m - mean).powi(2) * c as f64)
-        .sum::<f64>()
-        / n;
-    (mean, var.sqrt())
-}
-
 /// The `--json` object.
 pub fn info_json(s: &Splits) -> serde_json::Value {
-    let (mean, std) = pixel_stats(&s.train);
+    let (mean, std) = s.train.pixel_stats();
     let splits: serde_json::Map<String, serde_json::Value> = s
         .all()
         .into_iter()
@@ -166,7 +142,7 @@ mod tests {
             255,
         )
         .unwrap();
-        assert_eq!(pixel_stats(&ds), (0.5, 0.5));
+        assert_eq!(ds.pixel_stats(), (0.5, 0.5));
         let s = Splits {
             name: "t".into(),
             train: ds.clone(),

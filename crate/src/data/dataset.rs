@@ -105,6 +105,23 @@ impl Dataset {
     /// Per-channel mean and standard deviation of `pixel / max_value` over
     /// every sample (what torchvision's `Normalize` is usually given).
     pub fn channel_stats(&self) -> (Vec<f64>, Vec<f64>) {
+        self.channel_histograms().iter().map(|h| self.histogram_stats(h)).unzip()
+    }
+
+    /// Mean and standard deviation of `pixel / max_value` over every pixel of
+    /// every channel together.
+    pub fn pixel_stats(&self) -> (f64, f64) {
+        let mut all = [0u64; 256];
+        for h in self.channel_histograms() {
+            for (a, k) in all.iter_mut().zip(h) {
+                *a += k;
+            }
+        }
+        self.histogram_stats(&all)
+    }
+
+    /// How often each byte value occurs, one histogram per channel.
+    fn channel_histograms(&self) -> Vec<[u64; 256]> {
         let [c, h, w] = self.shape;
         let plane = h * w;
         let mut hist = vec![[0u64; 256]; c];
@@ -115,16 +132,16 @@ impl Dataset {
                 }
             }
         }
+        hist
+    }
+
+    /// `(mean, std)` of `p / max_value` for a histogram of byte values `p`.
+    fn histogram_stats(&self, hist: &[u64; 256]) -> (f64, f64) {
         let scale = 1.0 / self.max_value.max(1) as f64;
-        hist.iter()
-            .map(|hc| {
-                let n: u64 = hc.iter().sum();
-                let n = n.max(1) as f64;
-                let mean = hc.iter().enumerate().map(|(p, &k)| p as f64 * scale * k as f64).sum::<f64>() / n;
-                let var = hc.iter().enumerate().map(|(p, &k)| (p as f64 * scale - mean).powi(2) * k as f64).sum::<f64>() / n;
-                (mean, var.sqrt())
-            })
-            .unzip()
+        let n = hist.iter().sum::<u64>().max(1) as f64;
+        let mean = hist.iter().enumerate().map(|(p, &k)| p as f64 * scale * k as f64).sum::<f64>() / n;
+        let var = hist.iter().enumerate().map(|(p, &k)| (p as f64 * scale - mean).powi(2) * k as f64).sum::<f64>() / n;
+        (mean, var.sqrt())
     }
 
     /// A new dataset with the samples at `indices`, in that order.

@@ -111,16 +111,32 @@ fn chunks(n: usize) -> Vec<(usize, usize)> {
     (0..t).map(|i| (i * n / t, (i + 1) * n / t)).filter(|(a, b)| a < b).collect()
 }
 
-/// The output slices of each part's samples (`per` elements a sample).
-fn split_parts<'a, T>(buf: &'a mut [T], parts: &[(usize, usize)], per: usize) -> Vec<&'a mut [T]> {
+/// Calls `f(sample, out, scratch, threads)` for each of `n` samples, where
+/// `out` is the sample's `per` elements of `buf`. Samples go in one block
+/// per thread, each block with its own `scratch_len` buffer; with fewer
+/// samples than threads, `threads` tells the matrix product to split instead.
+fn for_each_sample<T: Real>(
+    n: usize,
+    buf: &mut [T],
+    per: usize,
+    scratch_len: usize,
+    f: impl Fn(usize, &mut [T], &mut [T], usize) + Sync,
+) {
+    let parts = chunks(n);
+    let inner = if parts.len() < num_threads() { num_threads() } else { 1 };
     let mut outs = Vec::with_capacity(parts.len());
     let mut rest = buf;
-    for (a, b) in parts {
+    for (a, b) in &parts {
         let (head, tail) = rest.split_at_mut((b - a) * per);
         outs.push(head);
         rest = tail;
     }
-    outs
+    parts.par_iter().zip(outs).for_each(|(&(a, b), out)| {
+        let mut scratch = vec![T::ZERO; scratch_len];
+        for s in a..b {
+            f(s, &mut out[(s - a) * per..(s - a + 1) * per], &mut scratch, inner);
+        }
+    });
 }
 
 impl Conv2d {
@@ -129,23 +145,16 @@ impl Conv2d {
         let (k, l, o) = (g.k(), g.l(), self.o);
         let (xs, ys) = (g.c * g.h * g.w, o * l);
         let mut y = vec![T::ZERO; self.n * ys];
-        let parts = chunks(self.n);
-        // Few samples: let the matrix product use the threads instead.
-        let inner = if parts.len() < num_threads() { num_threads() } else { 1 };
-        let outs = split_parts(&mut y, &parts, ys);
-        parts.par_iter().zip(outs).for_each(|(&(a, b), out)| {
-            let mut cols = if g.is_pointwise() { Vec::new() } else { vec![T::ZERO; k * l] };
-            for s in a..b {
-                let xn = &x[s * xs..(s + 1) * xs];
-                let cm = if g.is_pointwise() {
-                    xn
-                } else {
-                    im2col(g, xn, &mut cols);
-                    &cols[..]
-                };
-                let yn = &mut out[(s - a) * ys..(s - a + 1) * ys];
-                gemm(o, l, k, yn, false, Mat::rows(w, k), Mat::rows(cm, l), inner);
-            }
+        let scratch = if g.is_pointwise() { 0 } else { k * l };
+        for_each_sample(self.n, &mut y, ys, scratch, |s, yn, cols, inner| {
+            let xn = &x[s * xs..(s + 1) * xs];
+            let cm: &[T] = if g.is_pointwise() {
+                xn
+            } else {
+                im2col(g, xn, cols);
+                cols
+            };
+            gemm(o, l, k, yn, false, Mat::rows(w, k), Mat::rows(cm, l), inner);
         });
         y
     }
@@ -181,20 +190,14 @@ impl Conv2dGradInput {
         let (k, l, o) = (g.k(), g.l(), self.o);
         let (xs, ys) = (g.c * g.h * g.w, o * l);
         let mut dx = vec![T::ZERO; self.n * xs];
-        let parts = chunks(self.n);
-        let inner = if parts.len() < num_threads() { num_threads() } else { 1 };
-        let outs = split_parts(&mut dx, &parts, xs);
-        parts.par_iter().zip(outs).for_each(|(&(a, b), out)| {
-            let mut dcols = if g.is_pointwise() { Vec::new() } else { vec![T::ZERO; k * l] };
-            for s in a..b {
-                let dyn_ = &dy[s * ys..(s + 1) * ys];
-                let dxn = &mut out[(s - a) * xs..(s - a + 1) * xs];
-                if g.is_pointwise() {
-                    gemm(k, l, o, dxn, false, Mat::transposed(w, k), Mat::rows(dyn_, l), inner);
-                } else {
-                    gemm(k, l, o, &mut dcols, false, Mat::transposed(w, k), Mat::rows(dyn_, l), inner);
-                    col2im(g, &dcols, dxn);
-                }
+        let scratch = if g.is_pointwise() { 0 } else { k * l };
+        for_each_sample(self.n, &mut dx, xs, scratch, |s, dxn, dcols, inner| {
+            let dyn_ = &dy[s * ys..(s + 1) * ys];
+            if g.is_pointwise() {
+                gemm(k, l, o, dxn, false, Mat::transposed(w, k), Mat::rows(dyn_, l), inner);
+            } else {
+                gemm(k, l, o, dcols, false, Mat::transposed(w, k), Mat::rows(dyn_, l), inner);
+                col2im(g, dcols, dxn);
             }
         });
         dx
