@@ -10,6 +10,7 @@
 //!
 //! Notebook cells use the [`prelude`]: `use nnlab::prelude::*;`.
 
+pub mod atomic;
 pub mod cli;
 pub mod data;
 pub mod device;

@@ -463,27 +463,18 @@ fn write_cache(path: &Path, ds: &Dataset, skipped: &[SkippedFile]) -> Result<()>
         "skipped": skipped.iter().map(|s| (s.path.display().to_string(), s.reason.clone())).collect::<Vec<_>>(),
     });
     let header = serde_json::to_vec(&header)?;
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let tmp = path.with_extension(format!("tmp-{}-{stamp}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
-        f.write_all(MAGIC)?;
-        f.write_all(&(header.len() as u64).to_le_bytes())?;
-        f.write_all(&header)?;
+    crate::atomic::write_with(path, |file| {
+        let mut f = std::io::BufWriter::with_capacity(1 << 20, file);
         let labels: Vec<u8> = ds.labels.iter().flat_map(|l| l.to_le_bytes()).collect();
-        f.write_all(&labels)?;
-        f.write_all(&ds.pixels)?;
-        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
-    }
-    Ok(())
+        let written = f
+            .write_all(MAGIC)
+            .and_then(|_| f.write_all(&(header.len() as u64).to_le_bytes()))
+            .and_then(|_| f.write_all(&header))
+            .and_then(|_| f.write_all(&labels))
+            .and_then(|_| f.write_all(&ds.pixels))
+            .and_then(|_| f.flush());
+        written.map_err(|e| Error::io(path, e))
+    })
 }
 
 /// The cached dataset, or None when the file is absent or not a valid cache.

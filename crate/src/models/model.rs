@@ -384,22 +384,9 @@ impl Model {
     pub fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let map: HashMap<String, Tensor> = self.state_dict()?.into_iter().collect();
-        let file_name = path
-            .file_name()
-            .map(|f| f.to_string_lossy().to_string())
-            .unwrap_or_else(|| "model".into());
-        let tmp = path.with_file_name(format!(".{file_name}.tmp{}", std::process::id()));
-        if let Err(e) = candle_core::safetensors::save(&map, &tmp) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(Error::format(
-                path,
-                format!("cannot write safetensors: {e}"),
-            ));
-        }
-        std::fs::rename(&tmp, path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::io(path, e)
-        })
+        let bytes = safetensors::tensor::serialize(map.iter().map(|(k, t)| (k.as_str(), t)), None)
+            .map_err(|e| Error::format(path, format!("cannot write safetensors: {e}")))?;
+        crate::atomic::write(path, &bytes)
     }
 
     /// Reads a safetensors file written by [`Model::save_safetensors`] (or by

@@ -30,6 +30,7 @@ use candle_core::safetensors::Load;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::atomic;
 use crate::models::model::Model;
 use crate::train::history::History;
 use crate::train::optim::Optimizer;
@@ -107,8 +108,11 @@ pub fn save(
     let meta = HashMap::from([("nnlab".to_string(), json.clone())]);
     let bytes = safetensors::tensor::serialize(tensors.iter().map(|(k, t)| (k.as_str(), t)), Some(meta))
         .map_err(|e| Error::format(path, format!("cannot serialize the checkpoint: {e}")))?;
-    write_atomic(path, &bytes)?;
-    write_atomic(&sidecar(path), json.as_bytes())?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    atomic::write(path, &bytes)?;
+    atomic::write(&sidecar(path), json.as_bytes())?;
     Ok(())
 }
 
@@ -155,21 +159,4 @@ pub fn sidecar(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(".json");
     PathBuf::from(s)
-}
-
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
-    }
-    Ok(())
 }

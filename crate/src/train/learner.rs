@@ -399,14 +399,10 @@ impl Learner {
         }
         // A loader with a sampler may skip samples: keep those it visited.
         let keep: Vec<usize> = (0..n).filter(|&i| filled[i]).collect();
-        let pick = |v: &[u32]| keep.iter().map(|&i| v[i]).collect::<Vec<_>>();
-        if keep.len() == n {
-            return Interpretation::new(loader.dataset().classes.clone(), preds, targets, losses);
-        }
         Interpretation::new(
             loader.dataset().classes.clone(),
-            pick(&preds),
-            pick(&targets),
+            keep.iter().map(|&i| preds[i]).collect(),
+            keep.iter().map(|&i| targets[i]).collect(),
             keep.iter().map(|&i| losses[i]).collect(),
         )
     }

@@ -1,0 +1,64 @@
+//! Writing a file so that a failure never leaves it half-written: the bytes
+//! go to a temporary file beside the target (`.<name>.tmp-<pid>-<n>`), which
+//! replaces the target by a rename only once it is complete and synced; on
+//! any error the temporary file is removed and the target is untouched.
+//!
+//! ```
+//! let dir = tempfile::tempdir().unwrap();
+//! let p = dir.path().join("a.txt");
+//! nnlab::atomic::write(&p, b"hello").unwrap();
+//! assert_eq!(std::fs::read(&p).unwrap(), b"hello");
+//! ```
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::{Error, Result};
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The temporary file for `path`, unique within the process.
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
+}
+
+/// Creates the temporary file, lets `fill` write it, syncs it and renames it over `path`.
+pub fn write_with(path: &Path, fill: impl FnOnce(&mut File) -> Result<()>) -> Result<()> {
+    let tmp = temp_path(path);
+    let result = File::create(&tmp).map_err(|e| Error::io(&tmp, e)).and_then(|mut f| {
+        fill(&mut f)?;
+        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        drop(f);
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes `bytes` to `path` atomically.
+pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    write_with(path, |f| f.write_all(bytes).map_err(|e| Error::io(path, e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.bin");
+        write(&p, b"old").unwrap();
+        let e = write_with(&p, |_| Err(Error::config("test", "fails mid-write"))).unwrap_err();
+        assert!(e.to_string().contains("fails mid-write"));
+        assert_eq!(std::fs::read(&p).unwrap(), b"old");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("x.bin")]);
+    }
+}
