@@ -14,6 +14,7 @@ pub mod atomic;
 pub mod cli;
 pub mod data;
 pub mod device;
+pub mod display;
 pub mod error;
 pub mod models;
 pub mod ops;
@@ -21,6 +22,7 @@ pub mod prelude;
 pub mod scratch;
 pub mod table;
 pub mod train;
+pub mod viz;
 
 pub use device::{device, seed};
 pub use error::{Error, Result};

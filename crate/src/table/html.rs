@@ -1,0 +1,1 @@
+//! DataFrame → HTML table (being written).
