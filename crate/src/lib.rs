@@ -17,6 +17,7 @@ pub mod device;
 pub mod display;
 pub mod error;
 pub mod models;
+pub mod notebook;
 pub mod ops;
 pub mod prelude;
 pub mod scratch;

@@ -62,19 +62,19 @@ impl Windows {
 
 /// `y[n,c,i,j] = max_{p,q<k} x[n,c,i·s+p,j·s+q]`, output `(H−k)/s+1`.
 pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
-    if !x.device().is_cpu() {
-        return Ok(x.max_pool2d_with_stride(kernel, stride)?);
-    }
     let win = fixed("max_pool2d", x, kernel, stride)?;
+    if !x.device().is_cpu() {
+        return pool_by_gather(x, &win, Kind::Max);
+    }
     Ok(x.contiguous()?.apply_op1(Pool { win, kind: Kind::Max })?)
 }
 
 /// `y[n,c,i,j] = mean_{p,q<k} x[n,c,i·s+p,j·s+q]`, output `(H−k)/s+1`.
 pub fn avg_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
-    if !x.device().is_cpu() {
-        return Ok(x.avg_pool2d_with_stride(kernel, stride)?);
-    }
     let win = fixed("avg_pool2d", x, kernel, stride)?;
+    if !x.device().is_cpu() {
+        return pool_by_gather(x, &win, Kind::Avg);
+    }
     Ok(x.contiguous()?.apply_op1(Pool { win, kind: Kind::Avg })?)
 }
 
@@ -107,6 +107,34 @@ fn adaptive_by_slices(x: &Tensor, (oh, ow): (usize, usize)) -> Result<Tensor> {
         rows.push(Tensor::cat(&cols, 3)?);
     }
     Ok(Tensor::cat(&rows, 2)?)
+}
+
+/// Fixed-window pooling from Candle ops that every device has (used off the
+/// CPU, e.g. on CUDA): the k² window offsets (p, q) are gathered with
+/// `index_select` (rows i·s+p, columns j·s+q), stacked, and reduced with max
+/// or mean. Autograd then gives the right gradient for any kernel and stride
+/// (Candle's own max-pool backward scales it by 1/k², and its avg-pool
+/// backward needs kernel = stride). On ties, max sends the gradient to every
+/// maximum (torch: to the first one).
+fn pool_by_gather(x: &Tensor, win: &Windows, kind: Kind) -> Result<Tensor> {
+    let (k, s) = win.fixed.ok_or_else(|| Error::shape("pooling", "expected a fixed window"))?;
+    let dev = x.device();
+    let index = |count: usize, offset: usize| -> Result<Tensor> {
+        let v: Vec<u32> = (0..count).map(|i| (i * s + offset) as u32).collect();
+        Ok(Tensor::new(v.as_slice(), dev)?)
+    };
+    let mut parts = Vec::with_capacity(k * k);
+    for p in 0..k {
+        let rows = x.index_select(&index(win.oh, p)?, 2)?;
+        for q in 0..k {
+            parts.push(rows.index_select(&index(win.ow, q)?, 3)?);
+        }
+    }
+    let stacked = Tensor::stack(&parts, 4)?;
+    Ok(match kind {
+        Kind::Max => stacked.max(4)?,
+        Kind::Avg => stacked.mean(4)?,
+    })
 }
 
 fn dims(op: &str, x: &Tensor) -> Result<(usize, usize, usize, usize)> {
@@ -331,6 +359,30 @@ mod tests {
             let g1 = (ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
             let g2 = (theirs * &r).unwrap().sum_all().unwrap().backward().unwrap();
             assert!(max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()) < 1e-12, "{kind:?}");
+        }
+    }
+
+    /// The path used off the CPU (gathered windows + autograd) gives the
+    /// custom op's values and gradients, for overlapping and odd windows too.
+    #[test]
+    fn gather_path_for_other_devices_equals_the_cpu_op() {
+        let x = Var::from_tensor(&rand(&[2, 3, 7, 9], 5)).unwrap();
+        for (k, s) in [(2, 2), (3, 2), (3, 1), (2, 3)] {
+            let win = fixed("test", &x, k, s).unwrap();
+            for kind in [Kind::Max, Kind::Avg] {
+                let ours = pool_by_gather(&x, &win, kind).unwrap();
+                let cpu = match kind {
+                    Kind::Max => max_pool2d(&x, k, s).unwrap(),
+                    Kind::Avg => avg_pool2d(&x, k, s).unwrap(),
+                };
+                assert_eq!(ours.dims(), cpu.dims());
+                assert!(max_diff(&ours, &cpu) < 1e-12, "{kind:?} {k}/{s}");
+                let r = rand(cpu.dims(), 6);
+                let g1 = (ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                let g2 = (cpu * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                let d = max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap());
+                assert!(d < 1e-12, "{kind:?} {k}/{s}: gradient differs by {d}");
+            }
         }
     }
 

@@ -149,6 +149,27 @@ impl Function2d {
         Ok([gx, gy])
     }
 
+    /// The analytic gradient against central differences (h = 1e-6) at each
+    /// point: columns `x, y, dfdx, dfdx_fd, dfdy, dfdy_fd, rel_error` with
+    /// rel_error = max |g − g_fd| / max(|g|, |g_fd|, 1e-12) over both parts.
+    pub fn gradient_check(self, points: &[[f64; 2]]) -> Result<polars::prelude::DataFrame> {
+        use polars::prelude::{Column, DataFrame};
+        let mut rows: [Vec<f64>; 7] = Default::default();
+        for &p in points {
+            let g = self.grad(p)?;
+            let fd = self.grad_fd(p, 1e-6)?;
+            let rel = (0..2)
+                .map(|i| (g[i] - fd[i]).abs() / g[i].abs().max(fd[i].abs()).max(1e-12))
+                .fold(0.0, f64::max);
+            for (col, v) in rows.iter_mut().zip([p[0], p[1], g[0], fd[0], g[1], fd[1], rel]) {
+                col.push(v);
+            }
+        }
+        let names = ["x", "y", "dfdx", "dfdx_fd", "dfdy", "dfdy_fd", "rel_error"];
+        let cols = names.iter().zip(rows).map(|(n, v)| Column::new((*n).into(), v)).collect();
+        Ok(DataFrame::new(points.len(), cols)?)
+    }
+
     fn domain_error(self, [x, y]: [f64; 2], why: &str) -> Error {
         Error::Domain {
             what: format!("{} at point ({x}, {y}): {why}", self.name()),
@@ -179,6 +200,16 @@ impl FromStr for Function2d {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn gradient_check_table_agrees_and_reports_domain_errors() {
+        let f = super::Function2d::ComplexSum;
+        let df = f.gradient_check(&[[5.0, -2.0], [1.0, 4.0]]).unwrap();
+        assert_eq!(df.height(), 2);
+        let rel = df.column("rel_error").unwrap().f64().unwrap();
+        assert!(rel.into_no_null_iter().all(|e| e < 1e-6), "{df}");
+        let e = f.gradient_check(&[[-1.0, 0.0]]).unwrap_err().to_string();
+        assert!(e.contains("complex_sum") && e.contains("x > 0"), "{e}");
+    }
     use super::*;
 
     #[test]

@@ -140,6 +140,25 @@ impl Optimizer2d {
     pub fn adam(lr: f64) -> Self {
         Self::new(Kind::Adam, lr)
     }
+    /// The same optimizer with ε = `eps`.
+    pub fn eps(self, eps: f64) -> Self {
+        Optimizer2d { eps, ..self }
+    }
+    /// The same optimizer with RMSprop's decay α (the course's μ).
+    pub fn alpha(self, alpha: f64) -> Self {
+        Optimizer2d { alpha, ..self }
+    }
+    /// The same optimizer with Adam's decays (β₁ for m, β₂ for v; the course
+    /// calls them β and μ).
+    pub fn betas(self, beta1: f64, beta2: f64) -> Self {
+        Optimizer2d { beta1, beta2, ..self }
+    }
+    /// A short label: `Adam(lr=0.1)`, with `, course` for the course's rules.
+    pub fn label(&self) -> String {
+        let rule = if self.rule == Rule::Course { ", course" } else { "" };
+        format!("{}(lr={}{rule})", self.kind.name(), self.lr)
+    }
+
     /// The same optimizer with the course's rules (see the module doc).
     pub fn course(self) -> Self {
         Optimizer2d {
@@ -329,9 +348,64 @@ impl Trajectory {
     }
 }
 
+/// One row per run: `optimizer`, final `x`, `y`, `value`, `distance` to
+/// `target` (the known minimum, else the lowest point any run reached) and
+/// `steps_to_0.1` (first step within 0.1 of it, null when never).
+pub fn compare(runs: &[Trajectory]) -> Result<DataFrame> {
+    let Some(first) = runs.first() else {
+        return Err(Error::config("runs", "expected at least one trajectory"));
+    };
+    let target = first.function.minimum().unwrap_or_else(|| {
+        let mut best = (f64::INFINITY, first.points[0]);
+        for t in runs {
+            for (p, v) in t.points.iter().zip(&t.values) {
+                if *v < best.0 {
+                    best = (*v, *p);
+                }
+            }
+        }
+        best.1
+    });
+    let last = |t: &Trajectory| *t.points.last().unwrap_or(&t.points[0]);
+    let reach: Vec<Option<u64>> = runs
+        .iter()
+        .map(|t| t.distances_to(target).iter().position(|d| *d < 0.1).map(|i| i as u64))
+        .collect();
+    let cols = vec![
+        Column::new("optimizer".into(), runs.iter().map(|t| t.optimizer.label()).collect::<Vec<_>>()),
+        Column::new("x".into(), runs.iter().map(|t| last(t)[0]).collect::<Vec<_>>()),
+        Column::new("y".into(), runs.iter().map(|t| last(t)[1]).collect::<Vec<_>>()),
+        Column::new("value".into(), runs.iter().map(|t| *t.values.last().unwrap_or(&f64::NAN)).collect::<Vec<_>>()),
+        Column::new("distance".into(), runs.iter().map(|t| *t.distances_to(target).last().unwrap_or(&f64::NAN)).collect::<Vec<_>>()),
+        Column::new("steps_to_0.1".into(), reach),
+    ];
+    Ok(DataFrame::new(runs.len(), cols)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compare_names_runs_and_measures_distance() {
+        let f = Function2d::SquareSum;
+        let runs = vec![
+            Optimizer2d::sgd(0.05).run(f, [5.0, 5.0], 100).unwrap(),
+            Optimizer2d::adam(0.1).betas(0.9, 0.9).eps(1e-6).course().run(f, [5.0, 5.0], 3).unwrap(),
+        ];
+        let df = compare(&runs).unwrap();
+        assert_eq!(df.height(), 2);
+        let col = df.column("optimizer").unwrap().str().unwrap().clone();
+        let names: Vec<&str> = (0..2).map(|i| col.get(i).unwrap()).collect();
+        assert_eq!(names, ["sgd(lr=0.05)", "adam(lr=0.1, course)"]);
+        // SGD at lr 0.05: y shrinks by 0.9 per step → 5·0.9¹⁰⁰ ≈ 1.3e-4 from the minimum.
+        let d = df.column("distance").unwrap().f64().unwrap().get(0).unwrap();
+        assert!((d - 5.0 * 0.9f64.powi(100)).abs() < 1e-9, "{d}");
+        // y < 0.1 first when 5·0.9ᵗ < 0.1 → t = 38 (x is faster: factor 0.5).
+        assert_eq!(df.column("steps_to_0.1").unwrap().u64().unwrap().get(0), Some(38));
+        assert_eq!(df.column("steps_to_0.1").unwrap().u64().unwrap().get(1), None);
+        assert!(compare(&[]).is_err());
+    }
 
     #[test]
     fn sgd_on_square_sum_is_geometric() {

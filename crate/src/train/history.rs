@@ -120,6 +120,40 @@ impl History {
         Ok(DataFrame::new(self.epochs.len(), cols)?)
     }
 
+    /// One row per run: `run`, `epochs`, the last epoch's value of every
+    /// loss and metric column, and `seconds_per_epoch` (mean). Columns absent
+    /// from a run are null there.
+    pub fn compare(runs: &[History]) -> Result<DataFrame> {
+        if runs.is_empty() {
+            return Err(Error::config("runs", "expected at least one history"));
+        }
+        let mut names: Vec<String> = Vec::new();
+        for h in runs {
+            for c in h.columns() {
+                if !matches!(c.as_str(), "epoch" | "lr" | "seconds") && !names.contains(&c) {
+                    names.push(c);
+                }
+            }
+        }
+        let mut cols = vec![
+            Column::new("run".into(), runs.iter().map(|h| h.name.clone()).collect::<Vec<_>>()),
+            Column::new("epochs".into(), runs.iter().map(|h| h.len() as u32).collect::<Vec<_>>()),
+        ];
+        for name in &names {
+            let v: Vec<Option<f64>> = runs
+                .iter()
+                .map(|h| h.column(name).ok().and_then(|c| c.last().copied()).filter(|x| !x.is_nan()))
+                .collect();
+            cols.push(Column::new(name.as_str().into(), v));
+        }
+        let secs: Vec<Option<f64>> = runs
+            .iter()
+            .map(|h| (!h.is_empty()).then(|| h.epochs.iter().map(|e| e.seconds).sum::<f64>() / h.len() as f64))
+            .collect();
+        cols.push(Column::new("seconds_per_epoch".into(), secs));
+        Ok(DataFrame::new(runs.len(), cols)?)
+    }
+
     pub fn to_json(&self) -> Result<String> {
         Ok(serde_json::to_string(self)?)
     }
@@ -163,6 +197,21 @@ mod tests {
             lr: 0.01,
             seconds: 1.5,
         }
+    }
+
+    #[test]
+    fn compare_takes_the_last_epoch_of_each_run() {
+        let mut a = History::new("a");
+        a.push(rec(1, 0.5, 0.8));
+        a.push(rec(2, 0.3, 0.9));
+        let mut b = History::new("b");
+        b.push(rec(1, 0.4, 0.85));
+        let df = History::compare(&[a, b]).unwrap();
+        assert_eq!(df.shape(), (2, 7));
+        assert_eq!(df.column("epochs").unwrap().u32().unwrap().get(0), Some(2));
+        assert!((df.column("val_loss").unwrap().f64().unwrap().get(0).unwrap() - 0.4).abs() < 1e-12);
+        assert_eq!(df.column("val_accuracy").unwrap().f64().unwrap().get(1), Some(0.85));
+        assert!(History::compare(&[]).is_err());
     }
 
     #[test]

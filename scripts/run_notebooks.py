@@ -1,0 +1,189 @@
+"""Executes the course notebooks through the evcxr kernel and writes HTML reports.
+
+Called by `scripts/report` (which installs the kernel and the Python side);
+not meant to be run by hand. For each `notebooks/NN_*.ipynb` (in order, or the
+`--only` ones) it runs every cell in one kernel (cwd = notebooks/, so
+`:dep nnlab = { path = "../crate" }` resolves), stops at the first error with
+the notebook, the cell number and the message, exports
+`OUT/NN_name.html` (self-contained: no script is fetched from the network) and
+finally `OUT/index.html` + `OUT/summary.json` (notebook, profile, seconds, the
+`★ name: value` key results each notebook printed).
+
+With `--update`, the executed notebooks (with their outputs) replace the ones
+in notebooks/, which is how the committed copies get the outputs of a real run.
+"""
+
+import argparse
+import datetime
+import html
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from nbconvert import HTMLExporter
+
+KEY_LINE = re.compile(r"^★ (.+?): (.+)$", re.M)
+# Scripts the nbconvert lab template pulls from CDNs (require.js, MathJax 2):
+# an offline report cannot load them, so they are removed and MathJax 3 is
+# inlined instead when it is available (the plotly crate ships tex-svg).
+REMOTE_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", re.S)
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", default="quick", choices=["quick", "full"])
+    p.add_argument("--only", default="", help="comma-separated notebook numbers, e.g. 01,04")
+    p.add_argument("--out", default="reports")
+    p.add_argument("--update", action="store_true", help="write executed notebooks back into notebooks/")
+    p.add_argument("--warmup", action="store_true", help="first run a two-cell notebook that builds the dependencies")
+    p.add_argument("--cell-timeout", type=int, default=3600)
+    p.add_argument("--mathjax", default="", help="path of a MathJax 3 tex-svg.js to inline")
+    return p.parse_args()
+
+
+def notebooks(root: Path, only: str):
+    found = sorted(p for p in (root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if not only:
+        return found
+    wanted = [w.strip() for w in only.split(",") if w.strip()]
+    chosen = [p for p in found if p.name[:2] in wanted]
+    missing = [w for w in wanted if w not in {p.name[:2] for p in chosen}]
+    if missing:
+        sys.exit(f"report: no notebook numbered {', '.join(missing)} in notebooks/ (have: {', '.join(p.name[:2] for p in found)})")
+    return chosen
+
+
+def first_dep_cells(nb):
+    """The leading code cells that only hold `:dep`/`:opt`/`use` lines (the build)."""
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        lines = [l for l in cell.source.splitlines() if l.strip() and not l.strip().startswith("//")]
+        if lines and all(l.startswith((":dep", ":opt", ":cache", "use ")) for l in lines):
+            cells.append(cell)
+        else:
+            break
+    return cells
+
+
+def execute(nb, workdir: Path, timeout: int, name: str):
+    client = NotebookClient(
+        nb,
+        kernel_name="rust",
+        timeout=timeout,
+        startup_timeout=300,
+        allow_errors=False,
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as e:
+        index = next(
+            (i for i, c in enumerate(nb.cells) if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", []))),
+            None,
+        )
+        cell = f"cell {index + 1}" if index is not None else "a cell"
+        message = str(e).strip().splitlines()
+        tail = "\n".join(message[-25:])
+        sys.exit(f"report: {name}: {cell} failed:\n{tail}")
+
+
+def text_of(nb):
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                parts.append(out.get("text", ""))
+            elif "data" in out and "text/plain" in out["data"]:
+                parts.append(out["data"]["text/plain"])
+    return "".join(parts)
+
+
+def export_html(nb, title: str, mathjax: str) -> str:
+    exporter = HTMLExporter(template_name="lab")
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    body = REMOTE_SCRIPT.sub("", body)
+    if mathjax:
+        config = (
+            "<script>window.MathJax={tex:{inlineMath:[['$','$'],['\\\\(','\\\\)']],"
+            "displayMath:[['$$','$$'],['\\\\[','\\\\]']]},svg:{fontCache:'global'}};</script>"
+        )
+        body = body.replace("</head>", f"{config}<script>{mathjax}</script></head>", 1)
+    return body
+
+
+def write_atomic(path: Path, text: str):
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def index_html(rows, profile: str) -> str:
+    trs = []
+    for r in rows:
+        keys = "<br>".join(f"{html.escape(k)}: <b>{html.escape(v)}</b>" for k, v in r["key_results"])
+        trs.append(
+            f"<tr><td><a href=\"{html.escape(r['html'])}\">{html.escape(r['notebook'])}</a></td>"
+            f"<td>{html.escape(r['profile'])}</td><td style='text-align:right'>{r['seconds']:.1f}</td><td>{keys or '—'}</td></tr>"
+        )
+    total = sum(r["seconds"] for r in rows)
+    return f"""<!doctype html><html lang="ru"><head><meta charset="utf-8"><title>nnlab — отчёты курса</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:.4em .7em;vertical-align:top}}th{{background:#f3f3f3}}</style></head><body>
+<h1>nnlab — отчёты курса</h1>
+<p>Профиль: <b>{html.escape(profile)}</b>; создано {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}; всего {total:.0f} с.</p>
+<table><tr><th>Тетрадь</th><th>Профиль</th><th>Секунды</th><th>Ключевые результаты</th></tr>
+{''.join(trs)}
+</table></body></html>
+"""
+
+
+def main():
+    args = parse_args()
+    root = Path(__file__).resolve().parent.parent
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    chosen = notebooks(root, args.only)
+    if not chosen:
+        sys.exit("report: no notebooks/NN_*.ipynb found")
+    mathjax = Path(args.mathjax).read_text(encoding="utf-8") if args.mathjax else ""
+    workdir = root / "notebooks"
+
+    if args.warmup:
+        nb = nbformat.read(chosen[0], as_version=4)
+        warm = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.source) for c in first_dep_cells(nb)])
+        warm.cells.append(nbformat.v4.new_code_cell('println!("warm");'))
+        t = time.perf_counter()
+        execute(warm, workdir, args.cell_timeout, "warm-up")
+        print(f"report: warm-up (build of the notebook dependencies, kernel start to first result) {time.perf_counter() - t:.1f} s", flush=True)
+
+    rows = []
+    for path in chosen:
+        nb = nbformat.read(path, as_version=4)
+        print(f"report: {path.name} ({args.profile}) …", flush=True)
+        t = time.perf_counter()
+        execute(nb, workdir, args.cell_timeout, path.name)
+        seconds = time.perf_counter() - t
+        nb.metadata["nnlab"] = {"profile": args.profile, "seconds": round(seconds, 1), "executed": datetime.datetime.now().isoformat(timespec="seconds")}
+        keys = KEY_LINE.findall(text_of(nb))
+        name = path.stem
+        write_atomic(out / f"{name}.html", export_html(nb, name, mathjax))
+        if args.update:
+            write_atomic(path, nbformat.writes(nb) + "\n")
+        rows.append({"notebook": name, "html": f"{name}.html", "profile": args.profile, "seconds": round(seconds, 1), "key_results": keys})
+        print(f"report: {path.name} done in {seconds:.1f} s" + "".join(f"\n  ★ {k}: {v}" for k, v in keys), flush=True)
+
+    write_atomic(out / "index.html", index_html(rows, args.profile))
+    write_atomic(out / "summary.json", json.dumps({"profile": args.profile, "notebooks": rows}, ensure_ascii=False, indent=2) + "\n")
+    print(f"report: {len(rows)} notebook(s) → {out}/index.html", flush=True)
+
+
+if __name__ == "__main__":
+    main()
