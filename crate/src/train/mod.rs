@@ -8,5 +8,6 @@ pub mod history;
 pub mod interpret;
 pub mod grid;
 pub mod learner;
+pub mod baseline;
 pub mod callbacks;
 pub mod checkpoint;
