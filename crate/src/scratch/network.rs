@@ -191,6 +191,15 @@ impl Network {
         Ok(z?.argmax(1)?.to_vec1::<u32>()?)
     }
 
+    /// The loss CE + L2 in eval mode (BatchNorm running statistics, no
+    /// dropout), as an f64.
+    pub fn eval_loss(&mut self, x: &Tensor, labels: &[u32]) -> Result<f64> {
+        self.set_training(false);
+        let loss = self.loss(x, labels);
+        self.set_training(true);
+        Ok(loss?.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+    }
+
     /// Fraction of `labels` predicted right.
     pub fn accuracy(&mut self, x: &Tensor, labels: &[u32]) -> Result<f64> {
         let p = self.predict(x)?;
@@ -269,6 +278,8 @@ impl Network {
             report
                 .val_accuracy
                 .push(self.accuracy(&data.val_x, &data.val_labels)?);
+            report.val_loss.push(self.eval_loss(&data.val_x, &data.val_labels)?);
+            report.epoch_seconds.push(started.elapsed().as_secs_f64() - report.epoch_seconds.iter().sum::<f64>());
         }
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
@@ -319,10 +330,35 @@ pub struct StepCheck {
 pub struct FitReport {
     pub train_loss: Vec<f64>,
     pub val_accuracy: Vec<f64>,
+    /// CE + L2 on the validation set in eval mode, per epoch.
+    pub val_loss: Vec<f64>,
+    /// Wall-clock seconds of every epoch (checks included).
+    pub epoch_seconds: Vec<f64>,
     pub checks: Vec<StepCheck>,
     /// Seconds spent in gradient checks (included in `seconds`).
     pub check_seconds: f64,
     pub seconds: f64,
+}
+
+impl FitReport {
+    /// The report as a [`History`](crate::train::history::History) named
+    /// `name` (columns train_loss, val_loss, val_accuracy), to tabulate and
+    /// plot it like a Learner run; `lr` is the optimizer's.
+    pub fn to_history(&self, name: &str, lr: f64) -> crate::train::history::History {
+        let mut h = crate::train::history::History::new(name);
+        for (i, loss) in self.train_loss.iter().enumerate() {
+            h.push(crate::train::history::EpochRecord {
+                epoch: i + 1,
+                train_loss: *loss,
+                val_loss: self.val_loss.get(i).copied(),
+                train_metrics: vec![],
+                val_metrics: self.val_accuracy.get(i).map(|a| vec![("accuracy".to_string(), *a)]).unwrap_or_default(),
+                lr,
+                seconds: self.epoch_seconds.get(i).copied().unwrap_or(0.0),
+            });
+        }
+        h
+    }
 }
 
 #[cfg(test)]
@@ -376,6 +412,12 @@ mod tests {
             );
             assert!(acc >= 0.95, "{}: {:?}", opt.name(), r.val_accuracy);
             assert!(r.train_loss.last().unwrap() < &r.train_loss[0]);
+            // Validation loss per epoch, falling; the report reads as a History.
+            assert_eq!((r.val_loss.len(), r.epoch_seconds.len()), (cfg.epochs, cfg.epochs));
+            assert!(r.val_loss.last().unwrap() < &r.val_loss[0], "{:?}", r.val_loss);
+            let h = r.to_history(&opt.name(), 0.01);
+            assert_eq!(h.column("val_loss").unwrap(), r.val_loss);
+            assert_eq!(h.column("val_accuracy").unwrap(), r.val_accuracy);
             if i == 3 {
                 assert!(r.checks.len() >= 10, "{}", r.checks.len());
                 for sc in &r.checks {
