@@ -77,6 +77,23 @@ impl Network {
         Ok(Network { layers, l2: 0.0 })
     }
 
+    /// hw2's `NeuralNetwork`: Linear(inputs→hidden) → ReLU → [BatchNorm1d]
+    /// → Linear(hidden→classes), BatchNorm after the activation as hw2 has it.
+    pub fn hw2(inputs: usize, hidden: usize, classes: usize, batch_norm: bool, dtype: DType) -> Result<Self> {
+        let mut layers: Vec<Box<dyn Layer>> = vec![Box::new(Linear::new(inputs, hidden, dtype)?), Box::new(Relu)];
+        if batch_norm {
+            layers.push(Box::new(BatchNorm1d::new(hidden, dtype)?));
+        }
+        layers.push(Box::new(Linear::new(hidden, classes, dtype)?));
+        Ok(Network { layers, l2: 0.0 })
+    }
+
+    /// The same network with L2 strength λ (loss + λ/2·Σ‖W‖² over Linear weights).
+    pub fn with_l2(mut self, l2: f64) -> Self {
+        self.l2 = l2;
+        self
+    }
+
     /// Train (batch statistics, dropout) or eval mode for every layer.
     pub fn set_training(&mut self, train: bool) {
         self.layers.iter_mut().for_each(|l| l.set_training(train));
@@ -341,6 +358,38 @@ pub struct FitReport {
 }
 
 impl FitReport {
+    /// One row per gradient check made while training: `step`, `checks`
+    /// (parameter tensors compared), the largest relative error of the
+    /// hand-written gradient against finite differences (`max_rel_err_fd`,
+    /// over checks whose ReLU inputs stay ≥ 100·h from the kink) and against
+    /// autograd (`max_rel_err_autograd`), and `seconds`.
+    pub fn checks_table(&self) -> Result<polars::prelude::DataFrame> {
+        use polars::prelude::{Column, DataFrame};
+        let n = self.checks.len();
+        let fd: Vec<Option<f64>> = self
+            .checks
+            .iter()
+            .map(|s| {
+                s.checks
+                    .iter()
+                    .filter(|c| c.kink_margin > 100.0 * super::gradcheck::H)
+                    .map(|c| c.max_rel_err)
+                    .reduce(f64::max)
+            })
+            .collect();
+        let cols = vec![
+            Column::new("step".into(), self.checks.iter().map(|s| s.step as u64).collect::<Vec<_>>()),
+            Column::new("checks".into(), self.checks.iter().map(|s| s.checks.len() as u32).collect::<Vec<_>>()),
+            Column::new("max_rel_err_fd".into(), fd),
+            Column::new(
+                "max_rel_err_autograd".into(),
+                self.checks.iter().map(|s| s.checks.iter().map(|c| c.max_rel_err_autograd).fold(0.0, f64::max)).collect::<Vec<_>>(),
+            ),
+            Column::new("seconds".into(), self.checks.iter().map(|s| s.seconds).collect::<Vec<_>>()),
+        ];
+        Ok(DataFrame::new(n, cols)?)
+    }
+
     /// The report as a [`History`](crate::train::history::History) named
     /// `name` (columns train_loss, val_loss, val_accuracy), to tabulate and
     /// plot it like a Learner run; `lr` is the optimizer's.
@@ -416,6 +465,8 @@ mod tests {
             assert_eq!((r.val_loss.len(), r.epoch_seconds.len()), (cfg.epochs, cfg.epochs));
             assert!(r.val_loss.last().unwrap() < &r.val_loss[0], "{:?}", r.val_loss);
             let h = r.to_history(&opt.name(), 0.01);
+            let table = r.checks_table().unwrap();
+            assert_eq!(table.height(), r.checks.len());
             assert_eq!(h.column("val_loss").unwrap(), r.val_loss);
             assert_eq!(h.column("val_accuracy").unwrap(), r.val_accuracy);
             if i == 3 {
@@ -434,6 +485,10 @@ mod tests {
 
     #[test]
     fn shapes_and_configs_are_checked() {
+        // hw2's order: Linear, ReLU, BatchNorm1d, Linear → W, b, γ, β, W, b.
+        let hw2 = Network::hw2(12, 5, 3, true, DType::F64).unwrap();
+        assert_eq!(hw2.params().iter().map(|p| p.elem_count()).collect::<Vec<_>>(), [60, 5, 5, 5, 15, 3]);
+        assert_eq!(Network::hw2(12, 5, 3, false, DType::F64).unwrap().params().len(), 4);
         let e = Network::mlp(&[4, 3, 2], "gelu", false, 0.0, DType::F64)
             .err()
             .unwrap()
