@@ -44,6 +44,7 @@ def parse_args():
     p.add_argument("--warmup", action="store_true", help="first run a two-cell notebook that builds the dependencies")
     p.add_argument("--cell-timeout", type=int, default=3600)
     p.add_argument("--mathjax", default="", help="path of a MathJax 3 tex-svg.js to inline")
+    p.add_argument("--browser-check", action="store_true", help="open every report in headless Chromium, network off, and require every figure drawn")
     return p.parse_args()
 
 
@@ -119,6 +120,27 @@ def export_html(nb, title: str, mathjax: str) -> str:
     return body
 
 
+def browser_check(path: Path):
+    """Opens `path` in headless Chromium with every host unresolvable and
+    checks that each figure of the page was drawn by plotly.js (a
+    `js-plotly-plot` element per `Plotly.newPlot` call)."""
+    import shutil, subprocess
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if not chromium:
+        sys.exit("report: --browser-check needs chromium (apt-get install chromium)")
+    text = path.read_text(encoding="utf-8")
+    expected = text.count("Plotly.newPlot(")
+    out = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=20000", "--dump-dom", path.as_uri()],
+        capture_output=True, text=True, timeout=300,
+    )
+    drawn = out.stdout.count("js-plotly-plot")
+    if expected and drawn < expected:
+        sys.exit(f"report: {path.name}: {drawn} of {expected} figures drawn in headless Chromium (network off)")
+    return expected, drawn
+
+
 def write_atomic(path: Path, text: str):
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -177,6 +199,9 @@ def main():
         write_atomic(out / f"{name}.html", export_html(nb, name, mathjax))
         if args.update:
             write_atomic(path, nbformat.writes(nb) + "\n")
+        if args.browser_check:
+            expected, drawn = browser_check(out / f"{name}.html")
+            print(f"report: {name}.html in headless Chromium, network off: {drawn} plot elements for {expected} figures", flush=True)
         rows.append({"notebook": name, "html": f"{name}.html", "profile": args.profile, "seconds": round(seconds, 1), "key_results": keys})
         print(f"report: {path.name} done in {seconds:.1f} s" + "".join(f"\n  ★ {k}: {v}" for k, v in keys), flush=True)
 

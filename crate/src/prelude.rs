@@ -20,3 +20,4 @@ pub use crate::data::transforms::{
     ColorJitter, Compose, Grayscale, Normalize, RandomCrop, RandomHorizontalFlip, RandomRotation, Resize, Transform,
 };
 pub use crate::notebook::{key_result, profile, Profile};
+pub use candle_core::{DType, Tensor};
