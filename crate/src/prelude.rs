@@ -19,3 +19,5 @@ pub use crate::data::split::{holdout_per_class, split_counts, train_test_split};
 pub use crate::data::transforms::{
     ColorJitter, Compose, Grayscale, Normalize, RandomCrop, RandomHorizontalFlip, RandomRotation, Resize, Transform,
 };
+pub use crate::display::Show;
+pub use crate::viz::{stack::stack, Figure, Stack};
