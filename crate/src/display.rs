@@ -49,7 +49,7 @@ use polars::prelude::*;
 
 use crate::models::summary::Summary;
 use crate::scratch::gradcheck::{self, Check};
-use crate::table::html::{escape, to_html};
+use crate::table::html::{escape, shape_line, to_html};
 use crate::train::grid::GridResults;
 use crate::train::history::History;
 use crate::train::interpret::Interpretation;
@@ -80,12 +80,19 @@ pub struct MimeBundle {
 impl MimeBundle {
     /// A bundle with only `text/plain`.
     pub fn text(text: impl Into<String>) -> MimeBundle {
-        MimeBundle { text: text.into(), ..MimeBundle::default() }
+        MimeBundle {
+            text: text.into(),
+            ..MimeBundle::default()
+        }
     }
 
     /// A bundle with `text/html` and `text/plain`.
     pub fn html(html: impl Into<String>, text: impl Into<String>) -> MimeBundle {
-        MimeBundle { html: Some(html.into()), text: text.into(), ..MimeBundle::default() }
+        MimeBundle {
+            html: Some(html.into()),
+            text: text.into(),
+            ..MimeBundle::default()
+        }
     }
 
     /// The evcxr blocks, exactly as printed: plotly JSON, html, text, each
@@ -158,7 +165,11 @@ pub trait Show {
 
 /// The first line of `text` that has a letter or digit, cut at 120 characters.
 pub(crate) fn first_line(text: &str) -> String {
-    let line = text.lines().find(|l| l.chars().any(|c| c.is_alphanumeric())).unwrap_or("").trim();
+    let line = text
+        .lines()
+        .find(|l| l.chars().any(|c| c.is_alphanumeric()))
+        .unwrap_or("")
+        .trim();
     if line.chars().count() > 120 {
         line.chars().take(119).collect::<String>() + "…"
     } else {
@@ -172,7 +183,10 @@ pub fn plotly_js_script() -> &'static str {
     static JS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     JS.get_or_init(|| {
         let all = plotly::Plot::offline_js_sources();
-        let end = all.find("</script>").map(|i| i + "</script>".len()).unwrap_or(all.len());
+        let end = all
+            .find("</script>")
+            .map(|i| i + "</script>".len())
+            .unwrap_or(all.len());
         all[..end].trim_start().to_string()
     })
 }
@@ -205,7 +219,11 @@ impl Show for MimeBundle {
 fn table_bundle(df: Result<DataFrame, crate::Error>, max_rows: usize, caption: &str) -> MimeBundle {
     match df {
         Ok(df) => MimeBundle::html(
-            format!("<div class=\"nnlab-caption\">{}</div>\n{}", escape(caption), to_html(&df, max_rows)),
+            format!(
+                "<div class=\"nnlab-caption\">{}</div>\n{}",
+                escape(caption),
+                to_html(&df, max_rows)
+            ),
             format!("{caption}\n{df}"),
         ),
         Err(e) => MimeBundle::text(format!("{caption}: {e}")),
@@ -217,7 +235,7 @@ impl Show for DataFrame {
         MimeBundle::html(to_html(self, DEFAULT_MAX_ROWS), format!("{self}"))
     }
     fn headline(&self) -> String {
-        format!("table: {} rows × {} columns", self.height(), self.width())
+        format!("table: {}", shape_line(self.height(), self.width()))
     }
 }
 
@@ -235,7 +253,11 @@ impl Show for History {
         table_bundle(self.to_dataframe(), 60, &self.headline())
     }
     fn headline(&self) -> String {
-        let name = if self.name.is_empty() { "history" } else { self.name.as_str() };
+        let name = if self.name.is_empty() {
+            "history"
+        } else {
+            self.name.as_str()
+        };
         format!("{name}: {} epochs", self.len())
     }
 }
@@ -282,7 +304,9 @@ impl Show for Interpretation {
         );
         let (confused_df, top_df) = match (confused_df, top_df) {
             (Ok(a), Ok(b)) => (a, b),
-            (Err(e), _) | (_, Err(e)) => return MimeBundle::text(format!("{}: {e}", self.headline())),
+            (Err(e), _) | (_, Err(e)) => {
+                return MimeBundle::text(format!("{}: {e}", self.headline()))
+            }
         };
         let html = format!(
             "<div class=\"nnlab-caption\">{}</div>\n<div class=\"nnlab-caption\">Most confused (actual → predicted)</div>\n{}\n<div class=\"nnlab-caption\">Top losses</div>\n{}",
@@ -290,14 +314,24 @@ impl Show for Interpretation {
             to_html(&confused_df, 10),
             to_html(&top_df, 10)
         );
-        let text = format!("{}\nMost confused:\n{confused_df}\nTop losses:\n{top_df}", self.headline());
+        let text = format!(
+            "{}\nMost confused:\n{confused_df}\nTop losses:\n{top_df}",
+            self.headline()
+        );
         MimeBundle::html(html, text)
     }
     fn headline(&self) -> String {
         let n = self.targets.len();
         let right = n - self.misclassified().len();
-        let acc = if n == 0 { 0.0 } else { 100.0 * right as f64 / n as f64 };
-        format!("interpretation: {n} samples, {} wrong, accuracy {acc:.2}%", n - right)
+        let acc = if n == 0 {
+            0.0
+        } else {
+            100.0 * right as f64 / n as f64
+        };
+        format!(
+            "interpretation: {n} samples, {} wrong, accuracy {acc:.2}%",
+            n - right
+        )
     }
 }
 
@@ -323,13 +357,20 @@ mod tests {
              EVCXR_BEGIN_CONTENT text/html\n<b>x</b>\nEVCXR_END_CONTENT\n\
              EVCXR_BEGIN_CONTENT text/plain\ntwo\nlines\nEVCXR_END_CONTENT\n"
         );
-        assert_eq!(MimeBundle::text("t").render(), "EVCXR_BEGIN_CONTENT text/plain\nt\nEVCXR_END_CONTENT\n");
+        assert_eq!(
+            MimeBundle::text("t").render(),
+            "EVCXR_BEGIN_CONTENT text/plain\nt\nEVCXR_END_CONTENT\n"
+        );
     }
 
     #[test]
     fn plotly_js_is_the_bundled_plotly_only() {
         let js = plotly_js_script();
-        assert!(js.starts_with("<script type=\"text/javascript\">"), "{}", &js[..80]);
+        assert!(
+            js.starts_with("<script type=\"text/javascript\">"),
+            "{}",
+            &js[..80]
+        );
         assert!(js.ends_with("</script>"));
         assert_eq!(js.matches("</script>").count(), 1);
         assert!(js.contains("plotly.js v3.0.1"));
@@ -341,7 +382,11 @@ mod tests {
     #[test]
     fn plotly_js_once_per_process_and_again_after_reset() {
         let _g = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let b = MimeBundle { html: Some("<div>fig</div>".into()), needs_plotly_js: true, ..MimeBundle::text("fig") };
+        let b = MimeBundle {
+            html: Some("<div>fig</div>".into()),
+            needs_plotly_js: true,
+            ..MimeBundle::text("fig")
+        };
         let plain = MimeBundle::html("<p>t</p>", "t");
         reset_plotly_js();
         // A bundle that draws no figure does not use up the turn.
@@ -376,8 +421,13 @@ mod tests {
         let b = h.bundle();
         assert_eq!(h.headline(), "adam: 3 epochs");
         let html = b.html.unwrap();
-        assert!(html.contains("3 rows ×") && html.contains("train_loss") && html.contains("0.3333"), "{html}");
-        assert!(b.text.starts_with("adam: 3 epochs\n") && b.plotly_json.is_none() && !b.needs_plotly_js);
+        assert!(
+            html.contains("3 rows ×") && html.contains("train_loss") && html.contains("0.3333"),
+            "{html}"
+        );
+        assert!(
+            b.text.starts_with("adam: 3 epochs\n") && b.plotly_json.is_none() && !b.needs_plotly_js
+        );
 
         let checks = vec![Check {
             layer: "Linear(5→4)".into(),
@@ -390,9 +440,15 @@ mod tests {
             max_rel_err_autograd: 1e-12,
             kink_margin: f64::INFINITY,
         }];
-        assert_eq!(checks.headline(), "gradcheck: 1 checks, max rel err 3.0e-9 (finite differences), 1.0e-12 (autograd)");
+        assert_eq!(
+            checks.headline(),
+            "gradcheck: 1 checks, max rel err 3.0e-9 (finite differences), 1.0e-12 (autograd)"
+        );
         let html = checks.bundle().html.unwrap();
-        assert!(html.contains("Linear(5→4)") && html.contains("3e-09") && html.contains("inf"), "{html}");
+        assert!(
+            html.contains("Linear(5→4)") && html.contains("3e-09") && html.contains("inf"),
+            "{html}"
+        );
 
         let it = Interpretation::new(
             vec!["cat".into(), "dog".into()],
@@ -401,9 +457,17 @@ mod tests {
             vec![2.0, 0.1, 0.2, 0.7],
         )
         .unwrap();
-        assert_eq!(it.headline(), "interpretation: 4 samples, 2 wrong, accuracy 50.00%");
+        assert_eq!(
+            it.headline(),
+            "interpretation: 4 samples, 2 wrong, accuracy 50.00%"
+        );
         let html = it.bundle().html.unwrap();
-        assert!(html.contains("Most confused") && html.contains("Top losses") && html.contains("<td>cat</td>"), "{html}");
+        assert!(
+            html.contains("Most confused")
+                && html.contains("Top losses")
+                && html.contains("<td>cat</td>"),
+            "{html}"
+        );
 
         let grid = GridResults { runs: vec![] };
         assert_eq!(grid.headline(), "grid: 0 runs");

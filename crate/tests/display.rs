@@ -46,7 +46,10 @@ fn a_displayed_figure_has_three_mime_types_and_plotly_js_once() {
     let first = scatter("adam").bundle().for_display().render();
     let second = scatter("sgd").bundle().for_display().render();
     for r in [&first, &second] {
-        let blocks: Vec<&str> = r.lines().filter(|l| l.starts_with("EVCXR_BEGIN_CONTENT ")).collect();
+        let blocks: Vec<&str> = r
+            .lines()
+            .filter(|l| l.starts_with("EVCXR_BEGIN_CONTENT "))
+            .collect();
         assert_eq!(
             blocks,
             [
@@ -56,30 +59,65 @@ fn a_displayed_figure_has_three_mime_types_and_plotly_js_once() {
             ]
         );
         assert_eq!(r.matches("\nEVCXR_END_CONTENT\n").count(), 3);
-        assert!(script_srcs(r).is_empty(), "no <script src=…>: {:?}", script_srcs(r));
+        assert!(
+            script_srcs(r).is_empty(),
+            "no <script src=…>: {:?}",
+            script_srcs(r)
+        );
     }
     assert!(first.ends_with("EVCXR_BEGIN_CONTENT text/plain\nadam: 4 epochs\nEVCXR_END_CONTENT\n"));
-    assert_eq!(first.matches(PLOTLY_MARK).count(), 1, "the first display carries plotly.js");
+    assert_eq!(
+        first.matches(PLOTLY_MARK).count(),
+        1,
+        "the first display carries plotly.js"
+    );
     assert_eq!(second.matches(PLOTLY_MARK).count(), 0, "later ones do not");
     // A stack counts as a display too; after a reset the next one carries it again.
-    let stack_out = Stack::new().figure(scatter("a")).bundle().for_display().render();
+    let stack_out = Stack::new()
+        .figure(scatter("a"))
+        .bundle()
+        .for_display()
+        .render();
     assert_eq!(stack_out.matches(PLOTLY_MARK).count(), 0);
     reset_plotly_js();
-    let stack_out = Stack::new().figure(scatter("a")).text("note").bundle().for_display().render();
+    let stack_out = Stack::new()
+        .figure(scatter("a"))
+        .text("note")
+        .bundle()
+        .for_display()
+        .render();
     assert_eq!(stack_out.matches(PLOTLY_MARK).count(), 1);
     assert!(!stack_out.contains("application/vnd.plotly.v1+json"));
     assert!(script_srcs(&stack_out).is_empty());
     // A table never uses up the turn.
     reset_plotly_js();
     let df = df!("x" => [1.5f64]).unwrap();
-    assert_eq!(df.bundle().for_display().render().matches(PLOTLY_MARK).count(), 0);
-    assert_eq!(scatter("b").bundle().for_display().render().matches(PLOTLY_MARK).count(), 1);
+    assert_eq!(
+        df.bundle()
+            .for_display()
+            .render()
+            .matches(PLOTLY_MARK)
+            .count(),
+        0
+    );
+    assert_eq!(
+        scatter("b")
+            .bundle()
+            .for_display()
+            .render()
+            .matches(PLOTLY_MARK)
+            .count(),
+        1
+    );
 }
 
 #[test]
 fn the_script_src_check_sees_external_scripts() {
     let bad = "<div></div><script type=\"text/javascript\" src=\"https://cdn.plot.ly/plotly-3.0.1.min.js\"></script>";
-    assert_eq!(script_srcs(bad), ["src=\"https://cdn.plot.ly/plotly-3.0.1.min.js\""]);
+    assert_eq!(
+        script_srcs(bad),
+        ["src=\"https://cdn.plot.ly/plotly-3.0.1.min.js\""]
+    );
 }
 
 #[test]
@@ -92,14 +130,23 @@ fn save_html_is_atomic_offline_and_names_a_bad_path() {
     assert_eq!(html, {
         // Same document apart from the fresh div id.
         let again = fig.to_html();
-        let id = |h: &str| h[h.find("nnlab-fig-").unwrap()..].split('"').next().unwrap().to_string();
+        let id = |h: &str| {
+            h[h.find("nnlab-fig-").unwrap()..]
+                .split('"')
+                .next()
+                .unwrap()
+                .to_string()
+        };
         again.replace(&id(&again), &id(&html))
     });
     assert_eq!(html.matches(PLOTLY_MARK).count(), 1);
     assert!(script_srcs(&html).is_empty());
     // Overwrite, and nothing but the file is left in the folder.
     fig.save_html(&path).unwrap();
-    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names, [std::ffi::OsString::from("fig.html")]);
     // A missing folder: the error names the target path.
     let bad = dir.path().join("no-such-dir").join("fig.html");
@@ -109,7 +156,10 @@ fn save_html_is_atomic_offline_and_names_a_bad_path() {
     // A folder in the way of the file.
     let e = fig.save_html(dir.path()).unwrap_err().to_string();
     assert!(e.contains(&dir.path().display().to_string()), "{e}");
-    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names.len(), 1, "no temporary left behind: {names:?}");
 }
 
@@ -118,9 +168,14 @@ fn every_result_type_shows_as_html_and_text() {
     let df = df!("name" => ["<b>", "ok"], "loss" => [1.0 / 3.0, 2e-7]).unwrap();
     let b = df.bundle();
     let html = b.html.unwrap();
-    assert!(html.contains("<td>&lt;b&gt;</td>") && html.contains("0.3333") && html.contains("2e-07"));
+    assert!(
+        html.contains("<td>&lt;b&gt;</td>") && html.contains("0.3333") && html.contains("2e-07")
+    );
     assert_eq!(b.text, format!("{df}"));
-    let model = Mlp::from_json(r#"{"input_size":4,"num_classes":3,"layers":[{"type":"linear","size":5},"relu"]}"#).unwrap();
+    let model = Mlp::from_json(
+        r#"{"input_size":4,"num_classes":3,"layers":[{"type":"linear","size":5},"relu"]}"#,
+    )
+    .unwrap();
     let summary = model.summary().unwrap();
     let b = summary.bundle();
     assert_eq!(b.html.as_deref(), Some(summary.to_html().as_str()));
@@ -128,7 +183,10 @@ fn every_result_type_shows_as_html_and_text() {
     assert_eq!(summary.headline(), "2 layers summary: 43 params");
     // Any of them goes into a stack, one text line each.
     let s = Stack::new().show(&summary).show(&df).show(&scatter("x"));
-    assert_eq!(s.bundle().text, "2 layers summary: 43 params\ntable: 2 rows × 2 columns\nx: 4 epochs");
+    assert_eq!(
+        s.bundle().text,
+        "2 layers summary: 43 params\ntable: 2 rows × 2 columns\nx: 4 epochs"
+    );
 }
 
 // ---------------------------------------------------------------- browser
@@ -192,7 +250,9 @@ fn dump_dom(browser: &Path, page: &Path) -> String {
 
 /// The DOM inside the figure div `id`: up to the script that follows it.
 fn figure_dom<'a>(dom: &'a str, id: &str) -> &'a str {
-    let start = dom.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("div {id} not in the DOM"));
+    let start = dom
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("div {id} not in the DOM"));
     let rest = &dom[start..];
     &rest[..rest.find("<script").unwrap_or(rest.len())]
 }
@@ -212,9 +272,16 @@ fn chromium_draws_a_saved_figure_offline() {
     let dom = dump_dom(&browser, &page);
     let id = &div_ids(&std::fs::read_to_string(&page).unwrap())[0];
     let fig = figure_dom(&dom, id);
-    assert!(fig.contains("class=\"main-svg\""), "no plotly svg in the DOM: {}", &dom[..dom.len().min(2000)]);
+    assert!(
+        fig.contains("class=\"main-svg\""),
+        "no plotly svg in the DOM: {}",
+        &dom[..dom.len().min(2000)]
+    );
     assert!(fig.contains("loss of adam"), "the title is drawn");
-    assert!(fig.contains("class=\"scatterlayer"), "the scatter trace is drawn");
+    assert!(
+        fig.contains("class=\"scatterlayer"),
+        "the scatter trace is drawn"
+    );
 }
 
 /// A page laid out like nbconvert's HTML export of a notebook run in one
@@ -233,9 +300,21 @@ fn chromium_draws_an_export_where_only_one_output_carries_plotly_js() {
         reset_plotly_js();
         let outputs = vec![
             html_of(scatter("first").bundle().for_display()),
-            html_of(df!("epoch" => [1u32, 2], "loss" => [0.5, 0.25]).unwrap().bundle().for_display()),
+            html_of(
+                df!("epoch" => [1u32, 2], "loss" => [0.5, 0.25])
+                    .unwrap()
+                    .bundle()
+                    .for_display(),
+            ),
             html_of(scatter("second").bundle().for_display()),
-            html_of(Stack::new().title("both").figure(scatter("third")).text("done").bundle().for_display()),
+            html_of(
+                Stack::new()
+                    .title("both")
+                    .figure(scatter("third"))
+                    .text("done")
+                    .bundle()
+                    .for_display(),
+            ),
         ];
         (early, outputs)
     };
@@ -256,8 +335,14 @@ fn chromium_draws_an_export_where_only_one_output_carries_plotly_js() {
     assert_eq!(ids.len(), 4);
     for (id, name) in ids.iter().zip(["early", "first", "second", "third"]) {
         let fig = figure_dom(&dom, id);
-        assert!(fig.contains("class=\"main-svg\""), "figure `{name}` not drawn");
-        assert!(fig.contains(&format!("loss of {name}")), "figure `{name}` lacks its title");
+        assert!(
+            fig.contains("class=\"main-svg\""),
+            "figure `{name}` not drawn"
+        );
+        assert!(
+            fig.contains(&format!("loss of {name}")),
+            "figure `{name}` lacks its title"
+        );
     }
     assert!(dom.contains("2 rows × 2 columns"));
 }

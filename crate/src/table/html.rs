@@ -54,7 +54,11 @@ pub fn format_float(x: f64) -> String {
         return if x > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if x == 0.0 {
-        return if x.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if x.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     // `{:.3e}` rounds to 4 significant digits and gives the exponent after rounding.
     let sci = format!("{x:.3e}");
@@ -128,22 +132,37 @@ pub fn to_html(df: &DataFrame, max_rows: usize) -> String {
         ));
     }
     out.push_str("</tr></thead>\n<tbody>\n");
-    let (head, tail) = if h <= max_rows { (h, 0) } else { (max_rows.div_ceil(2), max_rows / 2) };
+    let (head, tail) = if h <= max_rows {
+        (h, 0)
+    } else {
+        (max_rows.div_ceil(2), max_rows / 2)
+    };
     for r in 0..head {
         push_row(&mut out, df, r);
     }
     if head + tail < h {
         let hidden = h - head - tail;
         let noun = if hidden == 1 { "row" } else { "rows" };
-        out.push_str(&format!("<tr class=\"more\"><td colspan=\"{}\">… {hidden} more {noun}</td></tr>\n", w.max(1)));
+        out.push_str(&format!(
+            "<tr class=\"more\"><td colspan=\"{}\">… {hidden} more {noun}</td></tr>\n",
+            w.max(1)
+        ));
     }
     for r in h - tail..h {
         push_row(&mut out, df, r);
     }
-    let rows = if h == 1 { "row" } else { "rows" };
-    let cols = if w == 1 { "column" } else { "columns" };
-    out.push_str(&format!("</tbody>\n</table>\n<div class=\"nnlab-shape\">{h} {rows} × {w} {cols}</div>"));
+    out.push_str(&format!(
+        "</tbody>\n</table>\n<div class=\"nnlab-shape\">{}</div>",
+        shape_line(h, w)
+    ));
     out
+}
+
+/// `3 rows × 1 column`.
+pub fn shape_line(rows: usize, columns: usize) -> String {
+    let r = if rows == 1 { "row" } else { "rows" };
+    let c = if columns == 1 { "column" } else { "columns" };
+    format!("{rows} {r} × {columns} {c}")
 }
 
 #[cfg(test)]
@@ -184,8 +203,14 @@ mod tests {
         )
         .unwrap();
         let html = to_html(&df, 10);
-        assert!(html.starts_with("<style>") && !html.contains("http"), "no external resources");
-        assert!(html.contains("<th>name &lt;i&gt;<span class=\"dtype\">str</span></th>"), "{html}");
+        assert!(
+            html.starts_with("<style>") && !html.contains("http"),
+            "no external resources"
+        );
+        assert!(
+            html.contains("<th>name &lt;i&gt;<span class=\"dtype\">str</span></th>"),
+            "{html}"
+        );
         assert!(html.contains("<th>n<span class=\"dtype\">i64</span></th>"));
         assert!(html.contains("<th>x<span class=\"dtype\">f64</span></th>"));
         assert!(html.contains(
@@ -194,7 +219,9 @@ mod tests {
         assert!(html.contains(
             "<tr><td class=\"null\">—</td><td class=\"num\">-20</td><td class=\"null\">—</td><td>false</td></tr>"
         ), "{html}");
-        assert!(html.contains("<td>&quot;q&quot;</td><td class=\"null\">—</td><td class=\"num\">1e-09</td>"));
+        assert!(html.contains(
+            "<td>&quot;q&quot;</td><td class=\"null\">—</td><td class=\"num\">1e-09</td>"
+        ));
         assert!(html.ends_with("<div class=\"nnlab-shape\">3 rows × 4 columns</div>"));
     }
 
@@ -202,7 +229,10 @@ mod tests {
     fn long_frames_keep_first_and_last_rows() {
         let df = df!("i" => (0..100u32).collect::<Vec<_>>()).unwrap();
         let html = to_html(&df, 5);
-        let rows: Vec<&str> = html.lines().filter(|l| l.starts_with("<tr>") || l.starts_with("<tr class")).collect();
+        let rows: Vec<&str> = html
+            .lines()
+            .filter(|l| l.starts_with("<tr>") || l.starts_with("<tr class"))
+            .collect();
         assert_eq!(
             rows,
             vec![

@@ -41,7 +41,10 @@ impl Figure {
     /// Wraps a plotly plot; `description` is the `text/plain` line
     /// ("Learning curves: 3 runs, 10 epochs").
     pub fn new(plot: Plot, description: impl Into<String>) -> Figure {
-        Figure { plot, description: description.into() }
+        Figure {
+            plot,
+            description: description.into(),
+        }
     }
 
     /// The plotly plot (traces, layout, frames).
@@ -116,7 +119,12 @@ impl Show for Figure {
 
 impl std::fmt::Debug for Figure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Figure({:?}, {} traces)", self.description, self.plot.data().len())
+        write!(
+            f,
+            "Figure({:?}, {} traces)",
+            self.description,
+            self.plot.data().len()
+        )
     }
 }
 
@@ -201,7 +209,8 @@ mod tests {
     fn bundle_has_plotly_json_html_and_text() {
         let fig = scatter("t");
         let b = fig.bundle();
-        let json: serde_json::Value = serde_json::from_str(b.plotly_json.as_deref().unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(b.plotly_json.as_deref().unwrap()).unwrap();
         assert_eq!(json["data"][0]["name"], "loss");
         assert_eq!(json["data"][0]["y"], serde_json::json!([2.0, 1.0, 3.0]));
         let html = b.html.as_deref().unwrap();
@@ -212,7 +221,11 @@ mod tests {
         assert!(b.needs_plotly_js);
         let r = b.render();
         for mime in ["application/vnd.plotly.v1+json", "text/html", "text/plain"] {
-            assert_eq!(r.matches(&format!("EVCXR_BEGIN_CONTENT {mime}\n")).count(), 1, "{mime}");
+            assert_eq!(
+                r.matches(&format!("EVCXR_BEGIN_CONTENT {mime}\n")).count(),
+                1,
+                "{mime}"
+            );
         }
         // Two displays of one figure draw into two different divs.
         let id = |h: &str| h.split('"').nth(1).unwrap().to_string();
@@ -224,12 +237,17 @@ mod tests {
         let mut fig = scatter("animated");
         let mut traces = Traces::new();
         traces.push(Scatter::new(vec![1, 2, 3], vec![0.0, 0.5, 1.0]));
-        fig.plot_mut().add_frame(Frame::new().name("step 1").data(traces));
+        fig.plot_mut()
+            .add_frame(Frame::new().name("step 1").data(traces));
         let b = fig.bundle();
-        let json: serde_json::Value = serde_json::from_str(b.plotly_json.as_deref().unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(b.plotly_json.as_deref().unwrap()).unwrap();
         assert_eq!(json["frames"][0]["name"], "step 1");
         let html = b.html.unwrap();
-        assert!(html.contains("\"frames\":[{\"name\":\"step 1\"") && html.contains("Plotly.addFrames(gd, fig.frames)"));
+        assert!(
+            html.contains("\"frames\":[{\"name\":\"step 1\"")
+                && html.contains("Plotly.addFrames(gd, fig.frames)")
+        );
     }
 
     #[test]
@@ -237,12 +255,17 @@ mod tests {
         let fig = scatter("</script><script>alert(1)</script> & \u{2028}");
         let html = fig.to_inline_html();
         assert_eq!(html.matches("</script>").count(), 1, "{html}");
-        assert!(html.contains(r"\u003c/script\u003e\u003cscript\u003ealert(1)\u003c/script\u003e \u0026 \u2028"));
+        assert!(html.contains(
+            r"\u003c/script\u003e\u003cscript\u003ealert(1)\u003c/script\u003e \u0026 \u2028"
+        ));
         // Still the same JSON once unescaped by a JSON parser.
         let start = html.find("var fig = ").unwrap() + "var fig = ".len();
         let end = start + html[start..].find(";\n").unwrap();
         let v: serde_json::Value = serde_json::from_str(&html[start..end]).unwrap();
-        assert_eq!(v["layout"]["title"]["text"], "</script><script>alert(1)</script> & \u{2028}");
+        assert_eq!(
+            v["layout"]["title"]["text"],
+            "</script><script>alert(1)</script> & \u{2028}"
+        );
     }
 
     #[test]

@@ -29,7 +29,10 @@ enum Item {
     Table(DataFrame),
     Text(String),
     /// Any other [`Show`] value, captured when it was added.
-    Shown { bundle: MimeBundle, line: String },
+    Shown {
+        bundle: MimeBundle,
+        line: String,
+    },
 }
 
 /// Results shown as one output, in the order they were added.
@@ -41,7 +44,9 @@ pub struct Stack {
 
 /// A stack of boxed results: `stack(vec![Box::new(fig), Box::new(df)])`.
 pub fn stack(items: Vec<Box<dyn Show>>) -> Stack {
-    items.iter().fold(Stack::new(), |s, item| s.show(item.as_ref()))
+    items
+        .iter()
+        .fold(Stack::new(), |s, item| s.show(item.as_ref()))
 }
 
 impl Stack {
@@ -77,7 +82,10 @@ impl Stack {
     /// Adds anything that shows itself (a summary, a history, another stack…),
     /// as it is now.
     pub fn show(mut self, value: &dyn Show) -> Stack {
-        self.items.push(Item::Shown { bundle: value.bundle(), line: value.headline() });
+        self.items.push(Item::Shown {
+            bundle: value.bundle(),
+            line: value.headline(),
+        });
         self
     }
 
@@ -115,7 +123,10 @@ impl Show for Stack {
                 }
                 Item::Table(df) => (to_html(df, DEFAULT_MAX_ROWS), df.headline()),
                 Item::Text(t) => (
-                    format!("<p style=\"white-space:pre-wrap;margin:4px 0\">{}</p>", escape(t)),
+                    format!(
+                        "<p style=\"white-space:pre-wrap;margin:4px 0\">{}</p>",
+                        escape(t)
+                    ),
                     t.lines().next().unwrap_or("").to_string(),
                 ),
                 Item::Shown { bundle, line } => {
@@ -136,7 +147,12 @@ impl Show for Stack {
             lines.push(line);
         }
         html += "</div>";
-        MimeBundle { plotly_json: None, html: Some(html), text: lines.join("\n"), needs_plotly_js: needs_js }
+        MimeBundle {
+            plotly_json: None,
+            html: Some(html),
+            text: lines.join("\n"),
+            needs_plotly_js: needs_js,
+        }
     }
     fn headline(&self) -> String {
         match &self.title {
@@ -175,17 +191,29 @@ mod tests {
         );
         let html = b.html.unwrap();
         assert!(html.contains("<h3 class=\"nnlab-stack-title\">Results &lt;1&gt;</h3>"));
-        let at = |needle: &str| html.find(needle).unwrap_or_else(|| panic!("{needle} missing"));
-        assert!(at("\"name\":\"f1\"") < at("3 rows × 1 column") && at("3 rows × 1 column") < at("two\nlines &amp; more"));
+        let at = |needle: &str| {
+            html.find(needle)
+                .unwrap_or_else(|| panic!("{needle} missing"))
+        };
+        assert!(
+            at("\"name\":\"f1\"") < at("3 rows × 1 column")
+                && at("3 rows × 1 column") < at("two\nlines &amp; more")
+        );
         assert!(at("two\nlines") < at("\"name\":\"f2\""));
         assert_eq!(html.matches("<div class=\"nnlab-stack-item\"").count(), 5);
         assert_eq!(html.matches("window.Plotly.newPlot").count(), 2);
-        assert!(!html.contains("plotly.js v3.0.1"), "the bundle itself never inlines plotly.js");
+        assert!(
+            !html.contains("plotly.js v3.0.1"),
+            "the bundle itself never inlines plotly.js"
+        );
     }
 
     #[test]
     fn boxed_items_and_plain_text_values() {
-        let s = stack(vec![Box::new(fig("a")), Box::new(crate::display::MimeBundle::text("x"))]);
+        let s = stack(vec![
+            Box::new(fig("a")),
+            Box::new(crate::display::MimeBundle::text("x")),
+        ]);
         assert_eq!(s.len(), 2);
         let b = s.bundle();
         assert_eq!(b.text, "figure a\nx");
@@ -193,7 +221,11 @@ mod tests {
         let no_fig = Stack::new().text("only text").bundle();
         assert!(!no_fig.needs_plotly_js);
         // A figure shown twice gets a fresh div each time.
-        let ids = |h: String| h.match_indices("id=\"nnlab-fig-").map(|(i, _)| h[i..i + 60].to_string()).collect::<Vec<_>>();
+        let ids = |h: String| {
+            h.match_indices("id=\"nnlab-fig-")
+                .map(|(i, _)| h[i..i + 60].to_string())
+                .collect::<Vec<_>>()
+        };
         let s = Stack::new().show(&fig("c"));
         assert_ne!(ids(s.bundle().html.unwrap()), ids(s.bundle().html.unwrap()));
     }
