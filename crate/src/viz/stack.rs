@@ -25,7 +25,7 @@ use crate::viz::figure::{plotly_fragment, Figure};
 
 #[derive(Clone, Debug)]
 enum Item {
-    Figure(Figure),
+    Figure(Box<Figure>),
     Table(DataFrame),
     Text(String),
     /// Any other [`Show`] value, captured when it was added.
@@ -63,7 +63,7 @@ impl Stack {
 
     /// Adds a figure.
     pub fn figure(mut self, figure: Figure) -> Stack {
-        self.items.push(Item::Figure(figure));
+        self.items.push(Item::Figure(Box::new(figure)));
         self
     }
 
