@@ -282,6 +282,18 @@ fn chromium_draws_a_saved_figure_offline() {
         fig.contains("class=\"scatterlayer"),
         "the scatter trace is drawn"
     );
+    // Control: the same fragment on a page without plotly.js draws nothing
+    // (so the checks above do detect a figure that is not drawn).
+    let bare = dir.path().join("bare.html");
+    let fragment = scatter("bare").to_inline_html();
+    std::fs::write(
+        &bare,
+        format!("<!DOCTYPE html><html><body>\n{fragment}\n</body></html>"),
+    )
+    .unwrap();
+    let dom = dump_dom(&browser, &bare);
+    let fig = figure_dom(&dom, &div_ids(&fragment)[0]);
+    assert!(!fig.contains("main-svg"), "{fig}");
 }
 
 /// A page laid out like nbconvert's HTML export of a notebook run in one
