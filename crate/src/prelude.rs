@@ -21,3 +21,5 @@ pub use crate::data::transforms::{
 };
 pub use crate::notebook::{key_result, profile, Profile};
 pub use candle_core::{DType, Tensor};
+pub use crate::display::Show;
+pub use crate::viz::{stack::stack, Figure, Stack};

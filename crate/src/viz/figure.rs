@@ -1,12 +1,34 @@
-//! [`Figure`]: one plotly plot and a one-line description of it.
+//! [`Figure`]: one plotly plot and a one-line description of it, shown in a
+//! notebook as one output with three MIME types and saved as a standalone
+//! HTML file that needs no network.
+//!
+//! ```text
+//! notebook bundle   application/vnd.plotly.v1+json   {"data":…,"layout":…,"frames":…}
+//!                   text/html    <div id="nnlab-fig-…"></div>
+//!                                <script>…wait for window.Plotly… Plotly.newPlot(div, data, layout, config)
+//!                                         … Plotly.addFrames(div, frames)</script>
+//!                   text/plain   the description
+//! save_html(path)   <!doctype html>…<script>plotly.js 3.0.1 inlined</script>…the same div and script
+//! ```
+//!
+//! The html of the first figure a kernel displays carries plotly.js itself
+//! (see [`crate::display`]); no `<script src=…>` is ever written.
 //!
 //! ```no_run
 //! use nnlab::viz::Figure;
 //! let fig = Figure::new(plotly::Plot::new(), "an empty chart");
 //! assert_eq!(fig.description(), "an empty chart");
+//! fig.save_html("chart.html").unwrap();
 //! ```
 
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use plotly::Plot;
+
+use crate::display::{plotly_js_script, MimeBundle, Show};
+use crate::table::html::escape;
+use crate::{Error, Result};
 
 /// A chart: the plotly plot and the one line shown as `text/plain`.
 #[derive(Clone)]
@@ -19,7 +41,10 @@ impl Figure {
     /// Wraps a plotly plot; `description` is the `text/plain` line
     /// ("Learning curves: 3 runs, 10 epochs").
     pub fn new(plot: Plot, description: impl Into<String>) -> Figure {
-        Figure { plot, description: description.into() }
+        Figure {
+            plot,
+            description: description.into(),
+        }
     }
 
     /// The plotly plot (traces, layout, frames).
@@ -37,8 +62,218 @@ impl Figure {
         &self.description
     }
 
-    /// The plotly JSON (`{"data": [...], "layout": {...}, "frames": [...]}`).
+    /// The plotly JSON (`{"data": [...], "layout": {...}, "config": {...}, "frames": [...]}`).
     pub fn to_json(&self) -> String {
         self.plot.to_json()
+    }
+
+    /// The figure as an html fragment for a page that loads plotly.js
+    /// somewhere (before or after it): a div with a fresh unique id and the
+    /// script that draws into it.
+    pub fn to_inline_html(&self) -> String {
+        plotly_fragment(&self.to_json())
+    }
+
+    /// A standalone HTML document: plotly.js inlined, then the figure.
+    pub fn to_html(&self) -> String {
+        format!(
+            "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n{}\n</head>\n<body>\n{}\n</body>\n</html>\n",
+            escape(&self.description),
+            plotly_js_script(),
+            self.to_inline_html()
+        )
+    }
+
+    /// Writes [`Figure::to_html`] to `path` atomically (temp file, then
+    /// rename): the file is complete or untouched.
+    pub fn save_html(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        crate::atomic::write(path, self.to_html().as_bytes()).map_err(|e| match e {
+            // The temporary file's error names the temporary; name the target.
+            Error::Io { source, .. } => Error::io(path, source),
+            other => other,
+        })
+    }
+
+    /// Displays the figure in evcxr (the same as [`Show::evcxr_display`]).
+    pub fn evcxr_display(&self) {
+        self.bundle().print()
+    }
+}
+
+impl Show for Figure {
+    /// plotly JSON + html drawing the same figure + the description.
+    fn bundle(&self) -> MimeBundle {
+        let json = self.to_json();
+        MimeBundle {
+            html: Some(plotly_fragment(&json)),
+            plotly_json: Some(json),
+            text: self.description.clone(),
+            needs_plotly_js: true,
+        }
+    }
+    fn headline(&self) -> String {
+        self.description.clone()
+    }
+}
+
+impl std::fmt::Debug for Figure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Figure({:?}, {} traces)",
+            self.description,
+            self.plot.data().len()
+        )
+    }
+}
+
+/// A div id no other output of any process is likely to have: evcxr links
+/// each cell separately (each with its own counter), so the time and the
+/// process id go in too.
+fn unique_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("nnlab-fig-{:x}-{nanos:x}-{n}", std::process::id())
+}
+
+/// JSON made safe inside `<script>`: `<`, `>`, `&`, U+2028 and U+2029 as
+/// `\uXXXX` escapes (they only occur inside JSON strings, where the escape
+/// means the same character), so no `</script>` can end the script early.
+fn script_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The div and script drawing the plotly figure `json` (see the module doc).
+/// The script polls for `window.Plotly` (every 50 ms, up to 60 s), so it
+/// works whether plotly.js comes before or after it on the page.
+pub(crate) fn plotly_fragment(json: &str) -> String {
+    let id = unique_id();
+    format!(
+        r#"<div id="{id}" class="plotly-graph-div nnlab-figure" style="width:100%;"></div>
+<script type="text/javascript">
+(function () {{
+  var id = "{id}";
+  var fig = {fig};
+  var waited = 0;
+  function draw() {{
+    var div = document.getElementById(id);
+    if (div && window.Plotly) {{
+      window.Plotly.newPlot(div, fig.data || [], fig.layout || {{}}, fig.config || {{}}).then(function (gd) {{
+        if (fig.frames && fig.frames.length) {{ return window.Plotly.addFrames(gd, fig.frames); }}
+      }});
+    }} else if (waited < 60000) {{
+      waited += 50;
+      setTimeout(draw, 50);
+    }} else if (div) {{
+      div.textContent = "plotly.js is not on this page (the output that carried it was cleared or re-run): " +
+        "run nnlab::display::reset_plotly_js() and re-run this cell, or restart the kernel and run all.";
+    }}
+  }}
+  draw();
+}})();
+</script>"#,
+        fig = script_json(json)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plotly::layout::Frame;
+    use plotly::{Layout, Scatter, Traces};
+
+    fn scatter(title: &str) -> Figure {
+        let mut plot = Plot::new();
+        plot.add_trace(Scatter::new(vec![1, 2, 3], vec![2.0, 1.0, 3.0]).name("loss"));
+        plot.set_layout(Layout::new().title(title));
+        Figure::new(plot, "a scatter")
+    }
+
+    #[test]
+    fn bundle_has_plotly_json_html_and_text() {
+        let fig = scatter("t");
+        let b = fig.bundle();
+        let json: serde_json::Value =
+            serde_json::from_str(b.plotly_json.as_deref().unwrap()).unwrap();
+        assert_eq!(json["data"][0]["name"], "loss");
+        assert_eq!(json["data"][0]["y"], serde_json::json!([2.0, 1.0, 3.0]));
+        let html = b.html.as_deref().unwrap();
+        assert!(html.starts_with("<div id=\"nnlab-fig-"));
+        assert!(html.contains("window.Plotly.newPlot(div, fig.data"));
+        assert!(html.contains("\"name\":\"loss\""));
+        assert_eq!(b.text, "a scatter");
+        assert!(b.needs_plotly_js);
+        let r = b.render();
+        for mime in ["application/vnd.plotly.v1+json", "text/html", "text/plain"] {
+            assert_eq!(
+                r.matches(&format!("EVCXR_BEGIN_CONTENT {mime}\n")).count(),
+                1,
+                "{mime}"
+            );
+        }
+        // Two displays of one figure draw into two different divs.
+        let id = |h: &str| h.split('"').nth(1).unwrap().to_string();
+        assert_ne!(id(html), id(&fig.to_inline_html()));
+    }
+
+    #[test]
+    fn frames_go_into_the_json_and_the_script_adds_them() {
+        let mut fig = scatter("animated");
+        let mut traces = Traces::new();
+        traces.push(Scatter::new(vec![1, 2, 3], vec![0.0, 0.5, 1.0]));
+        fig.plot_mut()
+            .add_frame(Frame::new().name("step 1").data(traces));
+        let b = fig.bundle();
+        let json: serde_json::Value =
+            serde_json::from_str(b.plotly_json.as_deref().unwrap()).unwrap();
+        assert_eq!(json["frames"][0]["name"], "step 1");
+        let html = b.html.unwrap();
+        assert!(
+            html.contains("\"frames\":[{\"name\":\"step 1\"")
+                && html.contains("Plotly.addFrames(gd, fig.frames)")
+        );
+    }
+
+    #[test]
+    fn text_cannot_close_the_script() {
+        let fig = scatter("</script><script>alert(1)</script> & \u{2028}");
+        let html = fig.to_inline_html();
+        assert_eq!(html.matches("</script>").count(), 1, "{html}");
+        assert!(html.contains(
+            r"\u003c/script\u003e\u003cscript\u003ealert(1)\u003c/script\u003e \u0026 \u2028"
+        ));
+        // Still the same JSON once unescaped by a JSON parser.
+        let start = html.find("var fig = ").unwrap() + "var fig = ".len();
+        let end = start + html[start..].find(";\n").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&html[start..end]).unwrap();
+        assert_eq!(
+            v["layout"]["title"]["text"],
+            "</script><script>alert(1)</script> & \u{2028}"
+        );
+    }
+
+    #[test]
+    fn standalone_html_inlines_plotly_once_and_loads_nothing() {
+        let html = scatter("t").to_html();
+        assert!(html.starts_with("<!doctype html>") && html.ends_with("</html>\n"));
+        assert_eq!(html.matches("plotly.js v3.0.1").count(), 1);
+        assert!(!html.contains("<script src"), "no external scripts");
+        assert!(html.contains("<title>a scatter</title>"));
     }
 }

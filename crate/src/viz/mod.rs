@@ -16,4 +16,4 @@ pub mod style;
 pub mod trajectory;
 
 pub use figure::Figure;
-pub use stack::Stack;
+pub use stack::{stack, Stack};
