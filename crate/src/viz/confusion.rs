@@ -22,7 +22,7 @@ use crate::train::interpret::Interpretation;
 use crate::train::metrics::ConfusionMatrix;
 use crate::{Error, Result};
 use plotly::common::{Anchor, ColorBar, ColorScale, ColorScaleElement, Font, Title};
-use plotly::layout::{Annotation, CategoryOrder};
+use plotly::layout::{Annotation, AxisType, CategoryOrder};
 use plotly::{HeatMap, Plot};
 use polars::prelude::{Column, DataFrame};
 
@@ -32,7 +32,11 @@ const MAX_ANNOTATED: usize = 30;
 /// The heatmap of `cm` with class names `classes` (one per row), counts in the
 /// cells; `normalized` colors by row share. Errors when the names do not
 /// match the matrix size.
-pub fn confusion_heatmap(cm: &ConfusionMatrix, classes: &[String], normalized: bool) -> Result<Figure> {
+pub fn confusion_heatmap(
+    cm: &ConfusionMatrix,
+    classes: &[String],
+    normalized: bool,
+) -> Result<Figure> {
     let k = cm.num_classes();
     if k == 0 {
         return Err(Error::config("confusion matrix", "has no classes"));
@@ -40,14 +44,20 @@ pub fn confusion_heatmap(cm: &ConfusionMatrix, classes: &[String], normalized: b
     if classes.len() != k {
         return Err(Error::config(
             "classes",
-            format!("{} class names for a {k}×{k} confusion matrix, expected {k}", classes.len()),
+            format!(
+                "{} class names for a {k}×{k} confusion matrix, expected {k}",
+                classes.len()
+            ),
         ));
     }
     let counts = cm.rows();
     let z: Vec<Vec<f64>> = if normalized {
         cm.normalized()
     } else {
-        counts.iter().map(|r| r.iter().map(|&c| c as f64).collect()).collect()
+        counts
+            .iter()
+            .map(|r| r.iter().map(|&c| c as f64).collect())
+            .collect()
     };
     let zmax = z.iter().flatten().copied().fold(0.0f64, f64::max);
     let hover: Vec<Vec<String>> = (0..k)
@@ -55,7 +65,13 @@ pub fn confusion_heatmap(cm: &ConfusionMatrix, classes: &[String], normalized: b
             (0..k)
                 .map(|p| {
                     let share = cm.normalized()[t][p];
-                    format!("true {}<br>predicted {}<br>{} ({:.1}% of the row)", classes[t], classes[p], counts[t][p], share * 100.0)
+                    format!(
+                        "true {}<br>predicted {}<br>{} ({:.1}% of the row)",
+                        classes[t],
+                        classes[p],
+                        counts[t][p],
+                        share * 100.0
+                    )
                 })
                 .collect()
         })
@@ -72,15 +88,25 @@ pub fn confusion_heatmap(cm: &ConfusionMatrix, classes: &[String], normalized: b
         .hover_text_matrix(hover)
         .hover_info(plotly::common::HoverInfo::Text)
         .name(if normalized { "row share" } else { "count" })
-        .color_bar(ColorBar::new().title(Title::with_text(if normalized { "share of row" } else { "count" })));
+        .color_bar(ColorBar::new().title(Title::with_text(if normalized {
+            "share of row"
+        } else {
+            "count"
+        })));
     let mut plot = Plot::new();
     plot.add_trace(heat);
     let mut annotations = Vec::new();
     if k <= MAX_ANNOTATED {
-        let size = if k <= 10 { 12 } else if k <= 20 { 10 } else { 8 };
+        let size = if k <= 10 {
+            12
+        } else if k <= 20 {
+            10
+        } else {
+            8
+        };
         for t in 0..k {
             for p in 0..k {
-                let text = if normalized {
+                let text = if normalized && counts[t][p] > 0 {
                     format!("{}<br>{:.0}%", counts[t][p], z[t][p] * 100.0)
                 } else {
                     counts[t][p].to_string()
@@ -89,14 +115,20 @@ pub fn confusion_heatmap(cm: &ConfusionMatrix, classes: &[String], normalized: b
                 annotations.push(
                     Annotation::new()
                         .text(text)
-                        .x(classes[p].clone())
-                        .y(classes[t].clone())
+                        // Positions on the category axes (names like "1" would be
+                        // read as positions anyway): column p, row k−1−t from the bottom.
+                        .x(p as f64)
+                        .y((k - 1 - t) as f64)
                         .x_ref("x")
                         .y_ref("y")
                         .show_arrow(false)
                         .x_anchor(Anchor::Center)
                         .y_anchor(Anchor::Middle)
-                        .font(Font::new().size(size).color(if dark { "#ffffff" } else { style::TEXT })),
+                        .font(Font::new().size(size).color(if dark {
+                            "#ffffff"
+                        } else {
+                            style::TEXT
+                        })),
                 );
             }
         }
@@ -105,10 +137,35 @@ pub fn confusion_heatmap(cm: &ConfusionMatrix, classes: &[String], normalized: b
     // Row 0 at the top: the y categories listed bottom-up.
     let mut reversed = classes.to_vec();
     reversed.reverse();
-    let x = style::axis("predicted").show_grid(false).show_line(false).tick_angle(if k > 6 { -45.0 } else { 0.0 }).category_order(CategoryOrder::Array).category_array(classes.to_vec());
-    let y = style::axis("true").show_grid(false).show_line(false).category_order(CategoryOrder::Array).category_array(reversed).scale_anchor("x");
-    let title = if normalized { "Confusion matrix (row-normalized)" } else { "Confusion matrix" };
-    plot.set_layout(base_layout(title).x_axis(x).y_axis(y).annotations(annotations).width(side + 180).height(side + 120));
+    // Category axes: class names such as "0".."9" must not become numbers.
+    let long = classes.iter().any(|c| c.chars().count() > 4);
+    let x = style::axis("predicted")
+        .type_(AxisType::Category)
+        .show_grid(false)
+        .show_line(false)
+        .tick_angle(if long && k > 6 { -45.0 } else { 0.0 })
+        .category_order(CategoryOrder::Array)
+        .category_array(classes.to_vec());
+    let y = style::axis("true")
+        .type_(AxisType::Category)
+        .show_grid(false)
+        .show_line(false)
+        .category_order(CategoryOrder::Array)
+        .category_array(reversed)
+        .scale_anchor("x");
+    let title = if normalized {
+        "Confusion matrix (row-normalized)"
+    } else {
+        "Confusion matrix"
+    };
+    plot.set_layout(
+        base_layout(title)
+            .x_axis(x)
+            .y_axis(y)
+            .annotations(annotations)
+            .width(side + 180)
+            .height(side + 120),
+    );
     let desc = format!(
         "{title}: {k} classes, {} samples, accuracy {:.4}",
         cm.total(),
@@ -139,9 +196,21 @@ pub fn most_confused_table(interp: &Interpretation, min_count: u64) -> Result<Da
         })
         .collect();
     let cols = vec![
-        Column::new("actual".into(), pairs.iter().map(|p| p.actual.clone()).collect::<Vec<_>>()),
-        Column::new("predicted".into(), pairs.iter().map(|p| p.predicted.clone()).collect::<Vec<_>>()),
-        Column::new("count".into(), pairs.iter().map(|p| p.count).collect::<Vec<_>>()),
+        Column::new(
+            "actual".into(),
+            pairs.iter().map(|p| p.actual.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "predicted".into(),
+            pairs
+                .iter()
+                .map(|p| p.predicted.clone())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "count".into(),
+            pairs.iter().map(|p| p.count).collect::<Vec<_>>(),
+        ),
         Column::new("share_of_actual".into(), share),
     ];
     Ok(DataFrame::new(pairs.len(), cols)?)
@@ -157,43 +226,82 @@ mod tests {
 
     #[test]
     fn heatmap_cells_and_annotations() {
-        let cm = ConfusionMatrix::from_labels(&[0, 1, 1, 2, 2, 2, 0], &[0, 0, 1, 2, 2, 1, 0], 3).unwrap();
+        let cm = ConfusionMatrix::from_labels(&[0, 1, 1, 2, 2, 2, 0], &[0, 0, 1, 2, 2, 1, 0], 3)
+            .unwrap();
         let fig = confusion_heatmap(&cm, &names(&["a", "b", "c"]), false).unwrap();
         let v: serde_json::Value = serde_json::from_str(&fig.to_json()).unwrap();
         let z = &v["data"][0]["z"];
         for t in 0..3 {
             for p in 0..3 {
-                assert_eq!(z[t][p].as_f64().unwrap(), cm.get(t, p) as f64, "cell {t},{p}");
+                assert_eq!(
+                    z[t][p].as_f64().unwrap(),
+                    cm.get(t, p) as f64,
+                    "cell {t},{p}"
+                );
             }
         }
         assert_eq!(v["data"][0]["type"], "heatmap");
         let ann = v["layout"]["annotations"].as_array().unwrap();
         assert_eq!(ann.len(), 9);
-        let cell = ann.iter().find(|a| a["x"] == "b" && a["y"] == "a").unwrap();
+        // true a (row 0, drawn at the top: y = 2), predicted b (x = 1).
+        let cell = ann.iter().find(|a| a["x"] == 1.0 && a["y"] == 2.0).unwrap();
         assert_eq!(cell["text"], "1");
-        assert_eq!(v["layout"]["yaxis"]["categoryarray"], serde_json::json!(["c", "b", "a"]));
+        assert_eq!(
+            v["layout"]["yaxis"]["categoryarray"],
+            serde_json::json!(["c", "b", "a"])
+        );
         assert!(fig.description().contains("7 samples"));
 
-        let e = confusion_heatmap(&cm, &names(&["a", "b"]), false).unwrap_err().to_string();
+        let e = confusion_heatmap(&cm, &names(&["a", "b"]), false)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("2 class names") && e.contains("3×3"), "{e}");
     }
 
     #[test]
     fn normalized_rows_sum_to_one_and_table() {
         let classes = names(&["cat", "dog", "fox"]);
-        let it = Interpretation::new(classes, vec![1, 1, 0, 2, 1, 2], vec![0, 0, 0, 2, 2, 1], vec![0.0; 6]).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&it.plot_confusion(true).unwrap().to_json()).unwrap();
+        let it = Interpretation::new(
+            classes,
+            vec![1, 1, 0, 2, 1, 2],
+            vec![0, 0, 0, 2, 2, 1],
+            vec![0.0; 6],
+        )
+        .unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&it.plot_confusion(true).unwrap().to_json()).unwrap();
         for row in v["data"][0]["z"].as_array().unwrap() {
-            let s: f64 = row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).sum();
+            let s: f64 = row
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .sum();
             assert!((s - 1.0).abs() < 1e-12, "row sums to {s}");
         }
         assert_eq!(v["layout"]["annotations"][1]["text"], "2<br>67%");
+        assert_eq!(v["layout"]["annotations"][3]["text"], "0");
+        assert_eq!(v["layout"]["xaxis"]["type"], "category");
         let df = most_confused_table(&it, 1).unwrap();
         assert_eq!(df.shape(), (3, 4));
-        let actual = df.column("actual").unwrap().str().unwrap().get(0).unwrap().to_string();
+        let actual = df
+            .column("actual")
+            .unwrap()
+            .str()
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .to_string();
         assert_eq!(actual, "cat");
         assert_eq!(df.column("count").unwrap().u64().unwrap().get(0), Some(2));
-        let share = df.column("share_of_actual").unwrap().f64().unwrap().get(0).unwrap();
+        let share = df
+            .column("share_of_actual")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .get(0)
+            .unwrap();
         assert!((share - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!(most_confused_table(&it, 3).unwrap().height(), 0);
     }

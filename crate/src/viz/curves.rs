@@ -22,7 +22,10 @@
 //! assert!(cmp.description().contains("2 runs"));
 //! ```
 
-use super::style::{self, axis, axis_refs, base_layout, color, epoch_axis, faded, grid_domains, panel_title, with_axes};
+use super::style::{
+    self, axis, axis_refs, base_layout, color, epoch_axis, faded, grid_domains, panel_title,
+    with_axes,
+};
 use super::Figure;
 use crate::train::grid::GridResults;
 use crate::train::history::History;
@@ -129,7 +132,13 @@ fn metric_names(h: &History) -> Vec<String> {
 
 /// The train and validation curves of `metric` ("loss" or a metric name) in
 /// `h`, colored `c` (validation faded).
-fn pair(h: &History, metric: &str, c: &str, label: Option<&str>, dash_val: bool) -> Result<Vec<Curve>> {
+fn pair(
+    h: &History,
+    metric: &str,
+    c: &str,
+    label: Option<&str>,
+    dash_val: bool,
+) -> Result<Vec<Curve>> {
     let cols = h.columns();
     let x = epochs_of(h);
     let mut out = Vec::new();
@@ -145,7 +154,11 @@ fn pair(h: &History, metric: &str, c: &str, label: Option<&str>, dash_val: bool)
                 group: label.unwrap_or(which).to_string(),
                 x: x.clone(),
                 y: h.column(&col)?,
-                color: if is_val { faded(c, style::VAL_ALPHA) } else { c.to_string() },
+                color: if is_val {
+                    faded(c, style::VAL_ALPHA)
+                } else {
+                    c.to_string()
+                },
                 dash: is_val && dash_val,
             });
         }
@@ -155,14 +168,21 @@ fn pair(h: &History, metric: &str, c: &str, label: Option<&str>, dash_val: bool)
         avail.extend(metric_names(h));
         return Err(Error::config(
             "metric",
-            format!("`{metric}` is not in run `{}`; expected one of {}", h.name, avail.join(", ")),
+            format!(
+                "`{metric}` is not in run `{}`; expected one of {}",
+                h.name,
+                avail.join(", ")
+            ),
         ));
     }
     Ok(out)
 }
 
 fn final_value(h: &History, col: &str) -> Option<f64> {
-    h.column(col).ok().and_then(|v| v.last().copied()).filter(|v| v.is_finite())
+    h.column(col)
+        .ok()
+        .and_then(|v| v.last().copied())
+        .filter(|v| v.is_finite())
 }
 
 /// Loss | main metric side by side, one point per epoch: training in blue,
@@ -222,7 +242,12 @@ pub fn learning_curves(history: &History) -> Result<Figure> {
         history.len(),
         summary.join(", ")
     );
-    Ok(panel_figure(&format!("{} — learning curves", history.name), panels, history.len(), desc))
+    Ok(panel_figure(
+        &format!("{} — learning curves", history.name),
+        panels,
+        history.len(),
+        desc,
+    ))
 }
 
 impl History {
@@ -234,7 +259,10 @@ impl History {
 
 fn check_runs(runs: &[History]) -> Result<usize> {
     if runs.is_empty() {
-        return Err(Error::config("runs", "no runs to plot: expected at least one History"));
+        return Err(Error::config(
+            "runs",
+            "no runs to plot: expected at least one History",
+        ));
     }
     if let Some(h) = runs.iter().find(|h| h.is_empty()) {
         return Err(no_epochs(h));
@@ -249,7 +277,10 @@ fn check_runs(runs: &[History]) -> Result<usize> {
 /// `ylim = Some((lo, hi))` fixes the loss axis range, as the original's `y_max`.
 pub fn compare(runs: &[History], metric: &str, ylim: Option<(f64, f64)>) -> Result<Figure> {
     let epochs = check_runs(runs)?;
-    let metric = metric.strip_prefix("train_").or_else(|| metric.strip_prefix("val_")).unwrap_or(metric);
+    let metric = metric
+        .strip_prefix("train_")
+        .or_else(|| metric.strip_prefix("val_"))
+        .unwrap_or(metric);
     let mut loss = Vec::new();
     let mut other = Vec::new();
     for (i, h) in runs.iter().enumerate() {
@@ -260,11 +291,25 @@ pub fn compare(runs: &[History], metric: &str, ylim: Option<(f64, f64)>) -> Resu
     }
     let mut panels = vec![("Loss".to_string(), "loss".to_string(), loss, ylim)];
     if metric != "loss" {
-        panels.push((style::column_title(metric), metric.replace('_', " "), other, None));
+        panels.push((
+            style::column_title(metric),
+            metric.replace('_', " "),
+            other,
+            None,
+        ));
     }
     let names: Vec<&str> = runs.iter().map(|h| h.name.as_str()).collect();
-    let desc = format!("Comparison of {} runs ({}): loss and {metric}, {epochs} epochs", runs.len(), names.join(", "));
-    Ok(panel_figure(&format!("Loss and {metric}"), panels, epochs, desc))
+    let desc = format!(
+        "Comparison of {} runs ({}): loss and {metric}, {epochs} epochs",
+        runs.len(),
+        names.join(", ")
+    );
+    let title = if metric == "loss" {
+        "Loss".to_string()
+    } else {
+        format!("Loss and {}", style::column_title(metric))
+    };
+    Ok(panel_figure(&title, panels, epochs, desc))
 }
 
 /// One panel per history column (hw1's 2×2 grid: `&["train_loss",
@@ -274,19 +319,28 @@ pub fn compare(runs: &[History], metric: &str, ylim: Option<(f64, f64)>) -> Resu
 pub fn panels(runs: &[History], columns: &[&str]) -> Result<Figure> {
     let epochs = check_runs(runs)?;
     if columns.is_empty() {
-        return Err(Error::config("columns", "no columns to plot: expected e.g. [\"train_loss\", \"val_loss\"]"));
+        return Err(Error::config(
+            "columns",
+            "no columns to plot: expected e.g. [\"train_loss\", \"val_loss\"]",
+        ));
     }
     if columns.len() > style::MAX_PANELS {
         return Err(Error::config(
             "columns",
-            format!("{} columns, expected at most {} panels in one figure", columns.len(), style::MAX_PANELS),
+            format!(
+                "{} columns, expected at most {} panels in one figure",
+                columns.len(),
+                style::MAX_PANELS
+            ),
         ));
     }
     let mut panels = Vec::new();
     for col in columns {
         let mut curves = Vec::new();
         for (i, h) in runs.iter().enumerate() {
-            let y = h.column(col).map_err(|e| Error::config(format!("run `{}`", h.name), e.to_string()))?;
+            let y = h
+                .column(col)
+                .map_err(|e| Error::config(format!("run `{}`", h.name), e.to_string()))?;
             curves.push(Curve {
                 name: h.name.clone(),
                 group: h.name.clone(),
@@ -296,11 +350,33 @@ pub fn panels(runs: &[History], columns: &[&str]) -> Result<Figure> {
                 dash: false,
             });
         }
-        let label = col.strip_prefix("train_").or_else(|| col.strip_prefix("val_")).unwrap_or(col);
-        panels.push((style::column_title(col), label.replace('_', " "), curves, None));
+        let label = col
+            .strip_prefix("train_")
+            .or_else(|| col.strip_prefix("val_"))
+            .unwrap_or(col);
+        panels.push((
+            style::column_title(col),
+            label.replace('_', " "),
+            curves,
+            None,
+        ));
     }
-    let desc = format!("{} panels ({}) of {} runs, {epochs} epochs", columns.len(), columns.join(", "), runs.len());
-    Ok(panel_figure(&columns.iter().map(|c| style::column_title(c)).collect::<Vec<_>>().join(" · "), panels, epochs, desc))
+    let desc = format!(
+        "{} panels ({}) of {} runs, {epochs} epochs",
+        columns.len(),
+        columns.join(", "),
+        runs.len()
+    );
+    Ok(panel_figure(
+        &columns
+            .iter()
+            .map(|c| style::column_title(c))
+            .collect::<Vec<_>>()
+            .join(" · "),
+        panels,
+        epochs,
+        desc,
+    ))
 }
 
 /// The values of `column` of the grid's results table
@@ -309,17 +385,32 @@ pub fn panels(runs: &[History], columns: &[&str]) -> Result<Figure> {
 fn results_column(results: &GridResults, column: &str) -> Result<Vec<f64>> {
     let df = results.to_dataframe()?;
     let Ok(col) = df.column(column) else {
-        let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         return Err(Error::config(
             "column",
-            format!("`{column}` is not a column of the grid results; expected one of {}", names.join(", ")),
+            format!(
+                "`{column}` is not a column of the grid results; expected one of {}",
+                names.join(", ")
+            ),
         ));
     };
     let col = col.cast(&DataType::Float64).map_err(|_| {
-        Error::config("column", format!("`{column}` is not numeric ({}), expected numbers", col.dtype()))
+        Error::config(
+            "column",
+            format!(
+                "`{column}` is not numeric ({}), expected numbers",
+                col.dtype()
+            ),
+        )
     })?;
     let ca = col.f64()?;
-    Ok((0..ca.len()).map(|i| ca.get(i).unwrap_or(f64::NAN)).collect())
+    Ok((0..ca.len())
+        .map(|i| ca.get(i).unwrap_or(f64::NAN))
+        .collect())
 }
 
 fn check_grid(results: &GridResults) -> Result<()> {
@@ -340,25 +431,42 @@ pub fn sweep(results: &GridResults, x: &str, y: &str) -> Result<Figure> {
     let mut groups: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for (r, &yv) in results.runs.iter().zip(&ys) {
         let xv = r.params.f64(x)?;
-        let rest: Vec<String> = r.params.0.iter().filter(|(n, _)| n != x).map(|(n, v)| format!("{n}={v}")).collect();
-        let label = if rest.is_empty() { y.to_string() } else { rest.join(", ") };
+        let rest: Vec<String> = r
+            .params
+            .0
+            .iter()
+            .filter(|(n, _)| n != x)
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
+        let label = if rest.is_empty() {
+            y.to_string()
+        } else {
+            rest.join(", ")
+        };
         match groups.iter_mut().find(|(l, _)| *l == label) {
             Some((_, pts)) => pts.push((xv, yv)),
             None => groups.push((label, vec![(xv, yv)])),
         }
     }
-    let xs_all: Vec<f64> = results.runs.iter().filter_map(|r| r.params.f64(x).ok()).collect();
+    let xs_all: Vec<f64> = results
+        .runs
+        .iter()
+        .filter_map(|r| r.params.f64(x).ok())
+        .collect();
     let log = style::spans_decades(&xs_all);
     let mut plot = Plot::new();
     for (i, (label, mut pts)) in groups.into_iter().enumerate() {
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
         let c = color(i);
         plot.add_trace(
-            Scatter::new(pts.iter().map(|p| p.0).collect(), pts.iter().map(|p| p.1).collect())
-                .name(label)
-                .mode(Mode::LinesMarkers)
-                .line(Line::new().color(c).width(2.0))
-                .marker(Marker::new().size(8).color(c)),
+            Scatter::new(
+                pts.iter().map(|p| p.0).collect(),
+                pts.iter().map(|p| p.1).collect(),
+            )
+            .name(label)
+            .mode(Mode::LinesMarkers)
+            .line(Line::new().color(c).width(2.0))
+            .marker(Marker::new().size(8).color(c)),
         );
     }
     let xaxis = if log { style::log_axis(x) } else { axis(x) };
@@ -373,8 +481,18 @@ pub fn sweep(results: &GridResults, x: &str, y: &str) -> Result<Figure> {
             .tick_values(distinct.clone())
             .tick_text(distinct.iter().map(|&v| style::short_number(v)).collect());
     }
-    plot.set_layout(base_layout(&format!("{y} vs {x}")).x_axis(xaxis).y_axis(axis(y)).height(420));
-    let desc = format!("Sweep of {y} over {x} ({} runs, {} values{})", results.runs.len(), distinct.len(), if log { ", log x" } else { "" });
+    plot.set_layout(
+        base_layout(&format!("{y} vs {x}"))
+            .x_axis(xaxis)
+            .y_axis(axis(y))
+            .height(420),
+    );
+    let desc = format!(
+        "Sweep of {y} over {x} ({} runs, {} values{})",
+        results.runs.len(),
+        distinct.len(),
+        if log { ", log x" } else { "" }
+    );
     Ok(Figure::new(plot, desc))
 }
 
@@ -386,10 +504,22 @@ pub fn bars(labels: &[String], values: &[f64], title: &str, y_label: &str) -> Re
     if labels.len() != values.len() {
         return Err(Error::config(
             "values",
-            format!("{} values for {} labels, expected as many", values.len(), labels.len()),
+            format!(
+                "{} values for {} labels, expected as many",
+                values.len(),
+                labels.len()
+            ),
         ));
     }
-    let text: Vec<String> = values.iter().map(|&v| format!("{:.4}", v).trim_end_matches('0').trim_end_matches('.').to_string()).collect();
+    let text: Vec<String> = values
+        .iter()
+        .map(|&v| {
+            format!("{:.4}", v)
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string()
+        })
+        .collect();
     let mut plot = Plot::new();
     plot.add_trace(
         Bar::new(labels.to_vec(), values.to_vec())
@@ -400,12 +530,23 @@ pub fn bars(labels: &[String], values: &[f64], title: &str, y_label: &str) -> Re
     );
     plot.set_layout(
         base_layout(title)
-            .x_axis(axis("").tick_angle(if labels.iter().map(|l| l.len()).sum::<usize>() > 80 { -30.0 } else { 0.0 }))
+            .x_axis(
+                axis("")
+                    .type_(plotly::layout::AxisType::Category)
+                    .tick_angle(if labels.iter().map(|l| l.len()).sum::<usize>() > 80 {
+                        -30.0
+                    } else {
+                        0.0
+                    }),
+            )
             .y_axis(axis(y_label))
             .show_legend(false)
             .height(420),
     );
-    Ok(Figure::new(plot, format!("{title}: {} bars of {y_label}", labels.len())))
+    Ok(Figure::new(
+        plot,
+        format!("{title}: {} bars of {y_label}", labels.len()),
+    ))
 }
 
 /// One bar per grid run (`bn=true, lr=0.001`) of `column` of the results table.
@@ -418,9 +559,17 @@ pub fn grid_bars(results: &GridResults, column: &str) -> Result<Figure> {
 
 /// Generic lines: `series` = `(name, values)`, each drawn against its index
 /// 0, 1, 2, … in its own color.
-pub fn lines(title: &str, x_label: &str, y_label: &str, series: &[(String, Vec<f64>)]) -> Result<Figure> {
+pub fn lines(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<f64>)],
+) -> Result<Figure> {
     if series.is_empty() || series.iter().all(|(_, v)| v.is_empty()) {
-        return Err(Error::config("series", "no values to plot: expected at least one non-empty series"));
+        return Err(Error::config(
+            "series",
+            "no values to plot: expected at least one non-empty series",
+        ));
     }
     let mut plot = Plot::new();
     let longest = series.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
@@ -434,6 +583,14 @@ pub fn lines(title: &str, x_label: &str, y_label: &str, series: &[(String, Vec<f
                 .marker(Marker::new().size(5).color(c)),
         );
     }
-    plot.set_layout(base_layout(title).x_axis(axis(x_label)).y_axis(axis(y_label)).height(420));
-    Ok(Figure::new(plot, format!("{title}: {} series, up to {longest} points", series.len())))
+    plot.set_layout(
+        base_layout(title)
+            .x_axis(axis(x_label))
+            .y_axis(axis(y_label))
+            .height(420),
+    );
+    Ok(Figure::new(
+        plot,
+        format!("{title}: {} series, up to {longest} points", series.len()),
+    ))
 }

@@ -8,8 +8,8 @@
 //! band of `b` pixels above it and a pad of `g` pixels around it, so the
 //! mosaic is `cols·(w + 2g)` × `rows·(b + h + 2g)` pixels; the axes keep one
 //! screen pixel ratio (`scaleanchor`), so the aspect ratio of the images is
-//! kept. A wrong prediction turns its pad red (Okabe–Ito vermillion) and its
-//! caption reads `true → predicted`.
+//! kept. A wrong prediction gets a thin red outline (Okabe–Ito vermillion, a
+//! layout shape) and its caption reads `true → predicted` in red.
 //!
 //! Pixels: a dataset byte `p` becomes `round(255·p / max_value)`; a batch
 //! value `x` becomes `255·clamp(x·std + mean, 0, 1)` (undoing `Normalize`).
@@ -34,7 +34,7 @@ use crate::{Error, Result};
 use candle_core::DType;
 use plotly::color::Rgb;
 use plotly::common::{Anchor, Font, HoverInfo, Marker, TextPosition};
-use plotly::layout::{Annotation, BarMode, Margin};
+use plotly::layout::{Annotation, BarMode, Margin, Shape, ShapeLine, ShapeType};
 use plotly::traces::image::ZSmooth;
 use plotly::{Bar, Image, Plot};
 
@@ -74,7 +74,15 @@ impl Geometry {
         let scale = tile / side;
         let pad = ((3.0 / scale).ceil() as usize).max(1);
         let band = ((18.0 / scale).ceil() as usize).max(1);
-        Geometry { rows, cols, h, w, pad, band, scale }
+        Geometry {
+            rows,
+            cols,
+            h,
+            w,
+            pad,
+            band,
+            scale,
+        }
     }
     fn cell_w(&self) -> usize {
         self.w + 2 * self.pad
@@ -90,27 +98,13 @@ impl Geometry {
     }
 }
 
-/// Parses `#RRGGBB`.
-fn rgb_of(hex: &str) -> [u8; 3] {
-    let v = u32::from_str_radix(hex.trim_start_matches('#'), 16).unwrap_or(0);
-    [(v >> 16) as u8, (v >> 8) as u8, v as u8]
-}
-
 /// Paints the tiles into one RGB picture (white background).
 fn paint(tiles: &[Tile], g: &Geometry) -> Vec<u8> {
     let (mw, mh) = (g.width(), g.height());
     let mut out = vec![255u8; mw * mh * 3];
-    let red = rgb_of(style::WRONG);
     for (i, t) in tiles.iter().enumerate() {
         let (r, c) = (i / g.cols, i % g.cols);
         let (x0, y0) = (c * g.cell_w(), r * g.cell_h() + g.band);
-        if t.wrong {
-            for y in y0..y0 + g.h + 2 * g.pad {
-                for x in x0..x0 + g.cell_w() {
-                    out[(y * mw + x) * 3..(y * mw + x) * 3 + 3].copy_from_slice(&red);
-                }
-            }
-        }
         for y in 0..g.h {
             let dst = ((y0 + g.pad + y) * mw + x0 + g.pad) * 3;
             out[dst..dst + g.w * 3].copy_from_slice(&t.rgb[y * g.w * 3..(y + 1) * g.w * 3]);
@@ -124,7 +118,9 @@ fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for ch in bytes.chunks(3) {
-        let n = (ch[0] as u32) << 16 | (*ch.get(1).unwrap_or(&0) as u32) << 8 | *ch.get(2).unwrap_or(&0) as u32;
+        let n = (ch[0] as u32) << 16
+            | (*ch.get(1).unwrap_or(&0) as u32) << 8
+            | *ch.get(2).unwrap_or(&0) as u32;
         for k in 0..4 {
             if k <= ch.len() {
                 s.push(A[(n >> (18 - 6 * k) & 63) as usize] as char);
@@ -141,13 +137,32 @@ fn png_data_uri(rgb: &[u8], width: usize, height: usize) -> Result<String> {
     use image::ImageEncoder;
     let mut buf = Vec::new();
     image::codecs::png::PngEncoder::new(&mut buf)
-        .write_image(rgb, width as u32, height as u32, image::ExtendedColorType::Rgb8)
-        .map_err(|e| Error::config("image mosaic", format!("PNG encoding of {width}×{height} failed: {e}")))?;
+        .write_image(
+            rgb,
+            width as u32,
+            height as u32,
+            image::ExtendedColorType::Rgb8,
+        )
+        .map_err(|e| {
+            Error::config(
+                "image mosaic",
+                format!("PNG encoding of {width}×{height} failed: {e}"),
+            )
+        })?;
     Ok(format!("data:image/png;base64,{}", base64(&buf)))
 }
 
-/// The mosaic figure of `tiles` (each `h × w`), `cols` a row.
-fn mosaic(tiles: &[Tile], h: usize, w: usize, cols: usize, title: &str, description: String) -> Result<Figure> {
+/// The mosaic figure of `tiles` (each `h × w`), `cols` a row; `outline`
+/// draws a red frame around each wrong tile.
+fn mosaic(
+    tiles: &[Tile],
+    h: usize,
+    w: usize,
+    cols: usize,
+    outline: bool,
+    title: &str,
+    description: String,
+) -> Result<Figure> {
     let g = Geometry::new(tiles.len(), cols, h, w);
     let (mw, mh) = (g.width(), g.height());
     let uri = png_data_uri(&paint(tiles, &g), mw, mh)?;
@@ -171,16 +186,47 @@ fn mosaic(tiles: &[Tile], h: usize, w: usize, cols: usize, title: &str, descript
                 .x_anchor(Anchor::Center)
                 .y_anchor(Anchor::Bottom)
                 .show_arrow(false)
-                .font(Font::new().size(font).color(if t.wrong { style::WRONG } else { style::TEXT }))
+                .font(Font::new().size(font).color(if t.wrong {
+                    style::WRONG
+                } else {
+                    style::TEXT
+                }))
         })
         .collect();
-    let x = bare_axis().range(vec![-0.5, mw as f64 - 0.5]).fixed_range(true);
-    let y = bare_axis().range(vec![mh as f64 - 0.5, -0.5]).fixed_range(true).scale_anchor("x");
+    // The outline runs through the middle of the pad around the image.
+    let half = g.pad as f64 / 2.0;
+    let shapes: Vec<Shape> = tiles
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| outline && t.wrong)
+        .map(|(i, _)| {
+            let (r, c) = (i / g.cols, i % g.cols);
+            let x0 = (c * g.cell_w()) as f64 - 0.5 + half;
+            let y0 = (r * g.cell_h() + g.band) as f64 - 0.5 + half;
+            Shape::new()
+                .shape_type(ShapeType::Rect)
+                .x_ref("x")
+                .y_ref("y")
+                .x0(x0)
+                .x1(x0 + (g.w + g.pad) as f64)
+                .y0(y0)
+                .y1(y0 + (g.h + g.pad) as f64)
+                .line(ShapeLine::new().color(style::WRONG).width(2.0))
+        })
+        .collect();
+    let x = bare_axis()
+        .range(vec![-0.5, mw as f64 - 0.5])
+        .fixed_range(true);
+    let y = bare_axis()
+        .range(vec![mh as f64 - 0.5, -0.5])
+        .fixed_range(true)
+        .scale_anchor("x");
     let (top, side) = (50usize, 10usize);
     let layout = base_layout(title)
         .x_axis(x)
         .y_axis(y)
         .annotations(annotations)
+        .shapes(shapes)
         .margin(Margin::new().left(side).right(side).top(top).bottom(side))
         .width((mw as f64 * g.scale).round() as usize + 2 * side)
         .height((mh as f64 * g.scale).round() as usize + top + side);
@@ -201,7 +247,13 @@ fn empty_gallery(title: &str, message: &str) -> Figure {
         .y(0.5)
         .show_arrow(false)
         .font(Font::new().size(14).color(style::TEXT));
-    plot.set_layout(base_layout(title).x_axis(bare_axis()).y_axis(bare_axis()).annotations(vec![note]).height(200));
+    plot.set_layout(
+        base_layout(title)
+            .x_axis(bare_axis())
+            .y_axis(bare_axis())
+            .annotations(vec![note])
+            .height(200),
+    );
     Figure::new(plot, format!("{title}: {message}"))
 }
 
@@ -221,12 +273,20 @@ fn check_channels(c: usize, what: &str) -> Result<()> {
     if c == 1 || c == 3 {
         Ok(())
     } else {
-        Err(Error::shape(what, format!("{c} channels, expected 1 (grayscale) or 3 (RGB)")))
+        Err(Error::shape(
+            what,
+            format!("{c} channels, expected 1 (grayscale) or 3 (RGB)"),
+        ))
     }
 }
 
 fn caption(classes: &[String], truth: u32, pred: Option<u32>) -> (String, bool) {
-    let name = |k: u32| classes.get(k as usize).cloned().unwrap_or_else(|| k.to_string());
+    let name = |k: u32| {
+        classes
+            .get(k as usize)
+            .cloned()
+            .unwrap_or_else(|| k.to_string())
+    };
     match pred {
         None => (name(truth), false),
         Some(p) if p == truth => (format!("{} ✓", name(truth)), false),
@@ -239,11 +299,17 @@ fn check_predictions(predictions: Option<&[u32]>, n: usize, classes: usize) -> R
         if p.len() != n {
             return Err(Error::config(
                 "predictions",
-                format!("{} predictions for {n} images, expected one per image", p.len()),
+                format!(
+                    "{} predictions for {n} images, expected one per image",
+                    p.len()
+                ),
             ));
         }
         if let Some((i, &k)) = p.iter().enumerate().find(|(_, &k)| k as usize >= classes) {
-            return Err(Error::config(format!("predictions[{i}]"), format!("class {k}, expected 0..{classes}")));
+            return Err(Error::config(
+                format!("predictions[{i}]"),
+                format!("class {k}, expected 0..{classes}"),
+            ));
         }
     }
     Ok(())
@@ -251,22 +317,35 @@ fn check_predictions(predictions: Option<&[u32]>, n: usize, classes: usize) -> R
 
 /// Samples `indices` of `ds`, `cols` a row, captioned with their class;
 /// `predictions[i]` (the predicted class of sample `indices[i]`) adds
-/// `true → predicted` in red with a red frame where it is wrong, `true ✓`
+/// `true → predicted` in red with a red outline where it is wrong, `true ✓`
 /// where it is right. Grayscale and RGB datasets.
-pub fn image_grid(ds: &Dataset, indices: &[usize], cols: usize, predictions: Option<&[u32]>) -> Result<Figure> {
+pub fn image_grid(
+    ds: &Dataset,
+    indices: &[usize],
+    cols: usize,
+    predictions: Option<&[u32]>,
+) -> Result<Figure> {
     let (tiles, wrong) = dataset_tiles(ds, indices, cols, predictions)?;
     let [c, h, w] = ds.shape;
     let mut desc = format!("{} images of `{}` ({c}×{h}×{w})", indices.len(), ds.name);
     if predictions.is_some() {
         desc += &format!(", {wrong} misclassified");
     }
-    mosaic(&tiles, h, w, cols, &ds.name, desc)
+    mosaic(&tiles, h, w, cols, true, &ds.name, desc)
 }
 
 /// The tiles of samples `indices` and how many of them are mispredicted.
-fn dataset_tiles(ds: &Dataset, indices: &[usize], cols: usize, predictions: Option<&[u32]>) -> Result<(Vec<Tile>, usize)> {
+fn dataset_tiles(
+    ds: &Dataset,
+    indices: &[usize],
+    cols: usize,
+    predictions: Option<&[u32]>,
+) -> Result<(Vec<Tile>, usize)> {
     if indices.is_empty() {
-        return Err(Error::config("indices", "no images to show: expected at least one index"));
+        return Err(Error::config(
+            "indices",
+            "no images to show: expected at least one index",
+        ));
     }
     if cols == 0 {
         return Err(Error::config("cols", "0 columns, expected at least 1"));
@@ -274,7 +353,14 @@ fn dataset_tiles(ds: &Dataset, indices: &[usize], cols: usize, predictions: Opti
     let [c, h, w] = ds.shape;
     check_channels(c, &ds.name)?;
     if let Some(&i) = indices.iter().find(|&&i| i >= ds.len()) {
-        return Err(Error::config("indices", format!("index {i} is past the end of `{}` ({} samples)", ds.name, ds.len())));
+        return Err(Error::config(
+            "indices",
+            format!(
+                "index {i} is past the end of `{}` ({} samples)",
+                ds.name,
+                ds.len()
+            ),
+        ));
     }
     check_predictions(predictions, indices.len(), ds.num_classes())?;
     let scale = 1.0 / ds.max_value.max(1) as f32;
@@ -286,7 +372,11 @@ fn dataset_tiles(ds: &Dataset, indices: &[usize], cols: usize, predictions: Opti
             let chw: Vec<f32> = ds.image(i).iter().map(|&p| p as f32 * scale).collect();
             let (caption, is_wrong) = caption(&ds.classes, ds.labels[i], predictions.map(|p| p[k]));
             wrong += is_wrong as usize;
-            Tile { rgb: to_rgb(&chw, c, h, w), caption, wrong: is_wrong }
+            Tile {
+                rgb: to_rgb(&chw, c, h, w),
+                caption,
+                wrong: is_wrong,
+            }
         })
         .collect();
     Ok((tiles, wrong))
@@ -295,30 +385,69 @@ fn dataset_tiles(ds: &Dataset, indices: &[usize], cols: usize, predictions: Opti
 /// The images of a batch (`x` normalized `[B, C, H, W]`, `y` labels), turned
 /// back into pixels with the `mean`/`std` of its `Normalize` (one value, or one
 /// per channel; `&[0.0]`/`&[1.0]` for none), captioned with `classes`.
-pub fn batch_grid(batch: &Batch, classes: &[String], mean: &[f32], std: &[f32], predictions: Option<&[u32]>) -> Result<Figure> {
+pub fn batch_grid(
+    batch: &Batch,
+    classes: &[String],
+    mean: &[f32],
+    std: &[f32],
+    predictions: Option<&[u32]>,
+) -> Result<Figure> {
     let dims = batch.x.dims().to_vec();
     let [b, c, h, w] = dims[..] else {
-        return Err(Error::shape("batch_grid", format!("batch x has shape {dims:?}, expected [B, C, H, W]")));
+        return Err(Error::shape(
+            "batch_grid",
+            format!("batch x has shape {dims:?}, expected [B, C, H, W]"),
+        ));
     };
     if b == 0 {
-        return Err(Error::config("batch", "an empty batch, expected at least one image"));
+        return Err(Error::config(
+            "batch",
+            "an empty batch, expected at least one image",
+        ));
     }
     check_channels(c, "batch_grid")?;
     for (name, v) in [("mean", mean), ("std", std)] {
         if v.len() != 1 && v.len() != c {
-            return Err(Error::config(name, format!("{} values for {c} channels, expected 1 or {c}", v.len())));
+            return Err(Error::config(
+                name,
+                format!("{} values for {c} channels, expected 1 or {c}", v.len()),
+            ));
         }
     }
     if let Some(s) = std.iter().find(|s| **s == 0.0 || !s.is_finite()) {
-        return Err(Error::config("std", format!("{s}, expected a positive number")));
+        return Err(Error::config(
+            "std",
+            format!("{s}, expected a positive number"),
+        ));
     }
-    let x = batch.x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-    let y = batch.y.to_dtype(DType::U32)?.flatten_all()?.to_vec1::<u32>()?;
+    let x = batch
+        .x
+        .to_dtype(DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    let y = batch
+        .y
+        .to_dtype(DType::U32)?
+        .flatten_all()?
+        .to_vec1::<u32>()?;
     if y.len() != b {
-        return Err(Error::shape("batch_grid", format!("{} labels for {b} images", y.len())));
+        return Err(Error::shape(
+            "batch_grid",
+            format!("{} labels for {b} images", y.len()),
+        ));
     }
-    if let Some((i, &k)) = y.iter().enumerate().find(|(_, &k)| k as usize >= classes.len()) {
-        return Err(Error::config(format!("batch.y[{i}]"), format!("class {k}, expected 0..{} (the classes given)", classes.len())));
+    if let Some((i, &k)) = y
+        .iter()
+        .enumerate()
+        .find(|(_, &k)| k as usize >= classes.len())
+    {
+        return Err(Error::config(
+            format!("batch.y[{i}]"),
+            format!(
+                "class {k}, expected 0..{} (the classes given)",
+                classes.len()
+            ),
+        ));
     }
     check_predictions(predictions, b, classes.len())?;
     let n = c * h * w;
@@ -336,7 +465,11 @@ pub fn batch_grid(batch: &Batch, classes: &[String], mean: &[f32], std: &[f32], 
                 .collect();
             let (caption, is_wrong) = caption(classes, y[i], predictions.map(|p| p[i]));
             wrong += is_wrong as usize;
-            Tile { rgb: to_rgb(&chw, c, h, w), caption, wrong: is_wrong }
+            Tile {
+                rgb: to_rgb(&chw, c, h, w),
+                caption,
+                wrong: is_wrong,
+            }
         })
         .collect();
     let cols = ((b as f64).sqrt().ceil() as usize).clamp(1, 8);
@@ -344,7 +477,7 @@ pub fn batch_grid(batch: &Batch, classes: &[String], mean: &[f32], std: &[f32], 
     if predictions.is_some() {
         desc += &format!(", {wrong} misclassified");
     }
-    mosaic(&tiles, h, w, cols, "Batch", desc)
+    mosaic(&tiles, h, w, cols, true, "Batch", desc)
 }
 
 /// Every misclassified sample of `ds` (hw4's gallery), 10 a row, captioned
@@ -354,7 +487,12 @@ pub fn misclassified(ds: &Dataset, interp: &Interpretation) -> Result<Figure> {
     if interp.targets.len() != ds.len() {
         return Err(Error::config(
             "interpretation",
-            format!("{} predictions for `{}` with {} samples, expected one per sample in order", interp.targets.len(), ds.name, ds.len()),
+            format!(
+                "{} predictions for `{}` with {} samples, expected one per sample in order",
+                interp.targets.len(),
+                ds.name,
+                ds.len()
+            ),
         ));
     }
     if let Some(i) = (0..ds.len()).find(|&i| interp.targets[i] != ds.labels[i]) {
@@ -366,12 +504,21 @@ pub fn misclassified(ds: &Dataset, interp: &Interpretation) -> Result<Figure> {
     let idx = interp.misclassified();
     let title = format!("Misclassified: {} of {}", idx.len(), ds.len());
     if idx.is_empty() {
-        return Ok(empty_gallery(&title, "every sample is classified correctly"));
+        return Ok(empty_gallery(
+            &title,
+            "every sample is classified correctly",
+        ));
     }
     let preds: Vec<u32> = idx.iter().map(|&i| interp.predictions[i]).collect();
     let (tiles, _) = dataset_tiles(ds, &idx, 10, Some(&preds))?;
-    let desc = format!("{} misclassified samples of `{}` ({} samples)", idx.len(), ds.name, ds.len());
-    mosaic(&tiles, ds.shape[1], ds.shape[2], 10, &title, desc)
+    let desc = format!(
+        "{} misclassified samples of `{}` ({} samples)",
+        idx.len(),
+        ds.name,
+        ds.len()
+    );
+    // Every tile is wrong here: red captions, no outlines.
+    mosaic(&tiles, ds.shape[1], ds.shape[2], 10, false, &title, desc)
 }
 
 /// Samples per class of each split (`&[("train", &train), ("test", &test)]`),
@@ -386,7 +533,10 @@ pub fn class_distribution(splits: &[(&str, &Dataset)]) -> Result<Figure> {
         if ds.classes != first.classes {
             return Err(Error::config(
                 format!("split `{name}`"),
-                format!("classes {:?} differ from those of `{first_name}` {:?}", ds.classes, first.classes),
+                format!(
+                    "classes {:?} differ from those of `{first_name}` {:?}",
+                    ds.classes, first.classes
+                ),
             ));
         }
         let counts: Vec<f64> = ds.class_counts().into_iter().map(|c| c as f64).collect();
@@ -402,11 +552,22 @@ pub fn class_distribution(splits: &[(&str, &Dataset)]) -> Result<Figure> {
     plot.set_layout(
         base_layout("Samples per class")
             .bar_mode(BarMode::Group)
-            .x_axis(style::axis("class").tick_angle(if first.classes.len() > 10 { -45.0 } else { 0.0 }))
+            .x_axis(
+                style::axis("class")
+                    .type_(plotly::layout::AxisType::Category)
+                    .tick_angle(if first.classes.len() > 10 { -45.0 } else { 0.0 }),
+            )
             .y_axis(style::axis("samples"))
             .height(420),
     );
-    Ok(Figure::new(plot, format!("Samples per class over {} classes: {}", first.classes.len(), totals.join(", "))))
+    Ok(Figure::new(
+        plot,
+        format!(
+            "Samples per class over {} classes: {}",
+            first.classes.len(),
+            totals.join(", ")
+        ),
+    ))
 }
 
 impl Dataset {
@@ -423,7 +584,15 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        for (input, out) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")] {
+        for (input, out) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(base64(input.as_bytes()), out, "{input}");
         }
     }
@@ -434,17 +603,29 @@ mod tests {
         let g = Geometry::new(5, 3, 8, 8);
         assert_eq!((g.rows, g.cols, g.pad, g.band), (2, 3, 1, 2));
         assert_eq!((g.width(), g.height()), (30, 24));
-        let tile = |v: u8, wrong| Tile { rgb: vec![v; 8 * 8 * 3], caption: String::new(), wrong };
-        let tiles = vec![tile(0, false), tile(100, true), tile(200, false), tile(50, false), tile(60, false)];
+        let tile = |v: u8, wrong| Tile {
+            rgb: vec![v; 8 * 8 * 3],
+            caption: String::new(),
+            wrong,
+        };
+        let tiles = vec![
+            tile(0, false),
+            tile(100, true),
+            tile(200, false),
+            tile(50, false),
+            tile(60, false),
+        ];
         let img = paint(&tiles, &g);
         let px = |x: usize, y: usize| &img[(y * 30 + x) * 3..(y * 30 + x) * 3 + 3];
         assert_eq!(px(1, 3), &[0, 0, 0]); // first tile's top-left pixel (band 2 + pad 1)
         assert_eq!(px(0, 3), &[255, 255, 255]); // its pad is white
-        assert_eq!(px(10, 3), &rgb_of(style::WRONG)); // the wrong tile's pad is red
+        assert_eq!(px(10, 3), &[255, 255, 255]); // pads stay white (outlines are shapes)
         assert_eq!(px(11, 3), &[100, 100, 100]);
         assert_eq!(px(21, 12 + 3), &[255, 255, 255]); // sixth cell is empty
-        // Many large images are shrunk to fit the width.
+                                                      // Many large images are shrunk to fit the width.
         let g = Geometry::new(100, 10, 128, 128);
-        assert!(g.width() as f64 * g.scale <= MAX_WIDTH + 1e-9 + 2.0 * 10.0 * g.pad as f64 * g.scale);
+        assert!(
+            g.width() as f64 * g.scale <= MAX_WIDTH + 1e-9 + 2.0 * 10.0 * g.pad as f64 * g.scale
+        );
     }
 }

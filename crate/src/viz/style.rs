@@ -15,8 +15,8 @@
 //! assert!(serde_json::to_string(&layout).unwrap().contains("\"dtick\":1.0"));
 //! ```
 
-use plotly::common::{Font, Title};
 use plotly::common::Anchor;
+use plotly::common::{Font, Title};
 use plotly::layout::{Annotation, Axis, AxisType, Layout, Margin};
 
 /// Okabe–Ito: blue, orange, bluish green, vermillion, reddish purple, sky
@@ -85,7 +85,9 @@ pub fn axis(title: &str) -> Axis {
 
 /// A logarithmic axis titled `title`.
 pub fn log_axis(title: &str) -> Axis {
-    axis(title).type_(AxisType::Log).exponent_format(plotly::common::ExponentFormat::Power)
+    axis(title)
+        .type_(AxisType::Log)
+        .exponent_format(plotly::common::ExponentFormat::Power)
 }
 
 /// The epoch axis: title "epoch", one tick per epoch up to 20 epochs, then
@@ -117,7 +119,9 @@ pub fn spans_decades(values: &[f64]) -> bool {
     if pos.is_empty() || pos.iter().any(|&v| v <= 0.0) {
         return false;
     }
-    let (lo, hi) = pos.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = pos.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| {
+        (lo.min(v), hi.max(v))
+    });
     hi / lo >= 10.0
 }
 
@@ -253,7 +257,9 @@ mod tests {
 
     #[test]
     fn layout_json() {
-        let l = base_layout("T").x_axis(epoch_axis(5)).y_axis(log_axis("loss"));
+        let l = base_layout("T")
+            .x_axis(epoch_axis(5))
+            .y_axis(log_axis("loss"));
         let v: serde_json::Value = serde_json::to_value(&l).unwrap();
         assert_eq!(v["title"]["text"], "T");
         assert_eq!(v["xaxis"]["dtick"], 1.0);

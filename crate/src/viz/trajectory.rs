@@ -30,8 +30,10 @@ use super::Figure;
 use crate::scratch::functions::Function2d;
 use crate::scratch::optim2d::{Kind, Rule, Trajectory};
 use crate::{Error, Result};
-use plotly::common::{ColorBar, ColorScale, ColorScaleElement, Line, Marker, MarkerSymbol, Mode, Title};
-use plotly::layout::update_menu::{Button, ButtonMethod, UpdateMenu, UpdateMenuDirection, UpdateMenuType};
+use plotly::common::{ColorScale, ColorScaleElement, Line, Marker, MarkerSymbol, Mode};
+use plotly::layout::update_menu::{
+    Button, ButtonMethod, UpdateMenu, UpdateMenuDirection, UpdateMenuType,
+};
 use plotly::layout::{Frame, Margin, Slider, SliderCurrentValue, SliderMethod, SliderStep};
 use plotly::traces::contour::{Coloring, Contours};
 use plotly::{Contour, Plot, Scatter, Trace, Traces};
@@ -49,7 +51,11 @@ pub fn run_label(t: &Trajectory) -> String {
         Kind::RmsProp => "RMSprop",
         Kind::Adam => "Adam",
     };
-    let rule = if t.optimizer.rule == Rule::Course { " (course rule)" } else { "" };
+    let rule = if t.optimizer.rule == Rule::Course {
+        " (course rule)"
+    } else {
+        ""
+    };
     format!("{kind} lr={}{rule}", style::short_number(t.optimizer.lr))
 }
 
@@ -57,19 +63,30 @@ pub fn run_label(t: &Trajectory) -> String {
 /// different functions.
 fn common_function(runs: &[Trajectory]) -> Result<Function2d> {
     let Some(first) = runs.first() else {
-        return Err(Error::config("runs", "no trajectories to plot: expected at least one"));
+        return Err(Error::config(
+            "runs",
+            "no trajectories to plot: expected at least one",
+        ));
     };
     for (i, t) in runs.iter().enumerate() {
         if t.points.is_empty() || t.values.len() != t.points.len() {
             return Err(Error::config(
                 format!("runs[{i}]"),
-                format!("{} points and {} values, expected as many and at least one", t.points.len(), t.values.len()),
+                format!(
+                    "{} points and {} values, expected as many and at least one",
+                    t.points.len(),
+                    t.values.len()
+                ),
             ));
         }
         if t.function != first.function {
             return Err(Error::config(
                 format!("runs[{i}]"),
-                format!("is on `{}` but runs[0] on `{}`: expected one function per chart", t.function.name(), first.function.name()),
+                format!(
+                    "is on `{}` but runs[0] on `{}`: expected one function per chart",
+                    t.function.name(),
+                    first.function.name()
+                ),
             ));
         }
     }
@@ -115,19 +132,52 @@ fn bounds(runs: &[Trajectory], extra: [f64; 2]) -> ([f64; 2], [f64; 2]) {
 }
 
 /// The log-scaled contour trace over the box.
-fn contour(runs: &[Trajectory], f: Function2d, xr: [f64; 2], yr: [f64; 2]) -> Box<Contour<Vec<Option<f64>>, f64, f64>> {
-    let lin = |r: [f64; 2]| (0..GRID).map(|i| r[0] + (r[1] - r[0]) * i as f64 / (GRID - 1) as f64).collect::<Vec<f64>>();
+fn contour(
+    runs: &[Trajectory],
+    f: Function2d,
+    xr: [f64; 2],
+    yr: [f64; 2],
+) -> Box<Contour<Vec<Option<f32>>, f64, f64>> {
+    let lin = |r: [f64; 2]| {
+        (0..GRID)
+            .map(|i| r[0] + (r[1] - r[0]) * i as f64 / (GRID - 1) as f64)
+            .collect::<Vec<f64>>()
+    };
     let (xs, ys) = (lin(xr), lin(yr));
-    let raw: Vec<Vec<Option<f64>>> = ys.iter().map(|&y| xs.iter().map(|&x| f.value([x, y]).ok().filter(|v| v.is_finite())).collect()).collect();
-    let seen = raw.iter().flatten().flatten().copied().chain(runs.iter().flat_map(|t| t.values.iter().copied()).filter(|v| v.is_finite()));
-    let (lowest, highest) = seen.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let raw: Vec<Vec<Option<f64>>> = ys
+        .iter()
+        .map(|&y| {
+            xs.iter()
+                .map(|&x| f.value([x, y]).ok().filter(|v| v.is_finite()))
+                .collect()
+        })
+        .collect();
+    let seen = raw.iter().flatten().flatten().copied().chain(
+        runs.iter()
+            .flat_map(|t| t.values.iter().copied())
+            .filter(|v| v.is_finite()),
+    );
+    let (lowest, highest) = seen.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+        (a.min(v), b.max(v))
+    });
     let f_star = match f.minimum().and_then(|m| f.value(m).ok()) {
         Some(v) => v.min(lowest),
         None => lowest,
     };
     let eps = (1e-4 * (highest - f_star)).max(1e-12);
-    let z: Vec<Vec<Option<f64>>> = raw.iter().map(|row| row.iter().map(|v| v.map(|v| ((v - f_star).max(0.0) + eps).log10())).collect()).collect();
-    let scale = ColorScale::Vector(vec![ColorScaleElement(0.0, "#bdbdbd".into()), ColorScaleElement(1.0, "#252525".into())]);
+    // f32 is plenty for contour levels and halves the JSON.
+    let z: Vec<Vec<Option<f32>>> = raw
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|v| v.map(|v| ((v - f_star).max(0.0) + eps).log10() as f32))
+                .collect()
+        })
+        .collect();
+    let scale = ColorScale::Vector(vec![
+        ColorScaleElement(0.0, "#bdbdbd".into()),
+        ColorScaleElement(1.0, "#252525".into()),
+    ]);
     Contour::new(xs, ys, z)
         .name("log10(f − f* + ε)")
         .contours(Contours::new().coloring(Coloring::Lines).show_labels(false))
@@ -135,29 +185,56 @@ fn contour(runs: &[Trajectory], f: Function2d, xr: [f64; 2], yr: [f64; 2]) -> Bo
         .auto_contour(true)
         .line(Line::new().width(1.0))
         .color_scale(scale)
-        .show_scale(true)
-        .color_bar(ColorBar::new().title(Title::with_text("log10(f − f* + ε)")).thickness(12))
+        .show_scale(false)
+        .hover_template("x %{x:.3f}, y %{y:.3f}<br>log10(f − f* + ε) = %{z:.2f}<extra></extra>")
         .show_legend(false)
 }
 
 /// The path of run `i` up to step `k` and its current point.
-fn path_traces(t: &Trajectory, i: usize, k: usize) -> (Box<Scatter<f64, f64>>, Box<Scatter<f64, f64>>) {
+fn path_traces(
+    t: &Trajectory,
+    i: usize,
+    k: usize,
+) -> (Box<Scatter<f64, f64>>, Box<Scatter<f64, f64>>) {
     let k = k.min(t.points.len() - 1);
     let c = color(i);
     let name = run_label(t);
     let pts = &t.points[..=k];
-    let path = Scatter::new(pts.iter().map(|p| p[0]).collect(), pts.iter().map(|p| p[1]).collect())
-        .name(name.clone())
-        .legend_group(name.clone())
-        .mode(Mode::LinesMarkers)
-        .line(Line::new().color(c).width(2.0))
-        .marker(Marker::new().size(4).color(c));
+    let path = Scatter::new(
+        pts.iter().map(|p| p[0]).collect(),
+        pts.iter().map(|p| p[1]).collect(),
+    )
+    .name(name.clone())
+    .legend_group(name.clone())
+    .mode(Mode::LinesMarkers)
+    .line(Line::new().color(c).width(2.0))
+    .marker(Marker::new().size(4).color(c));
     let end = Scatter::new(vec![t.points[k][0]], vec![t.points[k][1]])
         .name(format!("{name} at step {k}"))
         .legend_group(name)
         .show_legend(false)
         .mode(Mode::Markers)
-        .marker(Marker::new().size(12).color(c).symbol(MarkerSymbol::Diamond).line(Line::new().color("#ffffff").width(1.0)));
+        .marker(
+            Marker::new()
+                .size(12)
+                .color(c)
+                .symbol(MarkerSymbol::Diamond)
+                .line(Line::new().color("#ffffff").width(1.0)),
+        );
+    (path, end)
+}
+
+/// Run `t` at step `k` for an animation frame: only the coordinates, in f32
+/// (plotly merges them into the traces, keeping names and styles; 100 frames
+/// of growing paths would otherwise weigh megabytes).
+fn frame_traces(t: &Trajectory, k: usize) -> (Box<Scatter<f32, f32>>, Box<Scatter<f32, f32>>) {
+    let k = k.min(t.points.len() - 1);
+    let pts = &t.points[..=k];
+    let path = Scatter::new(
+        pts.iter().map(|p| p[0] as f32).collect(),
+        pts.iter().map(|p| p[1] as f32).collect(),
+    );
+    let end = Scatter::new(vec![t.points[k][0] as f32], vec![t.points[k][1] as f32]);
     (path, end)
 }
 
@@ -175,9 +252,18 @@ pub fn trajectories(runs: &[Trajectory], animate: bool) -> Result<Figure> {
     plot.add_trace(contour(runs, f, xr, yr));
     plot.add_trace(
         Scatter::new(vec![target[0]], vec![target[1]])
-            .name(format!("{target_name} ({}, {})", style::short_number(target[0]), style::short_number(target[1])))
+            .name(format!(
+                "{target_name} ({}, {})",
+                style::short_number(target[0]),
+                style::short_number(target[1])
+            ))
             .mode(Mode::Markers)
-            .marker(Marker::new().size(16).color("#000000").symbol(MarkerSymbol::Star)),
+            .marker(
+                Marker::new()
+                    .size(16)
+                    .color("#000000")
+                    .symbol(MarkerSymbol::Star),
+            ),
     );
     let mut starts: Vec<[f64; 2]> = Vec::new();
     for t in runs {
@@ -186,17 +272,35 @@ pub fn trajectories(runs: &[Trajectory], animate: bool) -> Result<Figure> {
         }
     }
     plot.add_trace(
-        Scatter::new(starts.iter().map(|p| p[0]).collect(), starts.iter().map(|p| p[1]).collect())
-            .name("start")
-            .mode(Mode::Markers)
-            .marker(Marker::new().size(11).color("#000000").symbol(MarkerSymbol::CircleOpen).line(Line::new().width(2.0))),
+        Scatter::new(
+            starts.iter().map(|p| p[0]).collect(),
+            starts.iter().map(|p| p[1]).collect(),
+        )
+        .name("start")
+        .mode(Mode::Markers)
+        .marker(
+            Marker::new()
+                .size(11)
+                .color("#000000")
+                .symbol(MarkerSymbol::CircleOpen)
+                .line(Line::new().width(2.0)),
+        ),
     );
     for (i, t) in runs.iter().enumerate() {
         let (path, end) = path_traces(t, i, steps);
         plot.add_trace(path);
         plot.add_trace(end);
     }
-    let title = format!("{} on {} = {}", if runs.len() == 1 { run_label(&runs[0]) } else { format!("{} optimizers", runs.len()) }, f.name(), f.formula());
+    let title = format!(
+        "{} on {} = {}",
+        if runs.len() == 1 {
+            run_label(&runs[0])
+        } else {
+            format!("{} optimizers", runs.len())
+        },
+        f.name(),
+        f.formula()
+    );
     let mut layout = base_layout(&title)
         .x_axis(axis("x").range(vec![xr[0], xr[1]]))
         .y_axis(axis("y").range(vec![yr[0], yr[1]]))
@@ -206,12 +310,17 @@ pub fn trajectories(runs: &[Trajectory], animate: bool) -> Result<Figure> {
         let moving: Vec<usize> = (0..2 * runs.len()).map(|j| 3 + j).collect();
         for k in 0..=steps {
             let mut data = Traces::new();
-            for (i, t) in runs.iter().enumerate() {
-                let (path, end) = path_traces(t, i, k);
+            for t in runs {
+                let (path, end) = frame_traces(t, k);
                 data.push(path as Box<dyn Trace>);
                 data.push(end as Box<dyn Trace>);
             }
-            plot.add_frame(Frame::new().name(k.to_string()).data(data).traces(moving.clone()));
+            plot.add_frame(
+                Frame::new()
+                    .name(k.to_string())
+                    .data(data)
+                    .traces(moving.clone()),
+            );
         }
         let duration = (5000 / steps.max(1)).clamp(20, 200);
         let play = Button::new().label("▶ Play").method(ButtonMethod::Animate).args(json!([
@@ -229,7 +338,7 @@ pub fn trajectories(runs: &[Trajectory], animate: bool) -> Result<Figure> {
             .show_active(false)
             .x(0.0)
             .x_anchor(plotly::common::Anchor::Left)
-            .y(-0.12)
+            .y(-0.16)
             .y_anchor(plotly::common::Anchor::Top);
         let slider_steps: Vec<SliderStep> = (0..=steps)
             .map(|k| {
@@ -243,11 +352,15 @@ pub fn trajectories(runs: &[Trajectory], animate: bool) -> Result<Figure> {
             .active(steps as i32)
             .steps(slider_steps)
             .current_value(SliderCurrentValue::new().prefix("step ").visible(true))
-            .x(0.22)
-            .length(0.78)
-            .y(-0.08)
+            .x(0.3)
+            .length(0.7)
+            .y(-0.1)
             .y_anchor(plotly::common::Anchor::Top);
-        layout = layout.update_menus(vec![menu]).sliders(vec![slider]).margin(Margin::new().left(60).right(20).top(60).bottom(150)).height(660);
+        layout = layout
+            .update_menus(vec![menu])
+            .sliders(vec![slider])
+            .margin(Margin::new().left(60).right(20).top(60).bottom(150))
+            .height(660);
     }
     plot.set_layout(layout);
     let finals: Vec<String> = runs
@@ -259,7 +372,11 @@ pub fn trajectories(runs: &[Trajectory], animate: bool) -> Result<Figure> {
         .collect();
     let desc = format!(
         "{} on {}, {steps} steps{}: {}",
-        if runs.len() == 1 { "1 trajectory".to_string() } else { format!("{} trajectories", runs.len()) },
+        if runs.len() == 1 {
+            "1 trajectory".to_string()
+        } else {
+            format!("{} trajectories", runs.len())
+        },
         f.name(),
         if animate { ", animated" } else { "" },
         finals.join("; ")
@@ -280,23 +397,44 @@ pub fn distance_to_minimum(runs: &[Trajectory]) -> Result<Figure> {
         let d = t.distances_to(target);
         let c = color(i);
         finals.push(format!("{} {:.3e}", run_label(t), d[d.len() - 1]));
-        let y: Vec<Option<f64>> = d.iter().map(|&v| if v > 0.0 { Some(v) } else { None }).collect();
+        let y: Vec<Option<f64>> = d
+            .iter()
+            .map(|&v| if v > 0.0 { Some(v) } else { None })
+            .collect();
         plot.add_trace(
             Scatter::new((0..d.len()).map(|k| k as f64).collect(), y)
                 .name(run_label(t))
-                .mode(if d.len() <= 30 { Mode::LinesMarkers } else { Mode::Lines })
+                .mode(if d.len() <= 30 {
+                    Mode::LinesMarkers
+                } else {
+                    Mode::Lines
+                })
                 .line(Line::new().color(c).width(2.0))
                 .marker(Marker::new().size(5).color(c)),
         );
     }
-    let at = format!("({}, {})", style::short_number(target[0]), style::short_number(target[1]));
-    plot.set_layout(
-        base_layout(&format!("Distance to the {target_name} {at} on {}", f.name()))
-            .x_axis(axis("step"))
-            .y_axis(log_axis(&format!("distance to the {target_name}")))
-            .height(440),
+    let at = format!(
+        "({}, {})",
+        style::short_number(target[0]),
+        style::short_number(target[1])
     );
-    Ok(Figure::new(plot, format!("Distance to the {target_name} {at} per step on {}: final {}", f.name(), finals.join(", "))))
+    plot.set_layout(
+        base_layout(&format!(
+            "Distance to the {target_name} {at} on {}",
+            f.name()
+        ))
+        .x_axis(axis("step"))
+        .y_axis(log_axis(&format!("distance to the {target_name}")))
+        .height(440),
+    );
+    Ok(Figure::new(
+        plot,
+        format!(
+            "Distance to the {target_name} {at} per step on {}: final {}",
+            f.name(),
+            finals.join(", ")
+        ),
+    ))
 }
 
 impl Trajectory {
@@ -314,20 +452,40 @@ mod tests {
     #[test]
     fn complex_sum_uses_best_point_and_blank_outside_domain() {
         let runs = vec![
-            Optimizer2d::adam(0.1).run(Function2d::ComplexSum, [5.0, -2.0], 30).unwrap(),
-            Optimizer2d::sgd(0.001).run(Function2d::ComplexSum, [5.0, -2.0], 30).unwrap(),
+            Optimizer2d::adam(0.1)
+                .run(Function2d::ComplexSum, [5.0, -2.0], 30)
+                .unwrap(),
+            Optimizer2d::sgd(0.001)
+                .run(Function2d::ComplexSum, [5.0, -2.0], 30)
+                .unwrap(),
         ];
         let (target, name) = reference(&runs, Function2d::ComplexSum);
         assert_eq!(name, "best point found");
-        let best = runs.iter().flat_map(|t| t.values.iter().copied()).fold(f64::INFINITY, f64::min);
+        let best = runs
+            .iter()
+            .flat_map(|t| t.values.iter().copied())
+            .fold(f64::INFINITY, f64::min);
         assert_eq!(Function2d::ComplexSum.value(target).unwrap(), best);
         // A box reaching x < 0 leaves those grid cells blank (null).
         let c = contour(&runs, Function2d::ComplexSum, [-1.0, 5.0], [-2.0, 5.0]);
         let v: serde_json::Value = serde_json::from_str(&c.to_json()).unwrap();
         assert!(v["z"][0][0].is_null());
         assert!(v["z"][0][GRID - 1].is_number());
-        let e = trajectories(&[runs[0].clone(), Optimizer2d::sgd(0.1).run(Function2d::SquareSum, [1.0, 1.0], 3).unwrap()], false).unwrap_err();
-        assert!(e.to_string().contains("runs[1]") && e.to_string().contains("square_sum"), "{e}");
+        let e = trajectories(
+            &[
+                runs[0].clone(),
+                Optimizer2d::sgd(0.1)
+                    .run(Function2d::SquareSum, [1.0, 1.0], 3)
+                    .unwrap(),
+            ],
+            false,
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e.to_string().contains("runs[1]") && e.to_string().contains("square_sum"),
+            "{e}"
+        );
         assert!(trajectories(&[], true).is_err());
     }
 }
