@@ -573,6 +573,8 @@ fn animated_trajectories_have_a_frame_per_step_and_controls() {
     let menu = &v["layout"]["updatemenus"][0];
     assert_eq!(menu["buttons"].as_array().unwrap().len(), 2);
     assert_eq!(menu["buttons"][0]["method"], "animate");
+    // A full redraw per frame keeps the contour (plotly.js drops it otherwise).
+    assert_eq!(menu["buttons"][0]["args"][1]["frame"]["redraw"], true);
     assert_eq!(menu["buttons"][1]["args"][0], serde_json::json!([null]));
     let slider = &v["layout"]["sliders"][0];
     assert_eq!(slider["steps"].as_array().unwrap().len(), 101);

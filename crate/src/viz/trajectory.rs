@@ -322,14 +322,16 @@ pub fn trajectories(runs: &[Trajectory], animate: bool) -> Result<Figure> {
                     .traces(moving.clone()),
             );
         }
+        // `redraw: true`: with `false`, plotly.js drops the contour (not an
+        // animatable trace) at the first animated frame (seen in Chromium).
         let duration = (5000 / steps.max(1)).clamp(20, 200);
         let play = Button::new().label("▶ Play").method(ButtonMethod::Animate).args(json!([
             null,
-            {"frame": {"duration": duration, "redraw": false}, "transition": {"duration": 0}, "fromcurrent": false, "mode": "immediate"}
+            {"frame": {"duration": duration, "redraw": true}, "transition": {"duration": 0}, "fromcurrent": false, "mode": "immediate"}
         ]));
         let pause = Button::new().label("❚❚ Pause").method(ButtonMethod::Animate).args(json!([
             [null],
-            {"frame": {"duration": 0, "redraw": false}, "transition": {"duration": 0}, "mode": "immediate"}
+            {"frame": {"duration": 0, "redraw": true}, "transition": {"duration": 0}, "mode": "immediate"}
         ]));
         let menu = UpdateMenu::new()
             .ty(UpdateMenuType::Buttons)
@@ -344,7 +346,7 @@ pub fn trajectories(runs: &[Trajectory], animate: bool) -> Result<Figure> {
             .map(|k| {
                 SliderStep::new().label(k.to_string()).method(SliderMethod::Animate).args(json!([
                     [k.to_string()],
-                    {"mode": "immediate", "frame": {"duration": 0, "redraw": false}, "transition": {"duration": 0}}
+                    {"mode": "immediate", "frame": {"duration": 0, "redraw": true}, "transition": {"duration": 0}}
                 ]))
             })
             .collect();
