@@ -35,6 +35,9 @@ use plotly::layout::Legend;
 use plotly::{Bar, Plot, Scatter};
 use polars::prelude::DataType;
 
+/// A panel: title, y label, its curves, an optional y range.
+type Panel = (String, String, Vec<Curve>, Option<(f64, f64)>);
+
 /// One line of a panel.
 struct Curve {
     name: String,
@@ -73,12 +76,7 @@ fn scatter(c: &Curve, panel: usize, show_legend: bool) -> Box<Scatter<f64, f64>>
 
 /// Panels side by side or in a grid: each `(title, y_label, curves, y_range)`.
 /// A legend entry appears once per legend group (the first time it is drawn).
-fn panel_figure(
-    title: &str,
-    panels: Vec<(String, String, Vec<Curve>, Option<(f64, f64)>)>,
-    epochs: usize,
-    description: String,
-) -> Figure {
+fn panel_figure(title: &str, panels: Vec<Panel>, epochs: usize, description: String) -> Figure {
     let n = panels.len();
     let cols = if n >= 2 { 2 } else { 1 };
     let rows = n.div_ceil(cols);

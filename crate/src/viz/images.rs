@@ -113,6 +113,25 @@ fn paint(tiles: &[Tile], g: &Geometry) -> Vec<u8> {
     out
 }
 
+/// `t` (`h × w`) resized to `h2 × w2` (triangle filter).
+fn shrink(t: &Tile, h: usize, w: usize, h2: usize, w2: usize) -> Tile {
+    let rgb = match image::RgbImage::from_raw(w as u32, h as u32, t.rgb.clone()) {
+        Some(img) => image::imageops::resize(
+            &img,
+            w2 as u32,
+            h2 as u32,
+            image::imageops::FilterType::Triangle,
+        )
+        .into_raw(),
+        None => vec![255; h2 * w2 * 3],
+    };
+    Tile {
+        rgb,
+        caption: t.caption.clone(),
+        wrong: t.wrong,
+    }
+}
+
 /// Standard base64 (RFC 4648, with padding).
 fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -164,6 +183,22 @@ fn mosaic(
     description: String,
 ) -> Result<Figure> {
     let g = Geometry::new(tiles.len(), cols, h, w);
+    // Shown smaller than their pixels (many large images): shrink the tiles
+    // to their screen size first, so the PNG holds no pixel nobody sees.
+    let shrunk;
+    let (tiles, g) = if g.scale < 1.0 {
+        let (h2, w2) = (
+            ((h as f64 * g.scale).round() as usize).max(1),
+            ((w as f64 * g.scale).round() as usize).max(1),
+        );
+        shrunk = tiles
+            .iter()
+            .map(|t| shrink(t, h, w, h2, w2))
+            .collect::<Vec<_>>();
+        (&shrunk[..], Geometry::new(tiles.len(), cols, h2, w2))
+    } else {
+        (tiles, g)
+    };
     let (mw, mh) = (g.width(), g.height());
     let uri = png_data_uri(&paint(tiles, &g), mw, mh)?;
     let trace = Image::new(Vec::<Vec<Rgb>>::new())
@@ -543,7 +578,7 @@ pub fn class_distribution(splits: &[(&str, &Dataset)]) -> Result<Figure> {
         totals.push(format!("{name} {}", ds.len()));
         plot.add_trace(
             Bar::new(ds.classes.clone(), counts.clone())
-                .name(name.to_string())
+                .name(*name)
                 .marker(Marker::new().color(color(i)))
                 .text_array(counts.iter().map(|c| c.to_string()).collect())
                 .text_position(TextPosition::Outside),

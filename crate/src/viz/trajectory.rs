@@ -39,6 +39,9 @@ use plotly::traces::contour::{Coloring, Contours};
 use plotly::{Contour, Plot, Scatter, Trace, Traces};
 use serde_json::json;
 
+/// A run's path trace and its current-point trace.
+type PathAndEnd<T> = (Box<Scatter<T, T>>, Box<Scatter<T, T>>);
+
 /// Grid points along each side of the contour.
 const GRID: usize = 100;
 
@@ -191,11 +194,7 @@ fn contour(
 }
 
 /// The path of run `i` up to step `k` and its current point.
-fn path_traces(
-    t: &Trajectory,
-    i: usize,
-    k: usize,
-) -> (Box<Scatter<f64, f64>>, Box<Scatter<f64, f64>>) {
+fn path_traces(t: &Trajectory, i: usize, k: usize) -> PathAndEnd<f64> {
     let k = k.min(t.points.len() - 1);
     let c = color(i);
     let name = run_label(t);
@@ -227,7 +226,7 @@ fn path_traces(
 /// Run `t` at step `k` for an animation frame: only the coordinates, in f32
 /// (plotly merges them into the traces, keeping names and styles; 100 frames
 /// of growing paths would otherwise weigh megabytes).
-fn frame_traces(t: &Trajectory, k: usize) -> (Box<Scatter<f32, f32>>, Box<Scatter<f32, f32>>) {
+fn frame_traces(t: &Trajectory, k: usize) -> PathAndEnd<f32> {
     let k = k.min(t.points.len() - 1);
     let pts = &t.points[..=k];
     let path = Scatter::new(
