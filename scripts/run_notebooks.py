@@ -28,6 +28,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbconvert import HTMLExporter
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 KEY_LINE = re.compile(r"^★ (.+?): (.+)$", re.M)
 # Scripts the nbconvert lab template pulls from CDNs (require.js, MathJax 2):
 # an offline report cannot load them, so they are removed and MathJax 3 is
@@ -86,14 +87,23 @@ def execute(nb, workdir: Path, timeout: int, name: str):
     try:
         client.execute()
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as e:
-        index = next(
-            (i for i, c in enumerate(nb.cells) if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", []))),
+        failed = next(
+            ((i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", []))),
             None,
         )
-        cell = f"cell {index + 1}" if index is not None else "a cell"
-        message = str(e).strip().splitlines()
-        tail = "\n".join(message[-25:])
-        sys.exit(f"report: {name}: {cell} failed:\n{tail}")
+        if failed is None:
+            sys.exit(f"report: {name}: {type(e).__name__}: {str(e).strip()[-3000:]}")
+        index, cell = failed
+        details = []
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "error":
+                details.append(f"{o.get('ename', '')}: {o.get('evalue', '')}")
+                details.extend(ANSI.sub("", t) for t in o.get("traceback", []))
+            elif o.get("output_type") == "stream" and o.get("name") == "stderr":
+                details.append(ANSI.sub("", o.get("text", "")))
+        source = cell.source if len(cell.source) < 400 else cell.source[:400] + " …"
+        message = "\n".join(details).strip()[-4000:]
+        sys.exit(f"report: {name}: cell {index + 1} failed:\n--- cell ---\n{source}\n--- error ---\n{message}")
 
 
 def text_of(nb):
@@ -122,20 +132,20 @@ def export_html(nb, title: str, mathjax: str) -> str:
 
 def browser_check(path: Path):
     """Opens `path` in headless Chromium with every host unresolvable and
-    checks that each figure of the page was drawn by plotly.js (a
-    `js-plotly-plot` element per `Plotly.newPlot` call)."""
+    checks that each figure of the page was drawn by plotly.js: every
+    `nnlab-figure` div must have become a `js-plotly-plot` with an SVG."""
     import shutil, subprocess
     chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if not chromium:
         sys.exit("report: --browser-check needs chromium (apt-get install chromium)")
     text = path.read_text(encoding="utf-8")
-    expected = text.count("Plotly.newPlot(")
+    expected = text.count('class="plotly-graph-div nnlab-figure"')
     out = subprocess.run(
         [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=20000", "--dump-dom", path.as_uri()],
         capture_output=True, text=True, timeout=300,
     )
-    drawn = out.stdout.count("js-plotly-plot")
+    drawn = len(re.findall(r'class="[^"]*nnlab-figure[^"]*js-plotly-plot|class="[^"]*js-plotly-plot[^"]*nnlab-figure', out.stdout))
     if expected and drawn < expected:
         sys.exit(f"report: {path.name}: {drawn} of {expected} figures drawn in headless Chromium (network off)")
     return expected, drawn
