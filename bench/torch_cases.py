@@ -26,7 +26,7 @@ import torch.nn as nn
 def mnist(root):
     def idx(name, offset):
         with gzip.open(os.path.join(root, "mnist", name)) as f:
-            return np.frombuffer(f.read(), np.uint8, offset=offset)
+            return np.frombuffer(bytearray(f.read()), np.uint8, offset=offset)  # writable: no torch warning
     x = idx("train-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28)
     y = idx("train-labels-idx1-ubyte.gz", 8)
     return x, y
