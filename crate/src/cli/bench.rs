@@ -165,7 +165,7 @@ pub fn load_data(case: &Case, mirror: &Path, limit: Option<usize>) -> Result<Dat
             let (train, test) = cifar::read_path(mirror.join("cifar10-bin-subset"))?;
             let n = train.len() + test.len();
             let order: Vec<usize> = (0..repeat_to).map(|i| i % n).collect();
-            let mut both = train.clone();
+            let mut both = train;
             both.pixels.extend_from_slice(&test.pixels);
             both.labels.extend_from_slice(&test.labels);
             both.name = "cifar10-subset".into();
@@ -176,11 +176,11 @@ pub fn load_data(case: &Case, mirror: &Path, limit: Option<usize>) -> Result<Dat
             .load()?,
     };
     match limit {
-        Some(n) if n < ds.len() => ds.select(&(0..n).collect::<Vec<_>>()),
         Some(0) => Err(Error::config(
             "--limit",
             "0, expected a positive number of samples",
         )),
+        Some(n) if n < ds.len() => ds.select(&(0..n).collect::<Vec<_>>()),
         _ => Ok(ds),
     }
 }
@@ -470,6 +470,10 @@ mod tests {
         let c = case("mlp5-mnist").unwrap();
         let ds = load_data(c, Path::new(&m), Some(256)).unwrap();
         assert_eq!(ds.len(), 256);
+        let e = load_data(c, Path::new(&m), Some(0))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "--limit: 0, expected a positive number of samples");
         let r = train(c, ds, 1).unwrap();
         assert_eq!((r.samples, r.epochs, r.params), (256, 1, 830_090));
         // a fresh 10-class model starts near ln 10 = 2.30; 4 Adam steps lower it
