@@ -22,6 +22,8 @@ enum Command {
     Train(cli::train::Args),
     /// Layer-by-layer summary of a model (torchinfo layout).
     Summary(cli::summary::Args),
+    /// One case of the side-by-side benchmark (bench/run).
+    Bench(cli::bench::Args),
 }
 
 fn main() {
@@ -32,6 +34,7 @@ fn main() {
         Command::Gradcheck(a) => cli::gradcheck::run(a),
         Command::Summary(a) => cli::summary::run(a),
         Command::Train(a) => cli::train::run(a),
+        Command::Bench(a) => cli::bench::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
