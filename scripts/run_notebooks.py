@@ -45,6 +45,8 @@ def parse_args():
     p.add_argument("--warmup", action="store_true", help="first run a two-cell notebook that builds the dependencies")
     p.add_argument("--cell-timeout", type=int, default=3600)
     p.add_argument("--mathjax", default="", help="path of a MathJax 3 tex-svg.js to inline")
+    p.add_argument("--export-only", action="store_true", help="no kernel: export the notebooks as they are (with their committed outputs)")
+    p.add_argument("--keep-going", action="store_true", help="after a failed notebook, go on with the next (exit status still 1)")
     p.add_argument("--browser-check", action="store_true", help="open every report in headless Chromium, network off, and require every figure drawn")
     return p.parse_args()
 
@@ -75,6 +77,10 @@ def first_dep_cells(nb):
     return cells
 
 
+class NotebookFailed(Exception):
+    pass
+
+
 def execute(nb, workdir: Path, timeout: int, name: str):
     client = NotebookClient(
         nb,
@@ -92,7 +98,7 @@ def execute(nb, workdir: Path, timeout: int, name: str):
             None,
         )
         if failed is None:
-            sys.exit(f"report: {name}: {type(e).__name__}: {str(e).strip()[-3000:]}")
+            raise NotebookFailed(f"report: {name}: {type(e).__name__}: {str(e).strip()[-3000:]}")
         index, cell = failed
         details = []
         for o in cell.get("outputs", []):
@@ -103,7 +109,7 @@ def execute(nb, workdir: Path, timeout: int, name: str):
                 details.append(ANSI.sub("", o.get("text", "")))
         source = cell.source if len(cell.source) < 400 else cell.source[:400] + " …"
         message = "\n".join(details).strip()[-4000:]
-        sys.exit(f"report: {name}: cell {index + 1} failed:\n--- cell ---\n{source}\n--- error ---\n{message}")
+        raise NotebookFailed(f"report: {name}: cell {index + 1} failed:\n--- cell ---\n{source}\n--- error ---\n{message}")
 
 
 def text_of(nb):
@@ -188,26 +194,48 @@ def main():
     mathjax = Path(args.mathjax).read_text(encoding="utf-8") if args.mathjax else ""
     workdir = root / "notebooks"
 
-    if args.warmup:
+    if args.warmup and not args.export_only:
         nb = nbformat.read(chosen[0], as_version=4)
         warm = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.source) for c in first_dep_cells(nb)])
         warm.cells.append(nbformat.v4.new_code_cell('println!("warm");'))
         t = time.perf_counter()
-        execute(warm, workdir, args.cell_timeout, "warm-up")
+        try:
+            execute(warm, workdir, args.cell_timeout, "warm-up")
+        except NotebookFailed as e:
+            sys.exit(str(e))
         print(f"report: warm-up (build of the notebook dependencies, kernel start to first result) {time.perf_counter() - t:.1f} s", flush=True)
 
     rows = []
+    failures = []
     for path in chosen:
         nb = nbformat.read(path, as_version=4)
         print(f"report: {path.name} ({args.profile}) …", flush=True)
         t = time.perf_counter()
-        execute(nb, workdir, args.cell_timeout, path.name)
+        try:
+            if args.export_only:
+                meta = nb.metadata.get("nnlab", {})
+                if not meta:
+                    raise NotebookFailed(f"report: {path.name} has no outputs of a run (metadata.nnlab missing); run it first")
+                args.profile = meta.get("profile", args.profile)
+            else:
+                execute(nb, workdir, args.cell_timeout, path.name)
+        except NotebookFailed as e:
+            # The cells run so far, with their outputs, for the diagnosis.
+            write_atomic(out / f"{path.stem}.failed.ipynb", nbformat.writes(nb) + "\n")
+            print(str(e), file=sys.stderr, flush=True)
+            failures.append(path.name)
+            if args.keep_going:
+                continue
+            sys.exit(1)
         seconds = time.perf_counter() - t
-        nb.metadata["nnlab"] = {"profile": args.profile, "seconds": round(seconds, 1), "executed": datetime.datetime.now().isoformat(timespec="seconds")}
+        if args.export_only:
+            seconds = float(nb.metadata["nnlab"].get("seconds", 0.0))
+        else:
+            nb.metadata["nnlab"] = {"profile": args.profile, "seconds": round(seconds, 1), "executed": datetime.datetime.now().isoformat(timespec="seconds")}
         keys = KEY_LINE.findall(text_of(nb))
         name = path.stem
         write_atomic(out / f"{name}.html", export_html(nb, name, mathjax))
-        if args.update:
+        if args.update and not args.export_only:
             write_atomic(path, nbformat.writes(nb) + "\n")
         if args.browser_check:
             expected, drawn = browser_check(out / f"{name}.html")
@@ -218,6 +246,8 @@ def main():
     write_atomic(out / "index.html", index_html(rows, args.profile))
     write_atomic(out / "summary.json", json.dumps({"profile": args.profile, "notebooks": rows}, ensure_ascii=False, indent=2) + "\n")
     print(f"report: {len(rows)} notebook(s) → {out}/index.html", flush=True)
+    if failures:
+        sys.exit(f"report: failed: {', '.join(failures)} (cells run so far in {out}/*.failed.ipynb)")
 
 
 if __name__ == "__main__":
