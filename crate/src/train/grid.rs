@@ -242,11 +242,26 @@ impl GridResults {
         Ok(df.sort([column], SortMultipleOptions::default().with_order_descending(!ascending))?)
     }
 
-    /// The run with the smallest (`minimize`) or largest final value of `column`.
+    /// The run with the smallest (`minimize`) or largest value of `column`: a
+    /// history column or `<col>_final` (its last epoch), or `<col>_best` (its
+    /// best epoch: min for losses, max otherwise), as in the table.
     pub fn best(&self, column: &str, minimize: bool) -> Result<&GridRun> {
+        // `val_loss` or `val_loss_final`: the last epoch's value; `val_loss_best`:
+        // the best epoch's (min for losses, max otherwise), as in the table.
+        let (name, best_epoch) = match (column.strip_suffix("_final"), column.strip_suffix("_best")) {
+            (Some(n), _) => (n, false),
+            (_, Some(n)) => (n, true),
+            _ => (column, false),
+        };
         let mut best: Option<(&GridRun, f64)> = None;
         for r in &self.runs {
-            let v = r.history.column(column)?.last().copied().unwrap_or(f64::NAN);
+            let values = r.history.column(name)?;
+            let v = if best_epoch {
+                let lower = name.ends_with("loss");
+                values.iter().copied().filter(|x| !x.is_nan()).reduce(|a, b| if (b < a) == lower { b } else { a }).unwrap_or(f64::NAN)
+            } else {
+                values.last().copied().unwrap_or(f64::NAN)
+            };
             if v.is_nan() {
                 continue;
             }
@@ -308,6 +323,11 @@ mod tests {
         assert!((best - 0.35).abs() < 1e-12);
         let b = res.best("val_loss", true).unwrap();
         assert_eq!(b.params.label(), "bn=true, lr=0.001, optimizer=adam");
+        // The table's names work too: `_final` is the last epoch, `_best` the best one.
+        assert_eq!(res.best("val_loss_final", true).unwrap().params, b.params);
+        let worst_best = res.best("val_loss_best", false).unwrap();
+        assert_eq!(worst_best.params.label(), "bn=false, lr=0.001, optimizer=momentum");
+        assert!(res.best("val_f1_best", true).unwrap_err().to_string().contains("val_f1"));
         assert!(res.to_dataframe_sorted("nope", true).unwrap_err().to_string().contains("`nope`"));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("grid.csv");
