@@ -92,6 +92,9 @@ def execute(nb, workdir: Path, timeout: int, name: str):
     )
     try:
         client.execute()
+        check_stderr(nb, name)
+    except NotebookFailed:
+        raise
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as e:
         failed = next(
             ((i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", []))),
@@ -110,6 +113,17 @@ def execute(nb, workdir: Path, timeout: int, name: str):
         source = cell.source if len(cell.source) < 400 else cell.source[:400] + " …"
         message = "\n".join(details).strip()[-4000:]
         raise NotebookFailed(f"report: {name}: cell {index + 1} failed:\n--- cell ---\n{source}\n--- error ---\n{message}")
+
+
+def check_stderr(nb, name: str):
+    """evcxr reports an `Err` returned through `?` by printing it to stderr
+    (no error message reaches Jupyter, so nbclient sees success); nnlab itself
+    never writes to stderr. Any stderr output in a cell is a failure."""
+    for index, cell in enumerate(nb.cells):
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "stream" and o.get("name") == "stderr" and o.get("text", "").strip():
+                source = cell.source if len(cell.source) < 400 else cell.source[:400] + " …"
+                raise NotebookFailed(f"report: {name}: cell {index + 1} returned an error:\n--- cell ---\n{source}\n--- error ---\n{ANSI.sub('', o['text']).strip()[-4000:]}")
 
 
 def text_of(nb):
