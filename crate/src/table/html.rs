@@ -20,7 +20,7 @@ pub const CSS: &str = "<style>\
 .nnlab-table{border-collapse:collapse;font-size:12px;font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:4px 0}\
 .nnlab-table th,.nnlab-table td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}\
 .nnlab-table th{border-bottom:2px solid #999}\
-.nnlab-table th .dtype{display:block;font-weight:normal;color:#888;font-size:10px}\
+.nnlab-table th .dtype{font-weight:normal;color:#888;font-size:10px}\
 .nnlab-table td.num{text-align:right;font-variant-numeric:tabular-nums}\
 .nnlab-table td.null{color:#aaa;text-align:center}\
 .nnlab-table tr.more td{color:#888;font-style:italic;text-align:center}\
@@ -126,7 +126,7 @@ pub fn to_html(df: &DataFrame, max_rows: usize) -> String {
     out.push_str("\n<table class=\"nnlab-table\">\n<thead><tr>");
     for col in df.columns() {
         out.push_str(&format!(
-            "<th>{}<span class=\"dtype\">{}</span></th>",
+            "<th>{}<br><span class=\"dtype\">{}</span></th>",
             escape(col.name().as_str()),
             escape(&col.dtype().to_string())
         ));
@@ -208,11 +208,11 @@ mod tests {
             "no external resources"
         );
         assert!(
-            html.contains("<th>name &lt;i&gt;<span class=\"dtype\">str</span></th>"),
+            html.contains("<th>name &lt;i&gt;<br><span class=\"dtype\">str</span></th>"),
             "{html}"
         );
-        assert!(html.contains("<th>n<span class=\"dtype\">i64</span></th>"));
-        assert!(html.contains("<th>x<span class=\"dtype\">f64</span></th>"));
+        assert!(html.contains("<th>n<br><span class=\"dtype\">i64</span></th>"));
+        assert!(html.contains("<th>x<br><span class=\"dtype\">f64</span></th>"));
         assert!(html.contains(
             "<tr><td>a&amp;b</td><td class=\"num\">1</td><td class=\"num\">0.25</td><td>true</td></tr>"
         ), "{html}");
@@ -250,7 +250,7 @@ mod tests {
         assert!(!html.contains("more row") && html.contains("<td class=\"num\">4</td>"));
         // An empty frame still has its header and shape.
         let empty = df.head(Some(0));
-        assert!(to_html(&empty, 5).contains("<th>i<span class=\"dtype\">u32</span></th>"));
+        assert!(to_html(&empty, 5).contains("<th>i<br><span class=\"dtype\">u32</span></th>"));
         assert!(to_html(&empty, 5).ends_with("0 rows × 1 column</div>"));
     }
 }
