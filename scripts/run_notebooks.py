@@ -134,7 +134,7 @@ def text_of(nb):
                 parts.append(out.get("text", ""))
             elif "data" in out and "text/plain" in out["data"]:
                 parts.append(out["data"]["text/plain"])
-    return "".join(parts)
+    return "\n".join(parts)
 
 
 def export_html(nb, title: str, mathjax: str) -> str:
