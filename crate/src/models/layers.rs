@@ -29,14 +29,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use rand::Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// How a `Linear` stores its weight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinearLayout {
-    /// torch's `nn.Linear`: `weight: [out, in]`, `bias: [out]`.
-    OutIn,
-    /// hw2's `FullyConnectedLayer`: `W: [in, out]`, `b: [out]`, `y = x·W + b`.
-    InOut,
-}
+pub use crate::ops::LinearLayout;
 
 /// A fully connected layer.
 pub struct Linear {
@@ -75,15 +68,12 @@ impl Linear {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let w = self.weight.as_tensor();
-        let y = match self.layout {
-            LinearLayout::OutIn => x.matmul(&w.t()?)?,
-            LinearLayout::InOut => x.matmul(w)?,
-        };
-        Ok(match &self.bias {
-            Some(b) => y.broadcast_add(b.as_tensor())?,
-            None => y,
-        })
+        ops::linear(
+            x,
+            self.weight.as_tensor(),
+            self.bias.as_ref().map(|b| b.as_tensor()),
+            self.layout,
+        )
     }
 }
 
@@ -565,7 +555,7 @@ impl Layer {
                 }
             }
             Layer::Flatten => x.flatten_from(1)?,
-            Layer::ReLU => x.relu()?,
+            Layer::ReLU => ops::relu(x)?,
             Layer::Sigmoid => candle_nn::ops::sigmoid(x)?,
             Layer::Tanh => x.tanh()?,
             Layer::LeakyReLU(s) => candle_nn::ops::leaky_relu(x, *s)?,

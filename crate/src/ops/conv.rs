@@ -25,11 +25,12 @@
 //! ```
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::gemm::{gemm, num_threads, Mat, Real};
 use super::im2col::{col2im, im2col, Geometry};
+use super::reduce::channel_sum;
 use crate::{Error, Result};
 
 /// Stride, zero padding and dilation, the same in both spatial directions.
@@ -42,17 +43,37 @@ pub struct Conv2dParams {
 
 impl Default for Conv2dParams {
     fn default() -> Self {
-        Conv2dParams { stride: 1, padding: 0, dilation: 1 }
+        Conv2dParams {
+            stride: 1,
+            padding: 0,
+            dilation: 1,
+        }
     }
 }
 
 /// `x`: `[N, C, H, W]`, `w`: `[O, C, KH, KW]`, `b`: `[O]` → `[N, O, H', W']`
 /// with `H' = (H + 2·pad − d·(KH−1) − 1) / s + 1`.
 pub fn conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, p: Conv2dParams) -> Result<Tensor> {
-    let (n, c, h, wd) = x.dims4().map_err(|_| Error::shape("conv2d", format!("input of shape {:?}: expected [N, C, H, W]", x.dims())))?;
-    let (o, wc, kh, kw) = w.dims4().map_err(|_| Error::shape("conv2d", format!("weight of shape {:?}: expected [O, C, KH, KW]", w.dims())))?;
+    let (n, c, h, wd) = x.dims4().map_err(|_| {
+        Error::shape(
+            "conv2d",
+            format!("input of shape {:?}: expected [N, C, H, W]", x.dims()),
+        )
+    })?;
+    let (o, wc, kh, kw) = w.dims4().map_err(|_| {
+        Error::shape(
+            "conv2d",
+            format!("weight of shape {:?}: expected [O, C, KH, KW]", w.dims()),
+        )
+    })?;
     if wc != c {
-        return Err(Error::shape("conv2d", format!("input has {c} channels, the weight expects {wc} (weight {:?})", w.dims())));
+        return Err(Error::shape(
+            "conv2d",
+            format!(
+                "input has {c} channels, the weight expects {wc} (weight {:?})",
+                w.dims()
+            ),
+        ));
     }
     let g = Geometry::new(c, h, wd, kh, kw, p.stride, p.padding, p.dilation).ok_or_else(|| {
         Error::shape(
@@ -60,20 +81,36 @@ pub fn conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, p: Conv2dParams) -> Re
             format!("a {kh}×{kw} kernel (dilation {}) does not fit a {h}×{wd} input with padding {} (stride {})", p.dilation, p.padding, p.stride),
         )
     })?;
-    let y = if x.device().is_cpu() {
-        let x = x.contiguous()?;
-        let w = w.contiguous()?;
-        x.apply_op2(&w, Conv2d { g, n, o })?
-    } else {
-        x.conv2d(w, p.padding, p.stride, p.dilation, 1)?
-    };
+    if let Some(b) = b {
+        if b.dims() != [o] {
+            return Err(Error::shape(
+                "conv2d",
+                format!(
+                    "bias of shape {:?}: expected [{o}] (one per output channel)",
+                    b.dims()
+                ),
+            ));
+        }
+    }
+    if !x.device().is_cpu() {
+        let y = x.conv2d(w, p.padding, p.stride, p.dilation, 1)?;
+        return Ok(match b {
+            Some(b) => y.broadcast_add(&b.reshape((1, o, 1, 1))?)?,
+            None => y,
+        });
+    }
+    let x = x.contiguous()?;
+    let w = w.contiguous()?;
+    let op = Conv2d { g, n, o };
     Ok(match b {
-        Some(b) => y.broadcast_add(&b.reshape((1, o, 1, 1))?)?,
-        None => y,
+        Some(b) => x.apply_op3(&w, &b.contiguous()?, op)?,
+        None => x.apply_op2(&w, op)?,
     })
 }
 
-/// The forward op: `(x, w) → y`.
+/// The forward op: `(x, w) → y`, or `(x, w, b) → y` with the bias added
+/// in the same pass (no separate broadcast add, and its gradient is one
+/// channel sum of `dy` instead of Candle's strided reduction).
 #[derive(Clone, Copy, Debug)]
 struct Conv2d {
     g: Geometry,
@@ -97,18 +134,32 @@ struct Conv2dGradWeight {
     o: usize,
 }
 
-fn contiguous<'a, T: Real>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
-    let data = T::slice(s).ok_or_else(|| candle_core::Error::Msg(format!("conv2d: {what} has dtype {:?}, expected f32 or f64 like the other operand", s.dtype())))?;
+fn contiguous<'a, T: Real>(
+    s: &'a CpuStorage,
+    l: &Layout,
+    what: &str,
+) -> candle_core::Result<&'a [T]> {
+    let data = T::slice(s).ok_or_else(|| {
+        candle_core::Error::Msg(format!(
+            "conv2d: {what} has dtype {:?}, expected f32 or f64 like the other operand",
+            s.dtype()
+        ))
+    })?;
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&data[a..b]),
-        None => Err(candle_core::Error::Msg(format!("conv2d: {what} is not contiguous"))),
+        None => Err(candle_core::Error::Msg(format!(
+            "conv2d: {what} is not contiguous"
+        ))),
     }
 }
 
 /// Splits `n` samples into one contiguous range per thread.
 fn chunks(n: usize) -> Vec<(usize, usize)> {
     let t = num_threads().min(n).max(1);
-    (0..t).map(|i| (i * n / t, (i + 1) * n / t)).filter(|(a, b)| a < b).collect()
+    (0..t)
+        .map(|i| (i * n / t, (i + 1) * n / t))
+        .filter(|(a, b)| a < b)
+        .collect()
 }
 
 /// Calls `f(sample, out, scratch, threads)` for each of `n` samples, where
@@ -123,7 +174,11 @@ fn for_each_sample<T: Real>(
     f: impl Fn(usize, &mut [T], &mut [T], usize) + Sync,
 ) {
     let parts = chunks(n);
-    let inner = if parts.len() < num_threads() { num_threads() } else { 1 };
+    let inner = if parts.len() < num_threads() {
+        num_threads()
+    } else {
+        1
+    };
     let mut outs = Vec::with_capacity(parts.len());
     let mut rest = buf;
     for (a, b) in &parts {
@@ -134,13 +189,18 @@ fn for_each_sample<T: Real>(
     parts.par_iter().zip(outs).for_each(|(&(a, b), out)| {
         let mut scratch = vec![T::ZERO; scratch_len];
         for s in a..b {
-            f(s, &mut out[(s - a) * per..(s - a + 1) * per], &mut scratch, inner);
+            f(
+                s,
+                &mut out[(s - a) * per..(s - a + 1) * per],
+                &mut scratch,
+                inner,
+            );
         }
     });
 }
 
 impl Conv2d {
-    fn run<T: Real>(&self, x: &[T], w: &[T]) -> Vec<T> {
+    fn run<T: Real>(&self, x: &[T], w: &[T], b: Option<&[T]>) -> Vec<T> {
         let g = &self.g;
         let (k, l, o) = (g.k(), g.l(), self.o);
         let (xs, ys) = (g.c * g.h * g.w, o * l);
@@ -154,9 +214,44 @@ impl Conv2d {
                 im2col(g, xn, cols);
                 cols
             };
-            gemm(o, l, k, yn, false, Mat::rows(w, k), Mat::rows(cm, l), inner);
+            if let Some(b) = b {
+                for (row, &bo) in yn.chunks_mut(l).zip(b) {
+                    row.fill(bo);
+                }
+            }
+            gemm(
+                o,
+                l,
+                k,
+                yn,
+                b.is_some(),
+                Mat::rows(w, k),
+                Mat::rows(cm, l),
+                inner,
+            );
         });
         y
+    }
+
+    fn backward(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let dy = dy.contiguous()?;
+        let (g, n, o) = (self.g, self.n, self.o);
+        let dx = if x.track_op() {
+            Some(dy.apply_op2_no_bwd(w, &Conv2dGradInput { g, n, o })?)
+        } else {
+            None
+        };
+        let dw = if w.track_op() {
+            Some(x.apply_op2_no_bwd(&dy, &Conv2dGradWeight { g, n, o })?)
+        } else {
+            None
+        };
+        Ok((dx, dw))
     }
 }
 
@@ -165,22 +260,93 @@ impl CustomOp2 for Conv2d {
         "nnlab-conv2d"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let shape = Shape::from((self.n, self.o, self.g.oh, self.g.ow));
         let out = match s1 {
-            CpuStorage::F32(_) => f32::storage(self.run::<f32>(contiguous(s1, l1, "input")?, contiguous(s2, l2, "weight")?)),
-            CpuStorage::F64(_) => f64::storage(self.run::<f64>(contiguous(s1, l1, "input")?, contiguous(s2, l2, "weight")?)),
-            other => candle_core::bail!("conv2d: dtype {:?} is not supported, use f32 or f64", other.dtype()),
+            CpuStorage::F32(_) => f32::storage(self.run::<f32>(
+                contiguous(s1, l1, "input")?,
+                contiguous(s2, l2, "weight")?,
+                None,
+            )),
+            CpuStorage::F64(_) => f64::storage(self.run::<f64>(
+                contiguous(s1, l1, "input")?,
+                contiguous(s2, l2, "weight")?,
+                None,
+            )),
+            other => candle_core::bail!(
+                "conv2d: dtype {:?} is not supported, use f32 or f64",
+                other.dtype()
+            ),
         };
         Ok((out, shape))
     }
 
-    fn bwd(&self, x: &Tensor, w: &Tensor, _y: &Tensor, dy: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let dy = dy.contiguous()?;
-        let (g, n, o) = (self.g, self.n, self.o);
-        let dx = if x.track_op() { Some(dy.apply_op2_no_bwd(w, &Conv2dGradInput { g, n, o })?) } else { None };
-        let dw = if w.track_op() { Some(x.apply_op2_no_bwd(&dy, &Conv2dGradWeight { g, n, o })?) } else { None };
-        Ok((dx, dw))
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _y: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        self.backward(x, w, dy)
+    }
+}
+
+impl CustomOp3 for Conv2d {
+    fn name(&self) -> &'static str {
+        "nnlab-conv2d-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let shape = Shape::from((self.n, self.o, self.g.oh, self.g.ow));
+        let out = match s1 {
+            CpuStorage::F32(_) => f32::storage(self.run::<f32>(
+                contiguous(s1, l1, "input")?,
+                contiguous(s2, l2, "weight")?,
+                Some(contiguous(s3, l3, "bias")?),
+            )),
+            CpuStorage::F64(_) => f64::storage(self.run::<f64>(
+                contiguous(s1, l1, "input")?,
+                contiguous(s2, l2, "weight")?,
+                Some(contiguous(s3, l3, "bias")?),
+            )),
+            other => candle_core::bail!(
+                "conv2d: dtype {:?} is not supported, use f32 or f64",
+                other.dtype()
+            ),
+        };
+        Ok((out, shape))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _y: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw) = self.backward(x, w, dy)?;
+        let db = if b.track_op() {
+            Some(channel_sum(dy, self.n, self.o, self.g.l())?)
+        } else {
+            None
+        };
+        Ok((dx, dw, db))
     }
 }
 
@@ -194,9 +360,27 @@ impl Conv2dGradInput {
         for_each_sample(self.n, &mut dx, xs, scratch, |s, dxn, dcols, inner| {
             let dyn_ = &dy[s * ys..(s + 1) * ys];
             if g.is_pointwise() {
-                gemm(k, l, o, dxn, false, Mat::transposed(w, k), Mat::rows(dyn_, l), inner);
+                gemm(
+                    k,
+                    l,
+                    o,
+                    dxn,
+                    false,
+                    Mat::transposed(w, k),
+                    Mat::rows(dyn_, l),
+                    inner,
+                );
             } else {
-                gemm(k, l, o, dcols, false, Mat::transposed(w, k), Mat::rows(dyn_, l), inner);
+                gemm(
+                    k,
+                    l,
+                    o,
+                    dcols,
+                    false,
+                    Mat::transposed(w, k),
+                    Mat::rows(dyn_, l),
+                    inner,
+                );
                 col2im(g, dcols, dxn);
             }
         });
@@ -209,12 +393,27 @@ impl CustomOp2 for Conv2dGradInput {
         "nnlab-conv2d-grad-input"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let shape = Shape::from((self.n, self.g.c, self.g.h, self.g.w));
         let out = match s1 {
-            CpuStorage::F32(_) => f32::storage(self.run::<f32>(contiguous(s1, l1, "output gradient")?, contiguous(s2, l2, "weight")?)),
-            CpuStorage::F64(_) => f64::storage(self.run::<f64>(contiguous(s1, l1, "output gradient")?, contiguous(s2, l2, "weight")?)),
-            other => candle_core::bail!("conv2d backward: dtype {:?} is not supported", other.dtype()),
+            CpuStorage::F32(_) => f32::storage(self.run::<f32>(
+                contiguous(s1, l1, "output gradient")?,
+                contiguous(s2, l2, "weight")?,
+            )),
+            CpuStorage::F64(_) => f64::storage(self.run::<f64>(
+                contiguous(s1, l1, "output gradient")?,
+                contiguous(s2, l2, "weight")?,
+            )),
+            other => candle_core::bail!(
+                "conv2d backward: dtype {:?} is not supported",
+                other.dtype()
+            ),
         };
         Ok((out, shape))
     }
@@ -226,12 +425,20 @@ impl Conv2dGradWeight {
         let (k, l, o) = (g.k(), g.l(), self.o);
         let (xs, ys) = (g.c * g.h * g.w, o * l);
         let parts = chunks(self.n);
-        let inner = if parts.len() < num_threads() { num_threads() } else { 1 };
+        let inner = if parts.len() < num_threads() {
+            num_threads()
+        } else {
+            1
+        };
         let partial: Vec<Vec<T>> = parts
             .par_iter()
             .map(|&(a, b)| {
                 let mut dw = vec![T::ZERO; o * k];
-                let mut cols = if g.is_pointwise() { Vec::new() } else { vec![T::ZERO; k * l] };
+                let mut cols = if g.is_pointwise() {
+                    Vec::new()
+                } else {
+                    vec![T::ZERO; k * l]
+                };
                 for s in a..b {
                     let xn = &x[s * xs..(s + 1) * xs];
                     let cm = if g.is_pointwise() {
@@ -241,7 +448,16 @@ impl Conv2dGradWeight {
                         &cols[..]
                     };
                     let dyn_ = &dy[s * ys..(s + 1) * ys];
-                    gemm(o, k, l, &mut dw, s > a, Mat::rows(dyn_, l), Mat::transposed(cm, l), inner);
+                    gemm(
+                        o,
+                        k,
+                        l,
+                        &mut dw,
+                        s > a,
+                        Mat::rows(dyn_, l),
+                        Mat::transposed(cm, l),
+                        inner,
+                    );
                 }
                 dw
             })
@@ -262,12 +478,27 @@ impl CustomOp2 for Conv2dGradWeight {
         "nnlab-conv2d-grad-weight"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let shape = Shape::from((self.o, self.g.c, self.g.kh, self.g.kw));
         let out = match s1 {
-            CpuStorage::F32(_) => f32::storage(self.run::<f32>(contiguous(s1, l1, "input")?, contiguous(s2, l2, "output gradient")?)),
-            CpuStorage::F64(_) => f64::storage(self.run::<f64>(contiguous(s1, l1, "input")?, contiguous(s2, l2, "output gradient")?)),
-            other => candle_core::bail!("conv2d backward: dtype {:?} is not supported", other.dtype()),
+            CpuStorage::F32(_) => f32::storage(self.run::<f32>(
+                contiguous(s1, l1, "input")?,
+                contiguous(s2, l2, "output gradient")?,
+            )),
+            CpuStorage::F64(_) => f64::storage(self.run::<f64>(
+                contiguous(s1, l1, "input")?,
+                contiguous(s2, l2, "output gradient")?,
+            )),
+            other => candle_core::bail!(
+                "conv2d backward: dtype {:?} is not supported",
+                other.dtype()
+            ),
         };
         Ok((out, shape))
     }
@@ -281,7 +512,17 @@ mod tests {
     use crate::ops::test_util::{max_diff, rand};
 
     /// (N, C, H, W, O, K, stride, padding, dilation)
-    const CASES: [(usize, usize, usize, usize, usize, usize, usize, usize, usize); 8] = [
+    const CASES: [(
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+    ); 8] = [
         (2, 3, 7, 6, 4, 3, 1, 1, 1),
         (1, 2, 9, 9, 3, 3, 2, 1, 1),
         (3, 1, 5, 5, 2, 1, 1, 0, 1),
@@ -297,7 +538,11 @@ mod tests {
         for (i, &(n, c, h, w, o, k, s, pad, d)) in CASES.iter().enumerate() {
             let x = Var::from_tensor(&rand(&[n, c, h, w], i as u64)).unwrap();
             let wt = Var::from_tensor(&rand(&[o, c, k, k], 100 + i as u64)).unwrap();
-            let p = Conv2dParams { stride: s, padding: pad, dilation: d };
+            let p = Conv2dParams {
+                stride: s,
+                padding: pad,
+                dilation: d,
+            };
             let ours = conv2d(&x, &wt, None, p).unwrap();
             let theirs = x.conv2d(&wt, pad, s, d, 1).unwrap();
             assert_eq!(ours.dims(), theirs.dims(), "case {i}");
@@ -308,13 +553,60 @@ mod tests {
             // Candle's own backward fails on some odd sizes with stride 2
             // (its input gradient comes out one column short): those cases
             // are covered by the finite differences below.
-            let Ok(g2) = (&theirs * &r).unwrap().sum_all().unwrap().backward() else { continue };
+            let Ok(g2) = (&theirs * &r).unwrap().sum_all().unwrap().backward() else {
+                continue;
+            };
             for (what, v) in [("input", &x), ("weight", &wt)] {
                 let a = g1.get(v).unwrap();
                 let b = g2.get(v).unwrap();
-                assert!(max_diff(a, b) < 1e-11, "case {i}: {what} gradient differs by {}", max_diff(a, b));
+                assert!(
+                    max_diff(a, b) < 1e-11,
+                    "case {i}: {what} gradient differs by {}",
+                    max_diff(a, b)
+                );
             }
         }
+    }
+
+    #[test]
+    fn fused_bias_equals_a_broadcast_add() {
+        for (i, &(n, c, h, w, o, k, s, pad, d)) in CASES.iter().enumerate() {
+            let x = Var::from_tensor(&rand(&[n, c, h, w], i as u64)).unwrap();
+            let wt = Var::from_tensor(&rand(&[o, c, k, k], 100 + i as u64)).unwrap();
+            let b = Var::from_tensor(&rand(&[o], 300 + i as u64)).unwrap();
+            let p = Conv2dParams {
+                stride: s,
+                padding: pad,
+                dilation: d,
+            };
+            let ours = conv2d(&x, &wt, Some(&b), p).unwrap();
+            let theirs = conv2d(&x, &wt, None, p)
+                .unwrap()
+                .broadcast_add(&b.reshape((1, o, 1, 1)).unwrap())
+                .unwrap();
+            assert!(max_diff(&ours, &theirs) < 1e-12, "case {i}: forward");
+            let r = rand(ours.dims(), 200 + i as u64);
+            let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (&theirs * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            for (what, v) in [("input", &x), ("weight", &wt), ("bias", &b)] {
+                let d = max_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
+                assert!(d < 1e-11, "case {i}: {what} gradient differs by {d}");
+            }
+        }
+        let e = conv2d(
+            &rand(&[1, 2, 5, 5], 1),
+            &rand(&[3, 2, 3, 3], 2),
+            Some(&rand(&[2], 3)),
+            Conv2dParams::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("bias") && e.contains("[3]"), "{e}");
     }
 
     #[test]
@@ -324,17 +616,37 @@ mod tests {
             let x = Var::from_tensor(&rand(&[n, c, h, w], 7)).unwrap();
             let wt = Var::from_tensor(&rand(&[o, c, k, k], 8)).unwrap();
             let b = Var::from_tensor(&rand(&[o], 9)).unwrap();
-            let p = Conv2dParams { stride: s, padding: pad, dilation: 1 };
+            let p = Conv2dParams {
+                stride: s,
+                padding: pad,
+                dilation: 1,
+            };
             let y = conv2d(&x, &wt, Some(&b), p).unwrap();
             let r = rand(y.dims(), 10);
             let loss = |x: &Tensor, wt: &Tensor, b: &Tensor| -> f64 {
-                (conv2d(x, wt, Some(b), p).unwrap() * &r).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap()
+                (conv2d(x, wt, Some(b), p).unwrap() * &r)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f64>()
+                    .unwrap()
             };
             let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
             let eps = 1e-6;
             for (which, v) in [(0, &x), (1, &wt), (2, &b)] {
-                let g = grads.get(v).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
-                let base = v.as_tensor().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+                let g = grads
+                    .get(v)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f64>()
+                    .unwrap();
+                let base = v
+                    .as_tensor()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f64>()
+                    .unwrap();
                 for idx in (0..base.len()).step_by(3) {
                     let bump = |delta: f64| {
                         let mut m = base.clone();
@@ -350,7 +662,11 @@ mod tests {
                     let fd = (f(&plus) - f(&minus)) / (2.0 * eps);
                     // relative error, with an absolute floor for near-zero gradients
                     let err = (fd - g[idx]).abs() / (1.0 + g[idx].abs());
-                    assert!(err < 1e-7, "stride {s} pad {pad} param {which} index {idx}: {fd} vs {}", g[idx]);
+                    assert!(
+                        err < 1e-7,
+                        "stride {s} pad {pad} param {which} index {idx}: {fd} vs {}",
+                        g[idx]
+                    );
                 }
             }
         }
@@ -361,7 +677,13 @@ mod tests {
         let x = rand(&[3, 2, 6, 6], 1);
         let wt = Var::from_tensor(&rand(&[4, 2, 3, 3], 2)).unwrap();
         let y64 = conv2d(&x, &wt, None, Conv2dParams::default()).unwrap();
-        let y32 = conv2d(&x.to_dtype(DType::F32).unwrap(), &wt.to_dtype(DType::F32).unwrap(), None, Conv2dParams::default()).unwrap();
+        let y32 = conv2d(
+            &x.to_dtype(DType::F32).unwrap(),
+            &wt.to_dtype(DType::F32).unwrap(),
+            None,
+            Conv2dParams::default(),
+        )
+        .unwrap();
         assert!(max_diff(&y64, &y32.to_dtype(DType::F64).unwrap()) < 1e-5);
         let grads = y64.sum_all().unwrap().backward().unwrap();
         assert!(grads.get(&x).is_none());
@@ -371,11 +693,22 @@ mod tests {
     #[test]
     fn bad_shapes_are_errors() {
         let x = rand(&[1, 3, 4, 4], 1);
-        let e = conv2d(&x, &rand(&[2, 2, 3, 3], 2), None, Conv2dParams::default()).unwrap_err().to_string();
+        let e = conv2d(&x, &rand(&[2, 2, 3, 3], 2), None, Conv2dParams::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("3 channels") && e.contains("expects 2"), "{e}");
-        let e = conv2d(&x, &rand(&[2, 3, 5, 5], 2), None, Conv2dParams::default()).unwrap_err().to_string();
+        let e = conv2d(&x, &rand(&[2, 3, 5, 5], 2), None, Conv2dParams::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("does not fit"), "{e}");
-        let e = conv2d(&rand(&[3, 4, 4], 1), &rand(&[2, 3, 3, 3], 2), None, Conv2dParams::default()).unwrap_err().to_string();
+        let e = conv2d(
+            &rand(&[3, 4, 4], 1),
+            &rand(&[2, 3, 3, 3], 2),
+            None,
+            Conv2dParams::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("[N, C, H, W]"), "{e}");
     }
 }

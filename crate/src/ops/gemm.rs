@@ -79,18 +79,35 @@ pub struct Mat<'a, T> {
 impl<'a, T> Mat<'a, T> {
     /// Row-major `rows × cols`.
     pub fn rows(data: &'a [T], cols: usize) -> Self {
-        Mat { data, rs: cols, cs: 1 }
+        Mat {
+            data,
+            rs: cols,
+            cs: 1,
+        }
     }
     /// The transpose of a row-major matrix with `cols` columns.
     pub fn transposed(data: &'a [T], cols: usize) -> Self {
-        Mat { data, rs: 1, cs: cols }
+        Mat {
+            data,
+            rs: 1,
+            cs: cols,
+        }
     }
 }
 
 /// `dst[m×n] = a·b` (or `dst += a·b` when `accumulate`); `dst` is row-major
 /// and contiguous. `threads > 1` lets the kernel split the product.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm<T: Real>(m: usize, n: usize, k: usize, dst: &mut [T], accumulate: bool, a: Mat<T>, b: Mat<T>, threads: usize) {
+pub fn gemm<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [T],
+    accumulate: bool,
+    a: Mat<T>,
+    b: Mat<T>,
+    threads: usize,
+) {
     assert!(dst.len() >= m * n, "gemm: destination too small");
     if m == 0 || n == 0 {
         return;
@@ -102,9 +119,19 @@ pub fn gemm<T: Real>(m: usize, n: usize, k: usize, dst: &mut [T], accumulate: bo
         return;
     }
     // The last elements each operand reaches must lie inside its slice.
-    assert!(a.data.len() > (m - 1) * a.rs + (k - 1) * a.cs, "gemm: lhs too small");
-    assert!(b.data.len() > (k - 1) * b.rs + (n - 1) * b.cs, "gemm: rhs too small");
-    let parallelism = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    assert!(
+        a.data.len() > (m - 1) * a.rs + (k - 1) * a.cs,
+        "gemm: lhs too small"
+    );
+    assert!(
+        b.data.len() > (k - 1) * b.rs + (n - 1) * b.cs,
+        "gemm: rhs too small"
+    );
+    let parallelism = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
     // SAFETY: the asserts above keep every access inside the slices; dst is
     // exclusively borrowed and does not alias a or b.
     unsafe {
@@ -147,13 +174,31 @@ mod tests {
         let a = [1.0f64, 2., 3., 4., 5., 6.];
         let b = [1.0f64, 0., 0., 1., 1., 1.];
         let mut c = [0.0f64; 4];
-        gemm(2, 2, 3, &mut c, false, Mat::rows(&a, 3), Mat::rows(&b, 2), 1);
+        gemm(
+            2,
+            2,
+            3,
+            &mut c,
+            false,
+            Mat::rows(&a, 3),
+            Mat::rows(&b, 2),
+            1,
+        );
         assert_eq!(c, [4., 5., 10., 11.]);
         gemm(2, 2, 3, &mut c, true, Mat::rows(&a, 3), Mat::rows(&b, 2), 2);
         assert_eq!(c, [8., 10., 20., 22.]);
         // aᵀ·a (3×3) with a read transposed.
         let mut d = [0.0f64; 9];
-        gemm(3, 3, 2, &mut d, false, Mat::transposed(&a, 3), Mat::rows(&a, 3), 1);
+        gemm(
+            3,
+            3,
+            2,
+            &mut d,
+            false,
+            Mat::transposed(&a, 3),
+            Mat::rows(&a, 3),
+            1,
+        );
         assert_eq!(d, [17., 22., 27., 22., 29., 36., 27., 36., 45.]);
     }
 }

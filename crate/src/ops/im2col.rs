@@ -25,15 +25,41 @@ pub struct Geometry {
 
 impl Geometry {
     /// Output size `(H + 2·pad − d·(K−1) − 1) / s + 1`; `None` when the kernel does not fit.
-    pub fn new(c: usize, h: usize, w: usize, kh: usize, kw: usize, stride: usize, padding: usize, dilation: usize) -> Option<Geometry> {
+    pub fn new(
+        c: usize,
+        h: usize,
+        w: usize,
+        kh: usize,
+        kw: usize,
+        stride: usize,
+        padding: usize,
+        dilation: usize,
+    ) -> Option<Geometry> {
         let span_h = dilation * (kh.max(1) - 1) + 1;
         let span_w = dilation * (kw.max(1) - 1) + 1;
-        if stride == 0 || dilation == 0 || kh == 0 || kw == 0 || h + 2 * padding < span_h || w + 2 * padding < span_w {
+        if stride == 0
+            || dilation == 0
+            || kh == 0
+            || kw == 0
+            || h + 2 * padding < span_h
+            || w + 2 * padding < span_w
+        {
             return None;
         }
         let oh = (h + 2 * padding - span_h) / stride + 1;
         let ow = (w + 2 * padding - span_w) / stride + 1;
-        Some(Geometry { c, h, w, kh, kw, stride, padding, dilation, oh, ow })
+        Some(Geometry {
+            c,
+            h,
+            w,
+            kh,
+            kw,
+            stride,
+            padding,
+            dilation,
+            oh,
+            ow,
+        })
     }
 
     /// `K = C·KH·KW`, rows of the column matrix.
@@ -58,8 +84,15 @@ impl Geometry {
         // smallest j with j·s + off ≥ 0
         let lo = if off >= 0 { 0 } else { ((-off) + s - 1) / s };
         // largest j with j·s + off ≤ W − 1, plus one
-        let hi = if w - 1 - off < 0 { 0 } else { (w - 1 - off) / s + 1 };
-        (lo.clamp(0, self.ow as isize) as usize, hi.clamp(0, self.ow as isize) as usize)
+        let hi = if w - 1 - off < 0 {
+            0
+        } else {
+            (w - 1 - off) / s + 1
+        };
+        (
+            lo.clamp(0, self.ow as isize) as usize,
+            hi.clamp(0, self.ow as isize) as usize,
+        )
     }
 }
 
@@ -147,11 +180,12 @@ mod tests {
                         for j in 0..g.ow {
                             let y = (i * g.stride + p * g.dilation) as isize - g.padding as isize;
                             let xx = (j * g.stride + q * g.dilation) as isize - g.padding as isize;
-                            let v = if y >= 0 && xx >= 0 && (y as usize) < g.h && (xx as usize) < g.w {
-                                x[(c * g.h + y as usize) * g.w + xx as usize]
-                            } else {
-                                0.0
-                            };
+                            let v =
+                                if y >= 0 && xx >= 0 && (y as usize) < g.h && (xx as usize) < g.w {
+                                    x[(c * g.h + y as usize) * g.w + xx as usize]
+                                } else {
+                                    0.0
+                                };
                             cols[((c * g.kh + p) * g.kw + q) * g.l() + i * g.ow + j] = v;
                         }
                     }
@@ -174,12 +208,16 @@ mod tests {
         ];
         for (c, h, w, kh, kw, s, pad, d) in cases {
             let g = Geometry::new(c, h, w, kh, kw, s, pad, d).unwrap();
-            let x: Vec<f64> = (0..c * h * w).map(|i| ((i * 37 % 101) as f64) / 10.0 - 3.0).collect();
+            let x: Vec<f64> = (0..c * h * w)
+                .map(|i| ((i * 37 % 101) as f64) / 10.0 - 3.0)
+                .collect();
             let mut cols = vec![f64::NAN; g.k() * g.l()];
             im2col(&g, &x, &mut cols);
             assert_eq!(cols, naive_im2col(&g, &x), "{g:?}");
             // <im2col(x), r> == <x, col2im(r)> for any r
-            let r: Vec<f64> = (0..cols.len()).map(|i| ((i * 13 % 17) as f64) - 8.0).collect();
+            let r: Vec<f64> = (0..cols.len())
+                .map(|i| ((i * 13 % 17) as f64) - 8.0)
+                .collect();
             let mut back = vec![0.0; x.len()];
             col2im(&g, &r, &mut back);
             let lhs: f64 = cols.iter().zip(&r).map(|(a, b)| a * b).sum();

@@ -1,15 +1,22 @@
-//! Tensor operations Candle lacks or does slowly on the CPU: a fast 2-D
-//! convolution (im2col + gemm, with its own backward) and pooling whose
-//! backward works for any kernel and stride, plus adaptive average pooling.
+//! Tensor operations Candle lacks or does slowly on the CPU, each a custom
+//! op with its own backward: a fast 2-D convolution (im2col + gemm, bias in
+//! the same pass), pooling whose backward works for any kernel and stride,
+//! adaptive average pooling, a linear layer on the stored weight layout,
+//! ReLU, and the channel sums their bias gradients need.
 //! On CUDA these call Candle's own kernels.
 
 pub mod conv;
 pub mod gemm;
 pub mod im2col;
+pub mod linear;
 pub mod pool;
+pub mod reduce;
+pub mod relu;
 
 pub use conv::{conv2d, Conv2dParams};
+pub use linear::{linear, LinearLayout};
 pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_pool2d};
+pub use relu::relu;
 
 /// Random f64 tensors and their distance, for the op tests.
 #[cfg(test)]
@@ -27,6 +34,17 @@ pub(crate) mod test_util {
 
     /// `max |a − b|`.
     pub fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
     }
 }

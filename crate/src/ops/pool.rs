@@ -66,7 +66,10 @@ pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
     if !x.device().is_cpu() {
         return pool_by_gather(x, &win, Kind::Max);
     }
-    Ok(x.contiguous()?.apply_op1(Pool { win, kind: Kind::Max })?)
+    Ok(x.contiguous()?.apply_op1(Pool {
+        win,
+        kind: Kind::Max,
+    })?)
 }
 
 /// `y[n,c,i,j] = mean_{p,q<k} x[n,c,i·s+p,j·s+q]`, output `(H−k)/s+1`.
@@ -75,7 +78,10 @@ pub fn avg_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
     if !x.device().is_cpu() {
         return pool_by_gather(x, &win, Kind::Avg);
     }
-    Ok(x.contiguous()?.apply_op1(Pool { win, kind: Kind::Avg })?)
+    Ok(x.contiguous()?.apply_op1(Pool {
+        win,
+        kind: Kind::Avg,
+    })?)
 }
 
 /// torch's `adaptive_avg_pool2d`: output cell `(i, j)` averages rows
@@ -84,13 +90,27 @@ pub fn adaptive_avg_pool2d(x: &Tensor, out: (usize, usize)) -> Result<Tensor> {
     let (n, c, h, w) = dims("adaptive_avg_pool2d", x)?;
     let (oh, ow) = out;
     if oh == 0 || ow == 0 {
-        return Err(Error::shape("adaptive_avg_pool2d", format!("output size {oh}×{ow}: both must be positive")));
+        return Err(Error::shape(
+            "adaptive_avg_pool2d",
+            format!("output size {oh}×{ow}: both must be positive"),
+        ));
     }
     if !x.device().is_cpu() {
         return adaptive_by_slices(x, out);
     }
-    let win = Windows { n, c, h, w, oh, ow, fixed: None };
-    Ok(x.contiguous()?.apply_op1(Pool { win, kind: Kind::Avg })?)
+    let win = Windows {
+        n,
+        c,
+        h,
+        w,
+        oh,
+        ow,
+        fixed: None,
+    };
+    Ok(x.contiguous()?.apply_op1(Pool {
+        win,
+        kind: Kind::Avg,
+    })?)
 }
 
 /// The same windows with narrow + mean (any device, slower).
@@ -102,7 +122,12 @@ fn adaptive_by_slices(x: &Tensor, (oh, ow): (usize, usize)) -> Result<Tensor> {
         let mut cols = Vec::with_capacity(ow);
         for j in 0..ow {
             let (w0, w1) = (j * w / ow, ((j + 1) * w).div_ceil(ow));
-            cols.push(x.narrow(2, h0, h1 - h0)?.narrow(3, w0, w1 - w0)?.mean_keepdim(2)?.mean_keepdim(3)?);
+            cols.push(
+                x.narrow(2, h0, h1 - h0)?
+                    .narrow(3, w0, w1 - w0)?
+                    .mean_keepdim(2)?
+                    .mean_keepdim(3)?,
+            );
         }
         rows.push(Tensor::cat(&cols, 3)?);
     }
@@ -117,7 +142,9 @@ fn adaptive_by_slices(x: &Tensor, (oh, ow): (usize, usize)) -> Result<Tensor> {
 /// backward needs kernel = stride). On ties, max sends the gradient to every
 /// maximum (torch: to the first one).
 fn pool_by_gather(x: &Tensor, win: &Windows, kind: Kind) -> Result<Tensor> {
-    let (k, s) = win.fixed.ok_or_else(|| Error::shape("pooling", "expected a fixed window"))?;
+    let (k, s) = win
+        .fixed
+        .ok_or_else(|| Error::shape("pooling", "expected a fixed window"))?;
     let dev = x.device();
     let index = |count: usize, offset: usize| -> Result<Tensor> {
         let v: Vec<u32> = (0..count).map(|i| (i * s + offset) as u32).collect();
@@ -138,30 +165,61 @@ fn pool_by_gather(x: &Tensor, win: &Windows, kind: Kind) -> Result<Tensor> {
 }
 
 fn dims(op: &str, x: &Tensor) -> Result<(usize, usize, usize, usize)> {
-    x.dims4().map_err(|_| Error::shape(op, format!("input of shape {:?}: expected [N, C, H, W]", x.dims())))
+    x.dims4().map_err(|_| {
+        Error::shape(
+            op,
+            format!("input of shape {:?}: expected [N, C, H, W]", x.dims()),
+        )
+    })
 }
 
 fn fixed(op: &str, x: &Tensor, k: usize, s: usize) -> Result<Windows> {
     let (n, c, h, w) = dims(op, x)?;
     if k == 0 || s == 0 {
-        return Err(Error::shape(op, format!("kernel {k}, stride {s}: both must be positive")));
+        return Err(Error::shape(
+            op,
+            format!("kernel {k}, stride {s}: both must be positive"),
+        ));
     }
     if k > h || k > w {
-        return Err(Error::shape(op, format!("a {k}×{k} window does not fit a {h}×{w} input")));
+        return Err(Error::shape(
+            op,
+            format!("a {k}×{k} window does not fit a {h}×{w} input"),
+        ));
     }
-    Ok(Windows { n, c, h, w, oh: (h - k) / s + 1, ow: (w - k) / s + 1, fixed: Some((k, s)) })
+    Ok(Windows {
+        n,
+        c,
+        h,
+        w,
+        oh: (h - k) / s + 1,
+        ow: (w - k) / s + 1,
+        fixed: Some((k, s)),
+    })
 }
 
 fn slice<'a, T: Real>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    let data = T::slice(s).ok_or_else(|| candle_core::Error::Msg(format!("pooling: dtype {:?}, expected f32 or f64", s.dtype())))?;
+    let data = T::slice(s).ok_or_else(|| {
+        candle_core::Error::Msg(format!(
+            "pooling: dtype {:?}, expected f32 or f64",
+            s.dtype()
+        ))
+    })?;
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&data[a..b]),
-        None => Err(candle_core::Error::Msg("pooling: input is not contiguous".into())),
+        None => Err(candle_core::Error::Msg(
+            "pooling: input is not contiguous".into(),
+        )),
     }
 }
 
 /// Position (in the plane) of the first largest value of a window; NaN wins.
-fn argmax<T: Real>(plane: &[T], w: usize, (r0, r1): (usize, usize), (c0, c1): (usize, usize)) -> usize {
+fn argmax<T: Real>(
+    plane: &[T],
+    w: usize,
+    (r0, r1): (usize, usize),
+    (c0, c1): (usize, usize),
+) -> usize {
     let mut best = r0 * w + c0;
     for r in r0..r1 {
         for c in c0..c1 {
@@ -206,38 +264,44 @@ impl Pool {
         let mut y = vec![T::ZERO; win.n * win.c * ohw];
         if self.kind == Kind::Max && win.fixed == Some((2, 2)) {
             // The common MaxPool2d(2): four loads a cell, no window bookkeeping.
-            y.par_chunks_mut(ohw).zip(x.par_chunks(hw)).for_each(|(out, plane)| {
+            y.par_chunks_mut(ohw)
+                .zip(x.par_chunks(hw))
+                .for_each(|(out, plane)| {
+                    for i in 0..win.oh {
+                        let (r0, r1) = (&plane[2 * i * win.w..], &plane[(2 * i + 1) * win.w..]);
+                        for j in 0..win.ow {
+                            let k = 2 * j;
+                            let v = [r0[k], r0[k + 1], r1[k], r1[k + 1]];
+                            out[i * win.ow + j] = v[first_max4(&v)];
+                        }
+                    }
+                });
+            return y;
+        }
+        y.par_chunks_mut(ohw)
+            .zip(x.par_chunks(hw))
+            .for_each(|(out, plane)| {
                 for i in 0..win.oh {
-                    let (r0, r1) = (&plane[2 * i * win.w..], &plane[(2 * i + 1) * win.w..]);
+                    let rows = win.rows(i);
                     for j in 0..win.ow {
-                        let k = 2 * j;
-                        let v = [r0[k], r0[k + 1], r1[k], r1[k + 1]];
-                        out[i * win.ow + j] = v[first_max4(&v)];
+                        let cols = win.cols(j);
+                        out[i * win.ow + j] = match self.kind {
+                            Kind::Max => plane[argmax(plane, win.w, rows, cols)],
+                            Kind::Avg => {
+                                let mut s = T::ZERO;
+                                for r in rows.0..rows.1 {
+                                    for c in cols.0..cols.1 {
+                                        s += plane[r * win.w + c];
+                                    }
+                                }
+                                s * T::from_f64(
+                                    1.0 / ((rows.1 - rows.0) * (cols.1 - cols.0)) as f64,
+                                )
+                            }
+                        };
                     }
                 }
             });
-            return y;
-        }
-        y.par_chunks_mut(ohw).zip(x.par_chunks(hw)).for_each(|(out, plane)| {
-            for i in 0..win.oh {
-                let rows = win.rows(i);
-                for j in 0..win.ow {
-                    let cols = win.cols(j);
-                    out[i * win.ow + j] = match self.kind {
-                        Kind::Max => plane[argmax(plane, win.w, rows, cols)],
-                        Kind::Avg => {
-                            let mut s = T::ZERO;
-                            for r in rows.0..rows.1 {
-                                for c in cols.0..cols.1 {
-                                    s += plane[r * win.w + c];
-                                }
-                            }
-                            s * T::from_f64(1.0 / ((rows.1 - rows.0) * (cols.1 - cols.0)) as f64)
-                        }
-                    };
-                }
-            }
-        });
         y
     }
 }
@@ -255,14 +319,23 @@ impl CustomOp1 for Pool {
         let out = match s {
             CpuStorage::F32(_) => f32::storage(self.run::<f32>(slice(s, l)?)),
             CpuStorage::F64(_) => f64::storage(self.run::<f64>(slice(s, l)?)),
-            other => candle_core::bail!("pooling: dtype {:?} is not supported, use f32 or f64", other.dtype()),
+            other => candle_core::bail!(
+                "pooling: dtype {:?} is not supported, use f32 or f64",
+                other.dtype()
+            ),
         };
         Ok((out, shape))
     }
 
     fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let dy = dy.contiguous()?;
-        Ok(Some(x.apply_op2_no_bwd(&dy, &PoolGrad { win: self.win, kind: self.kind })?))
+        Ok(Some(x.apply_op2_no_bwd(
+            &dy,
+            &PoolGrad {
+                win: self.win,
+                kind: self.kind,
+            },
+        )?))
     }
 }
 
@@ -279,39 +352,53 @@ impl PoolGrad {
         let (hw, ohw) = (win.h * win.w, win.oh * win.ow);
         let mut dx = vec![T::ZERO; win.n * win.c * hw];
         if self.kind == Kind::Max && win.fixed == Some((2, 2)) {
-            dx.par_chunks_mut(hw).zip(x.par_chunks(hw)).zip(dy.par_chunks(ohw)).for_each(|((out, plane), g)| {
-                for i in 0..win.oh {
-                    let (a, b) = (2 * i * win.w, (2 * i + 1) * win.w);
-                    for j in 0..win.ow {
-                        let k = 2 * j;
-                        let v = [plane[a + k], plane[a + k + 1], plane[b + k], plane[b + k + 1]];
-                        let at = [a + k, a + k + 1, b + k, b + k + 1][first_max4(&v)];
-                        out[at] += g[i * win.ow + j];
+            dx.par_chunks_mut(hw)
+                .zip(x.par_chunks(hw))
+                .zip(dy.par_chunks(ohw))
+                .for_each(|((out, plane), g)| {
+                    for i in 0..win.oh {
+                        let (a, b) = (2 * i * win.w, (2 * i + 1) * win.w);
+                        for j in 0..win.ow {
+                            let k = 2 * j;
+                            let v = [
+                                plane[a + k],
+                                plane[a + k + 1],
+                                plane[b + k],
+                                plane[b + k + 1],
+                            ];
+                            let at = [a + k, a + k + 1, b + k, b + k + 1][first_max4(&v)];
+                            out[at] += g[i * win.ow + j];
+                        }
                     }
-                }
-            });
+                });
             return dx;
         }
-        dx.par_chunks_mut(hw).zip(x.par_chunks(hw)).zip(dy.par_chunks(ohw)).for_each(|((out, plane), g)| {
-            for i in 0..win.oh {
-                let rows = win.rows(i);
-                for j in 0..win.ow {
-                    let cols = win.cols(j);
-                    let gij = g[i * win.ow + j];
-                    match self.kind {
-                        Kind::Max => out[argmax(plane, win.w, rows, cols)] += gij,
-                        Kind::Avg => {
-                            let share = gij * T::from_f64(1.0 / ((rows.1 - rows.0) * (cols.1 - cols.0)) as f64);
-                            for r in rows.0..rows.1 {
-                                for c in cols.0..cols.1 {
-                                    out[r * win.w + c] += share;
+        dx.par_chunks_mut(hw)
+            .zip(x.par_chunks(hw))
+            .zip(dy.par_chunks(ohw))
+            .for_each(|((out, plane), g)| {
+                for i in 0..win.oh {
+                    let rows = win.rows(i);
+                    for j in 0..win.ow {
+                        let cols = win.cols(j);
+                        let gij = g[i * win.ow + j];
+                        match self.kind {
+                            Kind::Max => out[argmax(plane, win.w, rows, cols)] += gij,
+                            Kind::Avg => {
+                                let share = gij
+                                    * T::from_f64(
+                                        1.0 / ((rows.1 - rows.0) * (cols.1 - cols.0)) as f64,
+                                    );
+                                for r in rows.0..rows.1 {
+                                    for c in cols.0..cols.1 {
+                                        out[r * win.w + c] += share;
+                                    }
                                 }
                             }
                         }
                     }
                 }
-            }
-        });
+            });
         dx
     }
 }
@@ -321,12 +408,21 @@ impl CustomOp2 for PoolGrad {
         "nnlab-pool2d-grad"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let shape = Shape::from((self.win.n, self.win.c, self.win.h, self.win.w));
         let out = match s1 {
             CpuStorage::F32(_) => f32::storage(self.run::<f32>(slice(s1, l1)?, slice(s2, l2)?)),
             CpuStorage::F64(_) => f64::storage(self.run::<f64>(slice(s1, l1)?, slice(s2, l2)?)),
-            other => candle_core::bail!("pooling backward: dtype {:?} is not supported", other.dtype()),
+            other => candle_core::bail!(
+                "pooling backward: dtype {:?} is not supported",
+                other.dtype()
+            ),
         };
         Ok((out, shape))
     }
@@ -357,8 +453,16 @@ mod tests {
                 continue;
             }
             let g1 = (ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
-            let g2 = (theirs * &r).unwrap().sum_all().unwrap().backward().unwrap();
-            assert!(max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()) < 1e-12, "{kind:?}");
+            let g2 = (theirs * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            assert!(
+                max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()) < 1e-12,
+                "{kind:?}"
+            );
         }
     }
 
@@ -391,19 +495,43 @@ mod tests {
         let x = rand(&[2, 2, 7, 9], 3);
         type Op = Box<dyn Fn(&Tensor) -> Tensor>;
         let ops: Vec<(&str, Op)> = vec![
-            ("max 3/2", Box::new(|t: &Tensor| max_pool2d(t, 3, 2).unwrap())),
-            ("max 2/2", Box::new(|t: &Tensor| max_pool2d(t, 2, 2).unwrap())),
-            ("avg 3/2", Box::new(|t: &Tensor| avg_pool2d(t, 3, 2).unwrap())),
-            ("avg 3/1", Box::new(|t: &Tensor| avg_pool2d(t, 3, 1).unwrap())),
-            ("adaptive 3×4", Box::new(|t: &Tensor| adaptive_avg_pool2d(t, (3, 4)).unwrap())),
-            ("adaptive 1×1", Box::new(|t: &Tensor| adaptive_avg_pool2d(t, (1, 1)).unwrap())),
+            (
+                "max 3/2",
+                Box::new(|t: &Tensor| max_pool2d(t, 3, 2).unwrap()),
+            ),
+            (
+                "max 2/2",
+                Box::new(|t: &Tensor| max_pool2d(t, 2, 2).unwrap()),
+            ),
+            (
+                "avg 3/2",
+                Box::new(|t: &Tensor| avg_pool2d(t, 3, 2).unwrap()),
+            ),
+            (
+                "avg 3/1",
+                Box::new(|t: &Tensor| avg_pool2d(t, 3, 1).unwrap()),
+            ),
+            (
+                "adaptive 3×4",
+                Box::new(|t: &Tensor| adaptive_avg_pool2d(t, (3, 4)).unwrap()),
+            ),
+            (
+                "adaptive 1×1",
+                Box::new(|t: &Tensor| adaptive_avg_pool2d(t, (1, 1)).unwrap()),
+            ),
         ];
         for (name, f) in ops {
             let v = Var::from_tensor(&x).unwrap();
             let y = f(&v);
             let r = rand(y.dims(), 4);
             let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
-            let g = g.get(&v).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+            let g = g
+                .get(&v)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f64>()
+                .unwrap();
             let base = x.flatten_all().unwrap().to_vec1::<f64>().unwrap();
             let eps = 1e-6;
             for idx in 0..base.len() {
@@ -411,10 +539,19 @@ mod tests {
                     let mut m = base.clone();
                     m[idx] += d;
                     let t = Tensor::from_vec(m, x.dims(), &Device::Cpu).unwrap();
-                    (f(&t) * &r).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap()
+                    (f(&t) * &r)
+                        .unwrap()
+                        .sum_all()
+                        .unwrap()
+                        .to_scalar::<f64>()
+                        .unwrap()
                 };
                 let fd = (at(eps) - at(-eps)) / (2.0 * eps);
-                assert!((fd - g[idx]).abs() < 1e-7, "{name} index {idx}: {fd} vs {}", g[idx]);
+                assert!(
+                    (fd - g[idx]).abs() < 1e-7,
+                    "{name} index {idx}: {fd} vs {}",
+                    g[idx]
+                );
             }
         }
     }
@@ -423,13 +560,42 @@ mod tests {
     fn ties_send_the_gradient_to_the_first_maximum_as_torch_does() {
         // torch: x = torch.ones(1,1,4,4, requires_grad=True); F.max_pool2d(x, 2).sum().backward()
         // → x.grad has 1 at (0,0), (0,2), (2,0), (2,2), 0 elsewhere; the same for kernel 3, stride 1 at (0,0),(0,1),(1,0),(1,1).
-        let x = Var::from_tensor(&Tensor::ones((1, 1, 4, 4), candle_core::DType::F64, &Device::Cpu).unwrap()).unwrap();
+        let x = Var::from_tensor(
+            &Tensor::ones((1, 1, 4, 4), candle_core::DType::F64, &Device::Cpu).unwrap(),
+        )
+        .unwrap();
         for (k, s, want) in [
-            (2, 2, [1., 0., 1., 0., 0., 0., 0., 0., 1., 0., 1., 0., 0., 0., 0., 0.]),
-            (3, 1, [1., 1., 0., 0., 1., 1., 0., 0., 0., 0., 0., 0., 0., 0., 0., 0.]),
+            (
+                2,
+                2,
+                [
+                    1., 0., 1., 0., 0., 0., 0., 0., 1., 0., 1., 0., 0., 0., 0., 0.,
+                ],
+            ),
+            (
+                3,
+                1,
+                [
+                    1., 1., 0., 0., 1., 1., 0., 0., 0., 0., 0., 0., 0., 0., 0., 0.,
+                ],
+            ),
         ] {
-            let g = max_pool2d(&x, k, s).unwrap().sum_all().unwrap().backward().unwrap();
-            assert_eq!(g.get(&x).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap(), want, "k {k} s {s}");
+            let g = max_pool2d(&x, k, s)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            assert_eq!(
+                g.get(&x)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f64>()
+                    .unwrap(),
+                want,
+                "k {k} s {s}"
+            );
         }
     }
 
@@ -450,7 +616,9 @@ mod tests {
         assert!(e.contains("does not fit") && e.contains("3×3"), "{e}");
         let e = avg_pool2d(&x, 2, 0).unwrap_err().to_string();
         assert!(e.contains("stride 0"), "{e}");
-        let e = adaptive_avg_pool2d(&rand(&[3, 3], 1), (1, 1)).unwrap_err().to_string();
+        let e = adaptive_avg_pool2d(&rand(&[3, 3], 1), (1, 1))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("[N, C, H, W]"), "{e}");
     }
 }

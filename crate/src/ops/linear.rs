@@ -1,0 +1,469 @@
+//! Fully connected layer `y = x·Wᵀ + b` (torch's `[out, in]` weight) or
+//! `y = x·W + b` (hw2's `[in, out]`), with its own backward:
+//!
+//! ```text
+//! dx = dy·W  (or dy·Wᵀ)      dW = dyᵀ·x  (or xᵀ·dy)      db = Σ_rows dy
+//! ```
+//!
+//! each one matrix product on the stored layout (no transposed copies), the
+//! bias added in the product's own pass. Through Candle's ops the same layer
+//! is a matmul of a transposed view, a broadcast add, and in backward a
+//! strided reduction for the bias plus a gradient add in the transposed
+//! layout. `x` may have leading dimensions (`[..., in]`). On CUDA, Candle's
+//! matmul is used.
+//!
+//! ```
+//! use candle_core::{Device, Tensor};
+//! use nnlab::ops::{linear, LinearLayout};
+//! let x = Tensor::new(&[[1f32, 2.]], &Device::Cpu).unwrap();
+//! let w = Tensor::new(&[[1f32, 0.], [1., 1.], [0., 2.]], &Device::Cpu).unwrap(); // [out 3, in 2]
+//! let b = Tensor::new(&[0.5f32, 0., -1.], &Device::Cpu).unwrap();
+//! let y = linear(&x, &w, Some(&b), LinearLayout::OutIn).unwrap();
+//! assert_eq!(y.to_vec2::<f32>().unwrap(), [[1.5, 3., 3.]]);
+//! ```
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+
+use super::gemm::{gemm, num_threads, Mat, Real};
+use super::reduce::channel_sum;
+use crate::{Error, Result};
+
+/// How a linear layer stores its weight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinearLayout {
+    /// torch's `nn.Linear`: `weight: [out, in]`, `bias: [out]`.
+    OutIn,
+    /// hw2's `FullyConnectedLayer`: `W: [in, out]`, `b: [out]`, `y = x·W + b`.
+    InOut,
+}
+
+/// `x: [..., in]`, `w: [out, in]` (`OutIn`) or `[in, out]` (`InOut`),
+/// `b: [out]` → `[..., out]`.
+pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, layout: LinearLayout) -> Result<Tensor> {
+    let (wr, wc) = w.dims2().map_err(|_| {
+        Error::shape(
+            "linear",
+            format!("weight of shape {:?}: expected a matrix", w.dims()),
+        )
+    })?;
+    let (inp, out) = match layout {
+        LinearLayout::OutIn => (wc, wr),
+        LinearLayout::InOut => (wr, wc),
+    };
+    let dims = x.dims();
+    if dims.last() != Some(&inp) {
+        return Err(Error::shape(
+            "linear",
+            format!(
+                "input of shape {dims:?}: expected [..., {inp}] for a weight of shape {:?}",
+                w.dims()
+            ),
+        ));
+    }
+    if let Some(b) = b {
+        if b.dims() != [out] {
+            return Err(Error::shape(
+                "linear",
+                format!("bias of shape {:?}: expected [{out}]", b.dims()),
+            ));
+        }
+    }
+    if !x.device().is_cpu() {
+        let y = match layout {
+            LinearLayout::OutIn => x.broadcast_matmul(&w.t()?)?,
+            LinearLayout::InOut => x.broadcast_matmul(w)?,
+        };
+        return Ok(match b {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        });
+    }
+    let rows = dims[..dims.len() - 1].iter().product::<usize>();
+    let mut out_dims = dims.to_vec();
+    *out_dims.last_mut().unwrap() = out;
+    let x2 = x.reshape((rows, inp))?.contiguous()?;
+    let w = w.contiguous()?;
+    let op = Linear {
+        rows,
+        inp,
+        out,
+        layout,
+    };
+    let y = match b {
+        Some(b) => x2.apply_op3(&w, &b.contiguous()?, op)?,
+        None => x2.apply_op2(&w, op)?,
+    };
+    Ok(y.reshape(out_dims)?)
+}
+
+/// `(x [rows, in], w) → y [rows, out]`, or `(x, w, b) → y`.
+#[derive(Clone, Copy, Debug)]
+struct Linear {
+    rows: usize,
+    inp: usize,
+    out: usize,
+    layout: LinearLayout,
+}
+
+/// `W` as the `in × out` operand of `y = x·W`.
+fn w_in_out<'a, T>(w: &'a [T], l: &Linear) -> Mat<'a, T> {
+    match l.layout {
+        LinearLayout::OutIn => Mat::transposed(w, l.inp),
+        LinearLayout::InOut => Mat::rows(w, l.out),
+    }
+}
+
+/// `W` as the `out × in` operand of `dx = dy·Wᵀ`.
+fn w_out_in<'a, T>(w: &'a [T], l: &Linear) -> Mat<'a, T> {
+    match l.layout {
+        LinearLayout::OutIn => Mat::rows(w, l.inp),
+        LinearLayout::InOut => Mat::transposed(w, l.out),
+    }
+}
+
+fn data<'a, T: Real>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
+    let v = T::slice(s).ok_or_else(|| {
+        candle_core::Error::Msg(format!(
+            "linear: {what} has dtype {:?}, expected f32 or f64 like the input",
+            s.dtype()
+        ))
+    })?;
+    let (a, b) = l
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg(format!("linear: {what} is not contiguous")))?;
+    Ok(&v[a..b])
+}
+
+impl Linear {
+    fn run<T: Real>(&self, x: &[T], w: &[T], b: Option<&[T]>) -> Vec<T> {
+        let mut y = vec![T::ZERO; self.rows * self.out];
+        if let (Some(b), true) = (b, self.out > 0) {
+            for row in y.chunks_mut(self.out) {
+                row.copy_from_slice(b);
+            }
+        }
+        gemm(
+            self.rows,
+            self.out,
+            self.inp,
+            &mut y,
+            b.is_some(),
+            Mat::rows(x, self.inp),
+            w_in_out(w, self),
+            num_threads(),
+        );
+        y
+    }
+
+    fn dispatch(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        b: Option<(&CpuStorage, &Layout)>,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let shape = Shape::from((self.rows, self.out));
+        let out = match s1 {
+            CpuStorage::F32(_) => {
+                let b = match b {
+                    Some((s, l)) => Some(data::<f32>(s, l, "bias")?),
+                    None => None,
+                };
+                f32::storage(self.run::<f32>(data(s1, l1, "input")?, data(s2, l2, "weight")?, b))
+            }
+            CpuStorage::F64(_) => {
+                let b = match b {
+                    Some((s, l)) => Some(data::<f64>(s, l, "bias")?),
+                    None => None,
+                };
+                f64::storage(self.run::<f64>(data(s1, l1, "input")?, data(s2, l2, "weight")?, b))
+            }
+            other => candle_core::bail!(
+                "linear: dtype {:?} is not supported, use f32 or f64",
+                other.dtype()
+            ),
+        };
+        Ok((out, shape))
+    }
+
+    fn backward(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let dy = dy.contiguous()?;
+        let dx = if x.track_op() {
+            Some(dy.apply_op2_no_bwd(
+                w,
+                &LinearGrad {
+                    op: *self,
+                    wrt: Wrt::Input,
+                },
+            )?)
+        } else {
+            None
+        };
+        let dw = if w.track_op() {
+            Some(x.apply_op2_no_bwd(
+                &dy,
+                &LinearGrad {
+                    op: *self,
+                    wrt: Wrt::Weight,
+                },
+            )?)
+        } else {
+            None
+        };
+        Ok((dx, dw))
+    }
+}
+
+impl CustomOp2 for Linear {
+    fn name(&self) -> &'static str {
+        "nnlab-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.dispatch(s1, l1, s2, l2, None)
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _y: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        self.backward(x, w, dy)
+    }
+}
+
+impl CustomOp3 for Linear {
+    fn name(&self) -> &'static str {
+        "nnlab-linear-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.dispatch(s1, l1, s2, l2, Some((s3, l3)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _y: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw) = self.backward(x, w, dy)?;
+        let db = if b.track_op() {
+            Some(channel_sum(dy, self.rows, self.out, 1)?)
+        } else {
+            None
+        };
+        Ok((dx, dw, db))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wrt {
+    /// `(dy, w) → dx`
+    Input,
+    /// `(x, dy) → dW`
+    Weight,
+}
+
+/// One gradient of [`Linear`], without a backward of its own.
+#[derive(Clone, Copy, Debug)]
+struct LinearGrad {
+    op: Linear,
+    wrt: Wrt,
+}
+
+impl LinearGrad {
+    fn run<T: Real>(&self, a: &[T], b: &[T]) -> Vec<T> {
+        let l = &self.op;
+        let t = num_threads();
+        match self.wrt {
+            Wrt::Input => {
+                let mut dx = vec![T::ZERO; l.rows * l.inp];
+                gemm(
+                    l.rows,
+                    l.inp,
+                    l.out,
+                    &mut dx,
+                    false,
+                    Mat::rows(a, l.out),
+                    w_out_in(b, l),
+                    t,
+                );
+                dx
+            }
+            Wrt::Weight => {
+                let (x, dy) = (a, b);
+                let mut dw = vec![T::ZERO; l.inp * l.out];
+                match l.layout {
+                    LinearLayout::OutIn => gemm(
+                        l.out,
+                        l.inp,
+                        l.rows,
+                        &mut dw,
+                        false,
+                        Mat::transposed(dy, l.out),
+                        Mat::rows(x, l.inp),
+                        t,
+                    ),
+                    LinearLayout::InOut => gemm(
+                        l.inp,
+                        l.out,
+                        l.rows,
+                        &mut dw,
+                        false,
+                        Mat::transposed(x, l.inp),
+                        Mat::rows(dy, l.out),
+                        t,
+                    ),
+                }
+                dw
+            }
+        }
+    }
+}
+
+impl CustomOp2 for LinearGrad {
+    fn name(&self) -> &'static str {
+        match self.wrt {
+            Wrt::Input => "nnlab-linear-grad-input",
+            Wrt::Weight => "nnlab-linear-grad-weight",
+        }
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let l = &self.op;
+        let (names, shape) = match self.wrt {
+            Wrt::Input => (["output gradient", "weight"], Shape::from((l.rows, l.inp))),
+            Wrt::Weight => (
+                ["input", "output gradient"],
+                match l.layout {
+                    LinearLayout::OutIn => Shape::from((l.out, l.inp)),
+                    LinearLayout::InOut => Shape::from((l.inp, l.out)),
+                },
+            ),
+        };
+        let out = match s1 {
+            CpuStorage::F32(_) => {
+                f32::storage(self.run::<f32>(data(s1, l1, names[0])?, data(s2, l2, names[1])?))
+            }
+            CpuStorage::F64(_) => {
+                f64::storage(self.run::<f64>(data(s1, l1, names[0])?, data(s2, l2, names[1])?))
+            }
+            other => candle_core::bail!(
+                "linear backward: dtype {:?} is not supported",
+                other.dtype()
+            ),
+        };
+        Ok((out, shape))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::test_util::{max_diff, rand};
+    use candle_core::Var;
+
+    /// Candle's own ops: the reference.
+    fn reference(x: &Tensor, w: &Tensor, b: Option<&Tensor>, layout: LinearLayout) -> Tensor {
+        let y = match layout {
+            LinearLayout::OutIn => x.broadcast_matmul(&w.t().unwrap()).unwrap(),
+            LinearLayout::InOut => x.broadcast_matmul(w).unwrap(),
+        };
+        match b {
+            Some(b) => y.broadcast_add(b).unwrap(),
+            None => y,
+        }
+    }
+
+    #[test]
+    fn forward_and_gradients_equal_candles_matmul() {
+        // (x shape, in, out, layout, bias)
+        let cases: [(Vec<usize>, usize, usize, LinearLayout, bool); 6] = [
+            (vec![4, 3], 3, 5, LinearLayout::OutIn, true),
+            (vec![1, 7], 7, 1, LinearLayout::OutIn, true),
+            (vec![64, 20], 20, 10, LinearLayout::InOut, true),
+            (vec![2, 3, 6], 6, 4, LinearLayout::OutIn, true),
+            (vec![5, 8], 8, 3, LinearLayout::OutIn, false),
+            (vec![9, 4], 4, 6, LinearLayout::InOut, false),
+        ];
+        for (i, (xs, inp, out, layout, bias)) in cases.into_iter().enumerate() {
+            let wshape = match layout {
+                LinearLayout::OutIn => [out, inp],
+                LinearLayout::InOut => [inp, out],
+            };
+            let x = Var::from_tensor(&rand(&xs, i as u64)).unwrap();
+            let w = Var::from_tensor(&rand(&wshape, 10 + i as u64)).unwrap();
+            let b = Var::from_tensor(&rand(&[out], 20 + i as u64)).unwrap();
+            let bt = bias.then(|| b.as_tensor());
+            let ours = linear(x.as_tensor(), w.as_tensor(), bt, layout).unwrap();
+            let theirs = reference(x.as_tensor(), w.as_tensor(), bt, layout);
+            assert_eq!(ours.dims(), theirs.dims());
+            assert!(max_diff(&ours, &theirs) < 1e-12, "case {i}: forward");
+            let r = rand(ours.dims(), 30 + i as u64);
+            let g1 = (ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (theirs * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            for (what, v) in [("x", &x), ("w", &w), ("b", &b)] {
+                if what == "b" && !bias {
+                    assert!(g1.get(v).is_none());
+                    continue;
+                }
+                let d = max_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
+                assert!(d < 1e-12, "case {i}: d{what} differs by {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn data_inputs_get_no_gradient_and_bad_shapes_are_errors() {
+        let x = rand(&[3, 4], 1);
+        let w = Var::from_tensor(&rand(&[2, 4], 2)).unwrap();
+        let y = linear(&x, w.as_tensor(), None, LinearLayout::OutIn).unwrap();
+        let g = y.sum_all().unwrap().backward().unwrap();
+        assert!(g.get(&x).is_none() && g.get(&w).is_some());
+        let e = linear(&rand(&[3, 5], 3), w.as_tensor(), None, LinearLayout::OutIn)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[3, 5]") && e.contains("[..., 4]"), "{e}");
+        let e = linear(&x, w.as_tensor(), Some(&rand(&[3], 4)), LinearLayout::OutIn)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bias") && e.contains("[2]"), "{e}");
+    }
+}
