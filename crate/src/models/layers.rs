@@ -156,6 +156,23 @@ impl BatchNorm {
         })
     }
 
+    /// `r ← (1−m)·r + m·s` for the running mean and variance, from the batch
+    /// mean and biased variance of `n` values per channel (the variance made
+    /// unbiased, as torch does).
+    fn update_running(&self, mean: &[f64], var: &[f64], n: usize) -> Result<()> {
+        let m = self.momentum;
+        let dev = self.running_mean.device();
+        let unbiased = n as f64 / (n as f64 - 1.0);
+        let blend = |r: &Var, s: Vec<f64>| -> Result<()> {
+            let s = Tensor::from_vec(s, r.dims(), dev)?.to_dtype(r.dtype())?;
+            Ok(r.set(&((r.as_tensor() * (1.0 - m))? + (s * m)?)?)?)
+        };
+        blend(&self.running_mean, mean.to_vec())?;
+        blend(&self.running_var, var.iter().map(|v| v * unbiased).collect())?;
+        self.num_batches_tracked.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
     /// How many training batches updated the running statistics.
     pub fn num_batches_tracked(&self) -> u64 {
         self.num_batches_tracked.load(Ordering::SeqCst)
@@ -194,6 +211,13 @@ impl BatchNorm {
                     x.dims()[1]
                 ),
             ));
+        }
+        if train && x.device().is_cpu() {
+            // one fused op (ops::batch_norm); the statistics come back for the running averages
+            let n: usize = dims.iter().map(|&d| x.dims()[d]).product();
+            let (y, mean, var) = ops::batch_norm_train(x, self.weight.as_tensor(), self.bias.as_tensor(), self.eps)?;
+            self.update_running(&mean, &var, n)?;
+            return Ok(y);
         }
         let (mean, var) = if train {
             let n: usize = dims.iter().map(|&d| x.dims()[d]).product();

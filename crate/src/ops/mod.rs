@@ -2,9 +2,11 @@
 //! op with its own backward: a fast 2-D convolution (im2col + gemm, bias in
 //! the same pass), pooling whose backward works for any kernel and stride,
 //! adaptive average pooling, a linear layer on the stored weight layout,
-//! ReLU, and the channel sums their bias gradients need.
+//! ReLU, training-mode batch normalisation, and the channel sums their
+//! bias gradients need.
 //! On CUDA these call Candle's own kernels.
 
+pub mod batch_norm;
 pub mod conv;
 pub mod gemm;
 pub mod im2col;
@@ -13,6 +15,7 @@ pub mod pool;
 pub mod reduce;
 pub mod relu;
 
+pub use batch_norm::batch_norm_train;
 pub use conv::{conv2d, Conv2dParams};
 pub use linear::{linear, LinearLayout};
 pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_pool2d};
