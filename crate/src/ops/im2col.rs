@@ -130,9 +130,13 @@ pub fn im2col<T: Real>(g: &Geometry, x: &[T], cols: &mut [T]) {
     }
 }
 
-/// Adds the column matrix `cols` (`K × L`) back onto the image `x` (`C × H × W`), which it does not clear.
+/// Sums the column matrix `cols` (`K × L`) back into the image `x` (`C × H × W`),
+/// overwriting it (the adjoint of [`im2col`]).
 pub fn col2im<T: Real>(g: &Geometry, cols: &[T], x: &mut [T]) {
     let (l, ow) = (g.l(), g.ow);
+    // zeroed by a write before the adds (a read of fresh memory maps the zero
+    // page, and each later write then copies it)
+    x[..g.c * g.h * g.w].fill(T::ZERO);
     for c in 0..g.c {
         let plane = &mut x[c * g.h * g.w..(c + 1) * g.h * g.w];
         for p in 0..g.kh {
@@ -218,7 +222,7 @@ mod tests {
             let r: Vec<f64> = (0..cols.len())
                 .map(|i| ((i * 13 % 17) as f64) - 8.0)
                 .collect();
-            let mut back = vec![0.0; x.len()];
+            let mut back = vec![f64::NAN; x.len()]; // overwritten, not added to
             col2im(&g, &r, &mut back);
             let lhs: f64 = cols.iter().zip(&r).map(|(a, b)| a * b).sum();
             let rhs: f64 = x.iter().zip(&back).map(|(a, b)| a * b).sum();

@@ -356,6 +356,10 @@ impl PoolGrad {
                 .zip(x.par_chunks(hw))
                 .zip(dy.par_chunks(ohw))
                 .for_each(|((out, plane), g)| {
+                    // written before the scatter adds: a read first would map the
+                    // shared zero page and every write would then copy it (with a
+                    // TLB shootdown on every other core)
+                    out.fill(T::ZERO);
                     for i in 0..win.oh {
                         let (a, b) = (2 * i * win.w, (2 * i + 1) * win.w);
                         for j in 0..win.ow {
@@ -377,6 +381,7 @@ impl PoolGrad {
             .zip(x.par_chunks(hw))
             .zip(dy.par_chunks(ohw))
             .for_each(|((out, plane), g)| {
+                out.fill(T::ZERO); // see above
                 for i in 0..win.oh {
                     let rows = win.rows(i);
                     for j in 0..win.ow {
