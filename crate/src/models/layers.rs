@@ -587,6 +587,21 @@ impl Layer {
         })
     }
 
+    /// `relu(layer(x))` in one op, for a Linear or Conv2d followed by a
+    /// ReLU (the model's forward fuses such pairs); `None` for other layers.
+    pub fn forward_relu(&self, x: &Tensor) -> Option<Result<Tensor>> {
+        match self {
+            Layer::Linear(l) => Some(ops::linear_relu(x, l.weight.as_tensor(), l.bias.as_ref().map(|b| b.as_tensor()), l.layout)),
+            Layer::Conv2d(c) => Some(ops::conv2d_relu(
+                x,
+                c.weight.as_tensor(),
+                c.bias.as_ref().map(|b| b.as_tensor()),
+                Conv2dParams { stride: c.stride, padding: c.padding, dilation: 1 },
+            )),
+            _ => None,
+        }
+    }
+
     /// The dtype of the parameters, if any.
     pub fn dtype(&self) -> Option<DType> {
         self.params().first().map(|(_, v)| v.dtype())

@@ -253,9 +253,20 @@ impl Model {
         if h.dtype() != self.dtype {
             h = h.to_dtype(self.dtype)?;
         }
-        for (step, &i) in self.order.iter().enumerate() {
+        let mut steps = self.order.iter().enumerate().peekable();
+        while let Some((step, &i)) = steps.next() {
             let e = &self.entries[i];
-            h = e.layer.forward_t(&h, train).map_err(|err| {
+            // Linear/Conv2d + ReLU run as one op (ops::conv2d_relu): the same
+            // numbers, one tensor and one gradient pass fewer
+            let then_relu = steps.peek().is_some_and(|&(_, &j)| matches!(self.entries[j].layer, Layer::ReLU));
+            let out = match then_relu.then(|| e.layer.forward_relu(&h)).flatten() {
+                Some(fused) => {
+                    steps.next();
+                    fused
+                }
+                None => e.layer.forward_t(&h, train),
+            };
+            h = out.map_err(|err| {
                 let err = match err {
                     Error::Candle(c) => Error::shape("", format!("input {:?}: {c}", h.dims())),
                     other => other,

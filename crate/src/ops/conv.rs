@@ -28,9 +28,10 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::gemm::{gemm, num_threads, Mat, Real};
-use super::im2col::{col2im, im2col, Geometry};
+use super::gemm::{gemm, gemm_rows, gemm_strided, num_threads, Mat, Real};
+use super::im2col::{col2im_add_rows, im2col_rows, Geometry};
 use super::reduce::channel_sum;
+use super::relu::{relu_grad, relu_in_place};
 use crate::{Error, Result};
 
 /// Stride, zero padding and dilation, the same in both spatial directions.
@@ -54,6 +55,18 @@ impl Default for Conv2dParams {
 /// `x`: `[N, C, H, W]`, `w`: `[O, C, KH, KW]`, `b`: `[O]` → `[N, O, H', W']`
 /// with `H' = (H + 2·pad − d·(KH−1) − 1) / s + 1`.
 pub fn conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, p: Conv2dParams) -> Result<Tensor> {
+    conv2d_then(x, w, b, p, false)
+}
+
+/// `relu(conv2d(x, w, b))` as one op: the ReLU is applied to each sample's
+/// output while it is in cache, and backward masks `dy` once (`y > 0`)
+/// instead of a separate ReLU node with its own output, gradient and
+/// gradient-accumulation tensors.
+pub fn conv2d_relu(x: &Tensor, w: &Tensor, b: Option<&Tensor>, p: Conv2dParams) -> Result<Tensor> {
+    conv2d_then(x, w, b, p, true)
+}
+
+fn conv2d_then(x: &Tensor, w: &Tensor, b: Option<&Tensor>, p: Conv2dParams, relu: bool) -> Result<Tensor> {
     let (n, c, h, wd) = x.dims4().map_err(|_| {
         Error::shape(
             "conv2d",
@@ -94,14 +107,15 @@ pub fn conv2d(x: &Tensor, w: &Tensor, b: Option<&Tensor>, p: Conv2dParams) -> Re
     }
     if !x.device().is_cpu() {
         let y = x.conv2d(w, p.padding, p.stride, p.dilation, 1)?;
-        return Ok(match b {
+        let y = match b {
             Some(b) => y.broadcast_add(&b.reshape((1, o, 1, 1))?)?,
             None => y,
-        });
+        };
+        return Ok(if relu { y.relu()? } else { y });
     }
     let x = x.contiguous()?;
     let w = w.contiguous()?;
-    let op = Conv2d { g, n, o };
+    let op = Conv2d { g, n, o, relu };
     Ok(match b {
         Some(b) => x.apply_op3(&w, &b.contiguous()?, op)?,
         None => x.apply_op2(&w, op)?,
@@ -116,6 +130,8 @@ struct Conv2d {
     g: Geometry,
     n: usize,
     o: usize,
+    /// `y = relu(conv)`: see [`conv2d_relu`]
+    relu: bool,
 }
 
 /// `(dy, w) → dx`, no backward of its own.
@@ -151,6 +167,23 @@ fn contiguous<'a, T: Real>(
             "conv2d: {what} is not contiguous"
         ))),
     }
+}
+
+/// Elements of a column tile: `K × T` f32 values that stay in the L2 cache
+/// next to the product's own packed copy (256 KiB).
+const TILE_ELEMS: usize = 64 * 1024;
+
+/// Output rows per column tile: the im2col matrix of a whole sample
+/// (`K × L`, 1.2 MB for a 32-channel 3×3 conv on 32×32) is built and
+/// multiplied a band of output rows at a time, so the product reads it from
+/// cache instead of memory.
+fn tile_rows(g: &Geometry) -> usize {
+    (TILE_ELEMS / (g.k() * g.ow).max(1)).clamp(1, g.oh.max(1))
+}
+
+/// `0..n` in bands of `t`.
+fn tiles(n: usize, t: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    (0..n).step_by(t.max(1)).map(move |a| a..(a + t).min(n))
 }
 
 /// Splits `n` samples into one contiguous range per thread.
@@ -205,53 +238,42 @@ impl Conv2d {
         let (k, l, o) = (g.k(), g.l(), self.o);
         let (xs, ys) = (g.c * g.h * g.w, o * l);
         let mut y = vec![T::ZERO; self.n * ys];
-        let scratch = if g.is_pointwise() { 0 } else { k * l };
+        let tile = tile_rows(g);
+        let scratch = if g.is_pointwise() { 0 } else { k * tile * g.ow };
         for_each_sample(self.n, &mut y, ys, scratch, |s, yn, cols, inner| {
             let xn = &x[s * xs..(s + 1) * xs];
-            let cm: &[T] = if g.is_pointwise() {
-                xn
-            } else {
-                im2col(g, xn, cols);
-                cols
-            };
             if let Some(b) = b {
                 for (row, &bo) in yn.chunks_mut(l).zip(b) {
                     row.fill(bo);
                 }
             }
-            gemm(
-                o,
-                l,
-                k,
-                yn,
-                b.is_some(),
-                Mat::rows(w, k),
-                Mat::rows(cm, l),
-                inner,
-            );
+            if g.is_pointwise() {
+                gemm(o, l, k, yn, b.is_some(), Mat::rows(w, k), Mat::rows(xn, l), inner);
+                if self.relu {
+                    relu_in_place(yn);
+                }
+                return;
+            }
+            for rows in tiles(g.oh, tile) {
+                let (at, t) = (rows.start * g.ow, rows.len() * g.ow);
+                im2col_rows(g, xn, rows, cols);
+                gemm_rows(o, t, k, &mut yn[at..], l, b.is_some(), Mat::rows(w, k), Mat::rows(cols, t), inner);
+            }
+            if self.relu {
+                relu_in_place(yn);
+            }
         });
         y
     }
 
-    fn backward(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        dy: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let dy = dy.contiguous()?;
+    /// `(dx, dW, dy)`, `dy` masked by `y > 0` when the op includes the ReLU
+    /// (the bias gradient is its channel sum).
+    fn backward(&self, x: &Tensor, w: &Tensor, y: &Tensor, dy: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Tensor)> {
+        let dy = if self.relu { relu_grad(y, dy)? } else { dy.contiguous()? };
         let (g, n, o) = (self.g, self.n, self.o);
-        let dx = if x.track_op() {
-            Some(dy.apply_op2_no_bwd(w, &Conv2dGradInput { g, n, o })?)
-        } else {
-            None
-        };
-        let dw = if w.track_op() {
-            Some(x.apply_op2_no_bwd(&dy, &Conv2dGradWeight { g, n, o })?)
-        } else {
-            None
-        };
-        Ok((dx, dw))
+        let dx = if x.track_op() { Some(dy.apply_op2_no_bwd(w, &Conv2dGradInput { g, n, o })?) } else { None };
+        let dw = if w.track_op() { Some(x.apply_op2_no_bwd(&dy, &Conv2dGradWeight { g, n, o })?) } else { None };
+        Ok((dx, dw, dy))
     }
 }
 
@@ -291,10 +313,11 @@ impl CustomOp2 for Conv2d {
         &self,
         x: &Tensor,
         w: &Tensor,
-        _y: &Tensor,
+        y: &Tensor,
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        self.backward(x, w, dy)
+        let (dx, dw, _) = self.backward(x, w, y, dy)?;
+        Ok((dx, dw))
     }
 }
 
@@ -337,15 +360,11 @@ impl CustomOp3 for Conv2d {
         x: &Tensor,
         w: &Tensor,
         b: &Tensor,
-        _y: &Tensor,
+        y: &Tensor,
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw) = self.backward(x, w, dy)?;
-        let db = if b.track_op() {
-            Some(channel_sum(dy, self.n, self.o, self.g.l())?)
-        } else {
-            None
-        };
+        let (dx, dw, dy) = self.backward(x, w, y, dy)?;
+        let db = if b.track_op() { Some(channel_sum(&dy, self.n, self.o, self.g.l())?) } else { None };
         Ok((dx, dw, db))
     }
 }
@@ -356,32 +375,21 @@ impl Conv2dGradInput {
         let (k, l, o) = (g.k(), g.l(), self.o);
         let (xs, ys) = (g.c * g.h * g.w, o * l);
         let mut dx = vec![T::ZERO; self.n * xs];
-        let scratch = if g.is_pointwise() { 0 } else { k * l };
+        let tile = tile_rows(g);
+        let scratch = if g.is_pointwise() { 0 } else { k * tile * g.ow };
         for_each_sample(self.n, &mut dx, xs, scratch, |s, dxn, dcols, inner| {
             let dyn_ = &dy[s * ys..(s + 1) * ys];
             if g.is_pointwise() {
-                gemm(
-                    k,
-                    l,
-                    o,
-                    dxn,
-                    false,
-                    Mat::transposed(w, k),
-                    Mat::rows(dyn_, l),
-                    inner,
-                );
-            } else {
-                gemm(
-                    k,
-                    l,
-                    o,
-                    dcols,
-                    false,
-                    Mat::transposed(w, k),
-                    Mat::rows(dyn_, l),
-                    inner,
-                );
-                col2im(g, dcols, dxn);
+                gemm(k, l, o, dxn, false, Mat::transposed(w, k), Mat::rows(dyn_, l), inner);
+                return;
+            }
+            // written before the adds (no zero-page copy-on-write faults)
+            dxn.fill(T::ZERO);
+            for rows in tiles(g.oh, tile) {
+                let (at, t) = (rows.start * g.ow, rows.len() * g.ow);
+                let dy_tile = Mat { data: &dyn_[at..], rs: l, cs: 1 };
+                gemm(k, t, o, dcols, false, Mat::transposed(w, k), dy_tile, inner);
+                col2im_add_rows(g, dcols, rows, dxn);
             }
         });
         dx
@@ -434,30 +442,27 @@ impl Conv2dGradWeight {
             .par_iter()
             .map(|&(a, b)| {
                 let mut dw = vec![T::ZERO; o * k];
-                let mut cols = if g.is_pointwise() {
-                    Vec::new()
-                } else {
-                    vec![T::ZERO; k * l]
-                };
+                let tile = tile_rows(g);
+                let mut cols = if g.is_pointwise() { Vec::new() } else { vec![T::ZERO; k * tile * g.ow] };
+                let mut first = true;
                 for s in a..b {
                     let xn = &x[s * xs..(s + 1) * xs];
-                    let cm = if g.is_pointwise() {
-                        xn
-                    } else {
-                        im2col(g, xn, &mut cols);
-                        &cols[..]
-                    };
                     let dyn_ = &dy[s * ys..(s + 1) * ys];
-                    gemm(
-                        o,
-                        k,
-                        l,
-                        &mut dw,
-                        s > a,
-                        Mat::rows(dyn_, l),
-                        Mat::transposed(cm, l),
-                        inner,
-                    );
+                    if g.is_pointwise() {
+                        gemm(o, k, l, &mut dw, !first, Mat::rows(dyn_, l), Mat::transposed(xn, l), inner);
+                        first = false;
+                        continue;
+                    }
+                    for rows in tiles(g.oh, tile) {
+                        let (at, t) = (rows.start * g.ow, rows.len() * g.ow);
+                        im2col_rows(g, xn, rows, &mut cols);
+                        // dWᵀ (K×O) += cols (K×T) · dYᵀ (T×O), written straight into dW's
+                        // layout: the large operand is read row by row (2–3× faster
+                        // than packing colsᵀ, measured)
+                        let dy_t = Mat { data: &dyn_[at..], rs: 1, cs: l };
+                        gemm_strided(k, o, t, &mut dw, 1, k, !first, Mat::rows(&cols, t), dy_t, inner);
+                        first = false;
+                    }
                 }
                 dw
             })
@@ -564,6 +569,53 @@ mod tests {
                     "case {i}: {what} gradient differs by {}",
                     max_diff(a, b)
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn several_row_tiles_equal_candles_conv() {
+        // K·OW·OH above TILE_ELEMS: the column matrix is built in 2–3 bands
+        for (i, &(n, c, h, o, k, s, pad)) in [(2, 8, 40, 3, 3, 1, 1), (1, 16, 50, 4, 3, 2, 1), (3, 30, 30, 2, 4, 1, 0)].iter().enumerate() {
+            let g = Geometry::new(c, h, h, k, k, s, pad, 1).unwrap();
+            assert!(tile_rows(&g) < g.oh, "case {i} fits one tile");
+            let x = Var::from_tensor(&rand(&[n, c, h, h], 400 + i as u64)).unwrap();
+            let wt = Var::from_tensor(&rand(&[o, c, k, k], 500 + i as u64)).unwrap();
+            let p = Conv2dParams { stride: s, padding: pad, dilation: 1 };
+            let ours = conv2d(&x, &wt, None, p).unwrap();
+            let theirs = x.conv2d(&wt, pad, s, 1, 1).unwrap();
+            assert!(max_diff(&ours, &theirs) < 1e-11, "case {i}: forward");
+            let r = rand(ours.dims(), 600 + i as u64);
+            let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (&theirs * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            for (what, v) in [("input", &x), ("weight", &wt)] {
+                let d = max_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
+                assert!(d < 1e-10, "case {i}: {what} gradient differs by {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn fused_relu_equals_a_separate_relu() {
+        for (i, &(n, c, h, w, o, k, s, pad, d)) in CASES.iter().enumerate() {
+            let x = Var::from_tensor(&rand(&[n, c, h, w], i as u64)).unwrap();
+            let wt = Var::from_tensor(&rand(&[o, c, k, k], 100 + i as u64)).unwrap();
+            let b = Var::from_tensor(&rand(&[o], 300 + i as u64)).unwrap();
+            let p = Conv2dParams { stride: s, padding: pad, dilation: d };
+            for bias in [Some(b.as_tensor()), None] {
+                let ours = conv2d_relu(&x, &wt, bias, p).unwrap();
+                let theirs = crate::ops::relu(&conv2d(&x, &wt, bias, p).unwrap()).unwrap();
+                assert_eq!(max_diff(&ours, &theirs), 0.0, "case {i}: forward");
+                let r = rand(ours.dims(), 200 + i as u64);
+                let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                let g2 = (&theirs * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                for (what, v) in [("input", &x), ("weight", &wt), ("bias", &b)] {
+                    if what == "bias" && bias.is_none() {
+                        continue;
+                    }
+                    let d = max_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
+                    assert!(d < 1e-12, "case {i}: {what} gradient differs by {d}");
+                }
             }
         }
     }
@@ -712,3 +764,4 @@ mod tests {
         assert!(e.contains("[N, C, H, W]"), "{e}");
     }
 }
+

@@ -98,7 +98,14 @@ impl Geometry {
 
 /// Fills `cols` (`K × L`) from the image `x` (`C × H × W`).
 pub fn im2col<T: Real>(g: &Geometry, x: &[T], cols: &mut [T]) {
-    let (l, ow) = (g.l(), g.ow);
+    im2col_rows(g, x, 0..g.oh, cols)
+}
+
+/// The columns of output rows `rows` only: `cols` is `K × T` with
+/// `T = rows.len()·OW` (a tile that stays in cache for the product).
+pub fn im2col_rows<T: Real>(g: &Geometry, x: &[T], rows: std::ops::Range<usize>, cols: &mut [T]) {
+    let (ow, i0) = (g.ow, rows.start);
+    let l = rows.len() * ow;
     for c in 0..g.c {
         let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
         for p in 0..g.kh {
@@ -106,8 +113,8 @@ pub fn im2col<T: Real>(g: &Geometry, x: &[T], cols: &mut [T]) {
                 let row = ((c * g.kh + p) * g.kw + q) * l;
                 let off_x = (q * g.dilation) as isize - g.padding as isize;
                 let (j0, j1) = g.valid_cols(off_x);
-                for i in 0..g.oh {
-                    let dst = &mut cols[row + i * ow..row + (i + 1) * ow];
+                for i in rows.clone() {
+                    let dst = &mut cols[row + (i - i0) * ow..row + (i - i0 + 1) * ow];
                     let iy = (i * g.stride + p * g.dilation) as isize - g.padding as isize;
                     if iy < 0 || iy >= g.h as isize || j0 >= j1 {
                         dst.fill(T::ZERO);
@@ -133,10 +140,17 @@ pub fn im2col<T: Real>(g: &Geometry, x: &[T], cols: &mut [T]) {
 /// Sums the column matrix `cols` (`K × L`) back into the image `x` (`C × H × W`),
 /// overwriting it (the adjoint of [`im2col`]).
 pub fn col2im<T: Real>(g: &Geometry, cols: &[T], x: &mut [T]) {
-    let (l, ow) = (g.l(), g.ow);
     // zeroed by a write before the adds (a read of fresh memory maps the zero
     // page, and each later write then copies it)
     x[..g.c * g.h * g.w].fill(T::ZERO);
+    col2im_add_rows(g, cols, 0..g.oh, x)
+}
+
+/// Adds the `K × T` columns of output rows `rows` (`T = rows.len()·OW`)
+/// onto the image `x`, which it does not clear.
+pub fn col2im_add_rows<T: Real>(g: &Geometry, cols: &[T], rows: std::ops::Range<usize>, x: &mut [T]) {
+    let (ow, i0) = (g.ow, rows.start);
+    let l = rows.len() * ow;
     for c in 0..g.c {
         let plane = &mut x[c * g.h * g.w..(c + 1) * g.h * g.w];
         for p in 0..g.kh {
@@ -147,12 +161,13 @@ pub fn col2im<T: Real>(g: &Geometry, cols: &[T], x: &mut [T]) {
                 if j0 >= j1 {
                     continue;
                 }
-                for i in 0..g.oh {
+                for i in rows.clone() {
                     let iy = (i * g.stride + p * g.dilation) as isize - g.padding as isize;
                     if iy < 0 || iy >= g.h as isize {
                         continue;
                     }
-                    let src = &cols[row + i * ow + j0..row + i * ow + j1];
+                    let at = row + (i - i0) * ow;
+                    let src = &cols[at + j0..at + j1];
                     let dst = &mut plane[iy as usize * g.w..(iy as usize + 1) * g.w];
                     let start = (j0 as isize * g.stride as isize + off_x) as usize;
                     if g.stride == 1 {
@@ -227,6 +242,30 @@ mod tests {
             let lhs: f64 = cols.iter().zip(&r).map(|(a, b)| a * b).sum();
             let rhs: f64 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
             assert!((lhs - rhs).abs() < 1e-9, "{g:?}: {lhs} vs {rhs}");
+        }
+    }
+
+    #[test]
+    fn row_tiles_equal_the_whole_matrix() {
+        for (c, h, w, k, s, pad) in [(2, 9, 7, 3, 1, 1), (3, 11, 10, 4, 2, 0), (1, 6, 6, 1, 1, 0)] {
+            let g = Geometry::new(c, h, w, k, k, s, pad, 1).unwrap();
+            let x: Vec<f64> = (0..c * h * w).map(|i| ((i * 29 % 97) as f64) - 40.0).collect();
+            let mut whole = vec![0.0; g.k() * g.l()];
+            im2col(&g, &x, &mut whole);
+            let mut back_whole = vec![0.0; x.len()];
+            col2im(&g, &whole, &mut back_whole);
+            let mut back_tiles = vec![0.0; x.len()];
+            for i0 in (0..g.oh).step_by(2) {
+                let rows = i0..(i0 + 2).min(g.oh);
+                let t = rows.len() * g.ow;
+                let mut tile = vec![f64::NAN; g.k() * t];
+                im2col_rows(&g, &x, rows.clone(), &mut tile);
+                for r in 0..g.k() {
+                    assert_eq!(&tile[r * t..(r + 1) * t], &whole[r * g.l() + i0 * g.ow..r * g.l() + i0 * g.ow + t]);
+                }
+                col2im_add_rows(&g, &tile, rows, &mut back_tiles);
+            }
+            assert_eq!(back_tiles, back_whole, "{g:?}");
         }
     }
 

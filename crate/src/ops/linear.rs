@@ -27,6 +27,7 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
 use super::gemm::{gemm, num_threads, Mat, Real};
 use super::reduce::channel_sum;
+use super::relu::{relu_grad, relu_in_place};
 use crate::{Error, Result};
 
 /// How a linear layer stores its weight.
@@ -41,6 +42,16 @@ pub enum LinearLayout {
 /// `x: [..., in]`, `w: [out, in]` (`OutIn`) or `[in, out]` (`InOut`),
 /// `b: [out]` → `[..., out]`.
 pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, layout: LinearLayout) -> Result<Tensor> {
+    linear_then(x, w, b, layout, false)
+}
+
+/// `relu(linear(x, w, b))` as one op (the ReLU applied in the output's own
+/// pass, backward masks `dy` once), as [`crate::ops::conv2d_relu`].
+pub fn linear_relu(x: &Tensor, w: &Tensor, b: Option<&Tensor>, layout: LinearLayout) -> Result<Tensor> {
+    linear_then(x, w, b, layout, true)
+}
+
+fn linear_then(x: &Tensor, w: &Tensor, b: Option<&Tensor>, layout: LinearLayout, relu: bool) -> Result<Tensor> {
     let (wr, wc) = w.dims2().map_err(|_| {
         Error::shape(
             "linear",
@@ -74,22 +85,18 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, layout: LinearLayout) 
             LinearLayout::OutIn => x.broadcast_matmul(&w.t()?)?,
             LinearLayout::InOut => x.broadcast_matmul(w)?,
         };
-        return Ok(match b {
+        let y = match b {
             Some(b) => y.broadcast_add(b)?,
             None => y,
-        });
+        };
+        return Ok(if relu { y.relu()? } else { y });
     }
     let rows = dims[..dims.len() - 1].iter().product::<usize>();
     let mut out_dims = dims.to_vec();
     *out_dims.last_mut().unwrap() = out;
     let x2 = x.reshape((rows, inp))?.contiguous()?;
     let w = w.contiguous()?;
-    let op = Linear {
-        rows,
-        inp,
-        out,
-        layout,
-    };
+    let op = Linear { rows, inp, out, layout, relu };
     let y = match b {
         Some(b) => x2.apply_op3(&w, &b.contiguous()?, op)?,
         None => x2.apply_op2(&w, op)?,
@@ -104,6 +111,8 @@ struct Linear {
     inp: usize,
     out: usize,
     layout: LinearLayout,
+    /// `y = relu(x·W + b)`: see [`linear_relu`]
+    relu: bool,
 }
 
 /// `W` as the `in × out` operand of `y = x·W`.
@@ -153,6 +162,9 @@ impl Linear {
             w_in_out(w, self),
             num_threads(),
         );
+        if self.relu {
+            relu_in_place(&mut y);
+        }
         y
     }
 
@@ -188,36 +200,12 @@ impl Linear {
         Ok((out, shape))
     }
 
-    fn backward(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        dy: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let dy = dy.contiguous()?;
-        let dx = if x.track_op() {
-            Some(dy.apply_op2_no_bwd(
-                w,
-                &LinearGrad {
-                    op: *self,
-                    wrt: Wrt::Input,
-                },
-            )?)
-        } else {
-            None
-        };
-        let dw = if w.track_op() {
-            Some(x.apply_op2_no_bwd(
-                &dy,
-                &LinearGrad {
-                    op: *self,
-                    wrt: Wrt::Weight,
-                },
-            )?)
-        } else {
-            None
-        };
-        Ok((dx, dw))
+    /// `(dx, dW, dy)`, `dy` masked by `y > 0` when the op includes the ReLU.
+    fn backward(&self, x: &Tensor, w: &Tensor, y: &Tensor, dy: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Tensor)> {
+        let dy = if self.relu { relu_grad(y, dy)? } else { dy.contiguous()? };
+        let dx = if x.track_op() { Some(dy.apply_op2_no_bwd(w, &LinearGrad { op: *self, wrt: Wrt::Input })?) } else { None };
+        let dw = if w.track_op() { Some(x.apply_op2_no_bwd(&dy, &LinearGrad { op: *self, wrt: Wrt::Weight })?) } else { None };
+        Ok((dx, dw, dy))
     }
 }
 
@@ -240,10 +228,11 @@ impl CustomOp2 for Linear {
         &self,
         x: &Tensor,
         w: &Tensor,
-        _y: &Tensor,
+        y: &Tensor,
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        self.backward(x, w, dy)
+        let (dx, dw, _) = self.backward(x, w, y, dy)?;
+        Ok((dx, dw))
     }
 }
 
@@ -269,15 +258,11 @@ impl CustomOp3 for Linear {
         x: &Tensor,
         w: &Tensor,
         b: &Tensor,
-        _y: &Tensor,
+        y: &Tensor,
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw) = self.backward(x, w, dy)?;
-        let db = if b.track_op() {
-            Some(channel_sum(dy, self.rows, self.out, 1)?)
-        } else {
-            None
-        };
+        let (dx, dw, dy) = self.backward(x, w, y, dy)?;
+        let db = if b.track_op() { Some(channel_sum(&dy, self.rows, self.out, 1)?) } else { None };
         Ok((dx, dw, db))
     }
 }
@@ -446,6 +431,25 @@ mod tests {
                 }
                 let d = max_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
                 assert!(d < 1e-12, "case {i}: d{what} differs by {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn fused_relu_equals_a_separate_relu() {
+        for (i, layout) in [LinearLayout::OutIn, LinearLayout::InOut].into_iter().enumerate() {
+            let x = Var::from_tensor(&rand(&[6, 5], i as u64)).unwrap();
+            let wshape = if layout == LinearLayout::OutIn { [4, 5] } else { [5, 4] };
+            let w = Var::from_tensor(&rand(&wshape, 10 + i as u64)).unwrap();
+            let b = Var::from_tensor(&rand(&[4], 20 + i as u64)).unwrap();
+            let ours = linear_relu(&x, &w, Some(&b), layout).unwrap();
+            let theirs = crate::ops::relu(&linear(&x, &w, Some(&b), layout).unwrap()).unwrap();
+            assert_eq!(max_diff(&ours, &theirs), 0.0);
+            let r = rand(&[6, 4], 30 + i as u64);
+            let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (&theirs * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            for v in [&x, &w, &b] {
+                assert!(max_diff(g1.get(v).unwrap(), g2.get(v).unwrap()) < 1e-12);
             }
         }
     }

@@ -16,8 +16,8 @@ pub mod reduce;
 pub mod relu;
 
 pub use batch_norm::batch_norm_train;
-pub use conv::{conv2d, Conv2dParams};
-pub use linear::{linear, LinearLayout};
+pub use conv::{conv2d, conv2d_relu, Conv2dParams};
+pub use linear::{linear, linear_relu, LinearLayout};
 pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_pool2d};
 pub use relu::relu;
 

@@ -80,6 +80,20 @@ impl CustomOp1 for Relu {
     }
 }
 
+/// `max(v, 0)` in place (NaN stays), for ops that end with a ReLU.
+pub(crate) fn relu_in_place<T: Real>(v: &mut [T]) {
+    for x in v {
+        if *x <= T::ZERO {
+            *x = T::ZERO;
+        }
+    }
+}
+
+/// The ReLU gradient from the ReLU's output: `dy · [¬(y ≤ 0)]`, one pass.
+pub(crate) fn relu_grad(y: &Tensor, dy: &Tensor) -> candle_core::Result<Tensor> {
+    y.contiguous()?.apply_op2_no_bwd(&dy.contiguous()?, &ReluGrad)
+}
+
 /// `(y, dy) → dy · [¬(y ≤ 0)]`.
 #[derive(Clone, Copy, Debug)]
 struct ReluGrad;
