@@ -66,7 +66,13 @@ pub fn conv2d_relu(x: &Tensor, w: &Tensor, b: Option<&Tensor>, p: Conv2dParams) 
     conv2d_then(x, w, b, p, true)
 }
 
-fn conv2d_then(x: &Tensor, w: &Tensor, b: Option<&Tensor>, p: Conv2dParams, relu: bool) -> Result<Tensor> {
+fn conv2d_then(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    p: Conv2dParams,
+    relu: bool,
+) -> Result<Tensor> {
     let (n, c, h, wd) = x.dims4().map_err(|_| {
         Error::shape(
             "conv2d",
@@ -248,7 +254,16 @@ impl Conv2d {
                 }
             }
             if g.is_pointwise() {
-                gemm(o, l, k, yn, b.is_some(), Mat::rows(w, k), Mat::rows(xn, l), inner);
+                gemm(
+                    o,
+                    l,
+                    k,
+                    yn,
+                    b.is_some(),
+                    Mat::rows(w, k),
+                    Mat::rows(xn, l),
+                    inner,
+                );
                 if self.relu {
                     relu_in_place(yn);
                 }
@@ -257,7 +272,17 @@ impl Conv2d {
             for rows in tiles(g.oh, tile) {
                 let (at, t) = (rows.start * g.ow, rows.len() * g.ow);
                 im2col_rows(g, xn, rows, cols);
-                gemm_rows(o, t, k, &mut yn[at..], l, b.is_some(), Mat::rows(w, k), Mat::rows(cols, t), inner);
+                gemm_rows(
+                    o,
+                    t,
+                    k,
+                    &mut yn[at..],
+                    l,
+                    b.is_some(),
+                    Mat::rows(w, k),
+                    Mat::rows(cols, t),
+                    inner,
+                );
             }
             if self.relu {
                 relu_in_place(yn);
@@ -268,11 +293,29 @@ impl Conv2d {
 
     /// `(dx, dW, dy)`, `dy` masked by `y > 0` when the op includes the ReLU
     /// (the bias gradient is its channel sum).
-    fn backward(&self, x: &Tensor, w: &Tensor, y: &Tensor, dy: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Tensor)> {
-        let dy = if self.relu { relu_grad(y, dy)? } else { dy.contiguous()? };
+    fn backward(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        y: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Tensor)> {
+        let dy = if self.relu {
+            relu_grad(y, dy)?
+        } else {
+            dy.contiguous()?
+        };
         let (g, n, o) = (self.g, self.n, self.o);
-        let dx = if x.track_op() { Some(dy.apply_op2_no_bwd(w, &Conv2dGradInput { g, n, o })?) } else { None };
-        let dw = if w.track_op() { Some(x.apply_op2_no_bwd(&dy, &Conv2dGradWeight { g, n, o })?) } else { None };
+        let dx = if x.track_op() {
+            Some(dy.apply_op2_no_bwd(w, &Conv2dGradInput { g, n, o })?)
+        } else {
+            None
+        };
+        let dw = if w.track_op() {
+            Some(x.apply_op2_no_bwd(&dy, &Conv2dGradWeight { g, n, o })?)
+        } else {
+            None
+        };
         Ok((dx, dw, dy))
     }
 }
@@ -364,7 +407,11 @@ impl CustomOp3 for Conv2d {
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (dx, dw, dy) = self.backward(x, w, y, dy)?;
-        let db = if b.track_op() { Some(channel_sum(&dy, self.n, self.o, self.g.l())?) } else { None };
+        let db = if b.track_op() {
+            Some(channel_sum(&dy, self.n, self.o, self.g.l())?)
+        } else {
+            None
+        };
         Ok((dx, dw, db))
     }
 }
@@ -380,14 +427,27 @@ impl Conv2dGradInput {
         for_each_sample(self.n, &mut dx, xs, scratch, |s, dxn, dcols, inner| {
             let dyn_ = &dy[s * ys..(s + 1) * ys];
             if g.is_pointwise() {
-                gemm(k, l, o, dxn, false, Mat::transposed(w, k), Mat::rows(dyn_, l), inner);
+                gemm(
+                    k,
+                    l,
+                    o,
+                    dxn,
+                    false,
+                    Mat::transposed(w, k),
+                    Mat::rows(dyn_, l),
+                    inner,
+                );
                 return;
             }
             // written before the adds (no zero-page copy-on-write faults)
             dxn.fill(T::ZERO);
             for rows in tiles(g.oh, tile) {
                 let (at, t) = (rows.start * g.ow, rows.len() * g.ow);
-                let dy_tile = Mat { data: &dyn_[at..], rs: l, cs: 1 };
+                let dy_tile = Mat {
+                    data: &dyn_[at..],
+                    rs: l,
+                    cs: 1,
+                };
                 gemm(k, t, o, dcols, false, Mat::transposed(w, k), dy_tile, inner);
                 col2im_add_rows(g, dcols, rows, dxn);
             }
@@ -443,13 +503,26 @@ impl Conv2dGradWeight {
             .map(|&(a, b)| {
                 let mut dw = vec![T::ZERO; o * k];
                 let tile = tile_rows(g);
-                let mut cols = if g.is_pointwise() { Vec::new() } else { vec![T::ZERO; k * tile * g.ow] };
+                let mut cols = if g.is_pointwise() {
+                    Vec::new()
+                } else {
+                    vec![T::ZERO; k * tile * g.ow]
+                };
                 let mut first = true;
                 for s in a..b {
                     let xn = &x[s * xs..(s + 1) * xs];
                     let dyn_ = &dy[s * ys..(s + 1) * ys];
                     if g.is_pointwise() {
-                        gemm(o, k, l, &mut dw, !first, Mat::rows(dyn_, l), Mat::transposed(xn, l), inner);
+                        gemm(
+                            o,
+                            k,
+                            l,
+                            &mut dw,
+                            !first,
+                            Mat::rows(dyn_, l),
+                            Mat::transposed(xn, l),
+                            inner,
+                        );
                         first = false;
                         continue;
                     }
@@ -459,8 +532,23 @@ impl Conv2dGradWeight {
                         // dWᵀ (K×O) += cols (K×T) · dYᵀ (T×O), written straight into dW's
                         // layout: the large operand is read row by row (2–3× faster
                         // than packing colsᵀ, measured)
-                        let dy_t = Mat { data: &dyn_[at..], rs: 1, cs: l };
-                        gemm_strided(k, o, t, &mut dw, 1, k, !first, Mat::rows(&cols, t), dy_t, inner);
+                        let dy_t = Mat {
+                            data: &dyn_[at..],
+                            rs: 1,
+                            cs: l,
+                        };
+                        gemm_strided(
+                            k,
+                            o,
+                            t,
+                            &mut dw,
+                            1,
+                            k,
+                            !first,
+                            Mat::rows(&cols, t),
+                            dy_t,
+                            inner,
+                        );
                         first = false;
                     }
                 }
@@ -576,18 +664,34 @@ mod tests {
     #[test]
     fn several_row_tiles_equal_candles_conv() {
         // K·OW·OH above TILE_ELEMS: the column matrix is built in 2–3 bands
-        for (i, &(n, c, h, o, k, s, pad)) in [(2, 8, 40, 3, 3, 1, 1), (1, 16, 50, 4, 3, 2, 1), (3, 30, 30, 2, 4, 1, 0)].iter().enumerate() {
+        for (i, &(n, c, h, o, k, s, pad)) in [
+            (2, 8, 40, 3, 3, 1, 1),
+            (1, 16, 50, 4, 3, 2, 1),
+            (3, 30, 30, 2, 4, 1, 0),
+        ]
+        .iter()
+        .enumerate()
+        {
             let g = Geometry::new(c, h, h, k, k, s, pad, 1).unwrap();
             assert!(tile_rows(&g) < g.oh, "case {i} fits one tile");
             let x = Var::from_tensor(&rand(&[n, c, h, h], 400 + i as u64)).unwrap();
             let wt = Var::from_tensor(&rand(&[o, c, k, k], 500 + i as u64)).unwrap();
-            let p = Conv2dParams { stride: s, padding: pad, dilation: 1 };
+            let p = Conv2dParams {
+                stride: s,
+                padding: pad,
+                dilation: 1,
+            };
             let ours = conv2d(&x, &wt, None, p).unwrap();
             let theirs = x.conv2d(&wt, pad, s, 1, 1).unwrap();
             assert!(max_diff(&ours, &theirs) < 1e-11, "case {i}: forward");
             let r = rand(ours.dims(), 600 + i as u64);
             let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
-            let g2 = (&theirs * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (&theirs * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
             for (what, v) in [("input", &x), ("weight", &wt)] {
                 let d = max_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
                 assert!(d < 1e-10, "case {i}: {what} gradient differs by {d}");
@@ -601,14 +705,23 @@ mod tests {
             let x = Var::from_tensor(&rand(&[n, c, h, w], i as u64)).unwrap();
             let wt = Var::from_tensor(&rand(&[o, c, k, k], 100 + i as u64)).unwrap();
             let b = Var::from_tensor(&rand(&[o], 300 + i as u64)).unwrap();
-            let p = Conv2dParams { stride: s, padding: pad, dilation: d };
+            let p = Conv2dParams {
+                stride: s,
+                padding: pad,
+                dilation: d,
+            };
             for bias in [Some(b.as_tensor()), None] {
                 let ours = conv2d_relu(&x, &wt, bias, p).unwrap();
                 let theirs = crate::ops::relu(&conv2d(&x, &wt, bias, p).unwrap()).unwrap();
                 assert_eq!(max_diff(&ours, &theirs), 0.0, "case {i}: forward");
                 let r = rand(ours.dims(), 200 + i as u64);
                 let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
-                let g2 = (&theirs * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                let g2 = (&theirs * &r)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
                 for (what, v) in [("input", &x), ("weight", &wt), ("bias", &b)] {
                     if what == "bias" && bias.is_none() {
                         continue;
@@ -764,4 +877,3 @@ mod tests {
         assert!(e.contains("[N, C, H, W]"), "{e}");
     }
 }
-

@@ -98,14 +98,33 @@ impl<'a, T> Mat<'a, T> {
 /// `dst[m×n] = a·b` (or `dst += a·b` when `accumulate`); `dst` is row-major
 /// and contiguous. `threads > 1` lets the kernel split the product.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm<T: Real>(m: usize, n: usize, k: usize, dst: &mut [T], accumulate: bool, a: Mat<T>, b: Mat<T>, threads: usize) {
+pub fn gemm<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [T],
+    accumulate: bool,
+    a: Mat<T>,
+    b: Mat<T>,
+    threads: usize,
+) {
     gemm_rows(m, n, k, dst, n, accumulate, a, b, threads)
 }
 
 /// [`gemm`] into a destination whose rows are `dst_rs` elements apart
 /// (`dst_rs ≥ n`): a block of columns of a wider matrix.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_rows<T: Real>(m: usize, n: usize, k: usize, dst: &mut [T], dst_rs: usize, accumulate: bool, a: Mat<T>, b: Mat<T>, threads: usize) {
+pub fn gemm_rows<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [T],
+    dst_rs: usize,
+    accumulate: bool,
+    a: Mat<T>,
+    b: Mat<T>,
+    threads: usize,
+) {
     assert!(dst_rs >= n, "gemm: destination rows overlap");
     gemm_strided(m, n, k, dst, dst_rs, 1, accumulate, a, b, threads)
 }
@@ -114,7 +133,18 @@ pub fn gemm_rows<T: Real>(m: usize, n: usize, k: usize, dst: &mut [T], dst_rs: u
 /// the transpose of the product. The strides must not make two elements
 /// overlap.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_strided<T: Real>(m: usize, n: usize, k: usize, dst: &mut [T], dst_rs: usize, dst_cs: usize, accumulate: bool, a: Mat<T>, b: Mat<T>, threads: usize) {
+pub fn gemm_strided<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [T],
+    dst_rs: usize,
+    dst_cs: usize,
+    accumulate: bool,
+    a: Mat<T>,
+    b: Mat<T>,
+    threads: usize,
+) {
     if m == 0 || n == 0 {
         return;
     }
@@ -122,7 +152,10 @@ pub fn gemm_strided<T: Real>(m: usize, n: usize, k: usize, dst: &mut [T], dst_rs
         (dst_cs >= 1 && dst_rs >= n * dst_cs) || (dst_rs >= 1 && dst_cs >= m * dst_rs),
         "gemm: destination strides ({dst_rs}, {dst_cs}) overlap for {m}×{n}"
     );
-    assert!(dst.len() > (m - 1) * dst_rs + (n - 1) * dst_cs, "gemm: destination too small");
+    assert!(
+        dst.len() > (m - 1) * dst_rs + (n - 1) * dst_cs,
+        "gemm: destination too small"
+    );
     if k == 0 {
         if !accumulate {
             for i in 0..m {
@@ -134,9 +167,19 @@ pub fn gemm_strided<T: Real>(m: usize, n: usize, k: usize, dst: &mut [T], dst_rs
         return;
     }
     // The last elements each operand reaches must lie inside its slice.
-    assert!(a.data.len() > (m - 1) * a.rs + (k - 1) * a.cs, "gemm: lhs too small");
-    assert!(b.data.len() > (k - 1) * b.rs + (n - 1) * b.cs, "gemm: rhs too small");
-    let parallelism = if threads > 1 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
+    assert!(
+        a.data.len() > (m - 1) * a.rs + (k - 1) * a.cs,
+        "gemm: lhs too small"
+    );
+    assert!(
+        b.data.len() > (k - 1) * b.rs + (n - 1) * b.cs,
+        "gemm: rhs too small"
+    );
+    let parallelism = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
     // SAFETY: the asserts above keep every access inside the slices; dst is
     // exclusively borrowed and does not alias a or b.
     unsafe {
@@ -207,11 +250,32 @@ mod tests {
         assert_eq!(d, [17., 22., 27., 22., 29., 36., 27., 36., 45.]);
         // a·b written transposed: e[j][i] = (a·b)[i][j]
         let mut e = [0.0f64; 4];
-        gemm_strided(2, 2, 3, &mut e, 1, 2, false, Mat::rows(&a, 3), Mat::rows(&b, 2), 1);
+        gemm_strided(
+            2,
+            2,
+            3,
+            &mut e,
+            1,
+            2,
+            false,
+            Mat::rows(&a, 3),
+            Mat::rows(&b, 2),
+            1,
+        );
         assert_eq!(e, [4., 10., 5., 11.]);
         // a column block of a wider matrix
         let mut f = [-1.0f64; 6];
-        gemm_rows(2, 2, 3, &mut f[1..], 3, false, Mat::rows(&a, 3), Mat::rows(&b, 2), 1);
+        gemm_rows(
+            2,
+            2,
+            3,
+            &mut f[1..],
+            3,
+            false,
+            Mat::rows(&a, 3),
+            Mat::rows(&b, 2),
+            1,
+        );
         assert_eq!(f, [-1., 4., 5., -1., 10., 11.]);
     }
 }

@@ -148,7 +148,12 @@ pub fn col2im<T: Real>(g: &Geometry, cols: &[T], x: &mut [T]) {
 
 /// Adds the `K × T` columns of output rows `rows` (`T = rows.len()·OW`)
 /// onto the image `x`, which it does not clear.
-pub fn col2im_add_rows<T: Real>(g: &Geometry, cols: &[T], rows: std::ops::Range<usize>, x: &mut [T]) {
+pub fn col2im_add_rows<T: Real>(
+    g: &Geometry,
+    cols: &[T],
+    rows: std::ops::Range<usize>,
+    x: &mut [T],
+) {
     let (ow, i0) = (g.ow, rows.start);
     let l = rows.len() * ow;
     for c in 0..g.c {
@@ -249,7 +254,9 @@ mod tests {
     fn row_tiles_equal_the_whole_matrix() {
         for (c, h, w, k, s, pad) in [(2, 9, 7, 3, 1, 1), (3, 11, 10, 4, 2, 0), (1, 6, 6, 1, 1, 0)] {
             let g = Geometry::new(c, h, w, k, k, s, pad, 1).unwrap();
-            let x: Vec<f64> = (0..c * h * w).map(|i| ((i * 29 % 97) as f64) - 40.0).collect();
+            let x: Vec<f64> = (0..c * h * w)
+                .map(|i| ((i * 29 % 97) as f64) - 40.0)
+                .collect();
             let mut whole = vec![0.0; g.k() * g.l()];
             im2col(&g, &x, &mut whole);
             let mut back_whole = vec![0.0; x.len()];
@@ -261,7 +268,10 @@ mod tests {
                 let mut tile = vec![f64::NAN; g.k() * t];
                 im2col_rows(&g, &x, rows.clone(), &mut tile);
                 for r in 0..g.k() {
-                    assert_eq!(&tile[r * t..(r + 1) * t], &whole[r * g.l() + i0 * g.ow..r * g.l() + i0 * g.ow + t]);
+                    assert_eq!(
+                        &tile[r * t..(r + 1) * t],
+                        &whole[r * g.l() + i0 * g.ow..r * g.l() + i0 * g.ow + t]
+                    );
                 }
                 col2im_add_rows(&g, &tile, rows, &mut back_tiles);
             }

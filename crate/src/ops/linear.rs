@@ -47,11 +47,22 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>, layout: LinearLayout) 
 
 /// `relu(linear(x, w, b))` as one op (the ReLU applied in the output's own
 /// pass, backward masks `dy` once), as [`crate::ops::conv2d_relu`].
-pub fn linear_relu(x: &Tensor, w: &Tensor, b: Option<&Tensor>, layout: LinearLayout) -> Result<Tensor> {
+pub fn linear_relu(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    layout: LinearLayout,
+) -> Result<Tensor> {
     linear_then(x, w, b, layout, true)
 }
 
-fn linear_then(x: &Tensor, w: &Tensor, b: Option<&Tensor>, layout: LinearLayout, relu: bool) -> Result<Tensor> {
+fn linear_then(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    layout: LinearLayout,
+    relu: bool,
+) -> Result<Tensor> {
     let (wr, wc) = w.dims2().map_err(|_| {
         Error::shape(
             "linear",
@@ -96,7 +107,13 @@ fn linear_then(x: &Tensor, w: &Tensor, b: Option<&Tensor>, layout: LinearLayout,
     *out_dims.last_mut().unwrap() = out;
     let x2 = x.reshape((rows, inp))?.contiguous()?;
     let w = w.contiguous()?;
-    let op = Linear { rows, inp, out, layout, relu };
+    let op = Linear {
+        rows,
+        inp,
+        out,
+        layout,
+        relu,
+    };
     let y = match b {
         Some(b) => x2.apply_op3(&w, &b.contiguous()?, op)?,
         None => x2.apply_op2(&w, op)?,
@@ -201,10 +218,40 @@ impl Linear {
     }
 
     /// `(dx, dW, dy)`, `dy` masked by `y > 0` when the op includes the ReLU.
-    fn backward(&self, x: &Tensor, w: &Tensor, y: &Tensor, dy: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Tensor)> {
-        let dy = if self.relu { relu_grad(y, dy)? } else { dy.contiguous()? };
-        let dx = if x.track_op() { Some(dy.apply_op2_no_bwd(w, &LinearGrad { op: *self, wrt: Wrt::Input })?) } else { None };
-        let dw = if w.track_op() { Some(x.apply_op2_no_bwd(&dy, &LinearGrad { op: *self, wrt: Wrt::Weight })?) } else { None };
+    fn backward(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        y: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Tensor)> {
+        let dy = if self.relu {
+            relu_grad(y, dy)?
+        } else {
+            dy.contiguous()?
+        };
+        let dx = if x.track_op() {
+            Some(dy.apply_op2_no_bwd(
+                w,
+                &LinearGrad {
+                    op: *self,
+                    wrt: Wrt::Input,
+                },
+            )?)
+        } else {
+            None
+        };
+        let dw = if w.track_op() {
+            Some(x.apply_op2_no_bwd(
+                &dy,
+                &LinearGrad {
+                    op: *self,
+                    wrt: Wrt::Weight,
+                },
+            )?)
+        } else {
+            None
+        };
         Ok((dx, dw, dy))
     }
 }
@@ -262,7 +309,11 @@ impl CustomOp3 for Linear {
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (dx, dw, dy) = self.backward(x, w, y, dy)?;
-        let db = if b.track_op() { Some(channel_sum(&dy, self.rows, self.out, 1)?) } else { None };
+        let db = if b.track_op() {
+            Some(channel_sum(&dy, self.rows, self.out, 1)?)
+        } else {
+            None
+        };
         Ok((dx, dw, db))
     }
 }
@@ -437,9 +488,16 @@ mod tests {
 
     #[test]
     fn fused_relu_equals_a_separate_relu() {
-        for (i, layout) in [LinearLayout::OutIn, LinearLayout::InOut].into_iter().enumerate() {
+        for (i, layout) in [LinearLayout::OutIn, LinearLayout::InOut]
+            .into_iter()
+            .enumerate()
+        {
             let x = Var::from_tensor(&rand(&[6, 5], i as u64)).unwrap();
-            let wshape = if layout == LinearLayout::OutIn { [4, 5] } else { [5, 4] };
+            let wshape = if layout == LinearLayout::OutIn {
+                [4, 5]
+            } else {
+                [5, 4]
+            };
             let w = Var::from_tensor(&rand(&wshape, 10 + i as u64)).unwrap();
             let b = Var::from_tensor(&rand(&[4], 20 + i as u64)).unwrap();
             let ours = linear_relu(&x, &w, Some(&b), layout).unwrap();
@@ -447,7 +505,12 @@ mod tests {
             assert_eq!(max_diff(&ours, &theirs), 0.0);
             let r = rand(&[6, 4], 30 + i as u64);
             let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
-            let g2 = (&theirs * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (&theirs * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
             for v in [&x, &w, &b] {
                 assert!(max_diff(g1.get(v).unwrap(), g2.get(v).unwrap()) < 1e-12);
             }

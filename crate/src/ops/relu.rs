@@ -91,7 +91,8 @@ pub(crate) fn relu_in_place<T: Real>(v: &mut [T]) {
 
 /// The ReLU gradient from the ReLU's output: `dy · [¬(y ≤ 0)]`, one pass.
 pub(crate) fn relu_grad(y: &Tensor, dy: &Tensor) -> candle_core::Result<Tensor> {
-    y.contiguous()?.apply_op2_no_bwd(&dy.contiguous()?, &ReluGrad)
+    y.contiguous()?
+        .apply_op2_no_bwd(&dy.contiguous()?, &ReluGrad)
 }
 
 /// `(y, dy) → dy · [¬(y ≤ 0)]`.
