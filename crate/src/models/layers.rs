@@ -157,18 +157,17 @@ impl BatchNorm {
     }
 
     /// `r ← (1−m)·r + m·s` for the running mean and variance, from the batch
-    /// mean and biased variance of `n` values per channel (the variance made
-    /// unbiased, as torch does).
-    fn update_running(&self, mean: &[f64], var: &[f64], n: usize) -> Result<()> {
+    /// mean and biased variance (`[C]` tensors) of `n` values per channel;
+    /// the variance is made unbiased, as torch does.
+    fn update_running(&self, mean: &Tensor, var: &Tensor, n: usize) -> Result<()> {
         let m = self.momentum;
-        let dev = self.running_mean.device();
         let unbiased = n as f64 / (n as f64 - 1.0);
-        let blend = |r: &Var, s: Vec<f64>| -> Result<()> {
-            let s = Tensor::from_vec(s, r.dims(), dev)?.to_dtype(r.dtype())?;
+        let blend = |r: &Var, s: Tensor| -> Result<()> {
+            let s = s.detach().flatten_all()?.to_dtype(r.dtype())?;
             Ok(r.set(&((r.as_tensor() * (1.0 - m))? + (s * m)?)?)?)
         };
-        blend(&self.running_mean, mean.to_vec())?;
-        blend(&self.running_var, var.iter().map(|v| v * unbiased).collect())?;
+        blend(&self.running_mean, mean.clone())?;
+        blend(&self.running_var, (var * unbiased)?)?;
         self.num_batches_tracked.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
@@ -212,13 +211,6 @@ impl BatchNorm {
                 ),
             ));
         }
-        if train && x.device().is_cpu() {
-            // one fused op (ops::batch_norm); the statistics come back for the running averages
-            let n: usize = dims.iter().map(|&d| x.dims()[d]).product();
-            let (y, mean, var) = ops::batch_norm_train(x, self.weight.as_tensor(), self.bias.as_tensor(), self.eps)?;
-            self.update_running(&mean, &var, n)?;
-            return Ok(y);
-        }
         let (mean, var) = if train {
             let n: usize = dims.iter().map(|&d| x.dims()[d]).product();
             if n < 2 {
@@ -230,18 +222,24 @@ impl BatchNorm {
                     ),
                 ));
             }
+            if x.device().is_cpu() {
+                // one fused op (ops::batch_norm); the statistics come back for the running averages
+                let (y, mean, var) = ops::batch_norm_train(
+                    x,
+                    self.weight.as_tensor(),
+                    self.bias.as_tensor(),
+                    self.eps,
+                )?;
+                let dev = x.device();
+                self.update_running(&Tensor::new(mean, dev)?, &Tensor::new(var, dev)?, n)?;
+                return Ok(y);
+            }
             let mean = x.mean_keepdim(dims.as_slice())?;
-            let centered = x.broadcast_sub(&mean)?;
-            let var = centered.sqr()?.mean_keepdim(dims.as_slice())?;
-            // running stats: r ← (1−m)·r + m·s, with the unbiased variance
-            let m = self.momentum;
-            let mean_d = mean.detach().flatten_all()?;
-            let var_unbiased = (var.detach().flatten_all()? * (n as f64 / (n as f64 - 1.0)))?;
-            let rm = ((self.running_mean.as_tensor() * (1.0 - m))? + (mean_d * m)?)?;
-            let rv = ((self.running_var.as_tensor() * (1.0 - m))? + (var_unbiased * m)?)?;
-            self.running_mean.set(&rm)?;
-            self.running_var.set(&rv)?;
-            self.num_batches_tracked.fetch_add(1, Ordering::SeqCst);
+            let var = x
+                .broadcast_sub(&mean)?
+                .sqr()?
+                .mean_keepdim(dims.as_slice())?;
+            self.update_running(&mean, &var, n)?;
             (mean, var)
         } else {
             (
@@ -591,12 +589,21 @@ impl Layer {
     /// ReLU (the model's forward fuses such pairs); `None` for other layers.
     pub fn forward_relu(&self, x: &Tensor) -> Option<Result<Tensor>> {
         match self {
-            Layer::Linear(l) => Some(ops::linear_relu(x, l.weight.as_tensor(), l.bias.as_ref().map(|b| b.as_tensor()), l.layout)),
+            Layer::Linear(l) => Some(ops::linear_relu(
+                x,
+                l.weight.as_tensor(),
+                l.bias.as_ref().map(|b| b.as_tensor()),
+                l.layout,
+            )),
             Layer::Conv2d(c) => Some(ops::conv2d_relu(
                 x,
                 c.weight.as_tensor(),
                 c.bias.as_ref().map(|b| b.as_tensor()),
-                Conv2dParams { stride: c.stride, padding: c.padding, dilation: 1 },
+                Conv2dParams {
+                    stride: c.stride,
+                    padding: c.padding,
+                    dilation: 1,
+                },
             )),
             _ => None,
         }

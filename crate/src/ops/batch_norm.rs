@@ -26,7 +26,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::gemm::Real;
+use super::gemm::{contiguous_data, Real};
 use crate::{Error, Result};
 
 /// `(y, batch mean, biased batch variance)` for `x: [N, C, ...]`, weight
@@ -105,31 +105,7 @@ struct BatchNorm {
 }
 
 fn data<'a, T: Real>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
-    let v = T::slice(s).ok_or_else(|| {
-        candle_core::Error::Msg(format!(
-            "batch_norm: {what} has dtype {:?}, expected f32 or f64 like the input",
-            s.dtype()
-        ))
-    })?;
-    let (a, b) = l
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg(format!("batch_norm: {what} is not contiguous")))?;
-    Ok(&v[a..b])
-}
-
-/// Numbers the op reads as f64.
-trait Float: Real {
-    fn f64(self) -> f64;
-}
-impl Float for f32 {
-    fn f64(self) -> f64 {
-        self as f64
-    }
-}
-impl Float for f64 {
-    fn f64(self) -> f64 {
-        self
-    }
+    contiguous_data(s, l, "batch_norm", what)
 }
 
 impl BatchNorm {
@@ -139,19 +115,19 @@ impl BatchNorm {
         (0..self.n).map(move |s| &t[(s * c + ch) * l..(s * c + ch + 1) * l])
     }
 
-    fn forward<T: Float>(&self, x: &[T], gamma: &[T], beta: &[T]) -> Vec<T> {
+    fn forward<T: Real>(&self, x: &[T], gamma: &[T], beta: &[T]) -> Vec<T> {
         let m = (self.n * self.l) as f64;
         let stats: Vec<(f64, f64)> = (0..self.c)
             .into_par_iter()
             .map(|ch| {
                 let mean = self
                     .runs(x, ch)
-                    .map(|r| r.iter().map(|v| v.f64()).sum::<f64>())
+                    .map(|r| r.iter().map(|v| v.to_f64()).sum::<f64>())
                     .sum::<f64>()
                     / m;
                 let var = self
                     .runs(x, ch)
-                    .map(|r| r.iter().map(|v| (v.f64() - mean).powi(2)).sum::<f64>())
+                    .map(|r| r.iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>())
                     .sum::<f64>()
                     / m;
                 (mean, var)
@@ -166,8 +142,8 @@ impl BatchNorm {
                     let (mean, var) = stats[ch];
                     let r = 1.0 / (var + self.eps).sqrt();
                     // y = a·x + b with a = γ·r, b = β − γ·r·μ
-                    let a = gamma[ch].f64() * r;
-                    let b = beta[ch].f64() - a * mean;
+                    let a = gamma[ch].to_f64() * r;
+                    let b = beta[ch].to_f64() - a * mean;
                     let (a, b) = (T::from_f64(a), T::from_f64(b));
                     for (o, &v) in ys[ch * l..(ch + 1) * l]
                         .iter_mut()
@@ -185,7 +161,7 @@ impl BatchNorm {
     }
 
     /// `(dx, dγ, dβ)`.
-    fn backward<T: Float>(
+    fn backward<T: Real>(
         &self,
         x: &[T],
         gamma: &[T],
@@ -206,9 +182,9 @@ impl BatchNorm {
                 let mut s = (0.0, 0.0);
                 for (xr, gr) in self.runs(x, ch).zip(self.runs(dy, ch)) {
                     for (&v, &g) in xr.iter().zip(gr) {
-                        let g = g.f64();
+                        let g = g.to_f64();
                         s.0 += g;
-                        s.1 += g * (v.f64() - mean) * r;
+                        s.1 += g * (v.to_f64() - mean) * r;
                     }
                 }
                 s
@@ -222,7 +198,7 @@ impl BatchNorm {
                 for ch in 0..c {
                     let (db, dg) = sums[ch];
                     // dx = k·dy − k/M·dβ − k/M·dγ·r·(x−μ), k = γ·r
-                    let k = gamma[ch].f64() * r[ch];
+                    let k = gamma[ch].to_f64() * r[ch];
                     let a = T::from_f64(k);
                     let slope = T::from_f64(-k / m * dg * r[ch]);
                     let b = T::from_f64(-k / m * db + k / m * dg * r[ch] * stats.mean[ch]);

@@ -28,9 +28,9 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::gemm::{gemm, gemm_rows, gemm_strided, num_threads, Mat, Real};
+use super::gemm::{contiguous_data, gemm, gemm_rows, gemm_strided, num_threads, Mat, Real};
 use super::im2col::{col2im_add_rows, im2col_rows, Geometry};
-use super::reduce::channel_sum;
+use super::reduce::{channel_sum, sum_partials};
 use super::relu::{relu_grad, relu_in_place};
 use crate::{Error, Result};
 
@@ -161,18 +161,7 @@ fn contiguous<'a, T: Real>(
     l: &Layout,
     what: &str,
 ) -> candle_core::Result<&'a [T]> {
-    let data = T::slice(s).ok_or_else(|| {
-        candle_core::Error::Msg(format!(
-            "conv2d: {what} has dtype {:?}, expected f32 or f64 like the other operand",
-            s.dtype()
-        ))
-    })?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => Err(candle_core::Error::Msg(format!(
-            "conv2d: {what} is not contiguous"
-        ))),
-    }
+    contiguous_data(s, l, "conv2d", what)
 }
 
 /// Elements of a column tile: `K × T` f32 values that stay in the L2 cache
@@ -555,14 +544,7 @@ impl Conv2dGradWeight {
                 dw
             })
             .collect();
-        let mut it = partial.into_iter();
-        let mut dw = it.next().unwrap_or_else(|| vec![T::ZERO; o * k]);
-        for p in it {
-            for (a, b) in dw.iter_mut().zip(p) {
-                *a += b;
-            }
-        }
-        dw
+        sum_partials(partial, o * k)
     }
 }
 

@@ -5,6 +5,7 @@
 //!
 //! [`Real`] is the element type: `f32` or `f64`.
 
+use candle_core::backend::BackendStorage;
 use candle_core::CpuStorage;
 
 /// `f32` or `f64`: what the CPU kernels of this module are written for.
@@ -22,6 +23,7 @@ pub trait Real:
     const ZERO: Self;
     const ONE: Self;
     fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
     fn storage(v: Vec<Self>) -> CpuStorage;
     fn slice(s: &CpuStorage) -> Option<&[Self]>;
     /// NaN compares as larger than anything (torch's max pooling propagates NaN).
@@ -33,6 +35,9 @@ impl Real for f32 {
     const ONE: f32 = 1.0;
     fn from_f64(v: f64) -> f32 {
         v as f32
+    }
+    fn to_f64(self) -> f64 {
+        self as f64
     }
     fn storage(v: Vec<f32>) -> CpuStorage {
         CpuStorage::F32(v)
@@ -54,6 +59,9 @@ impl Real for f64 {
     fn from_f64(v: f64) -> f64 {
         v
     }
+    fn to_f64(self) -> f64 {
+        self
+    }
     fn storage(v: Vec<f64>) -> CpuStorage {
         CpuStorage::F64(v)
     }
@@ -66,6 +74,27 @@ impl Real for f64 {
     fn is_nan(self) -> bool {
         f64::is_nan(self)
     }
+}
+
+/// The elements of a contiguous CPU operand of a custom op, or an error
+/// naming the op and the operand (`what`) when it has another dtype or is
+/// not contiguous.
+pub(crate) fn contiguous_data<'a, T: Real>(
+    s: &'a CpuStorage,
+    l: &candle_core::Layout,
+    op: &str,
+    what: &str,
+) -> candle_core::Result<&'a [T]> {
+    let v = T::slice(s).ok_or_else(|| {
+        candle_core::Error::Msg(format!(
+            "{op}: {what} has dtype {:?}, expected f32 or f64 like the other operands",
+            s.dtype()
+        ))
+    })?;
+    let (a, b) = l
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::Msg(format!("{op}: {what} is not contiguous")))?;
+    Ok(&v[a..b])
 }
 
 /// A matrix operand: a slice with its row and column strides.

@@ -25,7 +25,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
-use super::gemm::{gemm, num_threads, Mat, Real};
+use super::gemm::{contiguous_data, gemm, num_threads, Mat, Real};
 use super::reduce::channel_sum;
 use super::relu::{relu_grad, relu_in_place};
 use crate::{Error, Result};
@@ -149,16 +149,7 @@ fn w_out_in<'a, T>(w: &'a [T], l: &Linear) -> Mat<'a, T> {
 }
 
 fn data<'a, T: Real>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
-    let v = T::slice(s).ok_or_else(|| {
-        candle_core::Error::Msg(format!(
-            "linear: {what} has dtype {:?}, expected f32 or f64 like the input",
-            s.dtype()
-        ))
-    })?;
-    let (a, b) = l
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg(format!("linear: {what} is not contiguous")))?;
-    Ok(&v[a..b])
+    contiguous_data(s, l, "linear", what)
 }
 
 impl Linear {

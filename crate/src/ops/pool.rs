@@ -22,7 +22,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::gemm::Real;
+use super::gemm::{contiguous_data, Real};
 use crate::{Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,18 +199,7 @@ fn fixed(op: &str, x: &Tensor, k: usize, s: usize) -> Result<Windows> {
 }
 
 fn slice<'a, T: Real>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    let data = T::slice(s).ok_or_else(|| {
-        candle_core::Error::Msg(format!(
-            "pooling: dtype {:?}, expected f32 or f64",
-            s.dtype()
-        ))
-    })?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => Err(candle_core::Error::Msg(
-            "pooling: input is not contiguous".into(),
-        )),
-    }
+    contiguous_data(s, l, "pooling", "input")
 }
 
 /// Position (in the plane) of the first largest value of a window; NaN wins.

@@ -8,7 +8,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::gemm::{num_threads, Real};
+use super::gemm::{contiguous_data, num_threads, Real};
 
 /// `t` (any shape with `n·c·l` elements, `c` at the second position of the
 /// `[n, c, l]` view) → `[c]`.
@@ -60,15 +60,21 @@ impl ChannelSum {
                 s
             })
             .collect();
-        let mut it = partial.into_iter();
-        let mut s = it.next().unwrap_or_else(|| vec![T::ZERO; c]);
-        for p in it {
-            for (a, b) in s.iter_mut().zip(p) {
-                *a += b;
-            }
-        }
-        s
+        sum_partials(partial, c)
     }
+}
+
+/// The elementwise sum of per-thread partial results of length `len`
+/// (zeros when there are none).
+pub(crate) fn sum_partials<T: Real>(partial: Vec<Vec<T>>, len: usize) -> Vec<T> {
+    let mut it = partial.into_iter();
+    let mut s = it.next().unwrap_or_else(|| vec![T::ZERO; len]);
+    for p in it {
+        for (a, b) in s.iter_mut().zip(p) {
+            *a += b;
+        }
+    }
+    s
 }
 
 impl CustomOp1 for ChannelSum {
@@ -77,12 +83,13 @@ impl CustomOp1 for ChannelSum {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (a, b) = l.contiguous_offsets().ok_or_else(|| {
-            candle_core::Error::Msg("channel sum: input is not contiguous".into())
-        })?;
         let out = match s {
-            CpuStorage::F32(v) => f32::storage(self.run(&v[a..b])),
-            CpuStorage::F64(v) => f64::storage(self.run(&v[a..b])),
+            CpuStorage::F32(_) => {
+                f32::storage(self.run::<f32>(contiguous_data(s, l, "channel sum", "input")?))
+            }
+            CpuStorage::F64(_) => {
+                f64::storage(self.run::<f64>(contiguous_data(s, l, "channel sum", "input")?))
+            }
             other => candle_core::bail!(
                 "channel sum: dtype {:?} is not supported, use f32 or f64",
                 other.dtype()

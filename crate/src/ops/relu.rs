@@ -15,7 +15,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::gemm::Real;
+use super::gemm::{contiguous_data, Real};
 use crate::Result;
 
 /// Elements per parallel task: small tensors stay on one thread.
@@ -30,16 +30,7 @@ pub fn relu(x: &Tensor) -> Result<Tensor> {
 }
 
 fn data<'a, T: Real>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
-    let v = T::slice(s).ok_or_else(|| {
-        candle_core::Error::Msg(format!(
-            "relu: {what} has dtype {:?}, expected f32 or f64",
-            s.dtype()
-        ))
-    })?;
-    let (a, b) = l
-        .contiguous_offsets()
-        .ok_or_else(|| candle_core::Error::Msg(format!("relu: {what} is not contiguous")))?;
-    Ok(&v[a..b])
+    contiguous_data(s, l, "relu", what)
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -76,7 +67,7 @@ impl CustomOp1 for Relu {
     }
 
     fn bwd(&self, _x: &Tensor, y: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(y.apply_op2_no_bwd(&dy.contiguous()?, &ReluGrad)?))
+        Ok(Some(relu_grad(y, dy)?))
     }
 }
 
