@@ -28,6 +28,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::direct_conv::{self, DirectConv};
 use super::gemm::{contiguous_data, gemm, gemm_rows, gemm_strided, num_threads, Mat, Real};
 use super::im2col::{col2im_add_rows, im2col_rows, Geometry};
 use super::reduce::{channel_sum, sum_partials};
@@ -128,6 +129,95 @@ fn conv2d_then(
     })
 }
 
+/// The input gradient of [`conv2d`] for an output gradient `dy`
+/// (`[N, O, H', W']`), computed by the same CPU kernels as its backward:
+/// `dx[n, c, ·] = Σ_o Wᵀ·dy` scattered back (`[N, C, H, W]` for the given
+/// input size `hw`). For benchmarks and hand-written backward passes.
+pub fn conv2d_input_grad(
+    dy: &Tensor,
+    w: &Tensor,
+    hw: (usize, usize),
+    p: Conv2dParams,
+) -> Result<Tensor> {
+    let (n, o, oh, ow) = dims4("output gradient", dy)?;
+    let (wo, c, kh, kw) = dims4("weight", w)?;
+    let g = grad_geometry(c, hw, (kh, kw), p, (oh, ow))?;
+    if wo != o {
+        return Err(Error::shape(
+            "conv2d_input_grad",
+            format!("output gradient has {o} channels, the weight {wo}"),
+        ));
+    }
+    cpu_only(dy)?;
+    Ok(dy
+        .contiguous()?
+        .apply_op2_no_bwd(&w.contiguous()?, &Conv2dGradInput { g, n, o })?)
+}
+
+/// The weight gradient of [`conv2d`] for an output gradient `dy`:
+/// `dW = Σ_n dyₙ · colsₙᵀ` (`[O, C, KH, KW]` for the given `kernel` size),
+/// by the same CPU kernels as its backward.
+pub fn conv2d_weight_grad(
+    x: &Tensor,
+    dy: &Tensor,
+    kernel: (usize, usize),
+    p: Conv2dParams,
+) -> Result<Tensor> {
+    let (n, c, h, wd) = dims4("input", x)?;
+    let (dn, o, oh, ow) = dims4("output gradient", dy)?;
+    if dn != n {
+        return Err(Error::shape(
+            "conv2d_weight_grad",
+            format!("input has {n} samples, the output gradient {dn}"),
+        ));
+    }
+    let g = grad_geometry(c, (h, wd), kernel, p, (oh, ow))?;
+    cpu_only(x)?;
+    Ok(x.contiguous()?
+        .apply_op2_no_bwd(&dy.contiguous()?, &Conv2dGradWeight { g, n, o })?)
+}
+
+fn dims4(what: &str, t: &Tensor) -> Result<(usize, usize, usize, usize)> {
+    t.dims4().map_err(|_| {
+        Error::shape(
+            "conv2d gradient",
+            format!("{what} of shape {:?}: expected 4 dimensions", t.dims()),
+        )
+    })
+}
+
+fn cpu_only(t: &Tensor) -> Result<()> {
+    if t.device().is_cpu() {
+        Ok(())
+    } else {
+        Err(Error::shape(
+            "conv2d gradient",
+            "these kernels run on the CPU (on CUDA, use backward())",
+        ))
+    }
+}
+
+/// The geometry of a convolution whose output must be `out`.
+fn grad_geometry(
+    c: usize,
+    (h, w): (usize, usize),
+    (kh, kw): (usize, usize),
+    p: Conv2dParams,
+    out: (usize, usize),
+) -> Result<Geometry> {
+    let g = Geometry::new(c, h, w, kh, kw, p.stride, p.padding, p.dilation);
+    match g {
+        Some(g) if (g.oh, g.ow) == out => Ok(g),
+        _ => Err(Error::shape(
+            "conv2d gradient",
+            format!(
+                "a {kh}×{kw} kernel on a {h}×{w} input ({p:?}) does not give the output gradient's {}×{}",
+                out.0, out.1
+            ),
+        )),
+    }
+}
+
 /// The forward op: `(x, w) → y`, or `(x, w, b) → y` with the bias added
 /// in the same pass (no separate broadcast add, and its gradient is one
 /// channel sum of `dy` instead of Candle's strided reduction).
@@ -190,6 +280,38 @@ fn chunks(n: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// The direct kernel for this convolution's forward and weight gradient
+/// (f32, stride 1, dilation 1, an AVX-512 CPU), if it applies.
+fn direct_forward(g: &Geometry) -> Option<DirectConv> {
+    if !direct_conv::available() || g.stride != 1 || g.dilation != 1 {
+        return None;
+    }
+    DirectConv::new(g.c, g.h, g.w, g.kh, g.kw, g.padding, g.padding)
+}
+
+/// The direct kernel for the input gradient: the forward of `dy` padded by
+/// `K−1−pad` with the flipped kernel (needs `pad ≤ K−1`).
+fn direct_grad_input(g: &Geometry, o: usize) -> Option<DirectConv> {
+    if !direct_conv::available()
+        || g.stride != 1
+        || g.dilation != 1
+        || g.padding >= g.kh
+        || g.padding >= g.kw
+    {
+        return None;
+    }
+    let dc = DirectConv::new(
+        o,
+        g.oh,
+        g.ow,
+        g.kh,
+        g.kw,
+        g.kh - 1 - g.padding,
+        g.kw - 1 - g.padding,
+    )?;
+    (dc.oh == g.h && dc.ow == g.w).then_some(dc)
+}
+
 /// Calls `f(sample, out, scratch, threads)` for each of `n` samples, where
 /// `out` is the sample's `per` elements of `buf`. Samples go in one block
 /// per thread, each block with its own `scratch_len` buffer; with fewer
@@ -228,6 +350,20 @@ fn for_each_sample<T: Real>(
 }
 
 impl Conv2d {
+    fn run_f32(&self, x: &[f32], w: &[f32], b: Option<&[f32]>) -> Vec<f32> {
+        let Some(dc) = direct_forward(&self.g) else {
+            return self.run(x, w, b);
+        };
+        let (xs, ys) = (self.g.c * self.g.h * self.g.w, self.o * self.g.l());
+        let packed = direct_conv::pack(w, self.o, self.g.k());
+        let mut y = vec![0f32; self.n * ys];
+        for_each_sample(self.n, &mut y, ys, dc.scratch_len(), |s, yn, scratch, _| {
+            let xp = dc.padded(&x[s * xs..(s + 1) * xs], scratch);
+            dc.forward(xp, &packed, b, self.relu, yn);
+        });
+        y
+    }
+
     fn run<T: Real>(&self, x: &[T], w: &[T], b: Option<&[T]>) -> Vec<T> {
         let g = &self.g;
         let (k, l, o) = (g.k(), g.l(), self.o);
@@ -323,7 +459,7 @@ impl CustomOp2 for Conv2d {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let shape = Shape::from((self.n, self.o, self.g.oh, self.g.ow));
         let out = match s1 {
-            CpuStorage::F32(_) => f32::storage(self.run::<f32>(
+            CpuStorage::F32(_) => f32::storage(self.run_f32(
                 contiguous(s1, l1, "input")?,
                 contiguous(s2, l2, "weight")?,
                 None,
@@ -369,7 +505,7 @@ impl CustomOp3 for Conv2d {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let shape = Shape::from((self.n, self.o, self.g.oh, self.g.ow));
         let out = match s1 {
-            CpuStorage::F32(_) => f32::storage(self.run::<f32>(
+            CpuStorage::F32(_) => f32::storage(self.run_f32(
                 contiguous(s1, l1, "input")?,
                 contiguous(s2, l2, "weight")?,
                 Some(contiguous(s3, l3, "bias")?),
@@ -406,6 +542,27 @@ impl CustomOp3 for Conv2d {
 }
 
 impl Conv2dGradInput {
+    fn run_f32(&self, dy: &[f32], w: &[f32]) -> Vec<f32> {
+        let g = &self.g;
+        let Some(dc) = direct_grad_input(g, self.o) else {
+            return self.run(dy, w);
+        };
+        let (xs, ys) = (g.c * g.h * g.w, self.o * g.l());
+        let packed = direct_conv::pack_flipped(w, self.o, g.c, g.kh, g.kw);
+        let mut dx = vec![0f32; self.n * xs];
+        for_each_sample(
+            self.n,
+            &mut dx,
+            xs,
+            dc.scratch_len(),
+            |s, dxn, scratch, _| {
+                let dyp = dc.padded(&dy[s * ys..(s + 1) * ys], scratch);
+                dc.forward(dyp, &packed, None, false, dxn);
+            },
+        );
+        dx
+    }
+
     fn run<T: Real>(&self, dy: &[T], w: &[T]) -> Vec<T> {
         let g = &self.g;
         let (k, l, o) = (g.k(), g.l(), self.o);
@@ -459,7 +616,7 @@ impl CustomOp2 for Conv2dGradInput {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let shape = Shape::from((self.n, self.g.c, self.g.h, self.g.w));
         let out = match s1 {
-            CpuStorage::F32(_) => f32::storage(self.run::<f32>(
+            CpuStorage::F32(_) => f32::storage(self.run_f32(
                 contiguous(s1, l1, "output gradient")?,
                 contiguous(s2, l2, "weight")?,
             )),
@@ -477,6 +634,41 @@ impl CustomOp2 for Conv2dGradInput {
 }
 
 impl Conv2dGradWeight {
+    fn run_f32(&self, x: &[f32], dy: &[f32]) -> Vec<f32> {
+        let g = &self.g;
+        let Some(dc) = direct_forward(g) else {
+            return self.run(x, dy);
+        };
+        let (k, o) = (g.k(), self.o);
+        let (xs, ys) = (g.c * g.h * g.w, o * g.l());
+        let group = dc.grad_group();
+        let partial: Vec<Vec<f32>> = chunks(self.n)
+            .par_iter()
+            .map(|&(a, b)| {
+                let mut dw = vec![0f32; o * k];
+                let mut scratch = vec![0f32; dc.scratch_len() * group.min(b - a)];
+                for s in (a..b).step_by(group) {
+                    let e = (s + group).min(b);
+                    let xp = if dc.scratch_len() == 0 {
+                        &x[s * xs..e * xs]
+                    } else {
+                        for (i, xp) in scratch
+                            .chunks_exact_mut(dc.scratch_len())
+                            .take(e - s)
+                            .enumerate()
+                        {
+                            dc.padded(&x[(s + i) * xs..(s + i + 1) * xs], xp);
+                        }
+                        &scratch[..]
+                    };
+                    dc.add_weight_grad(xp, &dy[s * ys..e * ys], e - s, o, &mut dw);
+                }
+                dw
+            })
+            .collect();
+        sum_partials(partial, o * k)
+    }
+
     fn run<T: Real>(&self, x: &[T], dy: &[T]) -> Vec<T> {
         let g = &self.g;
         let (k, l, o) = (g.k(), g.l(), self.o);
@@ -562,7 +754,7 @@ impl CustomOp2 for Conv2dGradWeight {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let shape = Shape::from((self.o, self.g.c, self.g.kh, self.g.kw));
         let out = match s1 {
-            CpuStorage::F32(_) => f32::storage(self.run::<f32>(
+            CpuStorage::F32(_) => f32::storage(self.run_f32(
                 contiguous(s1, l1, "input")?,
                 contiguous(s2, l2, "output gradient")?,
             )),
@@ -857,5 +1049,145 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("[N, C, H, W]"), "{e}");
+    }
+
+    /// `max |a − b| / max |b|`.
+    fn rel_diff(a: &Tensor, b: &Tensor) -> f64 {
+        let scale = b.abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+        let scale = scale
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        max_diff(&a.to_dtype(DType::F64).unwrap(), b) / scale.max(1e-30)
+    }
+
+    /// f32 runs the direct kernels where the CPU has AVX-512 (f64 always
+    /// runs im2col + gemm): the f32 forward, its backward and the two
+    /// gradient functions equal the f64 results to f32 precision, on shapes
+    /// with ragged row ends (masked lanes), channel counts that are not
+    /// multiples of the register tiles, several samples per weight-gradient
+    /// pass, batch 1, 1×1 to 7×7 kernels and a padding the direct input
+    /// gradient does not take (k = 3, pad 3: im2col).
+    #[test]
+    fn f32_direct_kernels_equal_f64() {
+        let direct_expected = super::direct_conv::available();
+        if std::env::var("NNLAB_CONV").map_or(true, |v| v != "im2col") {
+            #[cfg(target_arch = "x86_64")]
+            assert_eq!(
+                direct_expected,
+                std::arch::is_x86_feature_detected!("avx512f"),
+                "the direct kernels run exactly where AVX-512F is"
+            );
+        }
+        // (N, C, H, W, O, K, padding, stride)
+        for (i, &(n, c, h, w, o, k, pad, s)) in [
+            (3, 5, 9, 37, 13, 3, 1, 1),
+            (1, 16, 14, 14, 32, 3, 1, 1),
+            (4, 3, 19, 7, 8, 4, 0, 1),
+            (2, 1, 28, 28, 16, 3, 1, 1),
+            (2, 9, 11, 17, 5, 5, 2, 1),
+            (1, 4, 12, 12, 6, 7, 3, 1),
+            (5, 7, 6, 6, 3, 1, 0, 1),
+            (2, 6, 8, 8, 4, 3, 3, 1),
+            (2, 4, 9, 9, 6, 3, 1, 2),
+            (3, 2, 33, 33, 9, 2, 1, 1),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let x64 = rand(&[n, c, h, w], 700 + i as u64);
+            let w64 = rand(&[o, c, k, k], 800 + i as u64);
+            let b64 = rand(&[o], 900 + i as u64);
+            let p = Conv2dParams {
+                stride: s,
+                padding: pad,
+                dilation: 1,
+            };
+            let f32_ = |t: &Tensor| Var::from_tensor(&t.to_dtype(DType::F32).unwrap()).unwrap();
+            let (x32, w32, b32) = (f32_(&x64), f32_(&w64), f32_(&b64));
+            let (x, wt, b) = (
+                Var::from_tensor(&x64).unwrap(),
+                Var::from_tensor(&w64).unwrap(),
+                Var::from_tensor(&b64).unwrap(),
+            );
+            for relu in [false, true] {
+                let run = |x: &Tensor, w: &Tensor, b: &Tensor| {
+                    if relu {
+                        conv2d_relu(x, w, Some(b), p).unwrap()
+                    } else {
+                        conv2d(x, w, Some(b), p).unwrap()
+                    }
+                };
+                let y64 = run(&x, &wt, &b);
+                let y32 = run(&x32, &w32, &b32);
+                let d = rel_diff(&y32, &y64);
+                assert!(d < 1e-5, "case {i} relu {relu}: forward differs by {d}");
+                let r = rand(y64.dims(), 950 + i as u64);
+                let g64 = (&y64 * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                let r32 = r.to_dtype(DType::F32).unwrap();
+                let g32 = (&y32 * &r32)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+                for (what, v64, v32) in [
+                    ("input", &x, &x32),
+                    ("weight", &wt, &w32),
+                    ("bias", &b, &b32),
+                ] {
+                    let d = rel_diff(g32.get(v32).unwrap(), g64.get(v64).unwrap());
+                    assert!(
+                        d < 1e-5,
+                        "case {i} relu {relu}: {what} gradient differs by {d}"
+                    );
+                }
+            }
+            let dy = rand(
+                &[n, o, (h + 2 * pad - k) / s + 1, (w + 2 * pad - k) / s + 1],
+                990 + i as u64,
+            );
+            let dy32 = dy.to_dtype(DType::F32).unwrap();
+            let d = rel_diff(
+                &conv2d_input_grad(&dy32, &w32, (h, w), p).unwrap(),
+                &conv2d_input_grad(&dy, &w64, (h, w), p).unwrap(),
+            );
+            assert!(d < 1e-5, "case {i}: conv2d_input_grad differs by {d}");
+            let d = rel_diff(
+                &conv2d_weight_grad(&x32, &dy32, (k, k), p).unwrap(),
+                &conv2d_weight_grad(&x64, &dy, (k, k), p).unwrap(),
+            );
+            assert!(d < 1e-5, "case {i}: conv2d_weight_grad differs by {d}");
+        }
+    }
+
+    #[test]
+    fn gradient_functions_check_their_shapes() {
+        let p = Conv2dParams {
+            padding: 1,
+            ..Default::default()
+        };
+        let (x, w, dy) = (
+            rand(&[2, 3, 8, 8], 1),
+            rand(&[4, 3, 3, 3], 2),
+            rand(&[2, 4, 8, 8], 3),
+        );
+        let e = conv2d_input_grad(&dy, &w, (9, 8), p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("9×8 input") && e.contains("8×8"), "{e}");
+        let e = conv2d_weight_grad(&x, &dy.narrow(0, 0, 1).unwrap(), (3, 3), p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("2 samples") && e.contains("1"), "{e}");
+        let e = conv2d_input_grad(&dy, &rand(&[5, 3, 3, 3], 2), (8, 8), p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("4 channels") && e.contains("weight 5"), "{e}");
+        let e = conv2d_weight_grad(&rand(&[2, 3, 8], 1), &dy, (3, 3), p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("input of shape [2, 3, 8]"), "{e}");
     }
 }
