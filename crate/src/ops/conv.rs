@@ -316,12 +316,12 @@ fn direct_grad_input(g: &Geometry, o: usize) -> Option<DirectConv> {
 /// `out` is the sample's `per` elements of `buf`. Samples go in one block
 /// per thread, each block with its own `scratch_len` buffer; with fewer
 /// samples than threads, `threads` tells the matrix product to split instead.
-fn for_each_sample<T: Real>(
+fn for_each_sample<T: Real, U: Send>(
     n: usize,
-    buf: &mut [T],
+    buf: &mut [U],
     per: usize,
     scratch_len: usize,
-    f: impl Fn(usize, &mut [T], &mut [T], usize) + Sync,
+    f: impl Fn(usize, &mut [U], &mut [T], usize) + Sync,
 ) {
     let parts = chunks(n);
     let inner = if parts.len() < num_threads() {
@@ -356,11 +356,21 @@ impl Conv2d {
         };
         let (xs, ys) = (self.g.c * self.g.h * self.g.w, self.o * self.g.l());
         let packed = direct_conv::pack(w, self.o, self.g.k());
-        let mut y = vec![0f32; self.n * ys];
-        for_each_sample(self.n, &mut y, ys, dc.scratch_len(), |s, yn, scratch, _| {
-            let xp = dc.padded(&x[s * xs..(s + 1) * xs], scratch);
-            dc.forward(xp, &packed, b, self.relu, yn);
-        });
+        // every element is written by the kernel: no zero fill first (a
+        // memset of the whole output when the allocator reuses memory)
+        let mut y = Vec::with_capacity(self.n * ys);
+        for_each_sample(
+            self.n,
+            &mut y.spare_capacity_mut()[..self.n * ys],
+            ys,
+            dc.scratch_len(),
+            |s, yn, scratch: &mut [f32], _| {
+                let xp = dc.padded(&x[s * xs..(s + 1) * xs], scratch);
+                dc.forward(xp, &packed, b, self.relu, yn);
+            },
+        );
+        // SAFETY: `forward` wrote all `ys` elements of every sample
+        unsafe { y.set_len(self.n * ys) };
         y
     }
 
@@ -549,17 +559,19 @@ impl Conv2dGradInput {
         };
         let (xs, ys) = (g.c * g.h * g.w, self.o * g.l());
         let packed = direct_conv::pack_flipped(w, self.o, g.c, g.kh, g.kw);
-        let mut dx = vec![0f32; self.n * xs];
+        let mut dx = Vec::with_capacity(self.n * xs);
         for_each_sample(
             self.n,
-            &mut dx,
+            &mut dx.spare_capacity_mut()[..self.n * xs],
             xs,
             dc.scratch_len(),
-            |s, dxn, scratch, _| {
+            |s, dxn, scratch: &mut [f32], _| {
                 let dyp = dc.padded(&dy[s * ys..(s + 1) * ys], scratch);
                 dc.forward(dyp, &packed, None, false, dxn);
             },
         );
+        // SAFETY: `forward` wrote all `xs` elements of every sample
+        unsafe { dx.set_len(self.n * xs) };
         dx
     }
 

@@ -24,6 +24,7 @@
 //! f64, strides and dilations) the im2col path runs. `NNLAB_CONV=im2col`
 //! turns this path off, for comparisons.
 
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Output channels per register tile of the forward.
@@ -194,14 +195,15 @@ impl DirectConv {
 
     /// Forward for one sample: `y[o, ·] = b[o] + Σ_k w[o, k]·xp[off(k) + ·]`
     /// (then ReLU when asked), `xp` from [`padded`](Self::padded), `w` from
-    /// [`pack`], `y` of `o × OH·OW`, all of it written.
+    /// [`pack`], `y` of `o × OH·OW`, every element of it written (it may
+    /// start uninitialised).
     pub(crate) fn forward(
         &self,
         xp: &[f32],
         w: &Packed,
         bias: Option<&[f32]>,
         relu: bool,
-        y: &mut [f32],
+        y: &mut [MaybeUninit<f32>],
     ) {
         let l = self.oh * self.ow;
         assert_eq!(w.k, self.k(), "direct conv: packed weight width");
@@ -221,7 +223,7 @@ impl DirectConv {
                 if let Some(b) = bias {
                     init[..rows].copy_from_slice(&b[g * MR..g * MR + rows]);
                 }
-                let yg = y[g * MR * l..].as_mut_ptr();
+                let yg = y[g * MR * l..].as_mut_ptr().cast::<f32>();
                 for block in self.slots.chunks(NV) {
                     let t = Tile {
                         offs: &self.offs,
