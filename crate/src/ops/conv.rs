@@ -14,6 +14,11 @@
 //! own CPU backward computes the input gradient with plain loops and is ~60×
 //! slower. On CUDA, Candle's own convolution is used.
 //!
+//! In f32 with stride 1 and dilation 1 on a CPU with AVX-512, the same three
+//! products run as direct kernels without the column matrix
+//! ([`super::direct_conv`]: 1.5–2.5× the im2col forward, BENCHMARKS.md);
+//! f64 (the gradient checks) always takes the im2col path above.
+//!
 //! ```
 //! use candle_core::{Device, Tensor};
 //! use nnlab::ops::{conv2d, Conv2dParams};

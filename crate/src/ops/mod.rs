@@ -1,6 +1,7 @@
 //! Tensor operations Candle lacks or does slowly on the CPU, each a custom
-//! op with its own backward: a fast 2-D convolution (im2col + gemm, bias in
-//! the same pass), pooling whose backward works for any kernel and stride,
+//! op with its own backward: a fast 2-D convolution (direct AVX-512 kernels
+//! for stride 1 in f32, im2col + gemm otherwise; bias and ReLU in the same
+//! pass), pooling whose backward works for any kernel and stride,
 //! adaptive average pooling, a linear layer on the stored weight layout,
 //! ReLU, training-mode batch normalisation, and the channel sums their
 //! bias gradients need.
