@@ -33,7 +33,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::direct_conv::{self, DirectConv};
+use super::direct_conv::{self, DirectConv, WeightGrad};
 use super::gemm::{contiguous_data, gemm, gemm_rows, gemm_strided, num_threads, Mat, Real};
 use super::im2col::{col2im_add_rows, im2col_rows, Geometry};
 use super::reduce::{channel_sum, sum_partials};
@@ -658,29 +658,16 @@ impl Conv2dGradWeight {
         };
         let (k, o) = (g.k(), self.o);
         let (xs, ys) = (g.c * g.h * g.w, o * g.l());
-        let group = dc.grad_group();
         let partial: Vec<Vec<f32>> = chunks(self.n)
             .par_iter()
             .map(|&(a, b)| {
-                let mut dw = vec![0f32; o * k];
-                let mut scratch = vec![0f32; dc.scratch_len() * group.min(b - a)];
-                for s in (a..b).step_by(group) {
-                    let e = (s + group).min(b);
-                    let xp = if dc.scratch_len() == 0 {
-                        &x[s * xs..e * xs]
-                    } else {
-                        for (i, xp) in scratch
-                            .chunks_exact_mut(dc.scratch_len())
-                            .take(e - s)
-                            .enumerate()
-                        {
-                            dc.padded(&x[(s + i) * xs..(s + i + 1) * xs], xp);
-                        }
-                        &scratch[..]
-                    };
-                    dc.add_weight_grad(xp, &dy[s * ys..e * ys], e - s, o, &mut dw);
+                let mut acc = WeightGrad::new(o, k);
+                let mut scratch = vec![0f32; dc.scratch_len()];
+                for s in a..b {
+                    let xp = dc.padded(&x[s * xs..(s + 1) * xs], &mut scratch);
+                    dc.add_weight_grad(xp, &dy[s * ys..(s + 1) * ys], &mut acc);
                 }
-                dw
+                acc.into_rows()
             })
             .collect();
         sum_partials(partial, o * k)
@@ -1109,6 +1096,10 @@ mod tests {
             (2, 6, 8, 8, 4, 3, 3, 1),
             (2, 4, 9, 9, 6, 3, 1, 2),
             (3, 2, 33, 33, 9, 2, 1, 1),
+            // two bands of rows, two channel blocks (32 + 16)
+            (2, 3, 40, 40, 48, 3, 1, 1),
+            // a two-vector block with 4 padded channels
+            (1, 2, 10, 10, 20, 3, 1, 1),
         ]
         .iter()
         .enumerate()

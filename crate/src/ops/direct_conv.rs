@@ -31,9 +31,6 @@ use std::sync::atomic::{AtomicU8, Ordering};
 pub(crate) const MR: usize = 8;
 /// Slots (16-pixel vectors) per register tile of the forward.
 const NV: usize = 3;
-/// Output channels × kernel entries per register tile of the weight gradient.
-const GO: usize = 4;
-const GK: usize = 4;
 /// Pixels per vector.
 const LANES: usize = 16;
 
@@ -247,86 +244,156 @@ impl DirectConv {
         unreachable!("direct conv without AVX-512");
     }
 
-    /// Samples whose weight gradients are summed in one pass: enough for
-    /// 64 slots, so that each register tile runs long before its sums are
-    /// reduced (16 slots a sample on a 16×16 output).
-    pub(crate) fn grad_group(&self) -> usize {
-        64usize.div_ceil(self.slots.len().max(1))
-    }
-
     /// Elements of one padded sample (`scratch_len`, or the input's own size).
     pub(crate) fn padded_size(&self) -> usize {
         self.c * self.hp * self.wp
     }
 
-    /// Weight gradient of `g` samples, added to `dw` (`o × K`, the weight's
-    /// layout): `dw[o, k] += Σ_samples Σ_pixels dy[o, ·]·xp[off(k) + ·]`,
-    /// `xp` the padded samples one after another ([`padded_size`](Self::padded_size)
-    /// apart), `dy` theirs (`o × OH·OW` each).
-    pub(crate) fn add_weight_grad(
-        &self,
-        xp: &[f32],
-        dy: &[f32],
-        g: usize,
-        o: usize,
-        dw: &mut [f32],
-    ) {
-        let (k, l, ps) = (self.k(), self.oh * self.ow, self.padded_size());
-        assert!(xp.len() >= g * ps, "direct conv: input");
-        assert_eq!(dy.len(), g * o * l, "direct conv: output gradient size");
-        assert_eq!(dw.len(), o * k, "direct conv: weight gradient size");
-        let slots: Vec<Slot> = (0..g)
-            .flat_map(|s| {
-                self.slots.iter().map(move |t| Slot {
-                    at_in: s * ps + t.at_in,
-                    at_out: s * o * l + t.at_out,
-                    mask: t.mask,
-                })
-            })
-            .collect();
-        // SAFETY: as in `forward`; `dy` rows `o0..o0+GO` and `dw` entries
-        // `(o0.., k0..)` are in bounds by the asserts above.
-        #[cfg(target_arch = "x86_64")]
-        unsafe {
-            for o0 in (0..o).step_by(GO) {
-                for k0 in (0..k).step_by(GK) {
-                    let t = GradTile {
-                        offs: &self.offs[k0..(k0 + GK).min(k)],
-                        x: xp.as_ptr(),
-                        dy: dy[o0 * l..].as_ptr(),
-                        l,
-                        slots: &slots,
-                        dw: dw[o0 * k + k0..].as_mut_ptr(),
-                        k,
-                    };
-                    match ((o - o0).min(GO), (k - k0).min(GK)) {
-                        (4, 4) => avx512::grad_tile::<4, 4>(&t),
-                        (4, 3) => avx512::grad_tile::<4, 3>(&t),
-                        (4, 2) => avx512::grad_tile::<4, 2>(&t),
-                        (4, _) => avx512::grad_tile::<4, 1>(&t),
-                        (3, 4) => avx512::grad_tile::<3, 4>(&t),
-                        (2, 4) => avx512::grad_tile::<2, 4>(&t),
-                        (1, 4) => avx512::grad_tile::<1, 4>(&t),
-                        (r, c) => {
-                            // ragged corner: one (o, k) entry at a time
-                            for ri in 0..r {
-                                for ci in 0..c {
-                                    let one = GradTile {
-                                        offs: &t.offs[ci..ci + 1],
-                                        dy: t.dy.add(ri * l),
-                                        dw: t.dw.add(ri * k + ci),
-                                        ..t
-                                    };
-                                    avx512::grad_tile::<1, 1>(&one);
-                                }
-                            }
+    /// Adds one sample's weight gradient to `acc`:
+    /// `dW[o, k] += Σ_pixels dy[o, ·]·xp[off(k) + ·]`, `xp` from
+    /// [`padded`](Self::padded), `dy` the sample's `o × OH·OW`.
+    ///
+    /// The output rows are taken in bands of about [`BAND`] pixels; `dy` of
+    /// a band is transposed to pixel-major blocks of 32 channels, and each
+    /// tile of [`NK`] kernel entries × 32 channels sums the band in 24
+    /// registers with the input broadcast one pixel at a time, so no
+    /// horizontal reductions are needed.
+    pub(crate) fn add_weight_grad(&self, xp: &[f32], dy: &[f32], acc: &mut WeightGrad) {
+        let (k, l) = (self.k(), self.oh * self.ow);
+        let o = acc.o;
+        assert_eq!(acc.k, k, "direct conv: weight gradient width");
+        assert!(xp.len() >= self.padded_size(), "direct conv: input");
+        assert_eq!(dy.len(), o * l, "direct conv: output gradient size");
+        let band_rows = (BAND / self.ow.max(1)).clamp(1, self.oh.max(1));
+        for i0 in (0..self.oh).step_by(band_rows) {
+            let rows = band_rows.min(self.oh - i0);
+            let (p0, pn) = (i0 * self.ow, rows * self.ow);
+            acc.transpose_band(dy, l, p0, pn);
+            // SAFETY: `available()` checked AVX-512F. Offsets past `K` in
+            // the last tile are 0 (a valid pixel) and land in the spare
+            // rows of `dwt`; every pixel read is `i·Wp + j + off(k)` with
+            // `i < OH`, `j < OW`, inside `xp`; `dyt` holds `pn` pixels per block.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                for ob in (0..o).step_by(OB) {
+                    let width = (o - ob).min(OB);
+                    for k0 in (0..k).step_by(NK) {
+                        let mut off = [0usize; NK];
+                        let n = (k - k0).min(NK);
+                        off[..n].copy_from_slice(&self.offs[k0..k0 + n]);
+                        let t = GradTile {
+                            offs: off,
+                            x: xp.as_ptr().add(i0 * self.wp),
+                            wp: self.wp,
+                            rows,
+                            ow: self.ow,
+                            dyt: acc.dyt.as_ptr().add(ob * pn),
+                            dwt: acc.dwt.as_mut_ptr().add(k0 * acc.op + ob),
+                            op: acc.op,
+                        };
+                        match (width > 16, n) {
+                            (true, 9..) => avx512::grad_tile::<2, 12>(&t),
+                            (true, 5..=8) => avx512::grad_tile::<2, 8>(&t),
+                            (true, _) => avx512::grad_tile::<2, 4>(&t),
+                            (false, 9..) => avx512::grad_tile::<1, 12>(&t),
+                            (false, 5..=8) => avx512::grad_tile::<1, 8>(&t),
+                            (false, _) => avx512::grad_tile::<1, 4>(&t),
                         }
                     }
                 }
             }
+            #[cfg(not(target_arch = "x86_64"))]
+            unreachable!("direct conv without AVX-512");
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        unreachable!("direct conv without AVX-512");
+    }
+}
+
+/// Output pixels per band of the weight gradient: `dy` of a band, transposed,
+/// stays in L2 (32 channels × 1024 pixels = 128 KiB a block).
+const BAND: usize = 1024;
+/// Output channels per block of the weight gradient (two vectors).
+const OB: usize = 32;
+/// Kernel entries per weight-gradient tile (`NK × 2` accumulators).
+const NK: usize = 12;
+
+/// One thread's weight-gradient sum, kept transposed (`dwt: [K + NK][O']`,
+/// `O'` = O rounded up to 16) so the kernel adds whole vectors of output
+/// channels, and the scratch for one band of `dy` transposed into blocks of
+/// 32 channels (`[O/32][pixels][32]`, the last block 16 wide when it has
+/// ≤ 16 channels, padded channels 0).
+pub(crate) struct WeightGrad {
+    o: usize,
+    k: usize,
+    op: usize,
+    dwt: Vec<f32>,
+    dyt: Vec<f32>,
+}
+
+impl WeightGrad {
+    /// A zero `o × k` weight gradient.
+    pub(crate) fn new(o: usize, k: usize) -> WeightGrad {
+        let op = o.next_multiple_of(LANES);
+        WeightGrad {
+            o,
+            k,
+            op,
+            dwt: vec![0f32; (k + NK) * op],
+            dyt: Vec::new(),
+        }
+    }
+
+    /// Pixels `p0 .. p0 + pn` of `dy` (`o × l`) into `dyt`, 16 × 16 at a
+    /// time in registers where both sides are whole vectors.
+    fn transpose_band(&mut self, dy: &[f32], l: usize, p0: usize, pn: usize) {
+        let o = self.o;
+        let len = o.next_multiple_of(LANES) * pn;
+        if o % LANES == 0 {
+            // every lane is written below
+            self.dyt.resize(len, 0.0);
+        } else {
+            // the padded channels' lanes must read 0
+            self.dyt.clear();
+            self.dyt.resize(len, 0.0);
+        }
+        for ob in (0..o).step_by(OB) {
+            let width = (o - ob).min(OB);
+            let stride = if width > LANES { OB } else { LANES };
+            let block = &mut self.dyt[ob * pn..];
+            for c0 in (0..pn).step_by(LANES) {
+                let cn = (pn - c0).min(LANES);
+                if cn == LANES && width % LANES == 0 {
+                    for v in (0..width).step_by(LANES) {
+                        let src = &dy[(ob + v) * l + p0 + c0..];
+                        let dst = &mut block[c0 * stride + v..];
+                        assert!(src.len() >= 15 * l + LANES && dst.len() >= 15 * stride + LANES);
+                        // SAFETY: `transpose_band` runs only where `available()`
+                        // found AVX-512F; the bounds are asserted above.
+                        #[cfg(target_arch = "x86_64")]
+                        unsafe {
+                            avx512::transpose16(src.as_ptr(), l, dst.as_mut_ptr(), stride)
+                        };
+                    }
+                    continue;
+                }
+                for oi in 0..width {
+                    let src = &dy[(ob + oi) * l + p0 + c0..][..cn];
+                    for (pi, &v) in src.iter().enumerate() {
+                        block[(c0 + pi) * stride + oi] = v;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The sum as `o × k` (the weight's layout).
+    pub(crate) fn into_rows(self) -> Vec<f32> {
+        let mut dw = vec![0f32; self.o * self.k];
+        for (ki, row) in self.dwt.chunks_exact(self.op).take(self.k).enumerate() {
+            for (oi, &v) in row[..self.o].iter().enumerate() {
+                dw[oi * self.k + ki] = v;
+            }
+        }
+        dw
     }
 }
 
@@ -385,15 +452,19 @@ struct Tile<'a> {
 }
 
 /// What one weight-gradient tile reads and adds to.
-#[derive(Clone, Copy)]
-struct GradTile<'a> {
-    offs: &'a [usize],
+struct GradTile {
+    /// `off(k)` of the tile's entries (0 past `K`)
+    offs: [usize; NK],
+    /// the band's first padded input row
     x: *const f32,
-    dy: *const f32,
-    l: usize,
-    slots: &'a [Slot],
-    dw: *mut f32,
-    k: usize,
+    wp: usize,
+    rows: usize,
+    ow: usize,
+    /// the band's `dy`, transposed: `[pixels][16·R]`
+    dyt: *const f32,
+    /// `dwt[k0][ob]`, rows `op` apart
+    dwt: *mut f32,
+    op: usize,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -445,28 +516,97 @@ mod avx512 {
         }
     }
 
-    /// `R × C` weight-gradient entries `(o, k)`, each summed over every
-    /// slot in a vector of 16 partial sums, then reduced and added.
+    /// `N` kernel entries × `16·R` output channels of the weight gradient,
+    /// summed over the band's pixels in registers (the input broadcast, `dy`
+    /// loaded as vectors of channels), then added to `dwt`.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn grad_tile<const R: usize, const C: usize>(t: &GradTile) {
-        let mut off = [0usize; C];
-        off.copy_from_slice(&t.offs[..C]);
-        let mut acc = [[_mm512_setzero_ps(); C]; R];
-        for s in t.slots {
-            let mut d = [_mm512_setzero_ps(); R];
-            for r in 0..R {
-                d[r] = _mm512_maskz_loadu_ps(s.mask, t.dy.add(r * t.l + s.at_out));
-            }
-            for c in 0..C {
-                let xv = _mm512_maskz_loadu_ps(s.mask, t.x.add(s.at_in + off[c]));
+    pub(super) unsafe fn grad_tile<const R: usize, const N: usize>(t: &GradTile) {
+        let mut off = [0usize; N];
+        off.copy_from_slice(&t.offs[..N]);
+        let mut acc = [[_mm512_setzero_ps(); R]; N];
+        let mut d = t.dyt;
+        for i in 0..t.rows {
+            let row = t.x.add(i * t.wp);
+            for j in 0..t.ow {
+                let px = row.add(j);
+                let mut dv = [_mm512_setzero_ps(); R];
                 for r in 0..R {
-                    acc[r][c] = _mm512_fmadd_ps(d[r], xv, acc[r][c]);
+                    dv[r] = _mm512_loadu_ps(d.add(16 * r));
                 }
+                for n in 0..N {
+                    let b = _mm512_set1_ps(*px.add(off[n]));
+                    for r in 0..R {
+                        acc[n][r] = _mm512_fmadd_ps(dv[r], b, acc[n][r]);
+                    }
+                }
+                d = d.add(16 * R);
             }
         }
-        for r in 0..R {
-            for c in 0..C {
-                *t.dw.add(r * t.k + c) += _mm512_reduce_add_ps(acc[r][c]);
+        for n in 0..N {
+            for r in 0..R {
+                let p = t.dwt.add(n * t.op + 16 * r);
+                _mm512_storeu_ps(p, _mm512_add_ps(_mm512_loadu_ps(p), acc[n][r]));
+            }
+        }
+    }
+
+    /// `dst[j·ds + i] = src[i·ss + j]` for `i, j < 16`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn transpose16(src: *const f32, ss: usize, dst: *mut f32, ds: usize) {
+        let mut r = [_mm512_setzero_ps(); 16];
+        for (i, v) in r.iter_mut().enumerate() {
+            *v = _mm512_loadu_ps(src.add(i * ss));
+        }
+        // pairs of rows interleaved by 32 bits, then by 64 bits …
+        let mut t = [_mm512_setzero_ps(); 16];
+        for i in 0..8 {
+            t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        }
+        for i in 0..4 {
+            let (a, b, c, d) = (
+                _mm512_castps_pd(t[4 * i]),
+                _mm512_castps_pd(t[4 * i + 1]),
+                _mm512_castps_pd(t[4 * i + 2]),
+                _mm512_castps_pd(t[4 * i + 3]),
+            );
+            r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+            r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+            r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+            r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+        }
+        // … then 128-bit lanes across rows 4 apart and 8 apart
+        for h in 0..2 {
+            for i in 0..4 {
+                t[8 * h + i] = _mm512_shuffle_f32x4::<0x88>(r[8 * h + i], r[8 * h + i + 4]);
+                t[8 * h + i + 4] = _mm512_shuffle_f32x4::<0xdd>(r[8 * h + i], r[8 * h + i + 4]);
+            }
+        }
+        for i in 0..8 {
+            r[i] = _mm512_shuffle_f32x4::<0x88>(t[i], t[i + 8]);
+            r[i + 8] = _mm512_shuffle_f32x4::<0xdd>(t[i], t[i + 8]);
+        }
+        for (j, v) in r.iter().enumerate() {
+            _mm512_storeu_ps(dst.add(j * ds), *v);
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn transpose16_transposes() {
+            if !super::super::cpu_has_avx512() {
+                return;
+            }
+            let src: Vec<f32> = (0..16 * 20).map(|v| v as f32).collect();
+            let mut dst = vec![-1f32; 16 * 18];
+            // SAFETY: AVX-512F checked; 16 rows of 20 and 16 rows of 18 fit.
+            unsafe { super::transpose16(src.as_ptr(), 20, dst.as_mut_ptr(), 18) };
+            for i in 0..16 {
+                for j in 0..16 {
+                    assert_eq!(dst[j * 18 + i], src[i * 20 + j], "({i}, {j})");
+                }
+                assert_eq!(dst[i * 18 + 16], -1.0);
             }
         }
     }
