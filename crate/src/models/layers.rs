@@ -609,6 +609,32 @@ impl Layer {
         }
     }
 
+    /// `relu(max_pool2d(layer(x)))` (or without the ReLU) in one op, for a
+    /// Conv2d followed by a MaxPool2d and maybe a ReLU (the model's forward
+    /// fuses them); `None` for other layers.
+    pub fn forward_max_pool(
+        &self,
+        x: &Tensor,
+        pool: &Pool2d,
+        relu: bool,
+    ) -> Option<Result<Tensor>> {
+        match self {
+            Layer::Conv2d(c) => Some(ops::conv2d_max_pool(
+                x,
+                c.weight.as_tensor(),
+                c.bias.as_ref().map(|b| b.as_tensor()),
+                Conv2dParams {
+                    stride: c.stride,
+                    padding: c.padding,
+                    dilation: 1,
+                },
+                (pool.kernel, pool.stride),
+                relu,
+            )),
+            _ => None,
+        }
+    }
+
     /// The dtype of the parameters, if any.
     pub fn dtype(&self) -> Option<DType> {
         self.params().first().map(|(_, v)| v.dtype())

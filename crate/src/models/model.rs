@@ -253,18 +253,29 @@ impl Model {
         if h.dtype() != self.dtype {
             h = h.to_dtype(self.dtype)?;
         }
-        let mut steps = self.order.iter().enumerate().peekable();
-        while let Some((step, &i)) = steps.next() {
+        let mut step = 0;
+        while step < self.order.len() {
+            let i = self.order[step];
             let e = &self.entries[i];
-            // Linear/Conv2d + ReLU run as one op (ops::conv2d_relu): the same
-            // numbers, one tensor and one gradient pass fewer
-            let then_relu = steps.peek().is_some_and(|&(_, &j)| matches!(self.entries[j].layer, Layer::ReLU));
-            let out = match then_relu.then(|| e.layer.forward_relu(&h)).flatten() {
-                Some(fused) => {
-                    steps.next();
-                    fused
+            let next = |d: usize| self.order.get(step + d).map(|&j| &self.entries[j].layer);
+            // Conv2d + ReLU + MaxPool2d (in either order of the last two),
+            // Conv2d + MaxPool2d and Linear/Conv2d + ReLU run as one op
+            // (ops::conv2d_max_pool, ops::conv2d_relu): the same numbers,
+            // one or two tensors and gradient passes fewer
+            let (fused, used) = match (next(1), next(2)) {
+                (Some(Layer::ReLU), Some(Layer::MaxPool2d(p)))
+                | (Some(Layer::MaxPool2d(p)), Some(Layer::ReLU)) => {
+                    (e.layer.forward_max_pool(&h, p, true), 3)
                 }
-                None => e.layer.forward_t(&h, train),
+                (Some(Layer::MaxPool2d(p)), _) => (e.layer.forward_max_pool(&h, p, false), 2),
+                (Some(Layer::ReLU), _) => (e.layer.forward_relu(&h), 2),
+                _ => (None, 1),
+            };
+            // an error inside a fused op is reported by the layer-by-layer
+            // run, at the layer it belongs to
+            let (out, used) = match fused.filter(|r| r.is_ok()) {
+                Some(out) => (out, used),
+                None => (e.layer.forward_t(&h, train), 1),
             };
             h = out.map_err(|err| {
                 let err = match err {
@@ -273,6 +284,7 @@ impl Model {
                 };
                 self.at(step, i, err)
             })?;
+            step += used;
         }
         Ok(h)
     }

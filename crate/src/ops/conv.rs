@@ -79,6 +79,32 @@ fn conv2d_then(
     p: Conv2dParams,
     relu: bool,
 ) -> Result<Tensor> {
+    let (g, n, o) = checked_geometry(x, w, b, p)?;
+    if !x.device().is_cpu() {
+        let y = x.conv2d(w, p.padding, p.stride, p.dilation, 1)?;
+        let y = match b {
+            Some(b) => y.broadcast_add(&b.reshape((1, o, 1, 1))?)?,
+            None => y,
+        };
+        return Ok(if relu { y.relu()? } else { y });
+    }
+    let x = x.contiguous()?;
+    let w = w.contiguous()?;
+    let op = Conv2d { g, n, o, relu };
+    Ok(match b {
+        Some(b) => x.apply_op3(&w, &b.contiguous()?, op)?,
+        None => x.apply_op2(&w, op)?,
+    })
+}
+
+/// The geometry of `conv2d(x, w, b)` with `(N, O)`, or an error naming the
+/// operand whose shape does not fit.
+pub(super) fn checked_geometry(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    p: Conv2dParams,
+) -> Result<(Geometry, usize, usize)> {
     let (n, c, h, wd) = x.dims4().map_err(|_| {
         Error::shape(
             "conv2d",
@@ -117,21 +143,7 @@ fn conv2d_then(
             ));
         }
     }
-    if !x.device().is_cpu() {
-        let y = x.conv2d(w, p.padding, p.stride, p.dilation, 1)?;
-        let y = match b {
-            Some(b) => y.broadcast_add(&b.reshape((1, o, 1, 1))?)?,
-            None => y,
-        };
-        return Ok(if relu { y.relu()? } else { y });
-    }
-    let x = x.contiguous()?;
-    let w = w.contiguous()?;
-    let op = Conv2d { g, n, o, relu };
-    Ok(match b {
-        Some(b) => x.apply_op3(&w, &b.contiguous()?, op)?,
-        None => x.apply_op2(&w, op)?,
-    })
+    Ok((g, n, o))
 }
 
 /// The input gradient of [`conv2d`] for an output gradient `dy`
@@ -251,7 +263,7 @@ struct Conv2dGradWeight {
     o: usize,
 }
 
-fn contiguous<'a, T: Real>(
+pub(super) fn contiguous<'a, T: Real>(
     s: &'a CpuStorage,
     l: &Layout,
     what: &str,
@@ -277,7 +289,7 @@ fn tiles(n: usize, t: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
 }
 
 /// Splits `n` samples into one contiguous range per thread.
-fn chunks(n: usize) -> Vec<(usize, usize)> {
+pub(super) fn chunks(n: usize) -> Vec<(usize, usize)> {
     let t = num_threads().min(n).max(1);
     (0..t)
         .map(|i| (i * n / t, (i + 1) * n / t))
@@ -287,7 +299,7 @@ fn chunks(n: usize) -> Vec<(usize, usize)> {
 
 /// The direct kernel for this convolution's forward and weight gradient
 /// (f32, stride 1, dilation 1, an AVX-512 CPU), if it applies.
-fn direct_forward(g: &Geometry) -> Option<DirectConv> {
+pub(super) fn direct_forward(g: &Geometry) -> Option<DirectConv> {
     if !direct_conv::available() || g.stride != 1 || g.dilation != 1 {
         return None;
     }
@@ -296,7 +308,7 @@ fn direct_forward(g: &Geometry) -> Option<DirectConv> {
 
 /// The direct kernel for the input gradient: the forward of `dy` padded by
 /// `K−1−pad` with the flipped kernel (needs `pad ≤ K−1`).
-fn direct_grad_input(g: &Geometry, o: usize) -> Option<DirectConv> {
+pub(super) fn direct_grad_input(g: &Geometry, o: usize) -> Option<DirectConv> {
     if !direct_conv::available()
         || g.stride != 1
         || g.dilation != 1
@@ -780,7 +792,7 @@ mod tests {
     use super::*;
     use candle_core::{DType, Device, Var};
 
-    use crate::ops::test_util::{max_diff, rand};
+    use crate::ops::test_util::{max_diff, rand, rel_diff};
 
     /// (N, C, H, W, O, K, stride, padding, dilation)
     const CASES: [(
@@ -1056,15 +1068,6 @@ mod tests {
     }
 
     /// `max |a − b| / max |b|`.
-    fn rel_diff(a: &Tensor, b: &Tensor) -> f64 {
-        let scale = b.abs().unwrap().flatten_all().unwrap().max(0).unwrap();
-        let scale = scale
-            .to_dtype(DType::F64)
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap();
-        max_diff(&a.to_dtype(DType::F64).unwrap(), b) / scale.max(1e-30)
-    }
 
     /// f32 runs the direct kernels where the CPU has AVX-512 (f64 always
     /// runs im2col + gemm): the f32 forward, its backward and the two

@@ -1,7 +1,8 @@
 //! Tensor operations Candle lacks or does slowly on the CPU, each a custom
 //! op with its own backward: a fast 2-D convolution (direct AVX-512 kernels
 //! for stride 1 in f32, im2col + gemm otherwise; bias and ReLU in the same
-//! pass), pooling whose backward works for any kernel and stride,
+//! pass; with the max pooling after it fused in too), pooling whose
+//! backward works for any kernel and stride,
 //! adaptive average pooling, a linear layer on the stored weight layout,
 //! ReLU, training-mode batch normalisation, and the channel sums their
 //! bias gradients need.
@@ -9,6 +10,7 @@
 
 pub mod batch_norm;
 pub mod conv;
+pub mod conv_pool;
 pub mod direct_conv;
 pub mod gemm;
 pub mod im2col;
@@ -19,6 +21,7 @@ pub mod relu;
 
 pub use batch_norm::batch_norm_train;
 pub use conv::{conv2d, conv2d_input_grad, conv2d_relu, conv2d_weight_grad, Conv2dParams};
+pub use conv_pool::conv2d_max_pool;
 pub use linear::{linear, linear_relu, LinearLayout};
 pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_pool2d};
 pub use relu::relu;
@@ -51,5 +54,16 @@ pub(crate) mod test_util {
             .unwrap()
             .to_scalar::<f64>()
             .unwrap()
+    }
+
+    /// `max |a − b| / max |b|`, `a` of any float dtype.
+    pub fn rel_diff(a: &Tensor, b: &Tensor) -> f64 {
+        let scale = b.abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+        let scale = scale
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        max_diff(&a.to_dtype(DType::F64).unwrap(), b) / scale.max(1e-30)
     }
 }

@@ -175,6 +175,26 @@ fn dims(op: &str, x: &Tensor) -> Result<(usize, usize, usize, usize)> {
 
 fn fixed(op: &str, x: &Tensor, k: usize, s: usize) -> Result<Windows> {
     let (n, c, h, w) = dims(op, x)?;
+    let (oh, ow) = fixed_output(op, (h, w), k, s)?;
+    Ok(Windows {
+        n,
+        c,
+        h,
+        w,
+        oh,
+        ow,
+        fixed: Some((k, s)),
+    })
+}
+
+/// The output size `((H − k)/s + 1, (W − k)/s + 1)` of a `k × k` window
+/// moved by `s`, or an error when it is empty or does not fit.
+pub(super) fn fixed_output(
+    op: &str,
+    (h, w): (usize, usize),
+    k: usize,
+    s: usize,
+) -> Result<(usize, usize)> {
     if k == 0 || s == 0 {
         return Err(Error::shape(
             op,
@@ -187,15 +207,7 @@ fn fixed(op: &str, x: &Tensor, k: usize, s: usize) -> Result<Windows> {
             format!("a {k}×{k} window does not fit a {h}×{w} input"),
         ));
     }
-    Ok(Windows {
-        n,
-        c,
-        h,
-        w,
-        oh: (h - k) / s + 1,
-        ow: (w - k) / s + 1,
-        fixed: Some((k, s)),
-    })
+    Ok(((h - k) / s + 1, (w - k) / s + 1))
 }
 
 fn slice<'a, T: Real>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {

@@ -1,0 +1,575 @@
+//! `relu(max_pool2d(conv2d(x, w, b), k, s))` as one op, the block every CNN
+//! of the course is built of: `Conv2d → ReLU → MaxPool2d` (hw3) and
+//! `Conv2d → MaxPool2d → ReLU` (hw5), which are equal since ReLU is
+//! monotone (the model's forward fuses both).
+//!
+//! On the CPU in f32 with the direct kernels ([`super::direct_conv`]), the
+//! convolution's output `z` of one sample lives only in a per-thread
+//! buffer: the forward pools it at once and keeps, for every output, the
+//! position of its window's maximum (one byte, `r·k + c`); the backward
+//! scatters `dy` there into the same kind of buffer and runs the direct
+//! weight- and input-gradient kernels on it. So the batch's `z` (4× the
+//! output for a 2×2 pool, 9× for 3×3: 512 MB a step in hw5's first layer)
+//! and its gradient never become tensors: no fresh pages to fault in, no
+//! separate ReLU and pooling passes over them, no gradient accumulation.
+//!
+//! Elsewhere (f64, CUDA, strided or dilated convolutions, CPUs without
+//! AVX-512, windows over 16) it is [`conv2d_relu`] / [`conv2d`] then
+//! [`max_pool2d`], with the same numbers. Either way the gradient of a
+//! window goes to its first largest element in row-major order, as
+//! [`max_pool2d`]'s does.
+//!
+//! ```
+//! use candle_core::{Device, Tensor};
+//! use nnlab::ops::{conv2d_max_pool, Conv2dParams};
+//! let x = Tensor::arange(0f32, 16., &Device::Cpu).unwrap().reshape((1, 1, 4, 4)).unwrap();
+//! let w = Tensor::ones((1, 1, 1, 1), candle_core::DType::F32, &Device::Cpu).unwrap();
+//! let y = conv2d_max_pool(&x, &w, None, Conv2dParams::default(), (2, 2), true).unwrap();
+//! assert_eq!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), [5., 7., 13., 15.]);
+//! ```
+
+use std::sync::OnceLock;
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Storage, Tensor};
+use rayon::prelude::*;
+
+use super::conv::{
+    checked_geometry, chunks, contiguous, conv2d, conv2d_relu, direct_forward, direct_grad_input,
+    Conv2dParams,
+};
+use super::direct_conv::{self, DirectConv, WeightGrad};
+use super::im2col::Geometry;
+use super::pool::{fixed_output, max_pool2d};
+use super::reduce::sum_partials;
+use crate::Result;
+
+/// `relu(max_pool2d(conv2d(x, w, b), k, s))` when `relu`, else
+/// `max_pool2d(conv2d(x, w, b), k, s)`; `pool` is `(k, s)`, windows of
+/// `k × k` moved by `s`, no padding. Shape errors name the operand as
+/// [`conv2d`] and [`max_pool2d`] do.
+pub fn conv2d_max_pool(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    p: Conv2dParams,
+    pool: (usize, usize),
+    relu: bool,
+) -> Result<Tensor> {
+    let (g, n, o) = checked_geometry(x, w, b, p)?;
+    let (k, s) = pool;
+    let (ph, pw) = fixed_output("max_pool2d", (g.oh, g.ow), k, s)?;
+    let f32_cpu = x.device().is_cpu() && x.dtype() == DType::F32 && w.dtype() == DType::F32;
+    let dc = (f32_cpu && k <= 16).then(|| direct_forward(&g)).flatten();
+    let dc_in = direct_grad_input(&g, o);
+    let Some(dc) = dc.filter(|_| dc_in.is_some() || !x.track_op()) else {
+        let z = if relu {
+            conv2d_relu(x, w, b, p)?
+        } else {
+            conv2d(x, w, b, p)?
+        };
+        return max_pool2d(&z, k, s);
+    };
+    let op = ConvPool {
+        g,
+        n,
+        o,
+        k,
+        s,
+        ph,
+        pw,
+        relu,
+        dc,
+        dc_in,
+        arg: OnceLock::new(),
+    };
+    let (x, w) = (x.contiguous()?, w.contiguous()?);
+    Ok(match b {
+        Some(b) => x.apply_op3(&w, &b.contiguous()?, op)?,
+        None => x.apply_op2(&w, op)?,
+    })
+}
+
+/// Forwards of the fused op, for the tests to see it ran.
+#[cfg(test)]
+static FUSED_RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The fused op: `(x, w[, b]) → y` of `[N, O, PH, PW]`.
+struct ConvPool {
+    g: Geometry,
+    n: usize,
+    o: usize,
+    k: usize,
+    s: usize,
+    ph: usize,
+    pw: usize,
+    relu: bool,
+    dc: DirectConv,
+    /// the input gradient's kernel (`None` when `x` needs none and the
+    /// padding is too large for it)
+    dc_in: Option<DirectConv>,
+    /// for every output, `r·k + c` of its window's maximum (set by the forward)
+    arg: OnceLock<Vec<u8>>,
+}
+
+impl ConvPool {
+    fn forward(&self, x: &[f32], w: &[f32], b: Option<&[f32]>) -> Vec<f32> {
+        #[cfg(test)]
+        FUSED_RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (g, o, dc) = (&self.g, self.o, &self.dc);
+        let (xs, l, ys) = (g.c * g.h * g.w, g.oh * g.ow, o * self.ph * self.pw);
+        let packed = direct_conv::pack(w, o, g.k());
+        let mut y = vec![0f32; self.n * ys];
+        let mut arg = vec![0u8; self.n * ys];
+        let mut jobs = Vec::new();
+        let (mut yr, mut ar) = (&mut y[..], &mut arg[..]);
+        for (a, e) in chunks(self.n) {
+            let (yh, yt) = yr.split_at_mut((e - a) * ys);
+            let (ah, at) = ar.split_at_mut((e - a) * ys);
+            jobs.push((a, e, yh, ah));
+            (yr, ar) = (yt, at);
+        }
+        jobs.into_par_iter().for_each(|(a, e, yc, ac)| {
+            let mut scratch = vec![0f32; dc.scratch_len()];
+            let mut z = Vec::with_capacity(o * l);
+            for (i, smp) in (a..e).enumerate() {
+                let xp = dc.padded(&x[smp * xs..(smp + 1) * xs], &mut scratch);
+                z.clear();
+                dc.forward(xp, &packed, b, false, &mut z.spare_capacity_mut()[..o * l]);
+                // SAFETY: `forward` wrote all `o·l` elements
+                unsafe { z.set_len(o * l) };
+                self.pool(
+                    &z,
+                    &mut yc[i * ys..(i + 1) * ys],
+                    &mut ac[i * ys..(i + 1) * ys],
+                );
+            }
+        });
+        // one forward per op value: the op is built per call
+        let _ = self.arg.set(arg);
+        y
+    }
+
+    /// Max pooling of one sample's `z` (`o × OH·OW`) into `y` and the
+    /// window positions `arg`: per output row, the column maxima over the
+    /// window's rows first (one pass a row, vectorised), then each window
+    /// of `k` columns. The first largest in row-major order wins (the
+    /// smaller row on equal column maxima); a NaN wins over numbers.
+    fn pool(&self, z: &[f32], y: &mut [f32], arg: &mut [u8]) {
+        let (ow, k, s, ph, pw) = (self.g.ow, self.k, self.s, self.ph, self.pw);
+        let span = (pw - 1) * s + k;
+        let mut colmax = vec![0f32; span];
+        let mut colrow = vec![0u8; span];
+        let planes = z.chunks_exact(self.g.oh * ow);
+        for (plane, (yo, ao)) in planes.zip(
+            y.chunks_exact_mut(ph * pw)
+                .zip(arg.chunks_exact_mut(ph * pw)),
+        ) {
+            for i in 0..ph {
+                let r0 = i * s;
+                colmax.copy_from_slice(&plane[r0 * ow..][..span]);
+                colrow.fill(0);
+                for r in 1..k {
+                    let row = &plane[(r0 + r) * ow..][..span];
+                    for ((m, a), &v) in colmax.iter_mut().zip(colrow.iter_mut()).zip(row) {
+                        if v > *m || v.is_nan() {
+                            *m = v;
+                            *a = r as u8;
+                        }
+                    }
+                }
+                for j in 0..pw {
+                    let c0 = j * s;
+                    let mut best = c0;
+                    for c in c0 + 1..c0 + k {
+                        let (v, m) = (colmax[c], colmax[best]);
+                        if m.is_nan() {
+                            break;
+                        }
+                        if v.is_nan() || v > m || (v == m && colrow[c] < colrow[best]) {
+                            best = c;
+                        }
+                    }
+                    let m = colmax[best];
+                    // relu: 0 where m ≤ 0, NaN stays NaN (as ops::relu)
+                    yo[i * pw + j] = if self.relu && m <= 0.0 { 0.0 } else { m };
+                    ao[i * pw + j] = colrow[best] * k as u8 + (best - c0) as u8;
+                }
+            }
+        }
+    }
+
+    /// `(dx, dW, db)` for the operands that need them. Per sample: `dy`
+    /// (masked by `y > 0` with the ReLU) scattered to its windows' maxima
+    /// in a zeroed `o × OH·OW` buffer, which the direct kernels then take
+    /// as the convolution's output gradient.
+    fn backward(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        y: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let arg = self.arg.get().ok_or_else(|| {
+            candle_core::Error::Msg("conv2d_max_pool backward: the forward did not run".into())
+        })?;
+        let need_dx = x.track_op();
+        let need_dw = w.track_op();
+        let need_db = b.is_some_and(|b| b.track_op());
+        let dc_in = match (need_dx, &self.dc_in) {
+            (true, Some(d)) => Some(d),
+            (true, None) => {
+                candle_core::bail!("conv2d_max_pool backward: no input-gradient kernel")
+            }
+            (false, _) => None,
+        };
+        let dy = dy.contiguous()?;
+        let (sx, lx) = x.storage_and_layout();
+        let (sw, lw) = w.storage_and_layout();
+        let (sy, ly) = y.storage_and_layout();
+        let (sd, ld) = dy.storage_and_layout();
+        let (xv, wv) = (cpu_f32(&sx, lx, "input")?, cpu_f32(&sw, lw, "weight")?);
+        let (yv, dyv) = (
+            cpu_f32(&sy, ly, "output")?,
+            cpu_f32(&sd, ld, "output gradient")?,
+        );
+        let (g, o, dc, k) = (&self.g, self.o, &self.dc, self.g.k());
+        let (xs, l, ys) = (g.c * g.h * g.w, g.oh * g.ow, o * self.ph * self.pw);
+        let flipped = dc_in.map(|_| direct_conv::pack_flipped(wv, o, g.c, g.kh, g.kw));
+        let mut dx: Vec<f32> = Vec::with_capacity(if need_dx { self.n * xs } else { 0 });
+        let mut jobs = Vec::new();
+        let mut rest = &mut dx.spare_capacity_mut()[..];
+        for (a, e) in chunks(self.n) {
+            let len = if need_dx { (e - a) * xs } else { 0 };
+            let (head, tail) = rest.split_at_mut(len);
+            jobs.push((a, e, head));
+            rest = tail;
+        }
+        let parts: Vec<(Vec<f32>, Vec<f32>)> = jobs
+            .into_par_iter()
+            .map(|(a, e, dxc)| {
+                let mut acc = WeightGrad::new(o, k);
+                let mut db = vec![0f32; o];
+                let mut dz = vec![0f32; o * l];
+                let mut xscratch = vec![0f32; dc.scratch_len()];
+                let mut dzscratch = vec![0f32; dc_in.map_or(0, |d| d.scratch_len())];
+                for (i, smp) in (a..e).enumerate() {
+                    dz.fill(0.0);
+                    self.scatter(
+                        &dyv[smp * ys..][..ys],
+                        &yv[smp * ys..][..ys],
+                        &arg[smp * ys..][..ys],
+                        &mut dz,
+                        &mut db,
+                    );
+                    if need_dw {
+                        let xp = dc.padded(&xv[smp * xs..(smp + 1) * xs], &mut xscratch);
+                        dc.add_weight_grad(xp, &dz, &mut acc);
+                    }
+                    if let (Some(d), Some(f)) = (dc_in, &flipped) {
+                        let dzp = d.padded(&dz, &mut dzscratch);
+                        d.forward(dzp, f, None, false, &mut dxc[i * xs..(i + 1) * xs]);
+                    }
+                }
+                (if need_dw { acc.into_rows() } else { Vec::new() }, db)
+            })
+            .collect();
+        if need_dx {
+            // SAFETY: the input-gradient forward wrote all `xs` elements of every sample
+            unsafe { dx.set_len(self.n * xs) };
+        }
+        let (dws, dbs): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+        let dev = x.device();
+        let dx = need_dx
+            .then(|| Tensor::from_vec(dx, x.shape(), dev))
+            .transpose()?;
+        let dw = need_dw
+            .then(|| Tensor::from_vec(sum_partials(dws, o * k), w.shape(), dev))
+            .transpose()?;
+        let db = need_db
+            .then(|| Tensor::from_vec(sum_partials(dbs, o), o, dev))
+            .transpose()?;
+        Ok((dx, dw, db))
+    }
+
+    /// One sample's `dy` (`o × PH·PW`) added at its windows' maxima in `dz`
+    /// (`o × OH·OW`), and to the bias gradient `db`; with the ReLU only
+    /// where `y > 0`.
+    fn scatter(&self, dy: &[f32], y: &[f32], arg: &[u8], dz: &mut [f32], db: &mut [f32]) {
+        let (ow, k, s, pw) = (self.g.ow, self.k, self.s, self.pw);
+        let (l, cells) = (self.g.oh * ow, self.ph * pw);
+        for (c, dbc) in db.iter_mut().enumerate() {
+            let plane = &mut dz[c * l..(c + 1) * l];
+            for cell in c * cells..(c + 1) * cells {
+                if self.relu && !(y[cell] > 0.0) {
+                    continue;
+                }
+                let (i, j) = ((cell - c * cells) / pw, (cell - c * cells) % pw);
+                let a = arg[cell] as usize;
+                plane[(i * s + a / k) * ow + j * s + a % k] += dy[cell];
+                *dbc += dy[cell];
+            }
+        }
+    }
+}
+
+fn cpu_f32<'a>(st: &'a Storage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    match st {
+        Storage::Cpu(c) => contiguous(c, l, what),
+        _ => candle_core::bail!("conv2d_max_pool: the {what} is not on the CPU"),
+    }
+}
+
+fn f32_only<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    match s {
+        CpuStorage::F32(_) => contiguous(s, l, what),
+        other => candle_core::bail!(
+            "conv2d_max_pool: the {what} has dtype {:?}, expected f32",
+            other.dtype()
+        ),
+    }
+}
+
+impl CustomOp2 for ConvPool {
+    fn name(&self) -> &'static str {
+        "nnlab-conv2d-max-pool"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let y = self.forward(
+            f32_only(s1, l1, "input")?,
+            f32_only(s2, l2, "weight")?,
+            None,
+        );
+        Ok((
+            CpuStorage::F32(y),
+            Shape::from((self.n, self.o, self.ph, self.pw)),
+        ))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        y: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw, _) = self.backward(x, w, None, y, dy)?;
+        Ok((dx, dw))
+    }
+}
+
+impl CustomOp3 for ConvPool {
+    fn name(&self) -> &'static str {
+        "nnlab-conv2d-bias-max-pool"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let y = self.forward(
+            f32_only(s1, l1, "input")?,
+            f32_only(s2, l2, "weight")?,
+            Some(f32_only(s3, l3, "bias")?),
+        );
+        Ok((
+            CpuStorage::F32(y),
+            Shape::from((self.n, self.o, self.ph, self.pw)),
+        ))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        y: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        self.backward(x, w, Some(b), y, dy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{DType, Tensor, Var};
+
+    use super::*;
+    use crate::ops::relu;
+    use crate::ops::test_util::{rand, rel_diff};
+
+    /// The fused f32 op (direct kernels where the CPU has AVX-512) against
+    /// the f64 composition `max_pool2d(conv2d)` then ReLU: forward and the
+    /// gradients of x, w and b, on 2×2, 3×3 and overlapping 3/2 windows,
+    /// ragged edges (rows and columns the windows leave out), 4×4 kernels
+    /// without padding, two channel blocks, with and without bias.
+    #[test]
+    fn equals_the_f64_composition() {
+        // (N, C, H, W, O, K, padding, pool k, pool s, relu, bias)
+        for (i, &(n, c, h, w, o, k, pad, pk, ps, with_relu, with_bias)) in [
+            (2, 3, 12, 12, 16, 3, 1, 2, 2, true, true),
+            (3, 4, 13, 11, 20, 3, 1, 3, 3, false, true),
+            (1, 2, 10, 10, 8, 4, 0, 3, 2, true, false),
+            (2, 5, 16, 16, 40, 3, 1, 2, 2, true, true),
+            (2, 3, 20, 20, 32, 4, 0, 3, 3, true, true),
+            (1, 1, 28, 28, 16, 3, 1, 2, 2, false, false),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let p = Conv2dParams {
+                padding: pad,
+                ..Default::default()
+            };
+            let x64 = Var::from_tensor(&rand(&[n, c, h, w], 10 + i as u64)).unwrap();
+            let w64 = Var::from_tensor(&rand(&[o, c, k, k], 20 + i as u64)).unwrap();
+            let b64 = Var::from_tensor(&rand(&[o], 30 + i as u64)).unwrap();
+            let f32_ = |t: &Tensor| Var::from_tensor(&t.to_dtype(DType::F32).unwrap()).unwrap();
+            let (x32, w32, b32) = (f32_(&x64), f32_(&w64), f32_(&b64));
+            let before = FUSED_RUNS.load(std::sync::atomic::Ordering::Relaxed);
+            let y32 = conv2d_max_pool(
+                &x32,
+                &w32,
+                with_bias.then_some(&*b32),
+                p,
+                (pk, ps),
+                with_relu,
+            )
+            .unwrap();
+            if direct_conv::available() {
+                assert!(
+                    FUSED_RUNS.load(std::sync::atomic::Ordering::Relaxed) > before,
+                    "case {i}: the fused op ran"
+                );
+            }
+            let z = conv2d(&x64, &w64, with_bias.then_some(&*b64), p).unwrap();
+            let y64 = max_pool2d(&z, pk, ps).unwrap();
+            let y64 = if with_relu { relu(&y64).unwrap() } else { y64 };
+            assert_eq!(y32.dims(), y64.dims(), "case {i}");
+            let d = rel_diff(&y32, &y64);
+            assert!(d < 1e-5, "case {i}: forward differs by {d}");
+            let r = rand(y64.dims(), 40 + i as u64);
+            let g64 = (&y64 * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let r32 = r.to_dtype(DType::F32).unwrap();
+            let g32 = (&y32 * &r32)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let mut vars = vec![("input", &x64, &x32), ("weight", &w64, &w32)];
+            if with_bias {
+                vars.push(("bias", &b64, &b32));
+            } else {
+                assert!(
+                    g32.get(&b32).is_none(),
+                    "case {i}: no bias, no bias gradient"
+                );
+            }
+            for (what, v64, v32) in vars {
+                let d = rel_diff(g32.get(v32).unwrap(), g64.get(v64).unwrap());
+                assert!(d < 1e-5, "case {i}: {what} gradient differs by {d}");
+            }
+        }
+    }
+
+    /// A data input (not a variable) gets no gradient, and the weight's is
+    /// still right; with padding too large for the input-gradient kernel
+    /// the op still runs.
+    #[test]
+    fn data_inputs_get_no_gradient() {
+        let p = Conv2dParams {
+            padding: 3,
+            ..Default::default()
+        };
+        let x = rand(&[2, 3, 9, 9], 1).to_dtype(DType::F32).unwrap();
+        let w64 = Var::from_tensor(&rand(&[8, 3, 3, 3], 2)).unwrap();
+        let w32 = Var::from_tensor(&w64.to_dtype(DType::F32).unwrap()).unwrap();
+        let y = conv2d_max_pool(&x, &w32, None, p, (2, 2), true).unwrap();
+        let g = y.sum_all().unwrap().backward().unwrap();
+        assert!(g.get(&x).is_none());
+        let x64 = x.to_dtype(DType::F64).unwrap();
+        let y64 = relu(&max_pool2d(&conv2d(&x64, &w64, None, p).unwrap(), 2, 2).unwrap()).unwrap();
+        let g64 = y64.sum_all().unwrap().backward().unwrap();
+        let d = rel_diff(g.get(&w32).unwrap(), g64.get(&w64).unwrap());
+        assert!(d < 1e-5, "weight gradient differs by {d}");
+        // x a variable with that padding: the composition runs instead
+        let xv = Var::from_tensor(&x).unwrap();
+        let y = conv2d_max_pool(&xv, &w32, None, p, (2, 2), true).unwrap();
+        let g = y.sum_all().unwrap().backward().unwrap();
+        assert!(g.get(&xv).is_some());
+    }
+
+    /// Equal maxima in a window: the gradient goes where `max_pool2d`'s goes
+    /// (the first in row-major order), also when the tie is across rows
+    /// and columns (`[[0, 5], [5, 0]]`) and in all-equal windows.
+    #[test]
+    fn ties_go_where_max_pool2d_sends_them() {
+        let v: Vec<f32> = vec![
+            0., 5., 1., 1., 2., 7., //
+            5., 0., 1., 1., 7., 2., //
+            3., 3., 4., 0., 6., 6., //
+            3., 3., 0., 4., 6., 6., //
+        ];
+        let x = Var::from_vec(v, (1, 1, 4, 6), &candle_core::Device::Cpu).unwrap();
+        let w = Tensor::ones((1, 1, 1, 1), DType::F32, &candle_core::Device::Cpu).unwrap();
+        let p = Conv2dParams::default();
+        for (pk, ps) in [(2, 2), (3, 1)] {
+            let y = conv2d_max_pool(&x, &w, None, p, (pk, ps), false).unwrap();
+            let g = y.sum_all().unwrap().backward().unwrap();
+            let y0 = max_pool2d(&x, pk, ps).unwrap();
+            let g0 = y0.sum_all().unwrap().backward().unwrap();
+            assert_eq!(
+                g.get(&x)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap(),
+                g0.get(&x)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap(),
+                "pool {pk}/{ps}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        let x = rand(&[1, 3, 6, 6], 1).to_dtype(DType::F32).unwrap();
+        let w = rand(&[4, 3, 3, 3], 2).to_dtype(DType::F32).unwrap();
+        let p = Conv2dParams::default();
+        let e = conv2d_max_pool(&x, &w, None, p, (5, 5), true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("max_pool2d") && e.contains("5×5 window does not fit a 4×4 input"),
+            "{e}"
+        );
+        let e = conv2d_max_pool(&x, &w, None, p, (2, 0), true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("stride 0"), "{e}");
+        let w2 = rand(&[4, 2, 3, 3], 2).to_dtype(DType::F32).unwrap();
+        let e = conv2d_max_pool(&x, &w2, None, p, (2, 2), true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("conv2d") && e.contains("3 channels"), "{e}");
+    }
+}
