@@ -992,3 +992,85 @@ fn models_can_move_between_threads_and_print_like_torch() {
          (dropout): Dropout(p=0.25, inplace=False)\n)"
     );
 }
+
+/// The model's forward fuses Conv2d + ReLU + MaxPool2d (either order) and
+/// Conv2d + ReLU into single ops; for every CNN of the zoo its output and
+/// the gradients of all parameters equal a run of the layers one by one.
+#[test]
+fn fused_forward_equals_the_layers_one_by_one() {
+    for name in [
+        "hw3/BasicCNN",
+        "hw3/ComplexCNN",
+        "hw3/CIFAR10CNN",
+        "hw5/SimpleConvNet_1",
+        "hw5/SimpleConvNet_3",
+        "hw5/SimpleConvNet_4",
+    ] {
+        let m = zoo::build(name).unwrap();
+        let shape = [&[2][..], m.input_shape()].concat();
+        let x = Tensor::randn(0f32, 1.0, shape, &Device::Cpu).unwrap();
+        let fused = m.forward_t(&x, false).unwrap();
+        let mut h = x.clone();
+        for &i in m.forward_order() {
+            h = m.entries()[i].layer.forward_t(&h, false).unwrap();
+        }
+        let scale = h
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let d = (&fused - &h)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(
+            d <= 1e-5 * scale,
+            "{name}: outputs differ by {d} (scale {scale})"
+        );
+        let r = Tensor::randn(0f32, 1.0, h.dims(), &Device::Cpu).unwrap();
+        let g_fused = (&fused * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let g_layers = (&h * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        for (pname, v) in m.named_params() {
+            let (a, b) = match (g_fused.get(&v), g_layers.get(&v)) {
+                (Some(a), Some(b)) => (a, b),
+                // SimpleConvNet_3 registers bn2 but never calls it
+                (None, None) => continue,
+                (a, b) => panic!(
+                    "{name}: {pname}: a gradient on one side only ({}, {})",
+                    a.is_some(),
+                    b.is_some()
+                ),
+            };
+            let scale = b
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            let d = (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(
+                d <= 1e-4 * scale.max(1e-6),
+                "{name}: gradient of {pname} differs by {d} (scale {scale})"
+            );
+        }
+    }
+}

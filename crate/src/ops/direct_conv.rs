@@ -15,12 +15,14 @@
 //! into *slots* of up to 16 consecutive pixels of one row (one 512-bit
 //! vector, masked at the row's end). The forward keeps an 8-channel × 3-slot
 //! tile of outputs in 24 registers for the whole sum over `k` and writes it
-//! once (bias, ReLU and all); the weight gradient keeps a 4 × 5 tile of
-//! `(o, k)` partial sums across all the slots of a sample. Im2col + gemm
+//! once (bias, ReLU and all). The weight gradient runs the other way
+//! round: `dy` transposed to pixel-major blocks of 32 channels, a tile of
+//! 12 kernel entries × 32 channels in 24 registers, one input value
+//! broadcast per entry and pixel, so no horizontal sums are needed. Im2col + gemm
 //! instead writes a `K × L` column matrix, packs it again, and spent 35 % of
 //! a CIFAR10CNN epoch doing so (BENCHMARKS.md).
 //!
-//! Used by [`super::conv`] for f32 on CPUs with AVX-512F; elsewhere (and for
+//! Used by [`super::conv`] and [`super::conv_pool`] for f32 on CPUs with AVX-512F; elsewhere (and for
 //! f64, strides and dilations) the im2col path runs. `NNLAB_CONV=im2col`
 //! turns this path off, for comparisons.
 
