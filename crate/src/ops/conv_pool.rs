@@ -159,7 +159,7 @@ impl ConvPool {
         let (ow, k, s, ph, pw) = (self.g.ow, self.k, self.s, self.ph, self.pw);
         let span = (pw - 1) * s + k;
         let mut colmax = vec![0f32; span];
-        let mut colrow = vec![0u8; span];
+        let mut colrow = vec![0u32; span];
         let planes = z.chunks_exact(self.g.oh * ow);
         for (plane, (yo, ao)) in planes.zip(
             y.chunks_exact_mut(ph * pw)
@@ -170,13 +170,12 @@ impl ConvPool {
                 colmax.copy_from_slice(&plane[r0 * ow..][..span]);
                 colrow.fill(0);
                 for r in 1..k {
-                    let row = &plane[(r0 + r) * ow..][..span];
-                    for ((m, a), &v) in colmax.iter_mut().zip(colrow.iter_mut()).zip(row) {
-                        if v > *m || v.is_nan() {
-                            *m = v;
-                            *a = r as u8;
-                        }
-                    }
+                    column_max(
+                        &mut colmax,
+                        &mut colrow,
+                        &plane[(r0 + r) * ow..][..span],
+                        r as u32,
+                    );
                 }
                 for j in 0..pw {
                     let c0 = j * s;
@@ -193,7 +192,7 @@ impl ConvPool {
                     let m = colmax[best];
                     // relu: 0 where m ≤ 0, NaN stays NaN (as ops::relu)
                     yo[i * pw + j] = if self.relu && m <= 0.0 { 0.0 } else { m };
-                    ao[i * pw + j] = colrow[best] * k as u8 + (best - c0) as u8;
+                    ao[i * pw + j] = (colrow[best] as usize * k + best - c0) as u8;
                 }
             }
         }
@@ -310,6 +309,50 @@ impl ConvPool {
                 plane[(i * s + a / k) * ow + j * s + a % k] += dy[cell];
                 *dbc += dy[cell];
             }
+        }
+    }
+}
+
+/// `m[j], a[j] = row[j], r` where `row[j] > m[j]` or `row[j]` is NaN: one
+/// more row of a pooling window's column maxima.
+fn column_max(m: &mut [f32], a: &mut [u32], row: &[f32], r: u32) {
+    assert!(a.len() == m.len() && row.len() == m.len());
+    #[cfg(target_arch = "x86_64")]
+    if direct_conv::available() {
+        // SAFETY: AVX-512F is there; the three slices have the same length
+        // and every access is masked to it.
+        unsafe { avx512::column_max(m, a, row, r) };
+        return;
+    }
+    for ((m, a), &v) in m.iter_mut().zip(a.iter_mut()).zip(row) {
+        if v > *m || v.is_nan() {
+            *m = v;
+            *a = r;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    /// [`super::column_max`], 16 columns at a time.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn column_max(m: &mut [f32], a: &mut [u32], row: &[f32], r: u32) {
+        let rv = _mm512_set1_epi32(r as i32);
+        for j in (0..m.len()).step_by(16) {
+            let lanes = (m.len() - j).min(16);
+            let mask = if lanes == 16 {
+                u16::MAX
+            } else {
+                (1u16 << lanes) - 1
+            };
+            let mv = _mm512_maskz_loadu_ps(mask, m.as_ptr().add(j));
+            let v = _mm512_maskz_loadu_ps(mask, row.as_ptr().add(j));
+            let take = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(mask, v, mv)
+                | _mm512_mask_cmp_ps_mask::<_CMP_UNORD_Q>(mask, v, v);
+            _mm512_mask_storeu_ps(m.as_mut_ptr().add(j), take, v);
+            _mm512_mask_storeu_epi32(a.as_mut_ptr().add(j).cast::<i32>(), take, rv);
         }
     }
 }
