@@ -177,23 +177,8 @@ impl ConvPool {
                         r as u32,
                     );
                 }
-                for j in 0..pw {
-                    let c0 = j * s;
-                    let mut best = c0;
-                    for c in c0 + 1..c0 + k {
-                        let (v, m) = (colmax[c], colmax[best]);
-                        if m.is_nan() {
-                            break;
-                        }
-                        if v.is_nan() || v > m || (v == m && colrow[c] < colrow[best]) {
-                            best = c;
-                        }
-                    }
-                    let m = colmax[best];
-                    // relu: 0 where m ≤ 0, NaN stays NaN (as ops::relu)
-                    yo[i * pw + j] = if self.relu && m <= 0.0 { 0.0 } else { m };
-                    ao[i * pw + j] = (colrow[best] as usize * k + best - c0) as u8;
-                }
+                let (yr, ar) = (&mut yo[i * pw..(i + 1) * pw], &mut ao[i * pw..(i + 1) * pw]);
+                window_max(&colmax, &colrow, k, s, self.relu, yr, ar);
             }
         }
     }
@@ -332,9 +317,112 @@ fn column_max(m: &mut [f32], a: &mut [u32], row: &[f32], r: u32) {
     }
 }
 
+/// Each window of `k` column maxima, `s` apart, reduced to its largest
+/// (`y`, with the ReLU when asked) and its position `r·k + c` (`arg`):
+/// the first largest in row-major order, a NaN over numbers.
+fn window_max(
+    m: &[f32],
+    rows: &[u32],
+    k: usize,
+    s: usize,
+    relu: bool,
+    y: &mut [f32],
+    arg: &mut [u8],
+) {
+    assert!(
+        y.len() == arg.len() && m.len() == rows.len() && m.len() >= (y.len().max(1) - 1) * s + k
+    );
+    #[cfg(target_arch = "x86_64")]
+    if direct_conv::available() && m.len() < (i32::MAX as usize) {
+        // SAFETY: AVX-512F is there; every gathered index `j·s + c` with
+        // `j < y.len()`, `c < k` is below `m.len()` (asserted above).
+        unsafe { avx512::window_max(m, rows, k, s, relu, y, arg) };
+        return;
+    }
+    for j in 0..y.len() {
+        let c0 = j * s;
+        let mut best = c0;
+        for c in c0 + 1..c0 + k {
+            let (v, b) = (m[c], m[best]);
+            if b.is_nan() {
+                break;
+            }
+            if v.is_nan() || v > b || (v == b && rows[c] < rows[best]) {
+                best = c;
+            }
+        }
+        let b = m[best];
+        // relu: 0 where the maximum is ≤ 0, NaN stays NaN (as ops::relu)
+        y[j] = if relu && b <= 0.0 { 0.0 } else { b };
+        arg[j] = (rows[best] as usize * k + best - c0) as u8;
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
+
+    /// [`super::window_max`], 16 windows at a time (their columns gathered).
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn window_max(
+        m: &[f32],
+        rows: &[u32],
+        k: usize,
+        s: usize,
+        relu: bool,
+        y: &mut [f32],
+        arg: &mut [u8],
+    ) {
+        let step = _mm512_mullo_epi32(
+            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+            _mm512_set1_epi32(s as i32),
+        );
+        let (kv, zero) = (_mm512_set1_epi32(k as i32), _mm512_setzero_ps());
+        for j in (0..y.len()).step_by(16) {
+            let lanes = (y.len() - j).min(16);
+            let mask = if lanes == 16 {
+                u16::MAX
+            } else {
+                (1u16 << lanes) - 1
+            };
+            let idx = _mm512_add_epi32(step, _mm512_set1_epi32((j * s) as i32));
+            let mut best = _mm512_mask_i32gather_ps::<4>(zero, mask, idx, m.as_ptr().cast());
+            let mut brow = _mm512_mask_i32gather_epi32::<4>(
+                _mm512_setzero_si512(),
+                mask,
+                idx,
+                rows.as_ptr().cast(),
+            );
+            let mut bcol = _mm512_setzero_si512();
+            for c in 1..k {
+                let at = _mm512_add_epi32(idx, _mm512_set1_epi32(c as i32));
+                let v = _mm512_mask_i32gather_ps::<4>(zero, mask, at, m.as_ptr().cast());
+                let r = _mm512_mask_i32gather_epi32::<4>(
+                    _mm512_setzero_si512(),
+                    mask,
+                    at,
+                    rows.as_ptr().cast(),
+                );
+                let best_nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(best, best);
+                let v_nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+                let gt = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, best);
+                let tie =
+                    _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(v, best) & _mm512_cmplt_epi32_mask(r, brow);
+                let take = !best_nan & (v_nan | gt | tie);
+                best = _mm512_mask_mov_ps(best, take, v);
+                brow = _mm512_mask_mov_epi32(brow, take, r);
+                bcol = _mm512_mask_mov_epi32(bcol, take, _mm512_set1_epi32(c as i32));
+            }
+            if relu {
+                // 0 where the maximum is ≤ 0, NaN stays NaN
+                let keep = _mm512_cmp_ps_mask::<_CMP_NLE_UQ>(best, zero);
+                best = _mm512_maskz_mov_ps(keep, best);
+            }
+            _mm512_mask_storeu_ps(y.as_mut_ptr().add(j), mask, best);
+            let a = _mm512_add_epi32(_mm512_mullo_epi32(brow, kv), bcol);
+            _mm512_mask_cvtepi32_storeu_epi8(arg.as_mut_ptr().add(j).cast(), mask, a);
+        }
+    }
 
     /// [`super::column_max`], 16 columns at a time.
     #[target_feature(enable = "avx512f")]
@@ -457,7 +545,7 @@ mod tests {
     /// The fused f32 op (direct kernels where the CPU has AVX-512) against
     /// the f64 composition `max_pool2d(conv2d)` then ReLU: forward and the
     /// gradients of x, w and b, on 2×2, 3×3 and overlapping 3/2 windows,
-    /// ragged edges (rows and columns the windows leave out), 4×4 kernels
+    /// rows of more than 16 windows, ragged edges (rows and columns the windows leave out), 4×4 kernels
     /// without padding, two channel blocks, with and without bias.
     #[test]
     fn equals_the_f64_composition() {
@@ -469,6 +557,7 @@ mod tests {
             (2, 5, 16, 16, 40, 3, 1, 2, 2, true, true),
             (2, 3, 20, 20, 32, 4, 0, 3, 3, true, true),
             (1, 1, 28, 28, 16, 3, 1, 2, 2, false, false),
+            (1, 2, 40, 36, 16, 3, 1, 2, 2, true, true),
         ]
         .iter()
         .enumerate()
