@@ -102,7 +102,8 @@ impl Rule for Adagrad {
         non_negative("Adagrad eps", self.eps)
     }
 
-    fn host<T: Real>(&self, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [Vec<T>]) {
+    #[inline(always)]
+    fn host<T: Real>(&self, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [&mut [T]]) {
         let clr = T::of(k.lr / (1.0 + (k.step - 1) as f64 * self.lr_decay));
         let (wd, eps, decay) = (
             T::of(self.weight_decay),

@@ -65,7 +65,8 @@ impl AdamCfg {
         s + ")"
     }
 
-    pub(crate) fn host<T: Real>(&self, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [Vec<T>]) {
+    #[inline(always)]
+    pub(crate) fn host<T: Real>(&self, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [&mut [T]]) {
         let bc1 = 1.0 - self.beta1.powi(k.step as i32);
         let bc2 = 1.0 - self.beta2.powi(k.step as i32);
         let neg_step = T::of(-(k.lr / bc1));
@@ -208,7 +209,8 @@ impl Rule for Adam {
     fn validate(&self, lr: f64) -> Result<()> {
         self.cfg.validate("Adam", lr)
     }
-    fn host<T: Real>(&self, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [Vec<T>]) {
+    #[inline(always)]
+    fn host<T: Real>(&self, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [&mut [T]]) {
         self.cfg.host(k, p, g, bufs)
     }
     fn tensor(&self, k: Ctx, p: &Tensor, g: &Tensor, bufs: &mut [Tensor]) -> Result<Tensor> {

@@ -75,7 +75,8 @@ impl Rule for AdamW {
     fn validate(&self, lr: f64) -> Result<()> {
         self.cfg.validate("AdamW", lr)
     }
-    fn host<T: Real>(&self, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [Vec<T>]) {
+    #[inline(always)]
+    fn host<T: Real>(&self, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [&mut [T]]) {
         self.cfg.host(k, p, g, bufs)
     }
     fn tensor(&self, k: Ctx, p: &Tensor, g: &Tensor, bufs: &mut [Tensor]) -> Result<Tensor> {

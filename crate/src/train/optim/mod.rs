@@ -45,6 +45,7 @@ pub use sgd::Sgd;
 use crate::{Error, Result};
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, DType, Device, Layout, Tensor, Var};
+use rayon::prelude::*;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -122,6 +123,8 @@ pub(crate) fn unit(field: &str, x: f64) -> Result<()> {
 /// The float types the fused CPU path computes in.
 pub(crate) trait Real:
     Copy
+    + Send
+    + Sync
     + PartialOrd
     + Add<Output = Self>
     + Sub<Output = Self>
@@ -182,13 +185,13 @@ pub(crate) struct Ctx {
 }
 
 /// An update rule: its buffers and the two ways to apply it.
-pub(crate) trait Rule {
+pub(crate) trait Rule: Sync {
     /// Buffer names, in order, with their initial value.
     fn buffers(&self) -> Vec<(&'static str, f64)>;
     /// Errors on invalid hyperparameters (torch's `ValueError`s).
     fn validate(&self, lr: f64) -> Result<()>;
     /// In place on host slices of one parameter.
-    fn host<T: Real>(&self, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [Vec<T>]);
+    fn host<T: Real>(&self, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [&mut [T]]);
     /// With tensor ops: returns the new parameter, replaces the buffers.
     fn tensor(&self, k: Ctx, p: &Tensor, g: &Tensor, bufs: &mut [Tensor]) -> Result<Tensor>;
 }
@@ -241,15 +244,64 @@ impl<R: Rule> candle_core::InplaceOp2 for HostStep<'_, R> {
         let mut bufs = self.bufs.borrow_mut();
         match (s1, s2, &mut **bufs) {
             (CpuStorage::F64(p), CpuStorage::F64(g), Bufs::F64(bs)) => {
-                self.rule.host(self.k, &mut p[a..b], &g[c..d], bs)
+                host_step(self.rule, self.k, &mut p[a..b], &g[c..d], bs)
             }
             (CpuStorage::F32(p), CpuStorage::F32(g), Bufs::F32(bs)) => {
-                self.rule.host(self.k, &mut p[a..b], &g[c..d], bs)
+                host_step(self.rule, self.k, &mut p[a..b], &g[c..d], bs)
             }
             _ => candle_core::bail!("optimizer step: parameter, gradient and state dtypes differ"),
         }
         Ok(())
     }
+}
+
+/// Elements per block of a parameter's update when it is split over threads.
+const STEP_BLOCK: usize = 1 << 15;
+
+/// `rule.host` on one parameter, in blocks of [`STEP_BLOCK`] elements on
+/// the thread pool when it has more than two, each compiled for AVX-512
+/// where the CPU has it (the rules are elementwise: every block is updated
+/// exactly as the whole would be; the f32 arithmetic is the same, only
+/// wider). An MLP5 epoch spent 9 % of its time in a one-thread SSE Adam.
+fn host_step<T: Real, R: Rule>(rule: &R, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [Vec<T>]) {
+    if p.len() <= 2 * STEP_BLOCK {
+        let mut b: Vec<&mut [T]> = bufs.iter_mut().map(|v| &mut v[..]).collect();
+        return host_block(rule, k, p, g, &mut b);
+    }
+    let mut blocks: Vec<Vec<&mut [T]>> = (0..p.len().div_ceil(STEP_BLOCK))
+        .map(|_| Vec::with_capacity(bufs.len()))
+        .collect();
+    for buf in bufs.iter_mut() {
+        for (i, c) in buf.chunks_mut(STEP_BLOCK).enumerate() {
+            blocks[i].push(c);
+        }
+    }
+    p.par_chunks_mut(STEP_BLOCK)
+        .zip(g.par_chunks(STEP_BLOCK))
+        .zip(blocks.into_par_iter())
+        .for_each(|((p, g), mut b)| host_block(rule, k, p, g, &mut b));
+}
+
+fn host_block<T: Real, R: Rule>(rule: &R, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [&mut [T]]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F (checked just above).
+        return unsafe { host_block_avx512(rule, k, p, g, bufs) };
+    }
+    rule.host(k, p, g, bufs)
+}
+
+/// The same loop with AVX-512 enabled (the rules' `host` is inlined here).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn host_block_avx512<T: Real, R: Rule>(
+    rule: &R,
+    k: Ctx,
+    p: &mut [T],
+    g: &[T],
+    bufs: &mut [&mut [T]],
+) {
+    rule.host(k, p, g, bufs)
 }
 
 impl Slots {
@@ -522,9 +574,17 @@ mod tests {
             .unwrap()
             .to_dtype(dtype)
             .unwrap();
+        // more than two blocks of the threaded host step, the last one ragged
+        let n = 2 * STEP_BLOCK + 4465;
+        let big: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin()).collect();
+        let big = Tensor::from_vec(big, n, &Device::Cpu)
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap();
         vec![
             ("w".into(), Var::from_tensor(&w).unwrap()),
             ("b".into(), Var::from_tensor(&b).unwrap()),
+            ("big".into(), Var::from_tensor(&big).unwrap()),
         ]
     }
 
@@ -553,6 +613,16 @@ mod tests {
                 .unwrap()
                 .sum_all()
                 .unwrap();
+            let big = ps[2]
+                .1
+                .as_tensor()
+                .tanh()
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap();
+            let loss = (loss + big.affine(0.01, 0.0).unwrap()).unwrap();
             opt.step(&loss.backward().unwrap()).unwrap();
         }
         ps.iter()
@@ -568,7 +638,8 @@ mod tests {
             .collect()
     }
 
-    /// The tensor-op path (CUDA, f16, bf16) computes what the fused CPU path does.
+    /// The tensor-op path (CUDA, f16, bf16) computes what the fused CPU path
+    /// does, also for a parameter the CPU path updates in blocks on threads.
     #[test]
     fn tensor_path_equals_fused_path() {
         type Make = fn(bool) -> Box<dyn Optimizer>;

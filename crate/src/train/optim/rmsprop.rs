@@ -114,7 +114,8 @@ impl Rule for RmsProp {
         unit("RMSprop alpha", self.alpha)
     }
 
-    fn host<T: Real>(&self, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [Vec<T>]) {
+    #[inline(always)]
+    fn host<T: Real>(&self, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [&mut [T]]) {
         let (lr, wd, eps, mu) = (
             T::of(k.lr),
             T::of(self.weight_decay),
@@ -126,13 +127,13 @@ impl Rule for RmsProp {
         let (sq, rest) = bufs
             .split_first_mut()
             .expect("RMSprop has a square_avg buffer");
-        let (mut mom, mut ga): (Option<&mut Vec<T>>, Option<&mut Vec<T>>) = match rest {
-            [m, c] => (Some(m), Some(c)),
+        let (mut mom, mut ga): (Option<&mut [T]>, Option<&mut [T]>) = match rest {
+            [m, c] => (Some(&mut **m), Some(&mut **c)),
             [b] => {
                 if self.momentum > 0.0 {
-                    (Some(b), None)
+                    (Some(&mut **b), None)
                 } else {
-                    (None, Some(b))
+                    (None, Some(&mut **b))
                 }
             }
             _ => (None, None),

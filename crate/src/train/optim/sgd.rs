@@ -111,7 +111,8 @@ impl Rule for Sgd {
         Ok(())
     }
 
-    fn host<T: Real>(&self, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [Vec<T>]) {
+    #[inline(always)]
+    fn host<T: Real>(&self, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [&mut [T]]) {
         let (lr, wd, mu) = (T::of(k.lr), T::of(self.weight_decay), T::of(self.momentum));
         let damp = T::of(1.0 - self.dampening);
         let decay = self.weight_decay != 0.0;
