@@ -74,9 +74,8 @@ impl CustomOp1 for Relu {
 /// `max(v, 0)` in place (NaN stays), for ops that end with a ReLU.
 pub(crate) fn relu_in_place<T: Real>(v: &mut [T]) {
     for x in v {
-        if *x <= T::ZERO {
-            *x = T::ZERO;
-        }
+        // a select, not a conditional store: the loop vectorises
+        *x = if *x <= T::ZERO { T::ZERO } else { *x };
     }
 }
 
