@@ -1014,21 +1014,8 @@ fn fused_forward_equals_the_layers_one_by_one() {
         for &i in m.forward_order() {
             h = m.entries()[i].layer.forward_t(&h, false).unwrap();
         }
-        let scale = h
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        let d = (&fused - &h)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let scale = max_abs(&h);
+        let d = max_abs(&(&fused - &h).unwrap());
         assert!(
             d <= 1e-5 * scale,
             "{name}: outputs differ by {d} (scale {scale})"
@@ -1052,25 +1039,22 @@ fn fused_forward_equals_the_layers_one_by_one() {
                     b.is_some()
                 ),
             };
-            let scale = b
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            let d = (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let scale = max_abs(b);
+            let d = max_abs(&(a - b).unwrap());
             assert!(
                 d <= 1e-4 * scale.max(1e-6),
                 "{name}: gradient of {pname} differs by {d} (scale {scale})"
             );
         }
     }
+}
+
+/// `max |t|` of an f32 tensor.
+fn max_abs(t: &Tensor) -> f32 {
+    t.abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }

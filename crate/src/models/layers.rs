@@ -112,6 +112,15 @@ impl Conv2d {
             padding,
         })
     }
+
+    /// Its stride and padding as the ops take them (no dilation).
+    pub fn params(&self) -> Conv2dParams {
+        Conv2dParams {
+            stride: self.stride,
+            padding: self.padding,
+            dilation: 1,
+        }
+    }
 }
 
 /// Max or average pooling with a square window, no padding.
@@ -558,11 +567,7 @@ impl Layer {
                 x,
                 c.weight.as_tensor(),
                 c.bias.as_ref().map(|b| b.as_tensor()),
-                Conv2dParams {
-                    stride: c.stride,
-                    padding: c.padding,
-                    dilation: 1,
-                },
+                c.params(),
             )?,
             Layer::MaxPool2d(p) => ops::max_pool2d(x, p.kernel, p.stride)?,
             Layer::AvgPool2d(p) => ops::avg_pool2d(x, p.kernel, p.stride)?,
@@ -599,11 +604,7 @@ impl Layer {
                 x,
                 c.weight.as_tensor(),
                 c.bias.as_ref().map(|b| b.as_tensor()),
-                Conv2dParams {
-                    stride: c.stride,
-                    padding: c.padding,
-                    dilation: 1,
-                },
+                c.params(),
             )),
             _ => None,
         }
@@ -623,11 +624,7 @@ impl Layer {
                 x,
                 c.weight.as_tensor(),
                 c.bias.as_ref().map(|b| b.as_tensor()),
-                Conv2dParams {
-                    stride: c.stride,
-                    padding: c.padding,
-                    dilation: 1,
-                },
+                c.params(),
                 (pool.kernel, pool.stride),
                 relu,
             )),

@@ -792,7 +792,7 @@ mod tests {
     use super::*;
     use candle_core::{DType, Device, Var};
 
-    use crate::ops::test_util::{max_diff, rand, rel_diff};
+    use crate::ops::test_util::{grads_of, max_diff, rand, rel_diff};
 
     /// (N, C, H, W, O, K, stride, padding, dilation)
     const CASES: [(
@@ -1135,14 +1135,7 @@ mod tests {
                 let d = rel_diff(&y32, &y64);
                 assert!(d < 1e-5, "case {i} relu {relu}: forward differs by {d}");
                 let r = rand(y64.dims(), 950 + i as u64);
-                let g64 = (&y64 * &r).unwrap().sum_all().unwrap().backward().unwrap();
-                let r32 = r.to_dtype(DType::F32).unwrap();
-                let g32 = (&y32 * &r32)
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .backward()
-                    .unwrap();
+                let (g64, g32) = (grads_of(&y64, &r), grads_of(&y32, &r));
                 for (what, v64, v32) in [
                     ("input", &x, &x32),
                     ("weight", &wt, &w32),

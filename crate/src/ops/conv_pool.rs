@@ -61,7 +61,8 @@ pub fn conv2d_max_pool(
     let (ph, pw) = fixed_output("max_pool2d", (g.oh, g.ow), k, s)?;
     let f32_cpu = x.device().is_cpu() && x.dtype() == DType::F32 && w.dtype() == DType::F32;
     let dc = (f32_cpu && k <= 16).then(|| direct_forward(&g)).flatten();
-    let dc_in = direct_grad_input(&g, o);
+    // the input-gradient kernel, only where the backward will need it
+    let dc_in = x.track_op().then(|| direct_grad_input(&g, o)).flatten();
     let Some(dc) = dc.filter(|_| dc_in.is_some() || !x.track_op()) else {
         let z = if relu {
             conv2d_relu(x, w, b, p)?
@@ -105,15 +106,15 @@ struct ConvPool {
     pw: usize,
     relu: bool,
     dc: DirectConv,
-    /// the input gradient's kernel (`None` when `x` needs none and the
-    /// padding is too large for it)
+    /// the input gradient's kernel (`None` when `x` needs no gradient)
     dc_in: Option<DirectConv>,
     /// for every output, `r·k + c` of its window's maximum (set by the forward)
     arg: OnceLock<Vec<u8>>,
 }
 
 impl ConvPool {
-    fn forward(&self, x: &[f32], w: &[f32], b: Option<&[f32]>) -> Vec<f32> {
+    /// `y` (`[N, O, PH, PW]`), keeping the window positions for the backward.
+    fn forward(&self, x: &[f32], w: &[f32], b: Option<&[f32]>) -> (CpuStorage, Shape) {
         #[cfg(test)]
         FUSED_RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (g, o, dc) = (&self.g, self.o, &self.dc);
@@ -147,7 +148,10 @@ impl ConvPool {
         });
         // one forward per op value: the op is built per call
         let _ = self.arg.set(arg);
-        y
+        (
+            CpuStorage::F32(y),
+            Shape::from((self.n, self.o, self.ph, self.pw)),
+        )
     }
 
     /// Max pooling of one sample's `z` (`o × OH·OW`) into `y` and the
@@ -474,14 +478,10 @@ impl CustomOp2 for ConvPool {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let y = self.forward(
+        Ok(self.forward(
             f32_only(s1, l1, "input")?,
             f32_only(s2, l2, "weight")?,
             None,
-        );
-        Ok((
-            CpuStorage::F32(y),
-            Shape::from((self.n, self.o, self.ph, self.pw)),
         ))
     }
 
@@ -511,14 +511,10 @@ impl CustomOp3 for ConvPool {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let y = self.forward(
+        Ok(self.forward(
             f32_only(s1, l1, "input")?,
             f32_only(s2, l2, "weight")?,
             Some(f32_only(s3, l3, "bias")?),
-        );
-        Ok((
-            CpuStorage::F32(y),
-            Shape::from((self.n, self.o, self.ph, self.pw)),
         ))
     }
 
@@ -540,7 +536,7 @@ mod tests {
 
     use super::*;
     use crate::ops::relu;
-    use crate::ops::test_util::{rand, rel_diff};
+    use crate::ops::test_util::{grads_of, rand, rel_diff};
 
     /// The fused f32 op (direct kernels where the CPU has AVX-512) against
     /// the f64 composition `max_pool2d(conv2d)` then ReLU: forward and the
@@ -594,14 +590,7 @@ mod tests {
             let d = rel_diff(&y32, &y64);
             assert!(d < 1e-5, "case {i}: forward differs by {d}");
             let r = rand(y64.dims(), 40 + i as u64);
-            let g64 = (&y64 * &r).unwrap().sum_all().unwrap().backward().unwrap();
-            let r32 = r.to_dtype(DType::F32).unwrap();
-            let g32 = (&y32 * &r32)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let (g64, g32) = (grads_of(&y64, &r), grads_of(&y32, &r));
             let mut vars = vec![("input", &x64, &x32), ("weight", &w64, &w32)];
             if with_bias {
                 vars.push(("bias", &b64, &b32));

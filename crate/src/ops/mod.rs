@@ -66,4 +66,11 @@ pub(crate) mod test_util {
             .unwrap();
         max_diff(&a.to_dtype(DType::F64).unwrap(), b) / scale.max(1e-30)
     }
+
+    /// The gradients of `Σ y·r` (`r` cast to `y`'s dtype): every input of
+    /// `y` gets `r` pulled back through it.
+    pub fn grads_of(y: &Tensor, r: &Tensor) -> candle_core::backprop::GradStore {
+        let r = r.to_dtype(y.dtype()).unwrap();
+        (y * &r).unwrap().sum_all().unwrap().backward().unwrap()
+    }
 }
