@@ -41,6 +41,7 @@ const LAYERS: [(&str, usize, usize, usize, usize, usize, usize); 8] = [
 ];
 
 fn main() {
+    nnlab::tune_process();
     nnlab::device::tune_allocator();
     let dev = Device::Cpu;
     let threads = rayon::current_num_threads();

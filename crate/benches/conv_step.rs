@@ -61,6 +61,7 @@ fn median_ms(f: &mut dyn FnMut()) -> f64 {
 }
 
 fn main() {
+    nnlab::tune_process();
     if std::env::var("NNLAB_GLIBC_DEFAULTS").is_err() {
         nnlab::device::tune_allocator();
     }

@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 fn main() {
+    nnlab::tune_process();
     let Some(m) = std::env::var_os("NNLAB_DATA_MIRROR") else {
         eprintln!("NNLAB_DATA_MIRROR is not set: nothing to time");
         return;

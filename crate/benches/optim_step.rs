@@ -50,6 +50,7 @@ fn time(label: &str, mut opt: Box<dyn Optimizer>) {
 }
 
 fn main() {
+    nnlab::tune_process();
     assert_eq!(
         DType::F32,
         Var::zeros(1, DType::F32, &Device::Cpu).unwrap().dtype()

@@ -25,6 +25,7 @@ fn best(l: &Loader) -> f64 {
 }
 
 fn main() {
+    nnlab::tune_process();
     let n = 60_000;
     let pixels: Vec<u8> = (0..n * 784).map(|i| (i * 31 % 251) as u8).collect();
     let labels: Vec<u32> = (0..n).map(|i| (i % 10) as u32).collect();

@@ -14,6 +14,7 @@ use nnlab::train::learner::Learner;
 use nnlab::train::optim::Adam;
 
 fn main() -> nnlab::Result<()> {
+    nnlab::tune_process();
     let mirror = PathBuf::from(std::env::var("NNLAB_DATA_MIRROR").unwrap_or_else(|_| "../shared/data".into()));
     let classes: Vec<String> = (0..10).map(|d| d.to_string()).collect();
     let m = mirror.join("mnist");

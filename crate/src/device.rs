@@ -88,13 +88,29 @@ pub fn next_rng(name: &str) -> StdRng {
     rng(name, COUNTER.fetch_add(1, Ordering::SeqCst))
 }
 
+/// Tunes the process for training on the CPU: [`tune_allocator`] and
+/// [`tune_threads`]. One explicit call, at the start of a program or in a
+/// notebook's first cell, before the first tensor operation (Candle's thread
+/// pool reads its setting when it starts); calling it again does nothing.
+/// Training is correct without it, only slower (a BasicCNN step about twice
+/// as slow on glibc, measured in BENCHMARKS.md). The `nnlab` command line
+/// and the benchmarks call it; the library never does it behind your back.
+///
+/// ```
+/// nnlab::tune_process();
+/// ```
+pub fn tune_process() {
+    tune_allocator();
+    tune_threads();
+}
+
 /// Keeps freed memory inside the process instead of handing it back to the
 /// OS (glibc: `mallopt(M_MMAP_THRESHOLD, 32 MiB)`, `M_TRIM_THRESHOLD` = max).
 /// A training step allocates and frees the same large buffers every batch;
 /// with glibc's defaults each of them comes back as fresh pages, a page
 /// fault per 4 KiB — measured here, half of a BasicCNN step (67 → 35 ms).
 /// Resident memory then stays at its peak instead of shrinking between
-/// steps. Called by the `Learner`; a no-op elsewhere than Linux/glibc, and
+/// steps. Part of [`tune_process`]; a no-op elsewhere than Linux/glibc, and
 /// done once per process.
 pub fn tune_allocator() {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -113,8 +129,8 @@ pub fn tune_allocator() {
 /// worker takes a core from the convolution's threads: 18.8 % of the
 /// samples of a BasicCNN epoch in `perf`. Sets
 /// `CANDLE_BARRIER_POOL_SPIN_LIMIT` to 100 unless it is set already; it
-/// takes effect when Candle's pool has not started yet (the `Learner` calls
-/// this before its first step). Done once per process.
+/// takes effect when Candle's pool has not started yet (call
+/// [`tune_process`] before the first tensor operation). Done once per process.
 pub fn tune_threads() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {

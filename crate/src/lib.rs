@@ -11,7 +11,6 @@
 //! Notebook cells use the [`prelude`]: `use nnlab::prelude::*;`.
 
 pub mod atomic;
-pub mod cli;
 pub mod data;
 pub mod device;
 pub mod display;
@@ -25,5 +24,5 @@ pub mod table;
 pub mod train;
 pub mod viz;
 
-pub use device::{device, seed};
+pub use device::{device, seed, tune_process};
 pub use error::{Error, Result};

@@ -12,7 +12,7 @@ pub use crate::train::metrics::{accuracy, f1_macro, f1_weighted, precision_macro
 pub use crate::train::optim::{optimizer_by_name, Adagrad, Adam, AdamW, Optimizer, RmsProp, Sgd};
 pub use crate::train::schedule::{CosineLr, ReduceLrOnPlateau, Scheduler, StepLr};
 pub use crate::scratch::{self, Layer as ScratchLayer};
-pub use crate::{device, seed, Error, Result};
+pub use crate::{device, seed, tune_process, Error, Result};
 pub use crate::data::image_folder::ImageFolder;
 pub use crate::data::loader::{Batch, Loader, Loaders, WeightedSampler};
 pub use crate::data::split::{holdout_per_class, split_counts, train_test_split};

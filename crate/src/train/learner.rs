@@ -96,8 +96,6 @@ impl Learner {
 
     /// A learner on explicit loaders.
     pub fn with_loaders(model: Model, train: Loader, val: Option<Loader>) -> Learner {
-        crate::device::tune_allocator();
-        crate::device::tune_threads();
         let loss = match model.output() {
             Output::LogProbs => Loss::nll(),
             Output::Logits => Loss::cross_entropy(),

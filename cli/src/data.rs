@@ -8,8 +8,8 @@
 //! `pixel_mean`/`pixel_std` are over every pixel of the train split after
 //! `x = p / max_value` (population std), the numbers `Normalize` takes.
 
-use crate::data::sources::{download, load, Splits};
-use crate::Result;
+use nnlab::data::sources::{download, load, Splits};
+use nnlab::Result;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -127,7 +127,7 @@ fn table(s: &Splits, info: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::Dataset;
+    use nnlab::data::Dataset;
 
     #[test]
     fn stats_and_json_shape() {

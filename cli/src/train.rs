@@ -10,12 +10,12 @@ use std::path::PathBuf;
 
 use clap::Args as ClapArgs;
 
-use crate::data::sources;
-use crate::models::{mlp::Mlp, model::Model, zoo};
-use crate::train::learner::{Learner, Progress};
-use crate::train::metrics::{accuracy, f1_macro};
-use crate::train::optim::optimizer_by_name;
-use crate::{Error, Result};
+use nnlab::data::sources;
+use nnlab::models::{mlp::Mlp, model::Model, zoo};
+use nnlab::train::learner::{Learner, Progress};
+use nnlab::train::metrics::{accuracy, f1_macro};
+use nnlab::train::optim::optimizer_by_name;
+use nnlab::{Error, Result};
 
 #[derive(ClapArgs, Debug)]
 pub struct Args {
@@ -62,7 +62,7 @@ pub fn build_model(spec: &str) -> Result<Model> {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    crate::device::seed(a.seed);
+    nnlab::device::seed(a.seed);
     let splits = sources::load(&a.dataset, a.root.as_deref())?;
     let loaders = splits.loaders_with(a.batch_size, a.limit_train, a.seed)?;
     let model = build_model(&a.model)?;

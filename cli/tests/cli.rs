@@ -109,3 +109,40 @@ fn train_mnist_five_layer_mlp_one_epoch_reaches_096() {
     let mean = accs.iter().sum::<f64>() / accs.len() as f64;
     assert!(mean >= 0.955, "MNIST test accuracy after 1 epoch, mean over seeds 0–2: {mean} ({accs:?})");
 }
+
+#[test]
+fn cli_info_json() {
+    let Some(_) = mirror() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nnlab"))
+        .args(["data", "info", "mnist", "--json", "--root"])
+        .arg(root.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["dataset"], "mnist");
+    assert_eq!(j["shape"], serde_json::json!([1, 28, 28]));
+    assert_eq!(j["splits"]["train"]["count"], 60_000);
+    assert_eq!(j["splits"]["test"]["per_class"][1], 1135);
+    // the well-known MNIST normalisation constants 0.1307, 0.3081
+    let (mean, std) = (
+        j["pixel_mean"].as_f64().unwrap(),
+        j["pixel_std"].as_f64().unwrap(),
+    );
+    assert!(
+        (mean - 0.1307).abs() < 1e-4 && (std - 0.3081).abs() < 1e-4,
+        "{mean} {std}"
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nnlab"))
+        .args(["data", "info", "nosuch"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`nosuch` is not a known dataset"));
+}

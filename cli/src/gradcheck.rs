@@ -7,8 +7,8 @@
 //! {"checks":[{"layer":"Linear(5→4)","param":"weight","max_abs_err":…,"max_rel_err":…,…},…]}
 //! ```
 
-use crate::scratch::gradcheck;
-use crate::Result;
+use nnlab::scratch::gradcheck;
+use nnlab::Result;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

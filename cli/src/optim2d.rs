@@ -6,9 +6,9 @@
 //! {"trajectory":[[5.0,5.0],[4.9,4.9],…]}
 //! ```
 
-use crate::scratch::functions::Function2d;
-use crate::scratch::optim2d::{Kind, Optimizer2d, Rule};
-use crate::{Error, Result};
+use nnlab::scratch::functions::Function2d;
+use nnlab::scratch::optim2d::{Kind, Optimizer2d, Rule};
+use nnlab::{Error, Result};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

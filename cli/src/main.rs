@@ -1,7 +1,16 @@
-//! The `nnlab` command line.
+//! The `nnlab` command line: one file per subcommand, each with its clap
+//! `Args` and a `run(args) -> Result<()>`. It lives in its own package so the
+//! library that notebooks compile (`:dep nnlab`) does not build clap or the
+//! benchmark harness.
 
 use clap::{Parser, Subcommand};
-use nnlab::cli;
+
+mod bench;
+mod data;
+mod gradcheck;
+mod optim2d;
+mod summary;
+mod train;
 
 #[derive(Parser, Debug)]
 #[command(name = "nnlab", version, about = "nnlab: datasets, training and teaching tools of the course")]
@@ -13,28 +22,29 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Dataset information and downloads.
-    Data(cli::data::Args),
+    Data(data::Args),
     /// Hand-written optimizers on 2-D test functions.
-    Optim2d(cli::optim2d::Args),
+    Optim2d(optim2d::Args),
     /// Gradient check of every scratch layer and a whole network.
-    Gradcheck(cli::gradcheck::Args),
+    Gradcheck(gradcheck::Args),
     /// Trains a model on a course dataset.
-    Train(cli::train::Args),
+    Train(train::Args),
     /// Layer-by-layer summary of a model (torchinfo layout).
-    Summary(cli::summary::Args),
+    Summary(summary::Args),
     /// One case of the side-by-side benchmark (bench/run).
-    Bench(cli::bench::Args),
+    Bench(bench::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
+    nnlab::tune_process();
     let result = match cli.command {
-        Command::Data(a) => cli::data::run(a),
-        Command::Optim2d(a) => cli::optim2d::run(a),
-        Command::Gradcheck(a) => cli::gradcheck::run(a),
-        Command::Summary(a) => cli::summary::run(a),
-        Command::Train(a) => cli::train::run(a),
-        Command::Bench(a) => cli::bench::run(a),
+        Command::Data(a) => data::run(a),
+        Command::Optim2d(a) => optim2d::run(a),
+        Command::Gradcheck(a) => gradcheck::run(a),
+        Command::Summary(a) => summary::run(a),
+        Command::Train(a) => train::run(a),
+        Command::Bench(a) => bench::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

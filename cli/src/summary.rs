@@ -7,8 +7,8 @@
 //! $ nnlab summary zoo:hw5/SimpleConvNet_1
 //! ```
 
-use crate::models::{mlp::Mlp, model::Model, zoo};
-use crate::{Error, Result};
+use nnlab::models::{mlp::Mlp, model::Model, zoo};
+use nnlab::{Error, Result};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

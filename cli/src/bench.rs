@@ -23,15 +23,15 @@ use std::time::Instant;
 use clap::Args as ClapArgs;
 use serde::Serialize;
 
-use crate::data::cifar;
-use crate::data::idx;
-use crate::data::image_folder::ImageFolder;
-use crate::data::loader::Loader;
-use crate::data::Dataset;
-use crate::models::zoo;
-use crate::train::learner::Learner;
-use crate::train::optim::Adam;
-use crate::{Error, Result};
+use nnlab::data::cifar;
+use nnlab::data::idx;
+use nnlab::data::image_folder::ImageFolder;
+use nnlab::data::loader::Loader;
+use nnlab::data::Dataset;
+use nnlab::models::zoo;
+use nnlab::train::learner::Learner;
+use nnlab::train::optim::Adam;
+use nnlab::{Error, Result};
 
 /// Where a case's training images come from (paths are relative to the mirror).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -207,7 +207,7 @@ pub fn train(case: &Case, ds: Dataset, epochs: usize) -> Result<BenchResult> {
     if epochs == 0 {
         return Err(Error::config("--epochs", "0, expected at least 1"));
     }
-    crate::device::seed(0);
+    nnlab::device::seed(0);
     let samples = ds.len();
     let train = loader(case, ds)?;
     let model = zoo::build(case.model)?;
@@ -230,7 +230,7 @@ pub fn train(case: &Case, ds: Dataset, epochs: usize) -> Result<BenchResult> {
         seconds_per_epoch: secs / epochs as f64,
         samples_per_s: (samples * epochs) as f64 / secs,
         peak_rss_mb: peak_rss_mb(),
-        threads: crate::ops::gemm::num_threads(),
+        threads: nnlab::ops::gemm::num_threads(),
         final_loss,
         params: summary.total_params,
         gflop_per_epoch: 6.0 * summary.total_mult_adds as f64 * samples as f64 / 1e9,
@@ -246,18 +246,18 @@ pub fn matmul(size: usize, reps: usize) -> MatmulResult {
         .map(|i| ((i * 104_729) % 1000) as f32 * 1e-3)
         .collect();
     let mut c = vec![0f32; size * size];
-    let threads = crate::ops::gemm::num_threads();
+    let threads = nnlab::ops::gemm::num_threads();
     let mut best = f64::INFINITY;
     for _ in 0..reps + 1 {
         let t = Instant::now();
-        crate::ops::gemm::gemm(
+        nnlab::ops::gemm::gemm(
             size,
             size,
             size,
             &mut c,
             false,
-            crate::ops::gemm::Mat::rows(&a, size),
-            crate::ops::gemm::Mat::rows(&b, size),
+            nnlab::ops::gemm::Mat::rows(&a, size),
+            nnlab::ops::gemm::Mat::rows(&b, size),
             threads,
         );
         best = best.min(t.elapsed().as_secs_f64());
