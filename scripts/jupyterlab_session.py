@@ -141,7 +141,8 @@ def prompts(driver):
 def page_counts(driver):
     outputs = ".jp-Notebook .jp-OutputArea-output"
     return {
-        "figures": len(driver.find_elements(By.CSS_SELECTOR, f"{outputs} .js-plotly-plot")),
+        # JupyterLab's plotly renderer marks the output element itself.
+        "figures": len(driver.find_elements(By.CSS_SELECTOR, f"{outputs}.js-plotly-plot, {outputs} .js-plotly-plot")),
         "tables": len(driver.find_elements(By.CSS_SELECTOR, f"{outputs} table")),
         "stderr": [e.text[:300] for e in driver.find_elements(By.CSS_SELECTOR, "[data-mime-type='application/vnd.jupyter.stderr']")],
         "outputs": len(driver.find_elements(By.CSS_SELECTOR, outputs)),
@@ -169,6 +170,9 @@ def file_counts(path: Path):
 def open_notebook(driver, port: int, token: str, rel: str):
     driver.get(f"http://127.0.0.1:{port}/lab/tree/{rel}?token={token}&reset")
     wait("the notebook to open", 120, lambda: driver.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-Cell"))
+    time.sleep(2)
+    if any("Select Kernel" in d.text for d in driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog")):
+        raise SessionFailed("JupyterLab asks which kernel to use: the `rust` kernel is not registered (run scripts/report once)")
     wait("the Rust kernel to start", 180, lambda: kernel_status(driver) == "idle")
 
 
