@@ -40,7 +40,7 @@ use plotly::{Contour, Plot, Scatter, Trace, Traces};
 use serde_json::json;
 
 /// A run's path trace and its current-point trace.
-type PathAndEnd<T> = (Box<Scatter<T, T>>, Box<Scatter<T, T>>);
+type PathAndEnd = (Box<Scatter<f64, f64>>, Box<Scatter<f64, f64>>);
 
 /// Grid points along each side of the contour.
 const GRID: usize = 100;
@@ -194,7 +194,7 @@ fn contour(
 }
 
 /// The path of run `i` up to step `k` and its current point.
-fn path_traces(t: &Trajectory, i: usize, k: usize) -> PathAndEnd<f64> {
+fn path_traces(t: &Trajectory, i: usize, k: usize) -> PathAndEnd {
     let k = k.min(t.points.len() - 1);
     let c = color(i);
     let name = run_label(t);
@@ -223,25 +223,24 @@ fn path_traces(t: &Trajectory, i: usize, k: usize) -> PathAndEnd<f64> {
     (path, end)
 }
 
-/// Run `t` at step `k` for an animation frame: only the coordinates, in f32
-/// (plotly merges them into the traces, keeping names and styles; 100 frames
-/// of growing paths would otherwise weigh megabytes).
-fn frame_traces(t: &Trajectory, k: usize) -> PathAndEnd<f32> {
+/// Run `i`'s current point at step `k` for an animation frame: one point and
+/// the name its hover shows. A frame changes only the current-point traces
+/// (`traces: [4, 6, …]`); the paths are drawn once, in the still traces, so
+/// the stored animation grows linearly with the steps (a frame that redrew
+/// the path so far would make it quadratic: 101 frames × the whole trail).
+fn frame_point(t: &Trajectory, k: usize) -> Box<Scatter<f64, f64>> {
     let k = k.min(t.points.len() - 1);
-    let pts = &t.points[..=k];
-    let path = Scatter::new(
-        pts.iter().map(|p| p[0] as f32).collect(),
-        pts.iter().map(|p| p[1] as f32).collect(),
-    );
-    let end = Scatter::new(vec![t.points[k][0] as f32], vec![t.points[k][1] as f32]);
-    (path, end)
+    Scatter::new(vec![t.points[k][0]], vec![t.points[k][1]])
+        .name(format!("{} at step {k}", run_label(t)))
 }
 
 /// Every run's path over the log-scaled contour of its function, start and
 /// end marked, the minimum (or best point found) starred. With `animate`,
-/// one frame per step (frames `0..=steps`, every path growing together; a
-/// shorter run stays at its end), a Play/Pause menu and a step slider; the
-/// still picture shows the whole paths.
+/// one frame per step (frames `0..=steps`: every run's current point, a
+/// diamond, moves along its whole path; a shorter run stays at its end), a
+/// Play/Pause menu and a step slider; the still picture shows the whole
+/// paths with the diamonds at the end. The stored size is linear in the
+/// steps (each frame carries one point per run).
 pub fn trajectories(runs: &[Trajectory], animate: bool) -> Result<Figure> {
     let f = common_function(runs)?;
     let (target, target_name) = reference(runs, f);
@@ -306,13 +305,12 @@ pub fn trajectories(runs: &[Trajectory], animate: bool) -> Result<Figure> {
         .height(560)
         .hover_mode(plotly::layout::HoverMode::Closest);
     if animate {
-        let moving: Vec<usize> = (0..2 * runs.len()).map(|j| 3 + j).collect();
+        // Trace 3 + 2i is run i's path, 3 + 2i + 1 its current point.
+        let moving: Vec<usize> = (0..runs.len()).map(|i| 3 + 2 * i + 1).collect();
         for k in 0..=steps {
             let mut data = Traces::new();
             for t in runs {
-                let (path, end) = frame_traces(t, k);
-                data.push(path as Box<dyn Trace>);
-                data.push(end as Box<dyn Trace>);
+                data.push(frame_point(t, k) as Box<dyn Trace>);
             }
             plot.add_frame(
                 Frame::new()
