@@ -185,7 +185,7 @@ fn script_json(json: &str) -> String {
 /// `scripts/run_notebooks.py` writes the same for the reports).
 /// The script polls for `window.Plotly` (every 50 ms, up to 60 s), so it
 /// works whether plotly.js comes before or after it on the page.
-pub(crate) fn plotly_fragment(json: &str) -> String {
+pub fn plotly_fragment(json: &str) -> String {
     let id = unique_id();
     format!(
         r#"<div id="{id}" class="plotly-graph-div nnlab-figure" style="width:100%;"></div>
