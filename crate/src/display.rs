@@ -335,7 +335,9 @@ mod tests {
             "{html}"
         );
         assert!(
-            b.text.starts_with("adam: 3 epochs\n") && b.plotly_json.is_none() && !html.contains("<script")
+            b.text.starts_with("adam: 3 epochs\n")
+                && b.plotly_json.is_none()
+                && !html.contains("<script")
         );
 
         let checks = vec![Check {

@@ -86,8 +86,12 @@ fn every_kind_of_output() -> Vec<(&'static str, MimeBundle)> {
     )
     .unwrap();
     let runs = vec![
-        Optimizer2d::sgd(0.05).run(Function2d::SquareSum, [5.0, 5.0], 20).unwrap(),
-        Optimizer2d::adam(0.3).run(Function2d::SquareSum, [5.0, 5.0], 20).unwrap(),
+        Optimizer2d::sgd(0.05)
+            .run(Function2d::SquareSum, [5.0, 5.0], 20)
+            .unwrap(),
+        Optimizer2d::adam(0.3)
+            .run(Function2d::SquareSum, [5.0, 5.0], 20)
+            .unwrap(),
     ];
     let h = history("adam");
     let df = df!("epoch" => [1u32, 2], "loss" => [0.5, 0.25]).unwrap();
@@ -99,13 +103,35 @@ fn every_kind_of_output() -> Vec<(&'static str, MimeBundle)> {
     .unwrap();
     vec![
         ("figure", scatter("adam").bundle()),
-        ("learning curves", curves::learning_curves(&h).unwrap().bundle()),
-        ("compare", curves::compare(&[h.clone(), history("sgd")], "accuracy", None).unwrap().bundle()),
-        ("image mosaic", images::image_grid(&ds, &[0, 1], 2, Some(&[0, 0])).unwrap().bundle()),
-        ("misclassified", images::misclassified(&ds, &interp).unwrap().bundle()),
+        (
+            "learning curves",
+            curves::learning_curves(&h).unwrap().bundle(),
+        ),
+        (
+            "compare",
+            curves::compare(&[h.clone(), history("sgd")], "accuracy", None)
+                .unwrap()
+                .bundle(),
+        ),
+        (
+            "image mosaic",
+            images::image_grid(&ds, &[0, 1], 2, Some(&[0, 0]))
+                .unwrap()
+                .bundle(),
+        ),
+        (
+            "misclassified",
+            images::misclassified(&ds, &interp).unwrap().bundle(),
+        ),
         ("confusion", interp.plot_confusion(true).unwrap().bundle()),
-        ("trajectories", trajectory::trajectories(&runs, true).unwrap().bundle()),
-        ("distance", trajectory::distance_to_minimum(&runs).unwrap().bundle()),
+        (
+            "trajectories",
+            trajectory::trajectories(&runs, true).unwrap().bundle(),
+        ),
+        (
+            "distance",
+            trajectory::distance_to_minimum(&runs).unwrap().bundle(),
+        ),
         (
             "stack of figures",
             Stack::new()
@@ -117,7 +143,10 @@ fn every_kind_of_output() -> Vec<(&'static str, MimeBundle)> {
                 .text("note")
                 .bundle(),
         ),
-        ("stack of tables", Stack::new().table(df.clone()).text("note").bundle()),
+        (
+            "stack of tables",
+            Stack::new().table(df.clone()).text("note").bundle(),
+        ),
         ("dataframe", df.bundle()),
         ("summary", summary.bundle()),
         ("history", h.bundle()),
@@ -148,17 +177,28 @@ fn no_bundle_a_notebook_stores_has_a_script_or_plotly_js() {
             // A figure: the JSON JupyterLab draws, nothing it would draw instead.
             assert!(b.html.is_none(), "{what}: a figure with text/html");
             assert_eq!(mimes(&r), [PLOTLY_MIME, "text/plain"], "{what}");
-            let v: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let v: serde_json::Value =
+                serde_json::from_str(json).unwrap_or_else(|e| panic!("{what}: {e}"));
             assert!(v["data"].is_array() && v["layout"].is_object(), "{what}");
         } else {
             assert_eq!(mimes(&r), ["text/html", "text/plain"], "{what}");
         }
     }
     let kinds = every_kind_of_output();
-    let figures = kinds.iter().filter(|(_, b)| b.plotly_json.is_some()).count();
-    assert_eq!(figures, 9, "every chart, mosaic and the stack with figures is plotly JSON");
+    let figures = kinds
+        .iter()
+        .filter(|(_, b)| b.plotly_json.is_some())
+        .count();
+    assert_eq!(
+        figures, 9,
+        "every chart, mosaic and the stack with figures is plotly JSON"
+    );
     // The stack of figures is ONE figure: both parts' traces, frames kept.
-    let stack = &kinds.iter().find(|(w, _)| *w == "stack of figures").unwrap().1;
+    let stack = &kinds
+        .iter()
+        .find(|(w, _)| *w == "stack of figures")
+        .unwrap()
+        .1;
     let v: serde_json::Value = serde_json::from_str(stack.plotly_json.as_deref().unwrap()).unwrap();
     assert_eq!(v["data"].as_array().unwrap().len(), 4 + 3 + 2 * 2);
     assert_eq!(v["frames"].as_array().unwrap().len(), 21);
@@ -166,8 +206,18 @@ fn no_bundle_a_notebook_stores_has_a_script_or_plotly_js() {
     let lines: Vec<&str> = stack.text.lines().collect();
     assert_eq!(lines.len(), 6, "{lines:?}");
     assert_eq!(lines[0], "runs");
-    assert!(lines[1].contains("adam") && lines[2].starts_with("2 trajectories"), "{lines:?}");
-    assert_eq!(lines[3..], ["table: 2 rows × 2 columns", "2 layers summary: 43 params", "note"]);
+    assert!(
+        lines[1].contains("adam") && lines[2].starts_with("2 trajectories"),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines[3..],
+        [
+            "table: 2 rows × 2 columns",
+            "2 layers summary: 43 params",
+            "note"
+        ]
+    );
 }
 
 #[test]
@@ -364,19 +414,36 @@ fn chromium_draws_a_saved_figure_offline() {
 fn chromium_draws_a_report_page_built_from_the_stored_json() {
     let Some(browser) = chromium() else { return };
     let runs = vec![
-        Optimizer2d::sgd(0.05).run(Function2d::SquareSum, [5.0, 5.0], 20).unwrap(),
-        Optimizer2d::adam(0.3).run(Function2d::SquareSum, [5.0, 5.0], 20).unwrap(),
+        Optimizer2d::sgd(0.05)
+            .run(Function2d::SquareSum, [5.0, 5.0], 20)
+            .unwrap(),
+        Optimizer2d::adam(0.3)
+            .run(Function2d::SquareSum, [5.0, 5.0], 20)
+            .unwrap(),
     ];
     let h = history("adam");
     let ds = nnlab::data::Dataset::new(
-        "toy", "memory", vec!["a".into(), "b".into()], [1, 2, 2],
-        vec![0, 255, 0, 255, 9, 9, 9, 9], vec![0, 1], 255,
+        "toy",
+        "memory",
+        vec!["a".into(), "b".into()],
+        [1, 2, 2],
+        vec![0, 255, 0, 255, 9, 9, 9, 9],
+        vec![0, 1],
+        255,
     )
     .unwrap();
     let outputs: Vec<(&str, MimeBundle)> = vec![
         ("loss of first", scatter("first").bundle()),
-        ("table", df!("epoch" => [1u32, 2], "loss" => [0.5, 0.25]).unwrap().bundle()),
-        ("2 optimizers on square_sum", trajectory::trajectories(&runs, true).unwrap().bundle()),
+        (
+            "table",
+            df!("epoch" => [1u32, 2], "loss" => [0.5, 0.25])
+                .unwrap()
+                .bundle(),
+        ),
+        (
+            "2 optimizers on square_sum",
+            trajectory::trajectories(&runs, true).unwrap().bundle(),
+        ),
         (
             "both runs",
             Stack::new()
@@ -386,7 +453,10 @@ fn chromium_draws_a_report_page_built_from_the_stored_json() {
                 .text("done")
                 .bundle(),
         ),
-        ("toy", images::image_grid(&ds, &[0, 1], 2, None).unwrap().bundle()),
+        (
+            "toy",
+            images::image_grid(&ds, &[0, 1], 2, None).unwrap().bundle(),
+        ),
     ];
     let mut body = String::new();
     let mut figures = Vec::new();
@@ -415,15 +485,27 @@ fn chromium_draws_a_report_page_built_from_the_stored_json() {
     assert_eq!(figures.len(), 4);
     for (title, id) in &figures {
         let fig = figure_dom(&dom, id);
-        assert!(fig.contains("class=\"main-svg\""), "figure `{title}` not drawn");
-        assert!(fig.contains(title.as_str()), "figure `{title}` lacks its title");
+        assert!(
+            fig.contains("class=\"main-svg\""),
+            "figure `{title}` not drawn"
+        );
+        assert!(
+            fig.contains(title.as_str()),
+            "figure `{title}` lacks its title"
+        );
     }
     // The combined stack: both parts drawn (their titles and both plots).
     let stack = figure_dom(&dom, &figures[2].1);
-    assert!(stack.contains("loss of second") && stack.contains("adam — learning curves"), "stack parts");
+    assert!(
+        stack.contains("loss of second") && stack.contains("adam — learning curves"),
+        "stack parts"
+    );
     assert!(stack.matches("class=\"scatterlayer").count() >= 1);
     // The animation's controls are drawn.
     let anim = figure_dom(&dom, &figures[1].1);
-    assert!(anim.contains("Play") && anim.contains("slider"), "animation controls");
+    assert!(
+        anim.contains("Play") && anim.contains("slider"),
+        "animation controls"
+    );
     assert!(dom.contains("2 rows × 2 columns"));
 }

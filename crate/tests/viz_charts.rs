@@ -124,7 +124,10 @@ fn compare_colors_runs_and_fades_validation() {
     assert!(t[0]["line"].get("dash").is_none());
     assert_eq!(t[2]["line"]["color"], "#E69F00");
     assert_eq!(floats(&v["layout"]["yaxis"]["range"]), vec![0.0, 2.0]);
-    close(&floats(&t[7]["y"]), &runs[1].column("val_accuracy").unwrap());
+    close(
+        &floats(&t[7]["y"]),
+        &runs[1].column("val_accuracy").unwrap(),
+    );
     assert!(fig.description().contains("3 runs"));
     // `val_` prefix is accepted; an unknown metric names the known ones.
     assert_eq!(
@@ -158,7 +161,10 @@ fn panels_make_a_two_by_two_grid() {
     assert_eq!(t.len(), 8);
     assert_eq!(t[6]["name"], "1 layer");
     assert_eq!(t[6]["xaxis"], "x4");
-    close(&floats(&t[7]["y"]), &runs[1].column("val_accuracy").unwrap());
+    close(
+        &floats(&t[7]["y"]),
+        &runs[1].column("val_accuracy").unwrap(),
+    );
     assert_eq!(t.iter().filter(|x| x["showlegend"] == true).count(), 2);
     let l = &v["layout"];
     for k in ["xaxis", "xaxis2", "xaxis3", "xaxis4"] {
@@ -560,7 +566,10 @@ fn animated_trajectories_have_a_frame_per_step_and_controls() {
     assert_eq!(frames.len(), 101);
     assert_eq!(frames[7]["name"], "7");
     // A frame moves only the current points (traces 4, 6, …, 12), one point each.
-    assert_eq!(floats(&frames[7]["traces"]), vec![4.0, 6.0, 8.0, 10.0, 12.0]);
+    assert_eq!(
+        floats(&frames[7]["traces"]),
+        vec![4.0, 6.0, 8.0, 10.0, 12.0]
+    );
     let d = frames[7]["data"].as_array().unwrap();
     assert_eq!(d.len(), 5);
     for (i, p) in d.iter().enumerate() {
@@ -613,7 +622,10 @@ fn notebook_06_figures() -> Vec<(String, usize)> {
     for (name, runs) in [("square_sum", &runs1), ("complex_sum", &runs2)] {
         for i in 0..5 {
             let fig = trajectory::trajectories(&runs[i..i + 1], true).unwrap();
-            out.push((format!("{name} {}", trajectory::run_label(&runs[i])), fig.to_json().len()));
+            out.push((
+                format!("{name} {}", trajectory::run_label(&runs[i])),
+                fig.to_json().len(),
+            ));
         }
         let fig = trajectory::trajectories(runs, true).unwrap();
         out.push((format!("{name} all five"), fig.to_json().len()));
@@ -645,7 +657,10 @@ fn notebook_06_figures_are_small() {
 fn animated_trajectory_size_is_linear_in_steps() {
     let size = |steps: usize| {
         let runs = five_runs(steps);
-        trajectory::trajectories(&runs, true).unwrap().to_json().len()
+        trajectory::trajectories(&runs, true)
+            .unwrap()
+            .to_json()
+            .len()
     };
     let (s50, s100, s200) = (size(50), size(100), size(200));
     eprintln!("five animated runs: 50 steps {s50} bytes, 100 steps {s100}, 200 steps {s200}");
@@ -697,7 +712,10 @@ fn digits_run_charts() {
         .silent();
     let h = learn.fit(3).unwrap();
     let v = json(&h.plot().unwrap());
-    close(&floats(&traces(&v)[3]["y"]), &h.column("val_accuracy").unwrap());
+    close(
+        &floats(&traces(&v)[3]["y"]),
+        &h.column("val_accuracy").unwrap(),
+    );
 
     let interp = learn.interpret(loaders.val.as_ref().unwrap()).unwrap();
     let wrong = interp.misclassified().len();

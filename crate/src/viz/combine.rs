@@ -125,8 +125,14 @@ fn rename_ref(r: &str, offset: usize) -> String {
     let letter = chars.next();
     let digits = chars.as_str();
     match letter {
-        Some(l @ ('x' | 'y')) if digits.is_empty() || digits.chars().all(|c| c.is_ascii_digit()) => {
-            let n: usize = if digits.is_empty() { 1 } else { digits.parse().unwrap_or(1) };
+        Some(l @ ('x' | 'y'))
+            if digits.is_empty() || digits.chars().all(|c| c.is_ascii_digit()) =>
+        {
+            let n: usize = if digits.is_empty() {
+                1
+            } else {
+                digits.parse().unwrap_or(1)
+            };
             let m = n + offset;
             if m == 1 {
                 format!("{l}{rest}")
@@ -140,7 +146,10 @@ fn rename_ref(r: &str, offset: usize) -> String {
 
 /// `xaxis`, `xaxis7` → (`x`, 7); other keys → None.
 fn axis_key(key: &str) -> Option<(char, usize)> {
-    let rest = key.strip_prefix("xaxis").map(|r| ('x', r)).or_else(|| key.strip_prefix("yaxis").map(|r| ('y', r)))?;
+    let rest = key
+        .strip_prefix("xaxis")
+        .map(|r| ('x', r))
+        .or_else(|| key.strip_prefix("yaxis").map(|r| ('y', r)))?;
     let (letter, digits) = rest;
     if digits.is_empty() {
         Some((letter, 1))
@@ -164,7 +173,18 @@ fn is_cartesian(trace: &Value) -> bool {
     trace.get("domain").is_none()
         && !matches!(
             trace.get("type").and_then(Value::as_str),
-            Some("pie" | "table" | "sunburst" | "treemap" | "icicle" | "funnelarea" | "indicator" | "sankey" | "parcoords" | "parcats")
+            Some(
+                "pie"
+                    | "table"
+                    | "sunburst"
+                    | "treemap"
+                    | "icicle"
+                    | "funnelarea"
+                    | "indicator"
+                    | "sankey"
+                    | "parcoords"
+                    | "parcats"
+            )
         )
 }
 
@@ -182,7 +202,11 @@ fn axis_count(fig: &Value) -> usize {
         for key in ["xaxis", "yaxis"] {
             if let Some(r) = trace.get(key).and_then(Value::as_str) {
                 let digits = r.get(1..).unwrap_or("");
-                if let Some(n) = digits.parse::<usize>().ok().or(digits.is_empty().then_some(1)) {
+                if let Some(n) = digits
+                    .parse::<usize>()
+                    .ok()
+                    .or(digits.is_empty().then_some(1))
+                {
                     most = most.max(n);
                 }
             }
@@ -205,7 +229,9 @@ fn map_pair(v: &mut Value, f: impl Fn(f64) -> f64) {
 /// Remaps a layout item positioned by `xref`/`yref` (annotation, shape):
 /// paper coordinates into the band, axis references renamed.
 fn remap_positioned(item: &mut Value, band: Band, offset: usize, xs: &[&str], ys: &[&str]) {
-    let Some(obj) = item.as_object_mut() else { return };
+    let Some(obj) = item.as_object_mut() else {
+        return;
+    };
     for (axis, keys) in [('x', xs), ('y', ys)] {
         let ref_key = format!("{axis}ref");
         let r = obj
@@ -255,7 +281,16 @@ pub fn combine(title: Option<&str>, parts: &[Part]) -> Value {
                     || k.starts_with("legend")
                     || matches!(
                         k.as_str(),
-                        "title" | "annotations" | "shapes" | "images" | "height" | "width" | "margin" | "updatemenus" | "sliders" | "showlegend"
+                        "title"
+                            | "annotations"
+                            | "shapes"
+                            | "images"
+                            | "height"
+                            | "width"
+                            | "margin"
+                            | "updatemenus"
+                            | "sliders"
+                            | "showlegend"
                     );
                 if !positional {
                     layout.insert(k.clone(), v.clone());
@@ -287,7 +322,9 @@ pub fn combine(title: Option<&str>, parts: &[Part]) -> Value {
         let y1 = paper_y(row + g.top);
         let y0 = paper_y(row + g.height - g.bottom);
         let x_scale = match (width, g.width) {
-            (Some(w), Some(pw)) => ((pw - g.left - g.right) / (w - left - right).max(1.0)).clamp(0.0, 1.0),
+            (Some(w), Some(pw)) => {
+                ((pw - g.left - g.right) / (w - left - right).max(1.0)).clamp(0.0, 1.0)
+            }
             _ => 1.0,
         };
         let band = Band { y0, y1, x_scale };
@@ -305,18 +342,29 @@ pub fn combine(title: Option<&str>, parts: &[Part]) -> Value {
                 // traces use but the layout leaves out is created.
                 for letter in ['x', 'y'] {
                     for n in 1..=axes {
-                        let mut axis = fl.get(axis_name(letter, n)).cloned().unwrap_or_else(|| json!({}));
+                        let mut axis = fl
+                            .get(axis_name(letter, n))
+                            .cloned()
+                            .unwrap_or_else(|| json!({}));
                         if let Some(obj) = axis.as_object_mut() {
                             for k in ["anchor", "overlaying", "scaleanchor", "matches"] {
-                                if let Some(r) = obj.get(k).and_then(Value::as_str).map(str::to_string) {
+                                if let Some(r) =
+                                    obj.get(k).and_then(Value::as_str).map(str::to_string)
+                                {
                                     obj.insert(k.into(), json!(rename_ref(&r, axis_offset)));
                                 }
                             }
                             if !obj.contains_key("anchor") {
                                 let partner = if letter == 'x' { "y" } else { "x" };
-                                obj.insert("anchor".into(), json!(rename_ref(partner, axis_offset)));
+                                obj.insert(
+                                    "anchor".into(),
+                                    json!(rename_ref(partner, axis_offset)),
+                                );
                             }
-                            let mut domain = obj.get("domain").cloned().unwrap_or_else(|| json!([0.0, 1.0]));
+                            let mut domain = obj
+                                .get("domain")
+                                .cloned()
+                                .unwrap_or_else(|| json!([0.0, 1.0]));
                             if letter == 'x' {
                                 map_pair(&mut domain, |v| band.x(v));
                             } else {
@@ -332,7 +380,11 @@ pub fn combine(title: Option<&str>, parts: &[Part]) -> Value {
                     }
                 }
                 // One legend per part, beside its band.
-                let legend_name = if legends == 0 { "legend".to_string() } else { format!("legend{}", legends + 1) };
+                let legend_name = if legends == 0 {
+                    "legend".to_string()
+                } else {
+                    format!("legend{}", legends + 1)
+                };
                 legends += 1;
                 let mut legend = fl.get("legend").cloned().unwrap_or_else(|| json!({}));
                 if let Some(obj) = legend.as_object_mut() {
@@ -352,14 +404,21 @@ pub fn combine(title: Option<&str>, parts: &[Part]) -> Value {
                     if let Some(obj) = t.as_object_mut() {
                         if cartesian {
                             for (k, dflt) in [("xaxis", "x"), ("yaxis", "y")] {
-                                let r = obj.get(k).and_then(Value::as_str).unwrap_or(dflt).to_string();
+                                let r = obj
+                                    .get(k)
+                                    .and_then(Value::as_str)
+                                    .unwrap_or(dflt)
+                                    .to_string();
                                 obj.insert(k.into(), json!(rename_ref(&r, axis_offset)));
                             }
                         } else {
-                            let mut domain = obj.get("domain").cloned().unwrap_or_else(|| json!({}));
+                            let mut domain =
+                                obj.get("domain").cloned().unwrap_or_else(|| json!({}));
                             if let Some(d) = domain.as_object_mut() {
-                                let mut dx = d.get("x").cloned().unwrap_or_else(|| json!([0.0, 1.0]));
-                                let mut dy = d.get("y").cloned().unwrap_or_else(|| json!([0.0, 1.0]));
+                                let mut dx =
+                                    d.get("x").cloned().unwrap_or_else(|| json!([0.0, 1.0]));
+                                let mut dy =
+                                    d.get("y").cloned().unwrap_or_else(|| json!([0.0, 1.0]));
                                 map_pair(&mut dx, |v| band.x(v));
                                 map_pair(&mut dy, |v| band.y(v));
                                 d.insert("x".into(), dx);
@@ -368,7 +427,11 @@ pub fn combine(title: Option<&str>, parts: &[Part]) -> Value {
                             obj.insert("domain".into(), domain);
                         }
                         obj.insert("legend".into(), json!(legend_name));
-                        let group = obj.get("legendgroup").and_then(Value::as_str).unwrap_or("").to_string();
+                        let group = obj
+                            .get("legendgroup")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string();
                         obj.insert("legendgroup".into(), json!(format!("part{j}:{group}")));
                         if hide_legend || (single && obj.get("showlegend").is_none()) {
                             obj.insert("showlegend".into(), json!(false));
@@ -377,7 +440,10 @@ pub fn combine(title: Option<&str>, parts: &[Part]) -> Value {
                     data.push(t);
                 }
                 // The part's title, at the top of its band.
-                if let Some(text) = fl["title"]["text"].as_str().or_else(|| fl["title"].as_str()) {
+                if let Some(text) = fl["title"]["text"]
+                    .as_str()
+                    .or_else(|| fl["title"].as_str())
+                {
                     annotations.push(json!({
                         "text": text, "xref": "paper", "yref": "paper",
                         "x": band.x(0.5), "y": paper_y(row + g.top * 0.45),
@@ -396,7 +462,9 @@ pub fn combine(title: Option<&str>, parts: &[Part]) -> Value {
                     shapes.push(s);
                 }
                 // Play/Pause and the slider of the first animated part.
-                if !controls_taken && (fl.get("updatemenus").is_some() || fl.get("sliders").is_some()) {
+                if !controls_taken
+                    && (fl.get("updatemenus").is_some() || fl.get("sliders").is_some())
+                {
                     controls_taken = true;
                     for key in ["updatemenus", "sliders"] {
                         if let Some(items) = fl.get(key).and_then(Value::as_array) {
@@ -488,7 +556,10 @@ fn text_annotation(text: &str, band: Band, mono: bool) -> Value {
     let body = if mono {
         // The caption's own markup (<b>) is kept; the rest is escaped.
         let (caption, rest) = text.split_once('\n').unwrap_or((text, ""));
-        format!("{caption}<br>{}", plotly_escape(rest).replace(' ', "\u{a0}"))
+        format!(
+            "{caption}<br>{}",
+            plotly_escape(rest).replace(' ', "\u{a0}")
+        )
     } else {
         plotly_escape(text)
     };
@@ -517,12 +588,24 @@ mod tests {
         });
         let mut data = Vec::new();
         for n in 1..=axes {
-            let (xa, ya) = if n == 1 { ("x".to_string(), "y".to_string()) } else { (format!("x{n}"), format!("y{n}")) };
+            let (xa, ya) = if n == 1 {
+                ("x".to_string(), "y".to_string())
+            } else {
+                (format!("x{n}"), format!("y{n}"))
+            };
             data.push(json!({"type": "scatter", "name": format!("{name}{n}"), "x": [1, 2], "y": [0.5, 0.25],
                              "xaxis": xa, "yaxis": ya, "legendgroup": "train"}));
-            let dom = if axes == 1 { json!([0.0, 1.0]) } else { json!([0.0, 0.46]) };
+            let dom = if axes == 1 {
+                json!([0.0, 1.0])
+            } else {
+                json!([0.0, 0.46])
+            };
             layout[axis_name('x', n)] = json!({"domain": dom});
-            layout[axis_name('y', n)] = if n == 1 { json!({}) } else { json!({"anchor": xa}) };
+            layout[axis_name('y', n)] = if n == 1 {
+                json!({})
+            } else {
+                json!({"anchor": xa})
+            };
         }
         json!({"data": data, "layout": layout})
     }
@@ -569,8 +652,14 @@ mod tests {
         };
         let (a0, a1) = dom("yaxis");
         let (b0, b1) = dom("yaxis3");
-        assert!((a1 - 1.0).abs() < 1e-9, "part a's plot area starts at the top: {a1}");
-        assert!(b1 < a0 && b0 >= 0.0 && a0 < a1 && b0 < b1, "{a0} {a1} {b0} {b1}");
+        assert!(
+            (a1 - 1.0).abs() < 1e-9,
+            "part a's plot area starts at the top: {a1}"
+        );
+        assert!(
+            b1 < a0 && b0 >= 0.0 && a0 < a1 && b0 < b1,
+            "{a0} {a1} {b0} {b1}"
+        );
         assert_eq!(dom("xaxis"), (0.0, 0.46));
         // Legends: one per part; groups prefixed; a lone trace has no legend entry.
         assert_eq!(data[0]["legend"], "legend");
@@ -587,7 +676,16 @@ mod tests {
             .iter()
             .map(|a| a["text"].as_str().unwrap())
             .collect();
-        assert_eq!(texts, ["title a", "panel", "title b", "panel", "lr = 1e-3 &lt;done&gt;"]);
+        assert_eq!(
+            texts,
+            [
+                "title a",
+                "panel",
+                "title b",
+                "panel",
+                "lr = 1e-3 &lt;done&gt;"
+            ]
+        );
         let panel_b = &l["annotations"][3];
         assert!((panel_b["y"].as_f64().unwrap() - b1).abs() < 1e-9);
     }
@@ -623,7 +721,10 @@ mod tests {
             }],
         );
         let a = &v["layout"]["annotations"][0];
-        assert_eq!(a["text"], "<b>table: 2 rows</b><br>a\u{a0}\u{a0}b<br>1\u{a0}\u{a0}&lt;2&gt;");
+        assert_eq!(
+            a["text"],
+            "<b>table: 2 rows</b><br>a\u{a0}\u{a0}b<br>1\u{a0}\u{a0}&lt;2&gt;"
+        );
         assert!(a["font"]["family"].as_str().unwrap().contains("monospace"));
         assert!(v["data"].as_array().unwrap().is_empty());
     }

@@ -29,8 +29,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use plotly::Plot;
 
 use crate::display::{MimeBundle, Show};
-use crate::viz::rounding::{round_floats, SIGNIFICANT_DIGITS};
 use crate::table::html::escape;
+use crate::viz::rounding::{round_floats, SIGNIFICANT_DIGITS};
 use crate::{Error, Result};
 
 /// A chart: the plotly plot and the one line shown as `text/plain`.

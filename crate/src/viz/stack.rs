@@ -157,7 +157,10 @@ impl Stack {
                     Some(json) => parse(json, line),
                     None => {
                         // A table-like value: its text, without the headline twice.
-                        let text = bundle.text.strip_prefix(line.as_str()).unwrap_or(&bundle.text);
+                        let text = bundle
+                            .text
+                            .strip_prefix(line.as_str())
+                            .unwrap_or(&bundle.text);
                         Part::Preformatted {
                             caption: line.clone(),
                             text: text.trim_start_matches('\n').to_string(),
@@ -225,7 +228,11 @@ mod tests {
     fn fig(name: &str) -> Figure {
         let mut plot = plotly::Plot::new();
         plot.add_trace(plotly::Scatter::new(vec![0, 1], vec![1.0, 0.0]).name(name));
-        plot.set_layout(plotly::Layout::new().title(format!("title {name}")).height(300));
+        plot.set_layout(
+            plotly::Layout::new()
+                .title(format!("title {name}"))
+                .height(300),
+        );
         Figure::new(plot, format!("figure {name}"))
     }
 
@@ -240,7 +247,10 @@ mod tests {
             .show(&fig("f2"))
             .show(&df);
         let b = s.bundle();
-        assert!(b.html.is_none(), "no html: JupyterLab would draw only one of the two");
+        assert!(
+            b.html.is_none(),
+            "no html: JupyterLab would draw only one of the two"
+        );
         assert_eq!(
             b.text,
             "Results <1>\nfigure f1\ntable: 3 rows × 1 column\ntwo\nfigure f2\ntable: 3 rows × 1 column"
@@ -250,8 +260,14 @@ mod tests {
         assert_eq!(v["layout"]["title"]["text"], "Results <1>");
         let data = v["data"].as_array().unwrap();
         assert_eq!(data.len(), 2);
-        assert_eq!((data[0]["name"].as_str(), data[0]["xaxis"].as_str()), (Some("f1"), Some("x")));
-        assert_eq!((data[1]["name"].as_str(), data[1]["yaxis"].as_str()), (Some("f2"), Some("y2")));
+        assert_eq!(
+            (data[0]["name"].as_str(), data[0]["xaxis"].as_str()),
+            (Some("f1"), Some("x"))
+        );
+        assert_eq!(
+            (data[1]["name"].as_str(), data[1]["yaxis"].as_str()),
+            (Some("f2"), Some("y2"))
+        );
         let texts: Vec<String> = v["layout"]["annotations"]
             .as_array()
             .unwrap()
@@ -260,7 +276,11 @@ mod tests {
             .collect();
         assert_eq!(texts.len(), 5, "{texts:?}");
         assert_eq!(texts[0], "title f1");
-        assert!(texts[1].starts_with("<b>table: 3 rows × 1 column</b><br>"), "{}", texts[1]);
+        assert!(
+            texts[1].starts_with("<b>table: 3 rows × 1 column</b><br>"),
+            "{}",
+            texts[1]
+        );
         assert_eq!(texts[2], "two<br>lines &amp; more");
         assert_eq!(texts[3], "title f2");
         // f1's band is above f2's.
@@ -271,7 +291,10 @@ mod tests {
     #[test]
     fn without_figures_plain_html_and_boxed_items() {
         let df = df!("a" => [1i32, 2, 3]).unwrap();
-        let s = Stack::new().title("Only <tables>").table(df).text("note & more");
+        let s = Stack::new()
+            .title("Only <tables>")
+            .table(df)
+            .text("note & more");
         let b = s.bundle();
         assert!(b.plotly_json.is_none());
         let html = b.html.unwrap();

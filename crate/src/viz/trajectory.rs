@@ -182,7 +182,9 @@ fn contour(
         .map(|row| {
             row.iter()
                 .map(|v| {
-                    v.map(|v| round_significant(((v - f_star).max(0.0) + eps).log10(), CONTOUR_DIGITS))
+                    v.map(|v| {
+                        round_significant(((v - f_star).max(0.0) + eps).log10(), CONTOUR_DIGITS)
+                    })
                 })
                 .collect()
         })
