@@ -617,7 +617,7 @@ fn notebook_06_figures() -> Vec<(String, usize)> {
         complex(Optimizer2d::adam(0.1).betas(0.9, 0.9).eps(1e-6)),
     ];
     let adam = Optimizer2d::adam(0.1).betas(0.9, 0.9).eps(1e-6);
-    let runs3 = vec![square(adam.clone()), square(adam.course())];
+    let runs3 = vec![square(adam), square(adam.course())];
     let mut out = Vec::new();
     for (name, runs) in [("square_sum", &runs1), ("complex_sum", &runs2)] {
         for i in 0..5 {
