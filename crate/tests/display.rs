@@ -298,6 +298,41 @@ fn every_result_type_shows_as_html_and_text() {
     );
 }
 
+/// A notebook (nbformat 4) whose outputs are one bundle of every kind, as a
+/// notebook stores them: for `scripts/check-jupyterlab`, which opens a
+/// notebook in a real JupyterLab. Written to `$NNLAB_SAMPLE_NOTEBOOK` when
+/// that is set.
+#[test]
+fn a_sample_notebook_of_every_output_kind() {
+    let cells: Vec<serde_json::Value> = every_kind_of_output()
+        .into_iter()
+        .map(|(what, b)| {
+            let mut data = serde_json::Map::new();
+            if let Some(json) = &b.plotly_json {
+                data.insert(PLOTLY_MIME.into(), serde_json::from_str(json).unwrap());
+            }
+            if let Some(html) = &b.html {
+                data.insert("text/html".into(), html.clone().into());
+            }
+            data.insert("text/plain".into(), b.text.clone().into());
+            serde_json::json!({
+                "cell_type": "code", "execution_count": null, "id": what.replace(' ', "-"),
+                "metadata": {}, "source": format!("// {what}"),
+                "outputs": [{"output_type": "display_data", "data": data, "metadata": {}}]
+            })
+        })
+        .collect();
+    let nb = serde_json::json!({
+        "cells": cells, "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "rust", "display_name": "Rust", "language": "rust"}}
+    });
+    let text = nb.to_string();
+    assert!(!text.contains("<script") && !text.contains(PLOTLY_MARK));
+    if let Some(path) = std::env::var_os("NNLAB_SAMPLE_NOTEBOOK") {
+        std::fs::write(path, text).unwrap();
+    }
+}
+
 // ---------------------------------------------------------------- browser
 
 /// `chromium` if installed; None (after a notice) when it is not and CI is unset.
