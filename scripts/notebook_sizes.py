@@ -26,7 +26,7 @@ def output_bytes(nb: dict) -> dict:
     sizes: dict = {}
 
     def add(key, value):
-        sizes[key] = sizes.get(key, 0) + len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+        sizes[key] = sizes.get(key, 0) + len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
     for cell in nb.get("cells", []):
         for out in cell.get("outputs", []):
