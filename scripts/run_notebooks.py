@@ -23,10 +23,18 @@ import sys
 import time
 from pathlib import Path
 
+import copy
+import uuid
+
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbconvert import HTMLExporter
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import notebook_sizes  # noqa: E402  (scripts/notebook_sizes.py)
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 KEY_LINE = re.compile(r"^★ (.+?): (.+)$", re.M)
@@ -45,6 +53,7 @@ def parse_args():
     p.add_argument("--warmup", action="store_true", help="first run a two-cell notebook that builds the dependencies")
     p.add_argument("--cell-timeout", type=int, default=3600)
     p.add_argument("--mathjax", default="", help="path of a MathJax 3 tex-svg.js to inline")
+    p.add_argument("--plotlyjs", default="", help="path of the plotly.min.js to inline once per report (default: the plotly Python package's)")
     p.add_argument("--export-only", action="store_true", help="no kernel: export the notebooks as they are (with their committed outputs)")
     p.add_argument("--keep-going", action="store_true", help="after a failed notebook, go on with the next (exit status still 1)")
     p.add_argument("--browser-check", action="store_true", help="open every report in headless Chromium, network off, and require every figure drawn")
@@ -137,17 +146,119 @@ def text_of(nb):
     return "\n".join(parts)
 
 
-def export_html(nb, title: str, mathjax: str) -> str:
+def plotly_js_source(path: str) -> str:
+    """plotly.min.js for the reports. scripts/report passes the copy the
+    plotly crate ships (`plotly-<version in Cargo.lock>/resource/plotly.min.js`
+    in the cargo registry: plotly.js 3.0.1 for plotly 0.14.1): the version
+    the figures' JSON is written for and that `Figure::save_html` inlines,
+    pinned by Cargo.lock and on disk wherever the notebooks were built. The
+    `plotly` Python package's copy (the one JupyterLab draws with, version
+    chosen by pip) is the fallback."""
+    if path:
+        return Path(path).read_text(encoding="utf-8")
+    try:
+        import plotly  # noqa: F401
+        bundled = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+        return bundled.read_text(encoding="utf-8")
+    except (ImportError, OSError):
+        return ""
+
+
+def script_json(value) -> str:
+    """JSON safe inside <script>: <, >, &, U+2028, U+2029 as \\u escapes (they
+    only occur inside JSON strings, where the escape means the same)."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(ch, esc)
+    return text
+
+
+def figure_html(fig) -> str:
+    """The div and script drawing one plotly figure (as nnlab's
+    `viz::figure::plotly_fragment`): `browser_check` counts the
+    `nnlab-figure` divs that plotly.js turned into `js-plotly-plot`."""
+    if isinstance(fig, str):
+        fig = json.loads(fig)
+    fid = f"nnlab-fig-{uuid.uuid4().hex[:16]}"
+    return f"""<div id="{fid}" class="plotly-graph-div nnlab-figure" style="width:100%;"></div>
+<script type="text/javascript">
+(function () {{
+  var id = "{fid}";
+  var fig = {script_json(fig)};
+  var waited = 0;
+  function draw() {{
+    var div = document.getElementById(id);
+    if (div && window.Plotly) {{
+      window.Plotly.newPlot(div, fig.data || [], fig.layout || {{}}, fig.config || {{}}).then(function (gd) {{
+        if (fig.frames && fig.frames.length) {{ return window.Plotly.addFrames(gd, fig.frames); }}
+      }});
+    }} else if (waited < 60000) {{
+      waited += 50;
+      setTimeout(draw, 50);
+    }} else if (div) {{
+      div.textContent = "plotly.js is not on this page";
+    }}
+  }}
+  draw();
+}})();
+</script>"""
+
+
+def with_figure_html(nb):
+    """A copy of `nb` in which every output holding plotly JSON has a
+    text/html drawing it (replacing any html it had: older notebooks stored
+    a drawing script, the first one with plotly.js inside). The number of
+    figures is returned too."""
+    nb = copy.deepcopy(nb)
+    count = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if PLOTLY_MIME in data:
+                data["text/html"] = figure_html(data[PLOTLY_MIME])
+                count += 1
+    return nb, count
+
+
+def export_html(nb, title: str, mathjax: str, plotly_js: str) -> str:
+    nb, figures = with_figure_html(nb)
     exporter = HTMLExporter(template_name="lab")
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     body = REMOTE_SCRIPT.sub("", body)
+    head = ""
+    if figures or "window.Plotly" in body:
+        if not plotly_js:
+            raise NotebookFailed(f"report: {title} has figures but no plotly.js to inline (pass --plotlyjs PATH or install the plotly Python package)")
+        # Once per report, before every figure; "</script" cannot occur in it.
+        head += "<script type=\"text/javascript\">" + plotly_js.replace("</script", "<\\/script") + "</script>"
     if mathjax:
-        config = (
+        head += (
             "<script>window.MathJax={tex:{inlineMath:[['$','$'],['\\\\(','\\\\)']],"
             "displayMath:[['$$','$$'],['\\\\[','\\\\]']]},svg:{fontCache:'global'}};</script>"
+            f"<script>{mathjax}</script>"
         )
-        body = body.replace("</head>", f"{config}<script>{mathjax}</script></head>", 1)
+    if head:
+        body = body.replace("</head>", head + "</head>", 1)
     return body
+
+
+def notebook_text(nb) -> str:
+    """The .ipynb text nbformat writes, except that plotly JSON is written
+    on one line (nbformat's indent would put every number on a line of its
+    own). Still valid JSON that nbformat and JupyterLab read back."""
+    nb = copy.deepcopy(nb)
+    compact = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if PLOTLY_MIME in data and not isinstance(data[PLOTLY_MIME], str):
+                token = f"@@nnlab-plotly-{uuid.uuid4().hex}@@"
+                compact[json.dumps(token)] = json.dumps(data[PLOTLY_MIME], separators=(",", ":"), ensure_ascii=False)
+                data[PLOTLY_MIME] = token
+    text = nbformat.writes(nb) + "\n"
+    for token, value in compact.items():
+        text = text.replace(token, value, 1)
+    return text
 
 
 def browser_check(path: Path):
@@ -206,6 +317,7 @@ def main():
     if not chosen:
         sys.exit("report: no notebooks/NN_*.ipynb found")
     mathjax = Path(args.mathjax).read_text(encoding="utf-8") if args.mathjax else ""
+    plotly_js = plotly_js_source(args.plotlyjs)
     workdir = root / "notebooks"
 
     if args.warmup and not args.export_only:
@@ -248,9 +360,14 @@ def main():
             nb.metadata["nnlab"] = {"profile": args.profile, "seconds": round(seconds, 1), "executed": datetime.datetime.now().isoformat(timespec="seconds")}
         keys = KEY_LINE.findall(text_of(nb))
         name = path.stem
-        write_atomic(out / f"{name}.html", export_html(nb, name, mathjax))
+        try:
+            write_atomic(out / f"{name}.html", export_html(nb, name, mathjax, plotly_js))
+        except NotebookFailed as e:
+            sys.exit(str(e))
         if args.update and not args.export_only:
-            write_atomic(path, nbformat.writes(nb) + "\n")
+            write_atomic(path, notebook_text(nb))
+            if notebook_sizes.check([path]):
+                failures.append(f"{path.name} (above {notebook_sizes.LIMIT_MB} MB, written anyway)")
         if args.browser_check:
             expected, drawn = browser_check(out / f"{name}.html")
             print(f"report: {name}.html in headless Chromium, network off: {drawn} plot elements for {expected} figures", flush=True)

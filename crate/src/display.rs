@@ -9,40 +9,34 @@
 //! EVCXR_BEGIN_CONTENT application/vnd.plotly.v1+json
 //! {"data":[...],"layout":{...}}
 //! EVCXR_END_CONTENT
-//! EVCXR_BEGIN_CONTENT text/html
-//! <div id="nnlab-fig-…"></div><script>…Plotly.newPlot(…)…</script>
-//! EVCXR_END_CONTENT
 //! EVCXR_BEGIN_CONTENT text/plain
 //! Learning curves: 3 runs, 10 epochs
 //! EVCXR_END_CONTENT
 //! ```
 //!
 //! to stdout; all blocks of a cell become one `display_data` bundle, one
-//! entry per MIME type. JupyterLab renders the plotly JSON (with the `plotly`
-//! Python package installed); nbconvert's HTML export drops that JSON and
-//! keeps `text/html`, whose inline script draws the same figure with no network.
+//! entry per MIME type.
 //!
-//! ## plotly.js once per kernel
+//! ## What a notebook stores
 //!
-//! plotly.js is 4.6 MB, so only the **first** display in a kernel process
-//! that needs it inlines it (a `<script>` before the html); later figures'
-//! scripts poll until `window.Plotly` exists, so the order in which a page
-//! runs its scripts does not matter. The "already sent" flag lives in the
-//! process environment (`NNLAB_PLOTLY_JS_SENT=<pid>`), not in a Rust
-//! `static`: evcxr links the crate's code into a fresh library for every
-//! cell, each with its own copy of every `static` (evcxr issue #331), while
-//! the environment is one per process.
+//! - a **figure**: `application/vnd.plotly.v1+json` + a one-line
+//!   `text/plain`, nothing else. JupyterLab draws the JSON with the `plotly`
+//!   package of environment.yml, also in an untrusted notebook (it runs no
+//!   script of the notebook). plotly.js is never stored in a notebook: the
+//!   report exporter (`scripts/run_notebooks.py`) adds the drawing html to a
+//!   copy of each figure output and inlines plotly.js once per report.
+//! - a **table** (DataFrame, summary, history…): plain `text/html` (no
+//!   script) + `text/plain`.
 //!
-//! [`reset_plotly_js`] makes the next display inline it again. Call it when
-//! the output that carried plotly.js is gone from the notebook (you cleared or
-//! re-ran that cell in a running kernel) before exporting to HTML; a report
-//! that is executed from the top in a fresh kernel (`nbconvert --execute`)
-//! never needs it.
+//! No bundle ever holds a `<script>`: an untrusted JupyterLab would not run
+//! it, and a script would be stored once per output.
 //!
 //! ```
 //! use nnlab::display::{MimeBundle, Show};
 //! let b = MimeBundle::text("3 epochs");
 //! assert_eq!(b.render(), "EVCXR_BEGIN_CONTENT text/plain\n3 epochs\nEVCXR_END_CONTENT\n");
+//! let fig = MimeBundle::plotly("{\"data\":[]}", "an empty chart");
+//! assert!(fig.html.is_none() && fig.plotly_json.is_some());
 //! ```
 
 use polars::prelude::*;
@@ -60,21 +54,16 @@ pub const PLOTLY_MIME: &str = "application/vnd.plotly.v1+json";
 /// Rows a displayed DataFrame shows before it is truncated.
 pub const DEFAULT_MAX_ROWS: usize = 20;
 
-/// Environment variable holding the id of the process that has inlined plotly.js.
-const SENT_VAR: &str = "NNLAB_PLOTLY_JS_SENT";
-
 /// One notebook output: a block per MIME type that is present.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MimeBundle {
-    /// `application/vnd.plotly.v1+json`: the figure for JupyterLab.
+    /// `application/vnd.plotly.v1+json`: the figure (JupyterLab draws it; the
+    /// report exporter turns it into offline html).
     pub plotly_json: Option<String>,
-    /// `text/html`: what nbconvert's HTML export keeps.
+    /// `text/html`: tables and notes, plain HTML without scripts.
     pub html: Option<String>,
-    /// `text/plain`: the terminal / fallback rendering.
+    /// `text/plain`: the terminal / fallback rendering (one line for a figure).
     pub text: String,
-    /// The html draws plotly figures: the first display in the process
-    /// inlines plotly.js before it (see the module doc).
-    pub needs_plotly_js: bool,
 }
 
 impl MimeBundle {
@@ -95,9 +84,17 @@ impl MimeBundle {
         }
     }
 
+    /// A figure: plotly JSON and its one-line description, no html.
+    pub fn plotly(json: impl Into<String>, text: impl Into<String>) -> MimeBundle {
+        MimeBundle {
+            plotly_json: Some(json.into()),
+            html: None,
+            text: text.into(),
+        }
+    }
+
     /// The evcxr blocks, exactly as printed: plotly JSON, html, text, each
-    /// `EVCXR_BEGIN_CONTENT <mime>\n<data>\nEVCXR_END_CONTENT\n`. Pure: it
-    /// never adds plotly.js (that is [`MimeBundle::for_display`]).
+    /// `EVCXR_BEGIN_CONTENT <mime>\n<data>\nEVCXR_END_CONTENT\n`.
     pub fn render(&self) -> String {
         let mut out = String::new();
         let mut block = |mime: &str, data: &str| {
@@ -117,22 +114,10 @@ impl MimeBundle {
         out
     }
 
-    /// The bundle as it is displayed now: when it needs plotly.js and no
-    /// earlier display of this process inlined it, a copy with the plotly.js
-    /// `<script>` in front of the html (and the process marked as served).
-    pub fn for_display(&self) -> MimeBundle {
-        let mut b = self.clone();
-        if b.needs_plotly_js && take_plotly_js_turn() {
-            let html = b.html.take().unwrap_or_default();
-            b.html = Some(format!("{}\n{html}", plotly_js_script()));
-        }
-        b
-    }
-
-    /// Prints the bundle for evcxr (`for_display().render()` to stdout).
+    /// Prints the bundle for evcxr ([`MimeBundle::render`] to stdout).
     pub fn print(&self) {
         use std::io::Write;
-        let text = self.for_display().render();
+        let text = self.render();
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
@@ -175,37 +160,6 @@ pub(crate) fn first_line(text: &str) -> String {
     } else {
         line.to_string()
     }
-}
-
-/// `<script type="text/javascript">plotly.min.js</script>`: plotly.js 3.0.1
-/// as bundled by the plotly crate (without its MathJax script).
-pub fn plotly_js_script() -> &'static str {
-    static JS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    JS.get_or_init(|| {
-        let all = plotly::Plot::offline_js_sources();
-        let end = all
-            .find("</script>")
-            .map(|i| i + "</script>".len())
-            .unwrap_or(all.len());
-        all[..end].trim_start().to_string()
-    })
-}
-
-/// True once per process: this display inlines plotly.js.
-fn take_plotly_js_turn() -> bool {
-    let me = std::process::id().to_string();
-    if std::env::var(SENT_VAR).ok().as_deref() == Some(me.as_str()) {
-        return false;
-    }
-    std::env::set_var(SENT_VAR, me);
-    true
-}
-
-/// The next display that draws a figure inlines plotly.js again (see the
-/// module doc: needed after the output that carried it was cleared or
-/// re-run, before exporting the notebook to HTML).
-pub fn reset_plotly_js() {
-    std::env::remove_var(SENT_VAR);
 }
 
 /// A hand-made bundle shows itself (custom outputs, [`crate::viz::Stack`] items).
@@ -335,10 +289,6 @@ impl Show for Interpretation {
     }
 }
 
-/// Serializes tests that read or change the process-wide plotly.js flag.
-#[cfg(test)]
-pub(crate) static TEST_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,7 +299,6 @@ mod tests {
             plotly_json: Some("{\"data\":[]}".into()),
             html: Some("<b>x</b>".into()),
             text: "two\nlines".into(),
-            needs_plotly_js: false,
         };
         assert_eq!(
             b.render(),
@@ -361,46 +310,6 @@ mod tests {
             MimeBundle::text("t").render(),
             "EVCXR_BEGIN_CONTENT text/plain\nt\nEVCXR_END_CONTENT\n"
         );
-    }
-
-    #[test]
-    fn plotly_js_is_the_bundled_plotly_only() {
-        let js = plotly_js_script();
-        assert!(
-            js.starts_with("<script type=\"text/javascript\">"),
-            "{}",
-            &js[..80]
-        );
-        assert!(js.ends_with("</script>"));
-        assert_eq!(js.matches("</script>").count(), 1);
-        assert!(js.contains("plotly.js v3.0.1"));
-        assert!(js.contains("window.Plotly = Plotly"));
-        assert!(!js.contains("MathJax ="), "the MathJax script is left out");
-        assert!(js.len() > 4_000_000 && js.len() < 5_000_000, "{}", js.len());
-    }
-
-    #[test]
-    fn plotly_js_once_per_process_and_again_after_reset() {
-        let _g = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        let b = MimeBundle {
-            html: Some("<div>fig</div>".into()),
-            needs_plotly_js: true,
-            ..MimeBundle::text("fig")
-        };
-        let plain = MimeBundle::html("<p>t</p>", "t");
-        reset_plotly_js();
-        // A bundle that draws no figure does not use up the turn.
-        assert_eq!(plain.for_display(), plain);
-        let first = b.for_display().html.unwrap();
-        let second = b.for_display().html.unwrap();
-        assert!(first.starts_with(plotly_js_script()) && first.ends_with("\n<div>fig</div>"));
-        assert_eq!(second, "<div>fig</div>");
-        reset_plotly_js();
-        assert!(b.for_display().html.unwrap().contains("plotly.js v3.0.1"));
-        assert!(!b.for_display().html.unwrap().contains("plotly.js v3.0.1"));
-        // The flag is this process's: a value left by another process does not count.
-        std::env::set_var(SENT_VAR, "not-this-pid");
-        assert!(b.for_display().html.unwrap().contains("plotly.js v3.0.1"));
     }
 
     #[test]
@@ -426,7 +335,9 @@ mod tests {
             "{html}"
         );
         assert!(
-            b.text.starts_with("adam: 3 epochs\n") && b.plotly_json.is_none() && !b.needs_plotly_js
+            b.text.starts_with("adam: 3 epochs\n")
+                && b.plotly_json.is_none()
+                && !html.contains("<script")
         );
 
         let checks = vec![Check {

@@ -1,23 +1,26 @@
-//! Notebook display end to end: evcxr bundles of figures and stacks, the
-//! plotly.js-once rule, offline standalone HTML written atomically, and a real
-//! headless Chromium drawing the figures with no network.
+//! Notebook display end to end: what a notebook stores for every kind of
+//! result (a figure: plotly JSON + one text line; no script, no plotly.js in
+//! any bundle), offline standalone HTML written atomically, and a real
+//! headless Chromium drawing figures — a saved one, and a page laid out like
+//! a report (plotly.js once in `<head>`, each figure drawn from its JSON).
 //!
 //! The browser tests need `chromium` (Debian package). Without it they fail
 //! when `CI` is set and print a notice otherwise.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use nnlab::display::{plotly_js_script, reset_plotly_js};
+use nnlab::display::{MimeBundle, PLOTLY_MIME};
 use nnlab::prelude::*;
-use nnlab::viz::Figure;
+use nnlab::scratch::functions::Function2d;
+use nnlab::scratch::optim2d::Optimizer2d;
+use nnlab::train::history::{EpochRecord, History};
+use nnlab::train::interpret::Interpretation;
+use nnlab::viz::figure::{plotly_fragment, plotly_js_script};
+use nnlab::viz::{curves, images, trajectory, Figure};
 use plotly::{Layout, Plot, Scatter};
 use polars::prelude::*;
-
-/// The plotly.js flag is process-wide: tests that display take turns.
-static DISPLAY: Mutex<()> = Mutex::new(());
 
 fn scatter(name: &str) -> Figure {
     let mut plot = Plot::new();
@@ -39,75 +42,181 @@ fn script_srcs(html: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn a_displayed_figure_has_three_mime_types_and_plotly_js_once() {
-    let _g = DISPLAY.lock().unwrap_or_else(|e| e.into_inner());
-    reset_plotly_js();
-    let first = scatter("adam").bundle().for_display().render();
-    let second = scatter("sgd").bundle().for_display().render();
-    for r in [&first, &second] {
-        let blocks: Vec<&str> = r
-            .lines()
-            .filter(|l| l.starts_with("EVCXR_BEGIN_CONTENT "))
-            .collect();
-        assert_eq!(
-            blocks,
-            [
-                "EVCXR_BEGIN_CONTENT application/vnd.plotly.v1+json",
-                "EVCXR_BEGIN_CONTENT text/html",
-                "EVCXR_BEGIN_CONTENT text/plain"
-            ]
-        );
-        assert_eq!(r.matches("\nEVCXR_END_CONTENT\n").count(), 3);
-        assert!(
-            script_srcs(r).is_empty(),
-            "no <script src=…>: {:?}",
-            script_srcs(r)
-        );
+/// The MIME types of a rendered bundle, in order.
+fn mimes(rendered: &str) -> Vec<&str> {
+    rendered
+        .lines()
+        .filter_map(|l| l.strip_prefix("EVCXR_BEGIN_CONTENT "))
+        .collect()
+}
+
+fn history(name: &str) -> History {
+    let mut h = History::new(name);
+    for e in 1..=3 {
+        h.push(EpochRecord {
+            epoch: e,
+            train_loss: 1.0 / e as f64,
+            val_loss: Some(1.1 / e as f64),
+            train_metrics: vec![("accuracy".into(), 0.5 + 0.1 * e as f64)],
+            val_metrics: vec![("accuracy".into(), 0.45 + 0.1 * e as f64)],
+            lr: 1e-3,
+            seconds: 0.5,
+        });
     }
-    assert!(first.ends_with("EVCXR_BEGIN_CONTENT text/plain\nadam: 4 epochs\nEVCXR_END_CONTENT\n"));
+    h
+}
+
+/// One value of every kind a notebook displays: (what, bundle).
+fn every_kind_of_output() -> Vec<(&'static str, MimeBundle)> {
+    let ds = nnlab::data::Dataset::new(
+        "toy",
+        "memory",
+        vec!["a".into(), "b".into()],
+        [1, 2, 2],
+        vec![0, 255, 0, 255, 9, 9, 9, 9],
+        vec![0, 1],
+        255,
+    )
+    .unwrap();
+    let interp = Interpretation::new(
+        vec!["a".into(), "b".into()],
+        vec![1, 1],
+        vec![0, 1],
+        vec![2.0, 0.1],
+    )
+    .unwrap();
+    let runs = vec![
+        Optimizer2d::sgd(0.05)
+            .run(Function2d::SquareSum, [5.0, 5.0], 20)
+            .unwrap(),
+        Optimizer2d::adam(0.3)
+            .run(Function2d::SquareSum, [5.0, 5.0], 20)
+            .unwrap(),
+    ];
+    let h = history("adam");
+    let df = df!("epoch" => [1u32, 2], "loss" => [0.5, 0.25]).unwrap();
+    let summary = Mlp::from_json(
+        r#"{"input_size":4,"num_classes":3,"layers":[{"type":"linear","size":5},"relu"]}"#,
+    )
+    .unwrap()
+    .summary()
+    .unwrap();
+    vec![
+        ("figure", scatter("adam").bundle()),
+        (
+            "learning curves",
+            curves::learning_curves(&h).unwrap().bundle(),
+        ),
+        (
+            "compare",
+            curves::compare(&[h.clone(), history("sgd")], "accuracy", None)
+                .unwrap()
+                .bundle(),
+        ),
+        (
+            "image mosaic",
+            images::image_grid(&ds, &[0, 1], 2, Some(&[0, 0]))
+                .unwrap()
+                .bundle(),
+        ),
+        (
+            "misclassified",
+            images::misclassified(&ds, &interp).unwrap().bundle(),
+        ),
+        ("confusion", interp.plot_confusion(true).unwrap().bundle()),
+        (
+            "trajectories",
+            trajectory::trajectories(&runs, true).unwrap().bundle(),
+        ),
+        (
+            "distance",
+            trajectory::distance_to_minimum(&runs).unwrap().bundle(),
+        ),
+        (
+            "stack of figures",
+            Stack::new()
+                .title("runs")
+                .figure(curves::learning_curves(&h).unwrap())
+                .figure(trajectory::trajectories(&runs, true).unwrap())
+                .table(df.clone())
+                .show(&summary)
+                .text("note")
+                .bundle(),
+        ),
+        (
+            "stack of tables",
+            Stack::new().table(df.clone()).text("note").bundle(),
+        ),
+        ("dataframe", df.bundle()),
+        ("summary", summary.bundle()),
+        ("history", h.bundle()),
+        ("interpretation", interp.bundle()),
+    ]
+}
+
+#[test]
+fn a_figure_is_stored_as_plotly_json_and_one_text_line() {
+    let r = scatter("adam").bundle().render();
+    assert_eq!(mimes(&r), [PLOTLY_MIME, "text/plain"]);
+    assert_eq!(r.matches("\nEVCXR_END_CONTENT\n").count(), 2);
+    assert!(r.ends_with("EVCXR_BEGIN_CONTENT text/plain\nadam: 4 epochs\nEVCXR_END_CONTENT\n"));
+    let json = r.lines().nth(1).unwrap();
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(v["data"][0]["name"], "adam");
+    assert_eq!(v["layout"]["title"]["text"], "loss of adam");
+}
+
+#[test]
+fn no_bundle_a_notebook_stores_has_a_script_or_plotly_js() {
+    for (what, b) in every_kind_of_output() {
+        let r = b.render();
+        assert!(!r.contains("<script"), "{what}: a script in the bundle");
+        assert!(!r.contains(PLOTLY_MARK), "{what}: plotly.js in the bundle");
+        assert!(!b.text.trim().is_empty(), "{what}: empty text/plain");
+        if let Some(json) = &b.plotly_json {
+            // A figure: the JSON JupyterLab draws, nothing it would draw instead.
+            assert!(b.html.is_none(), "{what}: a figure with text/html");
+            assert_eq!(mimes(&r), [PLOTLY_MIME, "text/plain"], "{what}");
+            let v: serde_json::Value =
+                serde_json::from_str(json).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert!(v["data"].is_array() && v["layout"].is_object(), "{what}");
+        } else {
+            assert_eq!(mimes(&r), ["text/html", "text/plain"], "{what}");
+        }
+    }
+    let kinds = every_kind_of_output();
+    let figures = kinds
+        .iter()
+        .filter(|(_, b)| b.plotly_json.is_some())
+        .count();
     assert_eq!(
-        first.matches(PLOTLY_MARK).count(),
-        1,
-        "the first display carries plotly.js"
+        figures, 9,
+        "every chart, mosaic and the stack with figures is plotly JSON"
     );
-    assert_eq!(second.matches(PLOTLY_MARK).count(), 0, "later ones do not");
-    // A stack counts as a display too; after a reset the next one carries it again.
-    let stack_out = Stack::new()
-        .figure(scatter("a"))
-        .bundle()
-        .for_display()
-        .render();
-    assert_eq!(stack_out.matches(PLOTLY_MARK).count(), 0);
-    reset_plotly_js();
-    let stack_out = Stack::new()
-        .figure(scatter("a"))
-        .text("note")
-        .bundle()
-        .for_display()
-        .render();
-    assert_eq!(stack_out.matches(PLOTLY_MARK).count(), 1);
-    assert!(!stack_out.contains("application/vnd.plotly.v1+json"));
-    assert!(script_srcs(&stack_out).is_empty());
-    // A table never uses up the turn.
-    reset_plotly_js();
-    let df = df!("x" => [1.5f64]).unwrap();
-    assert_eq!(
-        df.bundle()
-            .for_display()
-            .render()
-            .matches(PLOTLY_MARK)
-            .count(),
-        0
+    // The stack of figures is ONE figure: both parts' traces, frames kept.
+    let stack = &kinds
+        .iter()
+        .find(|(w, _)| *w == "stack of figures")
+        .unwrap()
+        .1;
+    let v: serde_json::Value = serde_json::from_str(stack.plotly_json.as_deref().unwrap()).unwrap();
+    assert_eq!(v["data"].as_array().unwrap().len(), 4 + 3 + 2 * 2);
+    assert_eq!(v["frames"].as_array().unwrap().len(), 21);
+    assert_eq!(v["frames"][3]["traces"], serde_json::json!([8, 10]));
+    let lines: Vec<&str> = stack.text.lines().collect();
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    assert_eq!(lines[0], "runs");
+    assert!(
+        lines[1].contains("adam") && lines[2].starts_with("2 trajectories"),
+        "{lines:?}"
     );
     assert_eq!(
-        scatter("b")
-            .bundle()
-            .for_display()
-            .render()
-            .matches(PLOTLY_MARK)
-            .count(),
-        1
+        lines[3..],
+        [
+            "table: 2 rows × 2 columns",
+            "2 layers summary: 43 params",
+            "note"
+        ]
     );
 }
 
@@ -187,6 +296,41 @@ fn every_result_type_shows_as_html_and_text() {
         s.bundle().text,
         "2 layers summary: 43 params\ntable: 2 rows × 2 columns\nx: 4 epochs"
     );
+}
+
+/// A notebook (nbformat 4) whose outputs are one bundle of every kind, as a
+/// notebook stores them: for `scripts/check-jupyterlab`, which opens a
+/// notebook in a real JupyterLab. Written to `$NNLAB_SAMPLE_NOTEBOOK` when
+/// that is set.
+#[test]
+fn a_sample_notebook_of_every_output_kind() {
+    let cells: Vec<serde_json::Value> = every_kind_of_output()
+        .into_iter()
+        .map(|(what, b)| {
+            let mut data = serde_json::Map::new();
+            if let Some(json) = &b.plotly_json {
+                data.insert(PLOTLY_MIME.into(), serde_json::from_str(json).unwrap());
+            }
+            if let Some(html) = &b.html {
+                data.insert("text/html".into(), html.clone().into());
+            }
+            data.insert("text/plain".into(), b.text.clone().into());
+            serde_json::json!({
+                "cell_type": "code", "execution_count": null, "id": what.replace(' ', "-"),
+                "metadata": {}, "source": format!("// {what}"),
+                "outputs": [{"output_type": "display_data", "data": data, "metadata": {}}]
+            })
+        })
+        .collect();
+    let nb = serde_json::json!({
+        "cells": cells, "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "rust", "display_name": "Rust", "language": "rust"}}
+    });
+    let text = nb.to_string();
+    assert!(!text.contains("<script") && !text.contains(PLOTLY_MARK));
+    if let Some(path) = std::env::var_os("NNLAB_SAMPLE_NOTEBOOK") {
+        std::fs::write(path, text).unwrap();
+    }
 }
 
 // ---------------------------------------------------------------- browser
@@ -296,65 +440,107 @@ fn chromium_draws_a_saved_figure_offline() {
     assert!(!fig.contains("main-svg"), "{fig}");
 }
 
-/// A page laid out like nbconvert's HTML export of a notebook run in one
-/// kernel: each output's text/html in order, only the first display carrying
-/// plotly.js; one figure comes *before* the output that carries plotly.js
-/// (its script must wait), two after it, one inside a stack.
+/// A page laid out like a report of `scripts/run_notebooks.py`: plotly.js
+/// once in `<head>`, then each stored output drawn from its plotly JSON
+/// (the exporter writes the same div and script as `plotly_fragment`) or
+/// shown as its html: a figure, a table, an animated trajectory, a stack of
+/// figures combined into one, an image mosaic.
 #[test]
-fn chromium_draws_an_export_where_only_one_output_carries_plotly_js() {
+fn chromium_draws_a_report_page_built_from_the_stored_json() {
     let Some(browser) = chromium() else { return };
-    let html_of = |b: nnlab::display::MimeBundle| b.html.unwrap();
-    let (early, outputs) = {
-        let _g = DISPLAY.lock().unwrap_or_else(|e| e.into_inner());
-        reset_plotly_js();
-        let _ = scatter("warm-up").bundle().for_display(); // uses up the turn
-        let early = html_of(scatter("early").bundle().for_display());
-        reset_plotly_js();
-        let outputs = vec![
-            html_of(scatter("first").bundle().for_display()),
-            html_of(
-                df!("epoch" => [1u32, 2], "loss" => [0.5, 0.25])
-                    .unwrap()
-                    .bundle()
-                    .for_display(),
-            ),
-            html_of(scatter("second").bundle().for_display()),
-            html_of(
-                Stack::new()
-                    .title("both")
-                    .figure(scatter("third"))
-                    .text("done")
-                    .bundle()
-                    .for_display(),
-            ),
-        ];
-        (early, outputs)
-    };
-    assert_eq!(early.matches(PLOTLY_MARK).count(), 0);
-    assert_eq!(outputs[0].matches(PLOTLY_MARK).count(), 1);
-    assert!(outputs[1..].iter().all(|h| !h.contains(PLOTLY_MARK)));
-    let body: String = std::iter::once(&early)
-        .chain(&outputs)
-        .map(|h| format!("<div class=\"jp-OutputArea-output\">\n{h}\n</div>\n"))
-        .collect();
-    let page_html = format!("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>export</title></head>\n<body>\n{body}</body></html>\n");
+    let runs = vec![
+        Optimizer2d::sgd(0.05)
+            .run(Function2d::SquareSum, [5.0, 5.0], 20)
+            .unwrap(),
+        Optimizer2d::adam(0.3)
+            .run(Function2d::SquareSum, [5.0, 5.0], 20)
+            .unwrap(),
+    ];
+    let h = history("adam");
+    let ds = nnlab::data::Dataset::new(
+        "toy",
+        "memory",
+        vec!["a".into(), "b".into()],
+        [1, 2, 2],
+        vec![0, 255, 0, 255, 9, 9, 9, 9],
+        vec![0, 1],
+        255,
+    )
+    .unwrap();
+    let outputs: Vec<(&str, MimeBundle)> = vec![
+        ("loss of first", scatter("first").bundle()),
+        (
+            "table",
+            df!("epoch" => [1u32, 2], "loss" => [0.5, 0.25])
+                .unwrap()
+                .bundle(),
+        ),
+        (
+            "2 optimizers on square_sum",
+            trajectory::trajectories(&runs, true).unwrap().bundle(),
+        ),
+        (
+            "both runs",
+            Stack::new()
+                .title("both runs")
+                .figure(curves::learning_curves(&h).unwrap())
+                .figure(scatter("second"))
+                .text("done")
+                .bundle(),
+        ),
+        (
+            "toy",
+            images::image_grid(&ds, &[0, 1], 2, None).unwrap().bundle(),
+        ),
+    ];
+    let mut body = String::new();
+    let mut figures = Vec::new();
+    for (title, b) in &outputs {
+        let part = match (&b.plotly_json, &b.html) {
+            (Some(json), _) => {
+                let html = plotly_fragment(json);
+                figures.push((title.to_string(), div_ids(&html)[0].clone()));
+                html
+            }
+            (None, Some(h)) => h.clone(),
+            (None, None) => b.text.clone(),
+        };
+        body += &format!("<div class=\"jp-OutputArea-output\">\n{part}\n</div>\n");
+    }
+    let page_html = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>report</title>{}</head>\n<body>\n{body}</body></html>\n",
+        plotly_js_script()
+    );
+    assert_eq!(page_html.matches(PLOTLY_MARK).count(), 1);
     assert!(script_srcs(&page_html).is_empty());
     let dir = tempfile::tempdir().unwrap();
-    let page = dir.path().join("export.html");
+    let page = dir.path().join("report.html");
     std::fs::write(&page, &page_html).unwrap();
     let dom = dump_dom(&browser, &page);
-    let ids = div_ids(&page_html);
-    assert_eq!(ids.len(), 4);
-    for (id, name) in ids.iter().zip(["early", "first", "second", "third"]) {
+    assert_eq!(figures.len(), 4);
+    for (title, id) in &figures {
         let fig = figure_dom(&dom, id);
         assert!(
             fig.contains("class=\"main-svg\""),
-            "figure `{name}` not drawn"
+            "figure `{title}` not drawn"
         );
         assert!(
-            fig.contains(&format!("loss of {name}")),
-            "figure `{name}` lacks its title"
+            fig.contains(title.as_str()),
+            "figure `{title}` lacks its title"
         );
     }
+    // The combined stack: both parts drawn (their titles and both plots).
+    let stack = figure_dom(&dom, &figures[2].1);
+    assert!(
+        stack.contains("loss of second") && stack.contains("adam — learning curves"),
+        "stack parts"
+    );
+    assert!(stack.matches("class=\"scatterlayer").count() >= 1);
+    // The animation's controls are drawn.
+    let anim = figure_dom(&dom, &figures[1].1);
+    assert!(
+        anim.contains("Play") && anim.contains("slider"),
+        "animation controls"
+    );
     assert!(dom.contains("2 rows × 2 columns"));
 }

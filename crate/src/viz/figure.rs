@@ -1,18 +1,20 @@
 //! [`Figure`]: one plotly plot and a one-line description of it, shown in a
-//! notebook as one output with three MIME types and saved as a standalone
+//! notebook as one output with two MIME types and saved as a standalone
 //! HTML file that needs no network.
 //!
 //! ```text
 //! notebook bundle   application/vnd.plotly.v1+json   {"data":…,"layout":…,"frames":…}
-//!                   text/html    <div id="nnlab-fig-…"></div>
-//!                                <script>…wait for window.Plotly… Plotly.newPlot(div, data, layout, config)
-//!                                         … Plotly.addFrames(div, frames)</script>
 //!                   text/plain   the description
-//! save_html(path)   <!doctype html>…<script>plotly.js 3.0.1 inlined</script>…the same div and script
+//! save_html(path)   <!doctype html>…<script>plotly.js 3.0.1 inlined</script>
+//!                   <div id="nnlab-fig-…"></div>
+//!                   <script>Plotly.newPlot(div, data, layout, config) … Plotly.addFrames(div, frames)</script>
 //! ```
 //!
-//! The html of the first figure a kernel displays carries plotly.js itself
-//! (see [`crate::display`]); no `<script src=…>` is ever written.
+//! The notebook bundle carries no html and no plotly.js (see
+//! [`crate::display`]): JupyterLab draws the JSON, and the report exporter
+//! (`scripts/run_notebooks.py`) writes the same div and script as
+//! [`Figure::to_inline_html`] with plotly.js once per report. The JSON's
+//! floats are rounded to 5 significant digits ([`crate::viz::rounding`]).
 //!
 //! ```no_run
 //! use nnlab::viz::Figure;
@@ -26,8 +28,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use plotly::Plot;
 
-use crate::display::{plotly_js_script, MimeBundle, Show};
+use crate::display::{MimeBundle, Show};
 use crate::table::html::escape;
+use crate::viz::rounding::{round_floats, SIGNIFICANT_DIGITS};
 use crate::{Error, Result};
 
 /// A chart: the plotly plot and the one line shown as `text/plain`.
@@ -62,14 +65,24 @@ impl Figure {
         &self.description
     }
 
-    /// The plotly JSON (`{"data": [...], "layout": {...}, "config": {...}, "frames": [...]}`).
+    /// The plotly JSON (`{"data": [...], "layout": {...}, "config": {...}, "frames": [...]}`)
+    /// as a notebook stores it: floats rounded to [`SIGNIFICANT_DIGITS`]
+    /// significant digits ([`crate::viz::rounding`]).
     pub fn to_json(&self) -> String {
-        self.plot.to_json()
+        let json = self.plot.to_json();
+        match serde_json::from_str::<serde_json::Value>(&json) {
+            Ok(mut v) => {
+                round_floats(&mut v, SIGNIFICANT_DIGITS);
+                v.to_string()
+            }
+            // plotly's own serializer wrote it; unreadable JSON is kept as is.
+            Err(_) => json,
+        }
     }
 
     /// The figure as an html fragment for a page that loads plotly.js
     /// somewhere (before or after it): a div with a fresh unique id and the
-    /// script that draws into it.
+    /// script that draws into it. For pages, never for a notebook output.
     pub fn to_inline_html(&self) -> String {
         plotly_fragment(&self.to_json())
     }
@@ -102,15 +115,9 @@ impl Figure {
 }
 
 impl Show for Figure {
-    /// plotly JSON + html drawing the same figure + the description.
+    /// plotly JSON + the description; no html, no script.
     fn bundle(&self) -> MimeBundle {
-        let json = self.to_json();
-        MimeBundle {
-            html: Some(plotly_fragment(&json)),
-            plotly_json: Some(json),
-            text: self.description.clone(),
-            needs_plotly_js: true,
-        }
+        MimeBundle::plotly(self.to_json(), self.description.clone())
     }
     fn headline(&self) -> String {
         self.description.clone()
@@ -126,6 +133,21 @@ impl std::fmt::Debug for Figure {
             self.plot.data().len()
         )
     }
+}
+
+/// `<script type="text/javascript">plotly.min.js</script>`: plotly.js 3.0.1
+/// as bundled by the plotly crate (without its MathJax script), for
+/// standalone pages ([`Figure::to_html`]); never put into a notebook output.
+pub fn plotly_js_script() -> &'static str {
+    static JS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    JS.get_or_init(|| {
+        let all = plotly::Plot::offline_js_sources();
+        let end = all
+            .find("</script>")
+            .map(|i| i + "</script>".len())
+            .unwrap_or(all.len());
+        all[..end].trim_start().to_string()
+    })
 }
 
 /// A div id no other output of any process is likely to have: evcxr links
@@ -159,10 +181,11 @@ fn script_json(json: &str) -> String {
     out
 }
 
-/// The div and script drawing the plotly figure `json` (see the module doc).
+/// The div and script drawing the plotly figure `json` (see the module doc;
+/// `scripts/run_notebooks.py` writes the same for the reports).
 /// The script polls for `window.Plotly` (every 50 ms, up to 60 s), so it
 /// works whether plotly.js comes before or after it on the page.
-pub(crate) fn plotly_fragment(json: &str) -> String {
+pub fn plotly_fragment(json: &str) -> String {
     let id = unique_id();
     format!(
         r#"<div id="{id}" class="plotly-graph-div nnlab-figure" style="width:100%;"></div>
@@ -181,8 +204,8 @@ pub(crate) fn plotly_fragment(json: &str) -> String {
       waited += 50;
       setTimeout(draw, 50);
     }} else if (div) {{
-      div.textContent = "plotly.js is not on this page (the output that carried it was cleared or re-run): " +
-        "run nnlab::display::reset_plotly_js() and re-run this cell, or restart the kernel and run all.";
+      div.textContent = "plotly.js is not on this page: this figure needs a page that loads plotly.js " +
+        "(Figure::to_html / save_html, or the reports of scripts/report).";
     }}
   }}
   draw();
@@ -206,34 +229,41 @@ mod tests {
     }
 
     #[test]
-    fn bundle_has_plotly_json_html_and_text() {
+    fn bundle_has_plotly_json_and_text_only() {
         let fig = scatter("t");
         let b = fig.bundle();
         let json: serde_json::Value =
             serde_json::from_str(b.plotly_json.as_deref().unwrap()).unwrap();
         assert_eq!(json["data"][0]["name"], "loss");
         assert_eq!(json["data"][0]["y"], serde_json::json!([2.0, 1.0, 3.0]));
-        let html = b.html.as_deref().unwrap();
-        assert!(html.starts_with("<div id=\"nnlab-fig-"));
-        assert!(html.contains("window.Plotly.newPlot(div, fig.data"));
-        assert!(html.contains("\"name\":\"loss\""));
+        assert_eq!(json["layout"]["title"]["text"], "t");
+        assert!(b.html.is_none(), "no html in a figure's notebook output");
         assert_eq!(b.text, "a scatter");
-        assert!(b.needs_plotly_js);
         let r = b.render();
-        for mime in ["application/vnd.plotly.v1+json", "text/html", "text/plain"] {
-            assert_eq!(
-                r.matches(&format!("EVCXR_BEGIN_CONTENT {mime}\n")).count(),
-                1,
-                "{mime}"
-            );
-        }
-        // Two displays of one figure draw into two different divs.
+        assert!(!r.contains("<script") && !r.contains("plotly.js v"));
+        let mimes: Vec<&str> = r
+            .lines()
+            .filter_map(|l| l.strip_prefix("EVCXR_BEGIN_CONTENT "))
+            .collect();
+        assert_eq!(mimes, ["application/vnd.plotly.v1+json", "text/plain"]);
+        // Two html fragments of one figure draw into two different divs.
         let id = |h: &str| h.split('"').nth(1).unwrap().to_string();
-        assert_ne!(id(html), id(&fig.to_inline_html()));
+        assert_ne!(id(&fig.to_inline_html()), id(&fig.to_inline_html()));
     }
 
     #[test]
-    fn frames_go_into_the_json_and_the_script_adds_them() {
+    fn json_floats_are_rounded_in_one_place() {
+        let mut plot = Plot::new();
+        plot.add_trace(Scatter::new(vec![1, 2], vec![1.0 / 3.0, 0.1f32 as f64]));
+        let fig = Figure::new(plot, "rounded");
+        let json = fig.to_json();
+        assert!(json.contains("\"y\":[0.33333,0.1]"), "{json}");
+        assert!(json.contains("\"x\":[1,2]"), "{json}");
+        assert_eq!(fig.bundle().plotly_json.as_deref(), Some(json.as_str()));
+    }
+
+    #[test]
+    fn frames_go_into_the_json_and_the_page_script_adds_them() {
         let mut fig = scatter("animated");
         let mut traces = Traces::new();
         traces.push(Scatter::new(vec![1, 2, 3], vec![0.0, 0.5, 1.0]));
@@ -243,9 +273,9 @@ mod tests {
         let json: serde_json::Value =
             serde_json::from_str(b.plotly_json.as_deref().unwrap()).unwrap();
         assert_eq!(json["frames"][0]["name"], "step 1");
-        let html = b.html.unwrap();
+        let html = fig.to_inline_html();
         assert!(
-            html.contains("\"frames\":[{\"name\":\"step 1\"")
+            html.contains("\"name\":\"step 1\"")
                 && html.contains("Plotly.addFrames(gd, fig.frames)")
         );
     }
@@ -266,6 +296,22 @@ mod tests {
             v["layout"]["title"]["text"],
             "</script><script>alert(1)</script> & \u{2028}"
         );
+    }
+
+    #[test]
+    fn plotly_js_is_the_bundled_plotly_only() {
+        let js = plotly_js_script();
+        assert!(
+            js.starts_with("<script type=\"text/javascript\">"),
+            "{}",
+            &js[..80]
+        );
+        assert!(js.ends_with("</script>"));
+        assert_eq!(js.matches("</script>").count(), 1);
+        assert!(js.contains("plotly.js v3.0.1"));
+        assert!(js.contains("window.Plotly = Plotly"));
+        assert!(!js.contains("MathJax ="), "the MathJax script is left out");
+        assert!(js.len() > 4_000_000 && js.len() < 5_000_000, "{}", js.len());
     }
 
     #[test]

@@ -3,14 +3,16 @@
 //! standalone offline HTML file.
 //!
 //! ```text
-//! History ─► curves::learning_curves ─► Figure ─► notebook (JSON + offline HTML + text)
+//! History ─► curves::learning_curves ─► Figure ─► notebook (plotly JSON + one text line)
 //!                                              └► Figure::save_html("report.html")
 //! ```
 
+pub mod combine;
 pub mod confusion;
 pub mod curves;
 pub mod figure;
 pub mod images;
+pub mod rounding;
 pub mod stack;
 pub mod style;
 pub mod trajectory;

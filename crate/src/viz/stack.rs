@@ -1,10 +1,16 @@
 //! [`Stack`]: several results in one notebook output, top to bottom.
 //!
-//! evcxr keeps one rich output per cell, so a cell that wants a figure, a
-//! table and a note returns one `Stack`. Its bundle is one `text/html` (each
-//! figure drawn as in [`Figure`], plotly.js inlined by the first display of
-//! the process, see [`crate::display`]) and a `text/plain` with one line per
-//! item; no plotly JSON (one JSON can hold only one figure).
+//! evcxr keeps one rich output per cell, and JupyterLab draws one MIME type
+//! of an output and runs no script in an untrusted notebook, so a cell that
+//! wants a figure, a table and a note returns one `Stack`, shown as:
+//!
+//! - **with figures**: ONE plotly figure (`application/vnd.plotly.v1+json`)
+//!   holding every item top to bottom ([`crate::viz::combine`]): each figure
+//!   in its own band with its own axes and legend, tables as their
+//!   monospace text, notes as text; plus a `text/plain` with one line per
+//!   item. No html.
+//! - **without figures**: one `text/html` (tables and paragraphs, no script)
+//!   and the same `text/plain`.
 //!
 //! ```
 //! use nnlab::prelude::*; // Show, Figure, Stack, stack
@@ -21,7 +27,9 @@ use polars::prelude::DataFrame;
 
 use crate::display::{MimeBundle, Show, DEFAULT_MAX_ROWS};
 use crate::table::html::{escape, to_html};
-use crate::viz::figure::{plotly_fragment, Figure};
+use crate::viz::combine::{combine, Part};
+use crate::viz::figure::Figure;
+use crate::viz::rounding::{round_floats, SIGNIFICANT_DIGITS};
 
 #[derive(Clone, Debug)]
 enum Item {
@@ -105,53 +113,103 @@ impl Stack {
     }
 }
 
-impl Show for Stack {
-    /// One html with the items top to bottom, one text line per item.
-    fn bundle(&self) -> MimeBundle {
+impl Stack {
+    /// True when an item is a figure (so the stack shows as one plotly figure).
+    fn has_figure(&self) -> bool {
+        self.items.iter().any(|item| match item {
+            Item::Figure(_) => true,
+            Item::Shown { bundle, .. } => bundle.plotly_json.is_some(),
+            _ => false,
+        })
+    }
+
+    /// The text line of each item (title first).
+    fn lines(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self.title.iter().cloned().collect();
+        for item in &self.items {
+            lines.push(match item {
+                Item::Figure(f) => f.description().to_string(),
+                Item::Table(df) => df.headline(),
+                Item::Text(t) => t.lines().next().unwrap_or("").to_string(),
+                Item::Shown { line, .. } => line.clone(),
+            });
+        }
+        lines
+    }
+
+    /// Every item as a part of one combined plotly figure.
+    fn figure_bundle(&self) -> MimeBundle {
+        let parse = |json: &str, line: &str| match serde_json::from_str::<serde_json::Value>(json) {
+            Ok(v) => Part::Figure(v),
+            Err(e) => Part::Note(format!("{line}: unreadable figure JSON ({e})")),
+        };
+        let parts: Vec<Part> = self
+            .items
+            .iter()
+            .map(|item| match item {
+                Item::Figure(f) => parse(&f.to_json(), f.description()),
+                Item::Table(df) => Part::Preformatted {
+                    caption: df.headline(),
+                    text: format!("{df}"),
+                },
+                Item::Text(t) => Part::Note(t.clone()),
+                Item::Shown { bundle, line } => match &bundle.plotly_json {
+                    Some(json) => parse(json, line),
+                    None => {
+                        // A table-like value: its text, without the headline twice.
+                        let text = bundle
+                            .text
+                            .strip_prefix(line.as_str())
+                            .unwrap_or(&bundle.text);
+                        Part::Preformatted {
+                            caption: line.clone(),
+                            text: text.trim_start_matches('\n').to_string(),
+                        }
+                    }
+                },
+            })
+            .collect();
+        let mut fig = combine(self.title.as_deref(), &parts);
+        round_floats(&mut fig, SIGNIFICANT_DIGITS);
+        MimeBundle::plotly(fig.to_string(), self.lines().join("\n"))
+    }
+
+    /// Tables and paragraphs as one html (no figure among the items).
+    fn html_bundle(&self) -> MimeBundle {
         let mut html = String::from("<div class=\"nnlab-stack\">\n");
-        let mut lines = Vec::with_capacity(self.items.len() + 1);
-        let mut needs_js = false;
         if let Some(t) = &self.title {
             html += &format!("<h3 class=\"nnlab-stack-title\">{}</h3>\n", escape(t));
-            lines.push(t.clone());
         }
         for item in &self.items {
-            let (part, line) = match item {
-                Item::Figure(f) => {
-                    needs_js = true;
-                    (f.to_inline_html(), f.description().to_string())
-                }
-                Item::Table(df) => (to_html(df, DEFAULT_MAX_ROWS), df.headline()),
-                Item::Text(t) => (
-                    format!(
-                        "<p style=\"white-space:pre-wrap;margin:4px 0\">{}</p>",
-                        escape(t)
-                    ),
-                    t.lines().next().unwrap_or("").to_string(),
+            let part = match item {
+                Item::Figure(f) => format!("<pre>{}</pre>", escape(f.description())),
+                Item::Table(df) => to_html(df, DEFAULT_MAX_ROWS),
+                Item::Text(t) => format!(
+                    "<p style=\"white-space:pre-wrap;margin:4px 0\">{}</p>",
+                    escape(t)
                 ),
-                Item::Shown { bundle, line } => {
-                    needs_js |= bundle.needs_plotly_js;
-                    let part = match (&bundle.plotly_json, &bundle.html) {
-                        // A figure is drawn again from its JSON: a fresh div id per display.
-                        (Some(json), _) => plotly_fragment(json),
-                        (None, Some(h)) => h.clone(),
-                        (None, None) => format!("<pre>{}</pre>", escape(&bundle.text)),
-                    };
-                    needs_js |= bundle.plotly_json.is_some();
-                    (part, line.clone())
-                }
+                Item::Shown { bundle, .. } => match &bundle.html {
+                    Some(h) => h.clone(),
+                    None => format!("<pre>{}</pre>", escape(&bundle.text)),
+                },
             };
             html += "<div class=\"nnlab-stack-item\" style=\"margin:8px 0\">\n";
             html += &part;
             html += "\n</div>\n";
-            lines.push(line);
         }
         html += "</div>";
-        MimeBundle {
-            plotly_json: None,
-            html: Some(html),
-            text: lines.join("\n"),
-            needs_plotly_js: needs_js,
+        MimeBundle::html(html, self.lines().join("\n"))
+    }
+}
+
+impl Show for Stack {
+    /// With a figure among the items: one combined plotly figure + one text
+    /// line per item; otherwise one html + the same text.
+    fn bundle(&self) -> MimeBundle {
+        if self.has_figure() {
+            self.figure_bundle()
+        } else {
+            self.html_bundle()
         }
     }
     fn headline(&self) -> String {
@@ -170,11 +228,16 @@ mod tests {
     fn fig(name: &str) -> Figure {
         let mut plot = plotly::Plot::new();
         plot.add_trace(plotly::Scatter::new(vec![0, 1], vec![1.0, 0.0]).name(name));
+        plot.set_layout(
+            plotly::Layout::new()
+                .title(format!("title {name}"))
+                .height(300),
+        );
         Figure::new(plot, format!("figure {name}"))
     }
 
     #[test]
-    fn items_in_order_one_text_line_each_and_no_json() {
+    fn figures_tables_and_text_become_one_plotly_figure() {
         let df = df!("a" => [1i32, 2, 3]).unwrap();
         let s = Stack::new()
             .title("Results <1>")
@@ -184,32 +247,61 @@ mod tests {
             .show(&fig("f2"))
             .show(&df);
         let b = s.bundle();
-        assert!(b.plotly_json.is_none() && b.needs_plotly_js);
+        assert!(
+            b.html.is_none(),
+            "no html: JupyterLab would draw only one of the two"
+        );
         assert_eq!(
             b.text,
             "Results <1>\nfigure f1\ntable: 3 rows × 1 column\ntwo\nfigure f2\ntable: 3 rows × 1 column"
         );
-        let html = b.html.unwrap();
-        assert!(html.contains("<h3 class=\"nnlab-stack-title\">Results &lt;1&gt;</h3>"));
-        let at = |needle: &str| {
-            html.find(needle)
-                .unwrap_or_else(|| panic!("{needle} missing"))
-        };
-        assert!(
-            at("\"name\":\"f1\"") < at("3 rows × 1 column")
-                && at("3 rows × 1 column") < at("two\nlines &amp; more")
+        assert!(!b.render().contains("<script"));
+        let v: serde_json::Value = serde_json::from_str(b.plotly_json.as_deref().unwrap()).unwrap();
+        assert_eq!(v["layout"]["title"]["text"], "Results <1>");
+        let data = v["data"].as_array().unwrap();
+        assert_eq!(data.len(), 2);
+        assert_eq!(
+            (data[0]["name"].as_str(), data[0]["xaxis"].as_str()),
+            (Some("f1"), Some("x"))
         );
-        assert!(at("two\nlines") < at("\"name\":\"f2\""));
-        assert_eq!(html.matches("<div class=\"nnlab-stack-item\"").count(), 5);
-        assert_eq!(html.matches("window.Plotly.newPlot").count(), 2);
-        assert!(
-            !html.contains("plotly.js v3.0.1"),
-            "the bundle itself never inlines plotly.js"
+        assert_eq!(
+            (data[1]["name"].as_str(), data[1]["yaxis"].as_str()),
+            (Some("f2"), Some("y2"))
         );
+        let texts: Vec<String> = v["layout"]["annotations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["text"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(texts.len(), 5, "{texts:?}");
+        assert_eq!(texts[0], "title f1");
+        assert!(
+            texts[1].starts_with("<b>table: 3 rows × 1 column</b><br>"),
+            "{}",
+            texts[1]
+        );
+        assert_eq!(texts[2], "two<br>lines &amp; more");
+        assert_eq!(texts[3], "title f2");
+        // f1's band is above f2's.
+        let top = |k: &str| v["layout"][k]["domain"][1].as_f64().unwrap();
+        assert!(top("yaxis") > top("yaxis2"));
     }
 
     #[test]
-    fn boxed_items_and_plain_text_values() {
+    fn without_figures_plain_html_and_boxed_items() {
+        let df = df!("a" => [1i32, 2, 3]).unwrap();
+        let s = Stack::new()
+            .title("Only <tables>")
+            .table(df)
+            .text("note & more");
+        let b = s.bundle();
+        assert!(b.plotly_json.is_none());
+        let html = b.html.unwrap();
+        assert!(html.contains("<h3 class=\"nnlab-stack-title\">Only &lt;tables&gt;</h3>"));
+        assert!(html.contains("3 rows × 1 column") && html.contains("note &amp; more"));
+        assert_eq!(html.matches("<div class=\"nnlab-stack-item\"").count(), 2);
+        assert!(!html.contains("<script"));
         let s = stack(vec![
             Box::new(fig("a")),
             Box::new(crate::display::MimeBundle::text("x")),
@@ -217,16 +309,7 @@ mod tests {
         assert_eq!(s.len(), 2);
         let b = s.bundle();
         assert_eq!(b.text, "figure a\nx");
-        assert!(b.html.unwrap().contains("<pre>x</pre>"));
-        let no_fig = Stack::new().text("only text").bundle();
-        assert!(!no_fig.needs_plotly_js);
-        // A figure shown twice gets a fresh div each time.
-        let ids = |h: String| {
-            h.match_indices("id=\"nnlab-fig-")
-                .map(|(i, _)| h[i..i + 60].to_string())
-                .collect::<Vec<_>>()
-        };
-        let s = Stack::new().show(&fig("c"));
-        assert_ne!(ids(s.bundle().html.unwrap()), ids(s.bundle().html.unwrap()));
+        assert!(b.plotly_json.unwrap().contains("<b>x</b>"));
+        assert_eq!(Stack::new().text("only text").bundle().text, "only text");
     }
 }

@@ -4,7 +4,7 @@
 //! and a step slider), and the distance to the minimum per step.
 //!
 //! The contour is of `log10(f(x, y) − f* + ε)` over the box enclosing every
-//! path (and the minimum) with a 10% margin, on a 100 × 100 grid; points
+//! path (and the minimum) with a 10% margin, on an 80 × 80 grid; points
 //! outside the function's domain (`complex_sum` at x < 0) are left blank.
 //! `f*` is `f` at [`Function2d::minimum`] when the minimum is known
 //! analytically; `complex_sum`'s is not (its minimum near the course's start
@@ -25,6 +25,7 @@
 //! assert!(d.description().contains("(0, 0)"));
 //! ```
 
+use super::rounding::round_significant;
 use super::style::{self, axis, base_layout, color, log_axis};
 use super::Figure;
 use crate::scratch::functions::Function2d;
@@ -40,10 +41,18 @@ use plotly::{Contour, Plot, Scatter, Trace, Traces};
 use serde_json::json;
 
 /// A run's path trace and its current-point trace.
-type PathAndEnd<T> = (Box<Scatter<T, T>>, Box<Scatter<T, T>>);
+type PathAndEnd = (Box<Scatter<f64, f64>>, Box<Scatter<f64, f64>>);
 
-/// Grid points along each side of the contour.
-const GRID: usize = 100;
+/// Grid points along each side of the contour: 80 × 80 cells of ≈ 8 screen
+/// pixels keep the contour lines smooth; the grid is most of a stored
+/// figure, so it is no finer.
+const GRID: usize = 80;
+
+/// Significant digits of the contour's z values (log10 of f − f* + ε):
+/// 4 digits place every line within 0.1% of the spacing between two of the
+/// 24 levels, one digit less than the figure's other floats keep
+/// ([`crate::viz::rounding`]), which saves a seventh of the grid.
+const CONTOUR_DIGITS: usize = 4;
 
 /// `Adam lr=0.1`, `RMSprop lr=0.01 (course rule)`.
 pub fn run_label(t: &Trajectory) -> String {
@@ -140,7 +149,7 @@ fn contour(
     f: Function2d,
     xr: [f64; 2],
     yr: [f64; 2],
-) -> Box<Contour<Vec<Option<f32>>, f64, f64>> {
+) -> Box<Contour<Vec<Option<f64>>, f64, f64>> {
     let lin = |r: [f64; 2]| {
         (0..GRID)
             .map(|i| r[0] + (r[1] - r[0]) * i as f64 / (GRID - 1) as f64)
@@ -168,12 +177,15 @@ fn contour(
         None => lowest,
     };
     let eps = (1e-4 * (highest - f_star)).max(1e-12);
-    // f32 is plenty for contour levels and halves the JSON.
-    let z: Vec<Vec<Option<f32>>> = raw
+    let z: Vec<Vec<Option<f64>>> = raw
         .iter()
         .map(|row| {
             row.iter()
-                .map(|v| v.map(|v| ((v - f_star).max(0.0) + eps).log10() as f32))
+                .map(|v| {
+                    v.map(|v| {
+                        round_significant(((v - f_star).max(0.0) + eps).log10(), CONTOUR_DIGITS)
+                    })
+                })
                 .collect()
         })
         .collect();
@@ -194,7 +206,7 @@ fn contour(
 }
 
 /// The path of run `i` up to step `k` and its current point.
-fn path_traces(t: &Trajectory, i: usize, k: usize) -> PathAndEnd<f64> {
+fn path_traces(t: &Trajectory, i: usize, k: usize) -> PathAndEnd {
     let k = k.min(t.points.len() - 1);
     let c = color(i);
     let name = run_label(t);
@@ -223,25 +235,23 @@ fn path_traces(t: &Trajectory, i: usize, k: usize) -> PathAndEnd<f64> {
     (path, end)
 }
 
-/// Run `t` at step `k` for an animation frame: only the coordinates, in f32
-/// (plotly merges them into the traces, keeping names and styles; 100 frames
-/// of growing paths would otherwise weigh megabytes).
-fn frame_traces(t: &Trajectory, k: usize) -> PathAndEnd<f32> {
+/// Run `t`'s current point at step `k` for an animation frame: one point (the
+/// slider says which step it is). A frame changes only the current-point traces
+/// (`traces: [4, 6, …]`); the paths are drawn once, in the still traces, so
+/// the stored animation grows linearly with the steps (a frame that redrew
+/// the path so far would make it quadratic: 101 frames × the whole trail).
+fn frame_point(t: &Trajectory, k: usize) -> Box<Scatter<f64, f64>> {
     let k = k.min(t.points.len() - 1);
-    let pts = &t.points[..=k];
-    let path = Scatter::new(
-        pts.iter().map(|p| p[0] as f32).collect(),
-        pts.iter().map(|p| p[1] as f32).collect(),
-    );
-    let end = Scatter::new(vec![t.points[k][0] as f32], vec![t.points[k][1] as f32]);
-    (path, end)
+    Scatter::new(vec![t.points[k][0]], vec![t.points[k][1]])
 }
 
 /// Every run's path over the log-scaled contour of its function, start and
 /// end marked, the minimum (or best point found) starred. With `animate`,
-/// one frame per step (frames `0..=steps`, every path growing together; a
-/// shorter run stays at its end), a Play/Pause menu and a step slider; the
-/// still picture shows the whole paths.
+/// one frame per step (frames `0..=steps`: every run's current point, a
+/// diamond, moves along its whole path; a shorter run stays at its end), a
+/// Play/Pause menu and a step slider; the still picture shows the whole
+/// paths with the diamonds at the end. The stored size is linear in the
+/// steps (each frame carries one point per run).
 pub fn trajectories(runs: &[Trajectory], animate: bool) -> Result<Figure> {
     let f = common_function(runs)?;
     let (target, target_name) = reference(runs, f);
@@ -288,7 +298,11 @@ pub fn trajectories(runs: &[Trajectory], animate: bool) -> Result<Figure> {
     for (i, t) in runs.iter().enumerate() {
         let (path, end) = path_traces(t, i, steps);
         plot.add_trace(path);
-        plot.add_trace(end);
+        plot.add_trace(if animate {
+            end.name(format!("{}, current step", run_label(t)))
+        } else {
+            end
+        });
     }
     let title = format!(
         "{} on {} = {}",
@@ -306,13 +320,12 @@ pub fn trajectories(runs: &[Trajectory], animate: bool) -> Result<Figure> {
         .height(560)
         .hover_mode(plotly::layout::HoverMode::Closest);
     if animate {
-        let moving: Vec<usize> = (0..2 * runs.len()).map(|j| 3 + j).collect();
+        // Trace 3 + 2i is run i's path, 3 + 2i + 1 its current point.
+        let moving: Vec<usize> = (0..runs.len()).map(|i| 3 + 2 * i + 1).collect();
         for k in 0..=steps {
             let mut data = Traces::new();
             for t in runs {
-                let (path, end) = frame_traces(t, k);
-                data.push(path as Box<dyn Trace>);
-                data.push(end as Box<dyn Trace>);
+                data.push(frame_point(t, k) as Box<dyn Trace>);
             }
             plot.add_frame(
                 Frame::new()
@@ -345,7 +358,7 @@ pub fn trajectories(runs: &[Trajectory], animate: bool) -> Result<Figure> {
             .map(|k| {
                 SliderStep::new().label(k.to_string()).method(SliderMethod::Animate).args(json!([
                     [k.to_string()],
-                    {"mode": "immediate", "frame": {"duration": 0, "redraw": true}, "transition": {"duration": 0}}
+                    {"mode": "immediate", "frame": {"duration": 0}, "transition": {"duration": 0}}
                 ]))
             })
             .collect();
