@@ -6,8 +6,10 @@
 //! `unwrap(` (a panic loses every variable of the kernel: cells use `?`),
 //! `::<` (a turbofish), `Box::new`, `std::env` (the library reads the
 //! environment, cells do not) and `shared/` (a folder outside the
-//! repository; course datasets are found by name). A failure names the
-//! notebook, the cell index (as in `nb["cells"][i]`) and the line.
+//! repository; course datasets are found by name). Nor may a cell end in a
+//! `for`/`while`/`if`/`match` without `;`: evcxr displays its value, a bare
+//! `()`. A failure names the notebook, the cell index (as in
+//! `nb["cells"][i]`) and the line.
 
 use std::path::{Path, PathBuf};
 
@@ -65,7 +67,27 @@ fn violations(notebook: &str, cell: usize, source: &str) -> Vec<String> {
             }
         }
     }
+    if let Some(line) = bare_unit(source) {
+        found.push(format!("{notebook} cell {cell}, line {line}: a `for`/`while`/`if`/`match` ends the cell without `;`: it displays `()`"));
+    }
     found
+}
+
+/// The line (1-based) of the statement that ends the cell when it is a
+/// `for`, `while`, `if` or `match` closed by `}` without `;`.
+fn bare_unit(source: &str) -> Option<usize> {
+    let lines: Vec<&str> = source.lines().collect();
+    let last = lines.iter().rposition(|l| !l.trim().is_empty())?;
+    if lines[last].trim_end() != "}" {
+        return None;
+    }
+    // the statement's first line: the last line at column 0 before the closing brace
+    let start = (0..last).rev().find(|&i| {
+        let l = lines[i];
+        !l.trim().is_empty() && !l.starts_with(char::is_whitespace) && !l.starts_with('}')
+    })?;
+    let head = lines[start];
+    ["for ", "while ", "if ", "match "].iter().any(|k| head.starts_with(k)).then_some(start + 1)
 }
 
 #[test]
@@ -93,4 +115,10 @@ fn the_scan_names_notebook_cell_and_line() {
     assert!(v[0].starts_with("01_x.ipynb cell 7, line 2: `unwrap(`"), "{}", v[0]);
     assert!(v[1].starts_with("01_x.ipynb cell 7, line 3: `Box::new`"), "{}", v[1]);
     assert!(violations("n", 0, "let x = profile.pick(10, 2);").is_empty());
+    let unit = violations("n", 3, "let mut v = Vec::new();\nfor i in 0..3 {\n    v.push(i);\n}");
+    assert_eq!(unit.len(), 1, "{unit:?}");
+    assert!(unit[0].starts_with("n cell 3, line 2: a `for`"), "{}", unit[0]);
+    assert!(violations("n", 0, "for i in 0..3 {\n    v.push(i);\n};").is_empty());
+    assert!(violations("n", 0, "fn f() -> usize {\n    for i in 0..3 {}\n    1\n}").is_empty());
+    assert!(violations("n", 0, "match x {\n    _ => 1,\n}.to_string()").is_empty());
 }
