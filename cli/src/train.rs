@@ -82,7 +82,7 @@ pub fn run(a: Args) -> Result<()> {
     let opt = optimizer_by_name(&a.optimizer, a.lr)?;
     let progress = if a.json { Progress::Silent } else { Progress::Auto };
     let mut learn = Learner::new(model, &loaders)
-        .optimizer_boxed(opt)
+        .optimizer(opt)
         .metrics([accuracy(), f1_macro()])
         .progress(progress);
     let history = learn.fit(a.epochs)?;

@@ -3,7 +3,8 @@
 //!
 //! - [`Profile`]: `NNLAB_PROFILE=full` (the course's epochs and data, the
 //!   default) or `quick` (subsets and few epochs through the same code path).
-//!   A notebook picks its sizes with [`Profile::pick`]:
+//!   A notebook picks its sizes with [`Profile::pick`] (a count: epochs,
+//!   samples) and [`Profile::limit`] (a cap on the data in the quick profile):
 //!   `let epochs = profile().pick(10, 2);`.
 //! - [`key_result`]: prints `★ name: value`, one line the report runner
 //!   (`scripts/report`) collects into the index of the HTML reports.
@@ -12,6 +13,8 @@
 //! use nnlab::notebook::{key_result, Profile};
 //! let p = Profile::Quick;
 //! assert_eq!(p.pick(10, 2), 2);
+//! assert_eq!(p.limit(320), Some(320));
+//! assert_eq!(Profile::Full.limit(320), None);
 //! assert_eq!(key_result("test accuracy", "0.9814"), "★ test accuracy: 0.9814");
 //! ```
 
@@ -37,11 +40,21 @@ impl Profile {
         }
     }
 
-    /// `full` in the full profile, `quick` in the quick one.
-    pub fn pick<T>(self, full: T, quick: T) -> T {
+    /// `full` in the full profile, `quick` in the quick one: a count (epochs,
+    /// samples), so `profile.pick(10, 2)` is a `usize` without a suffix.
+    pub fn pick(self, full: usize, quick: usize) -> usize {
         match self {
             Profile::Full => full,
             Profile::Quick => quick,
+        }
+    }
+
+    /// A cap on the data: none in the full profile (all samples), `quick`
+    /// samples in the quick one. `dataset.subset(n, seed)` where it is `Some(n)`.
+    pub fn limit(self, quick: usize) -> Option<usize> {
+        match self {
+            Profile::Full => None,
+            Profile::Quick => Some(quick),
         }
     }
 
@@ -52,7 +65,10 @@ impl Profile {
 
     /// `"full"` or `"quick"`.
     pub fn name(self) -> &'static str {
-        self.pick("full", "quick")
+        match self {
+            Profile::Full => "full",
+            Profile::Quick => "quick",
+        }
     }
 }
 

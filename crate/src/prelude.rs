@@ -9,7 +9,7 @@ pub use crate::train::history::History;
 pub use crate::train::learner::{Evaluation, Learner, Progress};
 pub use crate::train::loss::{l2_penalty, Loss};
 pub use crate::train::metrics::{accuracy, f1_macro, f1_weighted, precision_macro, recall_macro, ConfusionMatrix};
-pub use crate::train::optim::{optimizer_by_name, Adagrad, Adam, AdamW, Optimizer, RmsProp, Sgd};
+pub use crate::train::optim::{optimizer_by_name, Adagrad, Adam, AdamW, Optimizer, OptimizerConfig, RmsProp, Sgd};
 pub use crate::train::schedule::{CosineLr, ReduceLrOnPlateau, Scheduler, StepLr};
 pub use crate::scratch::{self, Layer as ScratchLayer};
 pub use crate::{device, seed, tune_process, Error, Result};

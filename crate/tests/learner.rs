@@ -119,7 +119,7 @@ fn early_stopping_stops_and_restores_the_best_weights() {
     epochs_seen += counter.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(epochs_seen, h.len());
     assert!(h.len() < 60, "early stopping never fired in {} epochs", h.len());
-    let best = h.best("val_loss", true).unwrap().clone();
+    let best = h.best_epoch("val_loss").unwrap().clone();
     // Stopped `patience` epochs after the best one.
     assert_eq!(h.len(), best.epoch + 2);
     // The restored model gives the best epoch's validation loss again.

@@ -353,7 +353,7 @@ fn rgb_dataset() -> Dataset {
 #[test]
 fn image_grid_is_one_mosaic_with_captions() {
     let ds = rgb_dataset();
-    let fig = images::image_grid(&ds, &[0, 1, 2, 3, 4], 2, Some(&[0, 2, 2, 0, 0])).unwrap();
+    let fig = images::image_grid(&ds, 0..5, 2, Some(&[0, 2, 2, 0, 0])).unwrap();
     let v = json(&fig);
     assert_eq!(traces(&v).len(), 1);
     assert_eq!(traces(&v)[0]["type"], "image");
@@ -390,18 +390,18 @@ fn image_grid_is_one_mosaic_with_captions() {
     assert!((w / h - 14.0 / 21.0).abs() < 0.02, "{w}×{h}");
     assert!(fig.description().contains("2 misclassified"));
 
-    let e = images::image_grid(&ds, &[7], 2, None)
+    let e = images::image_grid(&ds, [7], 2, None)
         .err()
         .unwrap()
         .to_string();
     assert!(e.contains("index 7") && e.contains("5 samples"), "{e}");
-    let e = images::image_grid(&ds, &[0, 1], 2, Some(&[0]))
+    let e = images::image_grid(&ds, vec![0, 1], 2, Some(&[0]))
         .err()
         .unwrap()
         .to_string();
     assert!(e.contains("1 predictions for 2 images"), "{e}");
-    assert!(images::image_grid(&ds, &[], 2, None).is_err());
-    assert!(images::image_grid(&ds, &[0], 0, None).is_err());
+    assert!(images::image_grid(&ds, 0..0, 2, None).is_err());
+    assert!(images::image_grid(&ds, [0], 0, None).is_err());
 }
 
 #[test]
@@ -418,7 +418,7 @@ fn grayscale_scales_by_max_value_and_misclassified_gallery() {
         16,
     )
     .unwrap();
-    let img = mosaic(&json(&images::image_grid(&ds, &[0], 1, None).unwrap()));
+    let img = mosaic(&json(&images::image_grid(&ds, [0], 1, None).unwrap()));
     // 2×2 tile at 96 px → 48 px a pixel: pad 1, band 1; (2+2)×(1+2+2).
     assert_eq!(img.dimensions(), (4, 5));
     assert_eq!(img.get_pixel(1, 2).0, [0, 0, 0]);

@@ -23,9 +23,12 @@
 //! Cache layout: `NNLABIF1`, u64 LE header length, JSON header (name, source,
 //! classes, shape, len, skipped), `len` u32 LE labels, then the CHW pixels.
 //!
+//! A course dataset is found by name in the data directory or the mirror
+//! ([`ImageFolder::course`], see [`crate::data::sources::course_folder`]).
+//!
 //! ```no_run
 //! use nnlab::data::image_folder::ImageFolder;
-//! let train = ImageFolder::new("data/brain-tumor-mri/Training").resize(128, 128).load()?;
+//! let train = ImageFolder::course("brain-tumor-mri/Training")?.resize(128, 128).load()?;
 //! assert_eq!(train.shape, [3, 128, 128]);
 //! # Ok::<(), nnlab::Error>(())
 //! ```
@@ -91,6 +94,15 @@ impl ImageFolder {
             cache: true,
             cache_dir: None,
         }
+    }
+
+    /// A course image folder by name, or a folder inside one
+    /// (`brain-tumor-mri/Training`), from `<data dir>/<path>` or
+    /// `<mirror>/<path>`; when it is in neither, the error names the
+    /// dataset, the folders tried, its source page and where to put it
+    /// ([`crate::data::sources::course_folder`]).
+    pub fn course(path: &str) -> Result<ImageFolder> {
+        Ok(ImageFolder::new(crate::data::sources::course_folder(path)?))
     }
 
     /// Resize every image to `h × w` (bilinear). Without it all images must have one size.

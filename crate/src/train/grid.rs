@@ -18,7 +18,7 @@
 //! assert_eq!(df.height(), 4);
 //! ```
 
-use crate::train::history::History;
+use crate::train::history::{minimize, History};
 use crate::{Error, Result};
 use polars::prelude::*;
 use std::fmt;
@@ -214,13 +214,13 @@ impl GridResults {
                 .filter(|c| !matches!(c.as_str(), "epoch" | "lr" | "seconds"))
                 .collect();
             for m in &metrics {
-                let minimize = m.ends_with("loss");
+                let lower = minimize(m);
                 let mut finals = Vec::with_capacity(n);
                 let mut bests = Vec::with_capacity(n);
                 for r in &self.runs {
                     let v = r.history.column(m)?;
                     finals.push(v.last().copied().unwrap_or(f64::NAN));
-                    let best = v.iter().copied().filter(|x| !x.is_nan()).reduce(|a, b| if (b < a) == minimize { b } else { a });
+                    let best = v.iter().copied().filter(|x| !x.is_nan()).reduce(|a, b| if (b < a) == lower { b } else { a });
                     bests.push(best.unwrap_or(f64::NAN));
                 }
                 cols.push(Column::new(format!("{m}_final").into(), finals));
@@ -242,10 +242,11 @@ impl GridResults {
         Ok(df.sort([column], SortMultipleOptions::default().with_order_descending(!ascending))?)
     }
 
-    /// The run with the smallest (`minimize`) or largest value of `column`: a
+    /// The run with the best value of `column` — the smallest of a loss, the
+    /// largest of anything else ([`minimize`]), the first of equal ones: a
     /// history column or `<col>_final` (its last epoch), or `<col>_best` (its
-    /// best epoch: min for losses, max otherwise), as in the table.
-    pub fn best(&self, column: &str, minimize: bool) -> Result<&GridRun> {
+    /// best epoch), as in the table.
+    pub fn best(&self, column: &str) -> Result<&GridRun> {
         // `val_loss` or `val_loss_final`: the last epoch's value; `val_loss_best`:
         // the best epoch's (min for losses, max otherwise), as in the table.
         let (name, best_epoch) = match (column.strip_suffix("_final"), column.strip_suffix("_best")) {
@@ -253,11 +254,12 @@ impl GridResults {
             (_, Some(n)) => (n, true),
             _ => (column, false),
         };
+        let lower_wins = minimize(name);
         let mut best: Option<(&GridRun, f64)> = None;
         for r in &self.runs {
             let values = r.history.column(name)?;
             let v = if best_epoch {
-                let lower = name.ends_with("loss");
+                let lower = minimize(name);
                 values.iter().copied().filter(|x| !x.is_nan()).reduce(|a, b| if (b < a) == lower { b } else { a }).unwrap_or(f64::NAN)
             } else {
                 values.last().copied().unwrap_or(f64::NAN)
@@ -265,14 +267,19 @@ impl GridResults {
             if v.is_nan() {
                 continue;
             }
-            if best.is_none_or(|(_, b)| if minimize { v < b } else { v > b }) {
+            if best.is_none_or(|(_, b)| if lower_wins { v < b } else { v > b }) {
                 best = Some((r, v));
             }
         }
         best.map(|(r, _)| r).ok_or_else(|| Error::config(column, "no run has a value for this column"))
     }
 
-    /// Writes the table as CSV (temp file, then rename).
+    /// The history of every run, in order (for `curves::compare`).
+    pub fn histories(&self) -> Vec<History> {
+        self.runs.iter().map(|r| r.history.clone()).collect()
+    }
+
+    /// Writes the table as CSV (temp file, then rename; the folder is created).
     pub fn to_csv(&self, path: impl AsRef<Path>, sort_by: Option<(&str, bool)>) -> Result<()> {
         let mut df = match sort_by {
             Some((c, asc)) => self.to_dataframe_sorted(c, asc)?,
@@ -317,20 +324,23 @@ mod tests {
             .unwrap();
         let df = res.to_dataframe_sorted("val_loss_final", true).unwrap();
         assert_eq!(df.height(), 8);
+        assert_eq!(res.histories().len(), 8);
         let first = df.column("val_loss_final").unwrap().f64().unwrap().get(0).unwrap();
         assert!((first - 0.351).abs() < 1e-12, "{first}");
         let best = df.column("val_loss_best").unwrap().f64().unwrap().get(0).unwrap();
         assert!((best - 0.35).abs() < 1e-12);
-        let b = res.best("val_loss", true).unwrap();
+        let b = res.best("val_loss").unwrap();
         assert_eq!(b.params.label(), "bn=true, lr=0.001, optimizer=adam");
         // The table's names work too: `_final` is the last epoch, `_best` the best one.
-        assert_eq!(res.best("val_loss_final", true).unwrap().params, b.params);
-        let worst_best = res.best("val_loss_best", false).unwrap();
-        assert_eq!(worst_best.params.label(), "bn=false, lr=0.001, optimizer=momentum");
-        assert!(res.best("val_f1_best", true).unwrap_err().to_string().contains("val_f1"));
+        assert_eq!(res.best("val_loss_final").unwrap().params, b.params);
+        assert_eq!(res.best("val_loss_best").unwrap().params, b.params);
+        // a metric: the largest value wins
+        let most_accurate = res.best("val_accuracy_best").unwrap();
+        assert_eq!(most_accurate.params.label(), "bn=true, lr=0.001, optimizer=adam");
+        assert!(res.best("val_f1_best").unwrap_err().to_string().contains("val_f1"));
         assert!(res.to_dataframe_sorted("nope", true).unwrap_err().to_string().contains("`nope`"));
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("grid.csv");
+        let path = dir.path().join("tables").join("grid.csv"); // the folder is created
         res.to_csv(&path, Some(("val_loss_final", true))).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("bn,lr,optimizer,train_loss_final"), "{text}");

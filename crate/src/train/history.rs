@@ -3,12 +3,25 @@
 //! took. Columns are named `train_loss`, `val_loss`, `train_<metric>`,
 //! `val_<metric>`, `lr`, `seconds`.
 //!
+//! One value in one call: [`History::last`] (the last epoch's value of a
+//! column) and [`History::best`] (its best value). "Best" has one meaning
+//! everywhere in the crate ([`minimize`]): the smallest value of a loss
+//! (a column whose name ends in `loss`), the largest of anything else, as
+//! fastai's trackers decide from the monitored name.
+//!
 //! ```
 //! use nnlab::train::history::{EpochRecord, History};
 //! let mut h = History::new("2 layers");
-//! h.push(EpochRecord { epoch: 1, train_loss: 0.4, val_loss: Some(0.3), lr: 1e-3, seconds: 2.0,
-//!                      train_metrics: vec![("accuracy".into(), 0.9)], val_metrics: vec![("accuracy".into(), 0.92)] });
-//! assert_eq!(h.column("val_accuracy").unwrap(), vec![0.92]);
+//! for (epoch, loss, acc) in [(1, 0.3, 0.92), (2, 0.35, 0.91)] {
+//!     h.push(EpochRecord { epoch, train_loss: 0.4, val_loss: Some(loss), lr: 1e-3, seconds: 2.0,
+//!                          train_metrics: vec![("accuracy".into(), 0.9)], val_metrics: vec![("accuracy".into(), acc)] });
+//! }
+//! assert_eq!(h.column("val_accuracy")?, vec![0.92, 0.91]);
+//! assert_eq!(h.last("val_accuracy")?, 0.91);
+//! assert_eq!(h.best("val_loss")?, 0.3);                 // a loss: the smallest
+//! assert_eq!(h.best_epoch("val_accuracy")?.epoch, 1);  // a metric: the largest
+//! assert!(h.last("val_f1").unwrap_err().to_string().contains("val_accuracy"));
+//! # Ok::<(), nnlab::Error>(())
 //! ```
 
 use crate::{Error, Result};
@@ -59,8 +72,80 @@ impl History {
         self.epochs.is_empty()
     }
 
-    pub fn last(&self) -> Option<&EpochRecord> {
+    /// The record of the last epoch, `None` before the first.
+    pub fn last_epoch(&self) -> Option<&EpochRecord> {
         self.epochs.last()
+    }
+
+    /// The last epoch's value of `column` (`val_accuracy`, `train_loss`, …);
+    /// an error names the column and the columns there are, or says that no
+    /// epoch has run or that the last epoch has no such value.
+    pub fn last(&self, column: &str) -> Result<f64> {
+        let values = self.column(column)?;
+        match values.last() {
+            None => Err(self.no_epochs(column)),
+            Some(v) if v.is_nan() => Err(Error::config(
+                "column",
+                format!("`{column}` has no value at the last epoch of `{}`", self.name),
+            )),
+            Some(&v) => Ok(v),
+        }
+    }
+
+    /// The best value of `column` over the epochs: the smallest of a loss,
+    /// the largest of anything else ([`minimize`]).
+    pub fn best(&self, column: &str) -> Result<f64> {
+        let e = self.best_epoch(column)?;
+        Ok(value(e, column).unwrap_or(f64::NAN))
+    }
+
+    /// The record of the epoch where `column` is best (the first such epoch):
+    /// the smallest loss, the largest of anything else ([`minimize`]).
+    pub fn best_epoch(&self, column: &str) -> Result<&EpochRecord> {
+        let values = self.column(column)?;
+        let lower = minimize(column);
+        let mut best: Option<usize> = None;
+        for (i, &v) in values.iter().enumerate() {
+            if v.is_nan() {
+                continue;
+            }
+            if best.is_none_or(|b| if lower { v < values[b] } else { v > values[b] }) {
+                best = Some(i);
+            }
+        }
+        best.map(|i| &self.epochs[i]).ok_or_else(|| self.no_epochs(column))
+    }
+
+    /// Mean wall-clock seconds of an epoch (0 before the first).
+    pub fn seconds_per_epoch(&self) -> f64 {
+        if self.is_empty() {
+            return 0.0;
+        }
+        self.epochs.iter().map(|e| e.seconds).sum::<f64>() / self.len() as f64
+    }
+
+    /// The run whose last value of `column` is best (the smallest loss, the
+    /// largest of anything else; the first of equal ones): `History::best_run(&runs,
+    /// "val_accuracy")?`. Runs without a value there are passed over.
+    pub fn best_run<'a>(runs: &'a [History], column: &str) -> Result<&'a History> {
+        let lower = minimize(column);
+        let mut best: Option<(&History, f64)> = None;
+        for h in runs {
+            let Ok(v) = h.last(column) else { continue };
+            if best.is_none_or(|(_, b)| if lower { v < b } else { v > b }) {
+                best = Some((h, v));
+            }
+        }
+        match (best, runs.first()) {
+            (Some((h, _)), _) => Ok(h),
+            (None, None) => Err(Error::config("runs", "expected at least one history")),
+            // every run lacks it: the first run's error names the columns there are
+            (None, Some(first)) => first.last(column).map(|_| first),
+        }
+    }
+
+    fn no_epochs(&self, column: &str) -> Error {
+        Error::config("column", format!("`{column}` has no values yet: `{}` has not trained an epoch", self.name))
     }
 
     /// Column names in order: epoch, train_loss, val_loss, train_*, val_*, lr, seconds.
@@ -87,23 +172,6 @@ impl History {
             ));
         }
         Ok(self.epochs.iter().map(|e| value(e, name).unwrap_or(f64::NAN)).collect())
-    }
-
-    /// The epoch record with the smallest (`minimize`) or largest value of `column`.
-    pub fn best(&self, column: &str, minimize: bool) -> Result<&EpochRecord> {
-        let values = self.column(column)?;
-        let better = |a: f64, b: f64| if minimize { a < b } else { a > b };
-        let mut best: Option<usize> = None;
-        for (i, &v) in values.iter().enumerate() {
-            if v.is_nan() {
-                continue;
-            }
-            if best.is_none_or(|b| better(v, values[b])) {
-                best = Some(i);
-            }
-        }
-        best.map(|i| &self.epochs[i])
-            .ok_or_else(|| Error::config("column", format!("`{column}` has no values yet")))
     }
 
     /// One row per epoch, one column per quantity.
@@ -146,10 +214,7 @@ impl History {
                 .collect();
             cols.push(Column::new(name.as_str().into(), v));
         }
-        let secs: Vec<Option<f64>> = runs
-            .iter()
-            .map(|h| (!h.is_empty()).then(|| h.epochs.iter().map(|e| e.seconds).sum::<f64>() / h.len() as f64))
-            .collect();
+        let secs: Vec<Option<f64>> = runs.iter().map(|h| (!h.is_empty()).then(|| h.seconds_per_epoch())).collect();
         cols.push(Column::new("seconds_per_epoch".into(), secs));
         Ok(DataFrame::new(runs.len(), cols)?)
     }
@@ -161,6 +226,13 @@ impl History {
     pub fn from_json(text: &str) -> Result<Self> {
         Ok(serde_json::from_str(text)?)
     }
+}
+
+/// Whether a smaller value of `column` is better: true for a loss (a name
+/// ending in `loss`), false for every metric. The one rule behind
+/// [`History::best`], the grid's `_best` columns and the callbacks' monitors.
+pub fn minimize(column: &str) -> bool {
+    column.ends_with("loss")
 }
 
 fn value(e: &EpochRecord, name: &str) -> Option<f64> {
@@ -224,13 +296,52 @@ mod tests {
             h.columns(),
             ["epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy", "lr", "seconds"]
         );
-        assert_eq!(h.best("val_loss", true).unwrap().epoch, 2);
-        assert_eq!(h.best("val_accuracy", false).unwrap().epoch, 2);
+        assert_eq!(h.best_epoch("val_loss").unwrap().epoch, 2);
+        assert_eq!(h.best_epoch("val_accuracy").unwrap().epoch, 2);
+        assert_eq!(h.best("val_loss").unwrap(), 0.3 + 0.1);
+        assert_eq!(h.best("val_accuracy").unwrap(), 0.9);
+        assert_eq!(h.last("val_accuracy").unwrap(), 0.88);
+        assert_eq!(h.last_epoch().unwrap().epoch, 3);
+        assert!((h.seconds_per_epoch() - 1.5).abs() < 1e-12);
         let df = h.to_dataframe().unwrap();
         assert_eq!(df.shape(), (3, 7));
         let e = h.column("val_f1").unwrap_err().to_string();
         assert!(e.contains("`val_f1`") && e.contains("val_accuracy"), "{e}");
+        let e = h.last("val_f1").unwrap_err().to_string();
+        assert!(e.contains("`val_f1`") && e.contains("train_loss, val_loss"), "{e}");
         let back = History::from_json(&h.to_json().unwrap()).unwrap();
         assert_eq!(back, h);
+    }
+
+    #[test]
+    fn last_and_best_explain_what_is_missing() {
+        let empty = History::new("fresh");
+        let e = empty.last("train_loss").unwrap_err().to_string();
+        assert!(e.contains("`train_loss`") && e.contains("`fresh` has not trained"), "{e}");
+        assert!(empty.best("train_loss").is_err());
+        assert_eq!(empty.seconds_per_epoch(), 0.0);
+        let mut no_val = History::new("no val");
+        no_val.push(EpochRecord { val_loss: None, val_metrics: vec![], ..rec(1, 0.5, 0.8) });
+        let e = no_val.last("val_loss").unwrap_err().to_string();
+        assert!(e.contains("`val_loss`") && e.contains("train_accuracy"), "{e}");
+    }
+
+    #[test]
+    fn best_run_compares_last_values_the_way_the_column_says() {
+        let mut a = History::new("a");
+        a.push(rec(1, 0.5, 0.8));
+        a.push(rec(2, 0.3, 0.85));
+        let mut b = History::new("b");
+        b.push(rec(1, 0.2, 0.9));
+        let mut c = History::new("c"); // ties with b on accuracy: the first one wins
+        c.push(rec(1, 0.25, 0.9));
+        let runs = [a, b, c];
+        assert_eq!(History::best_run(&runs, "val_accuracy").unwrap().name, "b");
+        assert_eq!(History::best_run(&runs, "val_loss").unwrap().name, "b");
+        assert_eq!(History::best_run(&runs[..1], "train_loss").unwrap().name, "a");
+        let e = History::best_run(&runs, "val_f1").unwrap_err().to_string();
+        assert!(e.contains("`val_f1`") && e.contains("val_accuracy"), "{e}");
+        assert!(History::best_run(&[], "val_loss").is_err());
+        assert!(minimize("val_loss") && !minimize("val_f1_macro"));
     }
 }

@@ -19,7 +19,7 @@
 //! let model = zoo::build("hw1/5_layers")?;
 //! let mut learn = Learner::new(model, &loaders).optimizer(Adam::new(1e-3)).metrics([accuracy(), f1_macro()]);
 //! let history = learn.fit(2)?;
-//! println!("{:.4}", history.last().unwrap().val_metrics[0].1);
+//! println!("{:.4}", history.last("val_accuracy")?);
 //! # Ok(()) }
 //! ```
 
@@ -117,16 +117,12 @@ impl Learner {
         }
     }
 
-    /// The optimizer (`Adam::new(1e-3)`, `Sgd::new(0.1).momentum(0.9)`, …).
+    /// The optimizer (`Adam::new(1e-3)`, `Sgd::new(0.1).momentum(0.9)`, a
+    /// boxed one from `optimizer_by_name`, `config.build()` of an [`OptimizerConfig`]).
+    ///
+    /// [`OptimizerConfig`]: crate::train::optim::OptimizerConfig
     pub fn optimizer(mut self, opt: impl Optimizer + 'static) -> Learner {
         self.optimizer = Box::new(opt);
-        self.attached = false;
-        self
-    }
-
-    /// The optimizer as a box (from `optimizer_by_name`).
-    pub fn optimizer_boxed(mut self, opt: Box<dyn Optimizer>) -> Learner {
-        self.optimizer = opt;
         self.attached = false;
         self
     }

@@ -18,7 +18,7 @@
 //! use nnlab::data::Dataset;
 //! let ds = Dataset::new("toy", "memory", vec!["a".into(), "b".into()], [1, 2, 2],
 //!                       vec![0, 255, 0, 255, 9, 9, 9, 9], vec![0, 1], 255).unwrap();
-//! let fig = nnlab::viz::images::image_grid(&ds, &[0, 1], 2, Some(&[0, 0])).unwrap();
+//! let fig = nnlab::viz::images::image_grid(&ds, 0..2, 2, Some(&[0, 0])).unwrap();
 //! let v: serde_json::Value = serde_json::from_str(&fig.to_json()).unwrap();
 //! assert_eq!(v["data"][0]["type"], "image");
 //! assert!(v["data"][0]["source"].as_str().unwrap().starts_with("data:image/png;base64,"));
@@ -350,16 +350,20 @@ fn check_predictions(predictions: Option<&[u32]>, n: usize, classes: usize) -> R
     Ok(())
 }
 
-/// Samples `indices` of `ds`, `cols` a row, captioned with their class;
-/// `predictions[i]` (the predicted class of sample `indices[i]`) adds
-/// `true → predicted` in red with a red outline where it is wrong, `true ✓`
-/// where it is right. Grayscale and RGB datasets.
+/// Samples `indices` of `ds` — a range (`0..32`), a list (`[3, 14, 15]`, a
+/// `Vec<usize>`) or any iterator of indices (`(0..16).map(|i| i * step)`) —
+/// `cols` a row, captioned with their class; `predictions[i]` (the predicted
+/// class of the i-th sample shown) adds `true → predicted` in red with a red
+/// outline where it is wrong, `true ✓` where it is right. Grayscale and RGB
+/// datasets.
 pub fn image_grid(
     ds: &Dataset,
-    indices: &[usize],
+    indices: impl IntoIterator<Item = usize>,
     cols: usize,
     predictions: Option<&[u32]>,
 ) -> Result<Figure> {
+    let indices: Vec<usize> = indices.into_iter().collect();
+    let indices = indices.as_slice();
     let (tiles, wrong) = dataset_tiles(ds, indices, cols, predictions)?;
     let [c, h, w] = ds.shape;
     let mut desc = format!("{} images of `{}` ({c}×{h}×{w})", indices.len(), ds.name);
@@ -608,8 +612,7 @@ pub fn class_distribution(splits: &[(&str, &Dataset)]) -> Result<Figure> {
 impl Dataset {
     /// [`image_grid`] of the first `n` samples, `cols` a row.
     pub fn show_images(&self, n: usize, cols: usize) -> Result<Figure> {
-        let idx: Vec<usize> = (0..n.min(self.len())).collect();
-        image_grid(self, &idx, cols, None)
+        image_grid(self, 0..n.min(self.len()), cols, None)
     }
 }
 

@@ -1,8 +1,10 @@
 //! Optimizers with torch.optim's update rules, defaults and weight decay:
 //! [`Sgd`] (plain, momentum, Nesterov), [`Adagrad`], [`RmsProp`], [`Adam`]
 //! (with AMSGrad) and [`AdamW`]. One file per optimizer; this file holds the
-//! object-safe [`Optimizer`] trait, [`optimizer_by_name`] and the machinery
-//! they share (per-parameter state, state save/restore, the fused CPU path).
+//! object-safe [`Optimizer`] trait (a `Box<dyn Optimizer>` is one too),
+//! [`OptimizerConfig`] (an optimizer as a configuration value),
+//! [`optimizer_by_name`] and the machinery they share (per-parameter state,
+//! state save/restore, the fused CPU path).
 //!
 //! An optimizer is built without parameters; the Learner attaches them:
 //!
@@ -66,6 +68,94 @@ pub trait Optimizer: Send {
     /// Restores what [`Optimizer::state`] returned (names and shapes checked).
     /// Before `attach` the state is kept and applied when parameters arrive.
     fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()>;
+    /// A new optimizer of the same kind with the same hyperparameters (and
+    /// the current learning rate), before `attach`: no parameters, no state.
+    fn fresh(&self) -> Box<dyn Optimizer>;
+}
+
+/// A boxed optimizer is an optimizer: `Learner::optimizer(optimizer_by_name("adam", 1e-3)?)`.
+impl Optimizer for Box<dyn Optimizer> {
+    fn name(&self) -> String {
+        (**self).name()
+    }
+    fn attach(&mut self, params: Vec<(String, Var)>) -> Result<()> {
+        (**self).attach(params)
+    }
+    fn step(&mut self, grads: &GradStore) -> Result<()> {
+        (**self).step(grads)
+    }
+    fn lr(&self) -> f64 {
+        (**self).lr()
+    }
+    fn set_lr(&mut self, lr: f64) {
+        (**self).set_lr(lr)
+    }
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        (**self).state()
+    }
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        (**self).load_state(state)
+    }
+    fn fresh(&self) -> Box<dyn Optimizer> {
+        (**self).fresh()
+    }
+}
+
+/// An optimizer as a configuration value: its kind and hyperparameters,
+/// without parameters or state. It clones freely, so it can sit in a
+/// description of a run (a struct, a list of runs) and make a fresh optimizer
+/// for every training of that run with [`OptimizerConfig::build`].
+///
+/// ```
+/// use nnlab::train::optim::{Adam, Optimizer, OptimizerConfig, Sgd};
+/// let configs: Vec<OptimizerConfig> = vec![Adam::new(1e-3).into(), Sgd::new(1e-2).momentum(0.9).into()];
+/// let again = configs[1].clone();
+/// assert_eq!(again.build().name(), "SGD(lr=0.01, momentum=0.9)");
+/// assert_eq!(configs[0].to_string(), "Adam(lr=0.001, betas=(0.9, 0.999), eps=1e-8)");
+/// ```
+pub struct OptimizerConfig {
+    template: Box<dyn Optimizer>,
+}
+
+impl OptimizerConfig {
+    /// The configuration of `optimizer` (its parameters and state, if any, are left behind).
+    pub fn new(optimizer: impl Optimizer + 'static) -> OptimizerConfig {
+        OptimizerConfig { template: optimizer.fresh() }
+    }
+
+    /// A fresh optimizer with these hyperparameters, ready for `Learner::optimizer`.
+    pub fn build(&self) -> Box<dyn Optimizer> {
+        self.template.fresh()
+    }
+
+    /// `Adam(lr=0.001, betas=(0.9, 0.999), eps=1e-8)`.
+    pub fn name(&self) -> String {
+        self.template.name()
+    }
+}
+
+impl Clone for OptimizerConfig {
+    fn clone(&self) -> Self {
+        OptimizerConfig { template: self.template.fresh() }
+    }
+}
+
+impl std::fmt::Debug for OptimizerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OptimizerConfig({})", self.name())
+    }
+}
+
+impl std::fmt::Display for OptimizerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl<T: Optimizer + 'static> From<T> for OptimizerConfig {
+    fn from(optimizer: T) -> OptimizerConfig {
+        OptimizerConfig::new(optimizer)
+    }
 }
 
 /// The optimizer called `name` with learning rate `lr` and torch's defaults:
@@ -555,6 +645,10 @@ macro_rules! impl_optimizer {
                 self.slots = slots;
                 r
             }
+            fn fresh(&self) -> Box<dyn $crate::train::optim::Optimizer> {
+                let slots = Slots { force_tensor: self.slots.force_tensor, ..Slots::default() };
+                Box::new(Self { slots, ..*self })
+            }
         }
     };
 }
@@ -636,6 +730,35 @@ mod tests {
                     .unwrap()
             })
             .collect()
+    }
+
+    /// A fresh optimizer (and a config's `build`, and a clone of a config)
+    /// starts like the original did, whatever the original has done since;
+    /// a boxed optimizer steps like the unboxed one.
+    #[test]
+    fn fresh_optimizers_and_configs_start_from_scratch() {
+        let makes: [Box<dyn Optimizer>; 5] = [
+            Box::new(Sgd::new(0.05).momentum(0.9).nesterov(true)),
+            Box::new(Adagrad::new(0.1).lr_decay(0.01)),
+            Box::new(RmsProp::new(0.01).centered(true)),
+            Box::new(Adam::new(0.01).amsgrad(true)),
+            Box::new(AdamW::new(0.01).weight_decay(0.1)),
+        ];
+        for mut used in makes {
+            let config = OptimizerConfig::new(used.fresh());
+            let first = train(&mut used.fresh(), DType::F64);
+            let again = train(&mut used, DType::F64); // `used` is now trained, has state
+            assert_eq!(first, again, "{}", used.name());
+            let from_used = train(&mut used.fresh(), DType::F64);
+            assert_eq!(first, from_used, "{}: fresh() kept state", used.name());
+            assert!(used.fresh().state().unwrap().is_empty());
+            let mut built = config.clone().build();
+            assert_eq!(built.name(), used.name());
+            assert_eq!(train(&mut built, DType::F64), first, "{}", config);
+            assert_eq!(format!("{config:?}"), format!("OptimizerConfig({})", used.name()));
+        }
+        let mut tensor = Adam::new(0.01).tensor_path().fresh();
+        assert_eq!(train(&mut tensor, DType::F32), train(&mut Adam::new(0.01).tensor_path(), DType::F32));
     }
 
     /// The tensor-op path (CUDA, f16, bf16) computes what the fused CPU path

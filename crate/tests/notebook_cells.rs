@@ -1,0 +1,124 @@
+//! The code cells of the course notebooks (`notebooks/*.ipynb`) read like
+//! the PyTorch original: none of them holds Rust ceremony a student would
+//! have to decode, or that loses the kernel's variables when it panics.
+//!
+//! Banned in a code cell (DESIGN.md, "What a notebook cell looks like"):
+//! `unwrap(` (a panic loses every variable of the kernel: cells use `?`),
+//! `::<` (a turbofish), `Box::new`, `std::env` (the library reads the
+//! environment, cells do not) and `shared/` (a folder outside the
+//! repository; course datasets are found by name). Nor may a cell end in a
+//! `for`/`while`/`if`/`match` without `;`: evcxr displays its value, a bare
+//! `()`. A failure names the notebook, the cell index (as in
+//! `nb["cells"][i]`) and the line.
+
+use std::path::{Path, PathBuf};
+
+/// What a cell must not contain, and why (printed with a failure).
+const BANNED: [(&str, &str); 5] = [
+    ("unwrap(", "a panic loses every variable of the kernel: use `?`"),
+    ("::<", "a turbofish: let the library's types or a `let x: T` say it"),
+    ("Box::new", "boxes stay inside the library"),
+    ("std::env", "the library reads environment variables, cells do not"),
+    ("shared/", "a folder outside the repository: find course data by name"),
+];
+
+/// The number of course notebooks; the scan must see all of them.
+const NOTEBOOKS: usize = 6;
+
+fn notebooks() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("notebooks");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ipynb"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// `(cell index, source)` of every code cell.
+fn code_cells(path: &Path) -> Vec<(usize, String)> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let nb: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()));
+    let cells = nb["cells"].as_array().unwrap_or_else(|| panic!("{}: no `cells` list", path.display()));
+    cells
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c["cell_type"] == "code")
+        .map(|(i, c)| {
+            let source = match &c["source"] {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Array(lines) => lines.iter().filter_map(|l| l.as_str()).collect(),
+                other => panic!("{} cell {i}: source is {other}", path.display()),
+            };
+            (i, source)
+        })
+        .collect()
+}
+
+/// Every banned pattern in `source`, as `cell i, line n: pattern (why): the line`.
+fn violations(notebook: &str, cell: usize, source: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (n, line) in source.lines().enumerate() {
+        for (pattern, why) in BANNED {
+            if line.contains(pattern) {
+                found.push(format!("{notebook} cell {cell}, line {}: `{pattern}` ({why}):\n    {}", n + 1, line.trim()));
+            }
+        }
+    }
+    if let Some(line) = bare_unit(source) {
+        found.push(format!("{notebook} cell {cell}, line {line}: a `for`/`while`/`if`/`match` ends the cell without `;`: it displays `()`"));
+    }
+    found
+}
+
+/// The line (1-based) of the statement that ends the cell when it is a
+/// `for`, `while`, `if` or `match` closed by `}` without `;`.
+fn bare_unit(source: &str) -> Option<usize> {
+    let lines: Vec<&str> = source.lines().collect();
+    let last = lines.iter().rposition(|l| !l.trim().is_empty())?;
+    if lines[last].trim_end() != "}" {
+        return None;
+    }
+    // the statement's first line: the last line at column 0 before the closing brace
+    let start = (0..last).rev().find(|&i| {
+        let l = lines[i];
+        !l.trim().is_empty() && !l.starts_with(char::is_whitespace) && !l.starts_with('}')
+    })?;
+    let head = lines[start];
+    ["for ", "while ", "if ", "match "].iter().any(|k| head.starts_with(k)).then_some(start + 1)
+}
+
+#[test]
+fn code_cells_hold_no_rust_ceremony() {
+    let paths = notebooks();
+    let names: Vec<String> = paths.iter().map(|p| p.file_name().unwrap_or_default().to_string_lossy().into()).collect();
+    assert_eq!(paths.len(), NOTEBOOKS, "expected the {NOTEBOOKS} course notebooks, found {names:?}");
+    let mut found = Vec::new();
+    let mut cells = 0;
+    for (path, name) in paths.iter().zip(&names) {
+        let code = code_cells(path);
+        assert!(code.len() > 3, "{name}: only {} code cells", code.len());
+        cells += code.len();
+        for (i, source) in code {
+            found.extend(violations(name, i, &source));
+        }
+    }
+    assert!(found.is_empty(), "{} banned patterns in {cells} code cells:\n{}", found.len(), found.join("\n"));
+}
+
+#[test]
+fn the_scan_names_notebook_cell_and_line() {
+    let v = violations("01_x.ipynb", 7, "let a = 1;\nlet b = h.column(\"x\")?.last().unwrap();\nBox::new(Adam::new(1e-3))");
+    assert_eq!(v.len(), 2, "{v:?}");
+    assert!(v[0].starts_with("01_x.ipynb cell 7, line 2: `unwrap(`"), "{}", v[0]);
+    assert!(v[1].starts_with("01_x.ipynb cell 7, line 3: `Box::new`"), "{}", v[1]);
+    assert!(violations("n", 0, "let x = profile.pick(10, 2);").is_empty());
+    let unit = violations("n", 3, "let mut v = Vec::new();\nfor i in 0..3 {\n    v.push(i);\n}");
+    assert_eq!(unit.len(), 1, "{unit:?}");
+    assert!(unit[0].starts_with("n cell 3, line 2: a `for`"), "{}", unit[0]);
+    assert!(violations("n", 0, "for i in 0..3 {\n    v.push(i);\n};").is_empty());
+    assert!(violations("n", 0, "fn f() -> usize {\n    for i in 0..3 {}\n    1\n}").is_empty());
+    assert!(violations("n", 0, "match x {\n    _ => 1,\n}.to_string()").is_empty());
+}
