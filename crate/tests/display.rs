@@ -115,7 +115,7 @@ fn every_kind_of_output() -> Vec<(&'static str, MimeBundle)> {
         ),
         (
             "image mosaic",
-            images::image_grid(&ds, &[0, 1], 2, Some(&[0, 0]))
+            images::image_grid(&ds, [0, 1], 2, Some(&[0, 0]))
                 .unwrap()
                 .bundle(),
         ),
@@ -490,7 +490,7 @@ fn chromium_draws_a_report_page_built_from_the_stored_json() {
         ),
         (
             "toy",
-            images::image_grid(&ds, &[0, 1], 2, None).unwrap().bundle(),
+            images::image_grid(&ds, [0, 1], 2, None).unwrap().bundle(),
         ),
     ];
     let mut body = String::new();
