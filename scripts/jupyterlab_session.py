@@ -186,13 +186,17 @@ def type_edit(driver, cell_index: int, source: str, old: str, new: str):
     line = source.count("\n", 0, at)
     line_text = source.split("\n")[line]
     col = at - (source.rfind("\n", 0, at) + 1)
-    keys = [Keys.CONTROL + Keys.HOME] + [Keys.DOWN] * line + [Keys.END] + [Keys.LEFT] * (len(line_text) - col)
-    keys += [Keys.SHIFT + Keys.RIGHT] * len(old)
     actions = webdriver.ActionChains(driver)
-    for k in keys:
-        actions.send_keys(k)
+    actions.key_down(Keys.CONTROL).send_keys(Keys.HOME).key_up(Keys.CONTROL)
+    for key in [Keys.DOWN] * line + [Keys.END] + [Keys.LEFT] * (len(line_text) - col):
+        actions.send_keys(key)
+    actions.key_down(Keys.SHIFT)
+    for _ in old:
+        actions.send_keys(Keys.RIGHT)
+    actions.key_up(Keys.SHIFT)
+    actions.send_keys(new)
     actions.perform()
-    webdriver.ActionChains(driver).send_keys(new).perform()
+    time.sleep(0.5)
     typed = editor.text
     expected = source.replace(old, new, 1)
     if typed.replace("\u00a0", " ").strip() != expected.strip():
