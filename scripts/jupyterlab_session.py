@@ -263,7 +263,14 @@ def run_session(args, driver, port, token, rel: str, copy: Path):
     before_save = copy.stat().st_mtime
     menu(driver, "File", "docmanager:save")
     wait("the notebook to be saved", 30, lambda: copy.stat().st_mtime != before_save)
-    saved = file_counts(copy)
+
+    def readable():
+        # The server may still be writing the file when its mtime changes.
+        try:
+            return file_counts(copy)
+        except (ValueError, KeyError):
+            return None
+    saved = wait("the saved notebook to be complete JSON", 30, readable)
     got = page_counts(driver)
     if saved["errors"]:
         raise SessionFailed(f"the saved notebook has error output: {saved['errors'][0]}")
