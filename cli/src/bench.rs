@@ -250,11 +250,14 @@ pub fn matmul(size: usize, reps: usize) -> MatmulResult {
     let mut best = f64::INFINITY;
     for _ in 0..reps + 1 {
         let t = Instant::now();
-        nnlab::ops::gemm::gemm(
+        // square row-major operands of one size: the checked entry cannot fail
+        let _ = nnlab::ops::gemm::matmul(
             size,
             size,
             size,
             &mut c,
+            size,
+            1,
             false,
             nnlab::ops::gemm::Mat::rows(&a, size),
             nnlab::ops::gemm::Mat::rows(&b, size),

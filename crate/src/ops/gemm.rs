@@ -126,8 +126,10 @@ impl<'a, T> Mat<'a, T> {
 
 /// `dst[m×n] = a·b` (or `dst += a·b` when `accumulate`); `dst` is row-major
 /// and contiguous. `threads > 1` lets the kernel split the product.
+/// Crate-internal: the callers size every slice; a bad size panics in
+/// [`check`]'s assert, never reads or writes outside a slice.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm<T: Real>(
+pub(crate) fn gemm<T: Real>(
     m: usize,
     n: usize,
     k: usize,
@@ -143,7 +145,7 @@ pub fn gemm<T: Real>(
 /// [`gemm`] into a destination whose rows are `dst_rs` elements apart
 /// (`dst_rs ≥ n`): a block of columns of a wider matrix.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_rows<T: Real>(
+pub(crate) fn gemm_rows<T: Real>(
     m: usize,
     n: usize,
     k: usize,
@@ -162,7 +164,116 @@ pub fn gemm_rows<T: Real>(
 /// the transpose of the product. The strides must not make two elements
 /// overlap.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_strided<T: Real>(
+pub(crate) fn gemm_strided<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [T],
+    dst_rs: usize,
+    dst_cs: usize,
+    accumulate: bool,
+    a: Mat<T>,
+    b: Mat<T>,
+    threads: usize,
+) {
+    if let Err(why) = check(m, n, k, dst.len(), dst_rs, dst_cs, &a, &b) {
+        panic!("gemm: {why}");
+    }
+    run(m, n, k, dst, dst_rs, dst_cs, accumulate, a, b, threads)
+}
+
+/// The public, checked product: `dst[i·dst_rs + j·dst_cs] (+)= (a·b)[i][j]`
+/// for `a` m×k and `b` k×n. Every stride and size is checked with
+/// overflow-checked arithmetic before the kernel runs: a stride or size
+/// that would reach outside a slice (or overflow `usize`/`isize`), or
+/// destination strides that make two elements overlap, are an
+/// [`Error::Shape`](crate::Error::Shape) at `ops::gemm::matmul`.
+///
+/// ```
+/// use nnlab::ops::gemm::{matmul, Mat};
+/// let (a, b) = ([1.0f32, 2., 3., 4.], [1.0f32, 0., 0., 1.]);
+/// let mut c = [0.0f32; 4];
+/// matmul(2, 2, 2, &mut c, 2, 1, false, Mat::rows(&a, 2), Mat::rows(&b, 2), 1).unwrap();
+/// assert_eq!(c, a);
+/// let far = Mat { data: &a[..1], rs: usize::MAX, cs: 1 };
+/// assert!(matmul(2, 2, 2, &mut c, 2, 1, false, far, Mat::rows(&b, 2), 1).is_err());
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn matmul<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [T],
+    dst_rs: usize,
+    dst_cs: usize,
+    accumulate: bool,
+    a: Mat<T>,
+    b: Mat<T>,
+    threads: usize,
+) -> crate::Result<()> {
+    check(m, n, k, dst.len(), dst_rs, dst_cs, &a, &b)
+        .map_err(|why| crate::Error::shape("ops::gemm::matmul", why))?;
+    run(m, n, k, dst, dst_rs, dst_cs, accumulate, a, b, threads);
+    Ok(())
+}
+
+/// The offset of the last element of a `rows × cols` operand with strides
+/// `(rs, cs)`: `(rows − 1)·rs + (cols − 1)·cs`, None when it overflows
+/// `usize` or a stride does not fit the kernel's `isize`.
+fn last_offset(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
+    if rs > isize::MAX as usize || cs > isize::MAX as usize {
+        return None;
+    }
+    rows.checked_sub(1)?
+        .checked_mul(rs)?
+        .checked_add(cols.checked_sub(1)?.checked_mul(cs)?)
+}
+
+/// Whether a product of these sizes and strides stays inside the slices:
+/// `Err` says which operand does not.
+#[allow(clippy::too_many_arguments)]
+fn check<T>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst_len: usize,
+    dst_rs: usize,
+    dst_cs: usize,
+    a: &Mat<T>,
+    b: &Mat<T>,
+) -> Result<(), String> {
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let row_major = dst_cs >= 1 && n.checked_mul(dst_cs).is_some_and(|w| dst_rs >= w);
+    let col_major = dst_rs >= 1 && m.checked_mul(dst_rs).is_some_and(|h| dst_cs >= h);
+    if !row_major && !col_major {
+        return Err(format!(
+            "destination strides ({dst_rs}, {dst_cs}) overlap for {m}×{n}"
+        ));
+    }
+    let inside = |what: &str, rows: usize, cols: usize, rs: usize, cs: usize, len: usize| {
+        match last_offset(rows, cols, rs, cs) {
+            Some(last) if last < len => Ok(()),
+            Some(last) => Err(format!(
+                "{what} {rows}×{cols} with strides ({rs}, {cs}) reaches element {last}, expected < {len} (its length)"
+            )),
+            None => Err(format!(
+                "{what} {rows}×{cols} with strides ({rs}, {cs}) overflows the address range"
+            )),
+        }
+    };
+    inside("destination", m, n, dst_rs, dst_cs, dst_len)?;
+    if k > 0 {
+        inside("lhs", m, k, a.rs, a.cs, a.data.len())?;
+        inside("rhs", k, n, b.rs, b.cs, b.data.len())?;
+    }
+    Ok(())
+}
+
+/// The kernel call, after [`check`] passed.
+#[allow(clippy::too_many_arguments)]
+fn run<T: Real>(
     m: usize,
     n: usize,
     k: usize,
@@ -177,14 +288,6 @@ pub fn gemm_strided<T: Real>(
     if m == 0 || n == 0 {
         return;
     }
-    assert!(
-        (dst_cs >= 1 && dst_rs >= n * dst_cs) || (dst_rs >= 1 && dst_cs >= m * dst_rs),
-        "gemm: destination strides ({dst_rs}, {dst_cs}) overlap for {m}×{n}"
-    );
-    assert!(
-        dst.len() > (m - 1) * dst_rs + (n - 1) * dst_cs,
-        "gemm: destination too small"
-    );
     if k == 0 {
         if !accumulate {
             for i in 0..m {
@@ -195,22 +298,15 @@ pub fn gemm_strided<T: Real>(
         }
         return;
     }
-    // The last elements each operand reaches must lie inside its slice.
-    assert!(
-        a.data.len() > (m - 1) * a.rs + (k - 1) * a.cs,
-        "gemm: lhs too small"
-    );
-    assert!(
-        b.data.len() > (k - 1) * b.rs + (n - 1) * b.cs,
-        "gemm: rhs too small"
-    );
     let parallelism = if threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the asserts above keep every access inside the slices; dst is
-    // exclusively borrowed and does not alias a or b.
+    // SAFETY: `check` passed (every caller runs it first): with overflow-
+    // checked arithmetic, the last element each operand reaches lies inside
+    // its slice, every stride fits `isize`, the destination strides do not
+    // overlap; dst is exclusively borrowed and does not alias a or b.
     unsafe {
         gemm::gemm(
             m,
@@ -306,5 +402,45 @@ mod tests {
             1,
         );
         assert_eq!(f, [-1., 4., 5., -1., 10., 11.]);
+    }
+
+    /// Issue 17: strides that wrap in release arithmetic are an error from
+    /// the public entry, and nothing is read or written.
+    #[test]
+    fn matmul_refuses_strides_that_overflow_or_reach_outside() {
+        let one = [1.0f64];
+        let b = [1.0f64, 2., 3., 4.];
+        let mut c = [7.0f64; 4];
+        let far = Mat { data: &one[..], rs: usize::MAX, cs: 1 };
+        let e = matmul(2, 2, 2, &mut c, 2, 1, false, far, Mat::rows(&b, 2), 1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ops::gemm::matmul") && e.contains("lhs") && e.contains("overflows"), "{e}");
+        // wraps to a small offset in unchecked arithmetic: 2·(usize::MAX/2+1) = 0
+        let wrap = Mat { data: &b[..], rs: usize::MAX / 2 + 1, cs: 1 };
+        let e = matmul(3, 2, 2, &mut [0.0f64; 6], 2, 1, false, wrap, Mat::rows(&b, 2), 1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lhs"), "{e}");
+        let e = matmul(2, 2, 2, &mut c, usize::MAX, 1, false, Mat::rows(&b, 2), Mat::rows(&b, 2), 1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("destination"), "{e}");
+        let e = matmul(2, 2, 2, &mut c, 1, 1, false, Mat::rows(&b, 2), Mat::rows(&b, 2), 1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("overlap"), "{e}");
+        let e = matmul(2, 2, 2, &mut c[..3], 2, 1, false, Mat::rows(&b, 2), Mat::rows(&b, 2), 1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("reaches element 3, expected < 3"), "{e}");
+        let far_b = Mat { data: &b[..], rs: 2, cs: usize::MAX };
+        let e = matmul(2, 2, 2, &mut c, 2, 1, false, Mat::rows(&b, 2), far_b, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rhs"), "{e}");
+        assert_eq!(c, [7.0; 4], "nothing written on an error");
+        matmul(2, 2, 2, &mut c, 2, 1, false, Mat::rows(&b, 2), Mat::rows(&b, 2), 1).unwrap();
+        assert_eq!(c, [7., 10., 15., 22.]);
     }
 }
