@@ -112,7 +112,9 @@ fn table(s: &Splits, info: &serde_json::Value) -> String {
     for (i, c) in s.train.classes.iter().enumerate() {
         out += &format!("{i:>3}  {c:<w$}");
         for cc in &counts {
-            out += &format!("  {:>7}", cc[i]);
+            // a split with fewer classes (load checks image folders; a
+            // hand-built Splits may still differ) shows 0, never panics
+            out += &format!("  {:>7}", cc.get(i).copied().unwrap_or(0));
         }
         out.push('\n');
     }
@@ -157,5 +159,48 @@ mod tests {
             t.contains("mean 0.5000, std 0.5000") && t.contains("total"),
             "{t}"
         );
+    }
+
+    /// Issue 17: a test split with fewer classes than train printed a table
+    /// by indexing its class counts: it panicked.
+    #[test]
+    fn table_with_fewer_test_classes_does_not_panic() {
+        let cls = |n: usize| (0..n).map(|i| format!("c{i}")).collect::<Vec<String>>();
+        let train = Dataset::new("t", "m", cls(3), [1, 1, 1], vec![0, 1, 2], vec![0, 1, 2], 255).unwrap();
+        let test = Dataset::new("u", "m", cls(1), [1, 1, 1], vec![0], vec![0], 255).unwrap();
+        let s = Splits { name: "t".into(), train, test: Some(test), others: vec![] };
+        let t = table(&s, &info_json(&s));
+        assert!(t.contains("c2") && t.contains("total"), "{t}");
+    }
+
+    /// Issue 17: `nnlab data info folder:PATH` with a Testing folder holding
+    /// fewer classes is an error naming both folders and the class.
+    #[test]
+    fn info_on_a_folder_with_fewer_test_classes_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        for (split, classes) in [("Training", &["a", "b"][..]), ("Testing", &["a"][..])] {
+            for c in classes {
+                let dir = d.path().join(split).join(c);
+                std::fs::create_dir_all(&dir).unwrap();
+                // a 1×1 BMP: 14-byte file header, 40-byte info header, one BGR pixel + pad
+                let mut bmp = b"BM".to_vec();
+                bmp.extend_from_slice(&58u32.to_le_bytes());
+                bmp.extend_from_slice(&[0; 4]);
+                bmp.extend_from_slice(&54u32.to_le_bytes());
+                bmp.extend_from_slice(&40u32.to_le_bytes());
+                bmp.extend_from_slice(&1i32.to_le_bytes());
+                bmp.extend_from_slice(&1i32.to_le_bytes());
+                bmp.extend_from_slice(&1u16.to_le_bytes());
+                bmp.extend_from_slice(&24u16.to_le_bytes());
+                bmp.extend_from_slice(&[0; 24]);
+                bmp.extend_from_slice(&[9, 9, 9, 0]);
+                std::fs::write(dir.join("1.bmp"), bmp).unwrap();
+            }
+        }
+        let args = Args {
+            command: Command::Info { spec: format!("folder:{}", d.path().display()), root: None, json: false },
+        };
+        let e = run(args).unwrap_err().to_string();
+        assert!(e.contains("Testing") && e.contains("Training") && e.contains("class `b`"), "{e}");
     }
 }

@@ -46,18 +46,21 @@ impl Dataset {
         max_value: u8,
     ) -> Result<Self> {
         let name = name.into();
-        let sample = shape.iter().product::<usize>();
+        let sample = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(0);
         if sample == 0 {
-            return Err(Error::config(format!("{name}.shape"), format!("{shape:?}: every dimension must be positive")));
+            return Err(Error::config(
+                format!("{name}.shape"),
+                format!("{shape:?}: every dimension must be positive, the product at most {}", usize::MAX),
+            ));
         }
-        if pixels.len() != labels.len() * sample {
+        if labels.len().checked_mul(sample) != Some(pixels.len()) {
             return Err(Error::config(
                 format!("{name}.pixels"),
                 format!(
                     "{} bytes for {} labels of shape {shape:?}: expected {}",
                     pixels.len(),
                     labels.len(),
-                    labels.len() * sample
+                    labels.len() as u128 * sample as u128
                 ),
             ));
         }

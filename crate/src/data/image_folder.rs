@@ -12,7 +12,10 @@
 //! and other files are ignored. Images are decoded in parallel (rayon),
 //! converted to RGB (or to one channel with [`ImageFolder::grayscale`], PIL's
 //! `L = (19595 R + 38470 G + 7471 B + 2^15) >> 16`), and resized to `H × W`
-//! with a bilinear (triangle) filter, PIL/torchvision's default.
+//! with a bilinear (triangle) filter, PIL/torchvision's default. An image
+//! over [`MAX_PIXELS`] (or [`ImageFolder::max_pixels`]) is refused from its
+//! header before it is decoded; a `folder:PATH` spec's splits must hold the
+//! same classes ([`check_same_classes`]).
 //!
 //! The decoded pixels are cached in `<cache dir>/folder-<md5>.bin`, where the
 //! md5 covers the folder path, every file's relative path, size and mtime, the
@@ -42,6 +45,11 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"NNLABIF1";
+
+/// The most pixels one image may have by default: 2^25 ≈ 33.5 million
+/// (e.g. 8192 × 4096; 100 MB as RGB). The course's largest images (Brain
+/// Tumor MRI) are under 1 million. See [`ImageFolder::max_pixels`].
+pub const MAX_PIXELS: u64 = 1 << 25;
 const EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "bmp"];
 
 /// Builder for reading a class-per-subfolder image folder.
@@ -51,6 +59,7 @@ pub struct ImageFolder {
     size: Option<(usize, usize)>,
     grayscale: bool,
     skip_bad: bool,
+    max_pixels: u64,
     cache: bool,
     cache_dir: Option<PathBuf>,
 }
@@ -91,6 +100,7 @@ impl ImageFolder {
             size: None,
             grayscale: false,
             skip_bad: false,
+            max_pixels: MAX_PIXELS,
             cache: true,
             cache_dir: None,
         }
@@ -120,6 +130,14 @@ impl ImageFolder {
     /// Leave undecodable files out (listed in [`FolderLoad::skipped`]) instead of failing.
     pub fn skip_bad(mut self, yes: bool) -> Self {
         self.skip_bad = yes;
+        self
+    }
+
+    /// The most pixels (width × height) one image may have before it is
+    /// decoded ([`MAX_PIXELS`] by default); checked from the file's header,
+    /// so a small file that expands to gigabytes is never decoded.
+    pub fn max_pixels(mut self, n: u64) -> Self {
+        self.max_pixels = n;
         self
     }
 
@@ -175,6 +193,22 @@ impl ImageFolder {
             ));
         }
         Ok(out)
+    }
+
+    /// True when `path` is laid out in split folders: every subfolder
+    /// (`Training/`, `Testing/`) holds subfolders and no image of its own.
+    /// False for a plain class-per-subfolder folder.
+    pub fn has_split_folders(&self) -> Result<bool> {
+        let subdirs = sorted_subdirs(&self.path)?;
+        if subdirs.is_empty() {
+            return Ok(false);
+        }
+        for (_, dir) in &subdirs {
+            if sorted_subdirs(dir)?.is_empty() || holds_image_file(dir)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Like [`load`](Self::load), also saying what was skipped and whether the cache was used.
@@ -259,6 +293,10 @@ impl ImageFolder {
                 e.class, e.rel, e.size, e.mtime_ns
             ));
         }
+        if self.max_pixels != MAX_PIXELS {
+            // what skip_bad leaves out depends on the limit
+            h.update(format!("max_pixels={}\n", self.max_pixels));
+        }
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
@@ -270,7 +308,7 @@ impl ImageFolder {
         let c = if self.grayscale { 1 } else { 3 };
         let decoded: Vec<std::result::Result<(usize, usize, Vec<u8>), String>> = entries
             .par_iter()
-            .map(|e| decode(&e.path, self.size, self.grayscale))
+            .map(|e| decode(&e.path, self.size, self.grayscale, self.max_pixels))
             .collect();
         let mut skipped = Vec::new();
         let mut shape: Option<[usize; 3]> = self.size.map(|(h, w)| [c, h, w]);
@@ -353,6 +391,54 @@ fn sorted_subdirs(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
+/// Whether `dir` itself (not its subfolders) holds an image file.
+fn holds_image_file(dir: &Path) -> Result<bool> {
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for ent in rd {
+        let ent = ent.map_err(|e| Error::io(dir, e))?;
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') && is_image_name(&name) && !ent.path().is_dir() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Checks that a split holds the same classes, in the same order, as the
+/// training split: an error naming both folders and the first class that
+/// differs (a test split with fewer, more or renamed classes would otherwise
+/// be relabelled silently or fail only after an epoch).
+pub fn check_same_classes(
+    train_dir: &Path,
+    train: &[String],
+    other_dir: &Path,
+    other: &[String],
+) -> Result<()> {
+    if train == other {
+        return Ok(());
+    }
+    let i = train
+        .iter()
+        .zip(other)
+        .position(|(a, b)| a != b)
+        .unwrap_or(train.len().min(other.len()));
+    let what = match (train.get(i), other.get(i)) {
+        (Some(t), Some(o)) => format!("class {i} is `{o}` here but `{t}` in {}", train_dir.display()),
+        (Some(t), None) => format!("class `{t}` of {} is missing here", train_dir.display()),
+        (None, Some(o)) => format!("class `{o}` is not in {}", train_dir.display()),
+        (None, None) => String::new(),
+    };
+    Err(Error::format(
+        other_dir,
+        format!(
+            "{what}: expected the same class folders as {} ({}), found {}",
+            train_dir.display(),
+            train.join(", "),
+            other.join(", ")
+        ),
+    ))
+}
+
 /// Image files under `dir` in `os.walk` + `sorted` order: this folder's files, then sub-folders.
 fn walk(root: &Path, dir: &Path, class_name: &str, class: u32, out: &mut Vec<Entry>) -> Result<()> {
     let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
@@ -409,18 +495,37 @@ fn is_image_name(name: &str) -> bool {
     }
 }
 
-/// Decodes one file to CHW bytes: `(h, w, pixels)`, or why it failed.
+/// Decodes one file to CHW bytes: `(h, w, pixels)`, or why it failed. The
+/// dimensions are read from the header first: more than `max_pixels` pixels
+/// is refused before a pixel is decoded, and the decoder is held to those
+/// dimensions.
 fn decode(
     path: &Path,
     size: Option<(usize, usize)>,
     gray: bool,
+    max_pixels: u64,
 ) -> std::result::Result<(usize, usize, Vec<u8>), String> {
-    let img = image::ImageReader::open(path)
-        .map_err(|e| e.to_string())?
-        .with_guessed_format()
-        .map_err(|e| e.to_string())?
-        .decode()
-        .map_err(|e| e.to_string())?;
+    let open = || {
+        image::ImageReader::open(path)
+            .map_err(|e| e.to_string())?
+            .with_guessed_format()
+            .map_err(|e| e.to_string())
+    };
+    let (w0, h0) = open()?.into_dimensions().map_err(|e| e.to_string())?;
+    let pixels = w0 as u64 * h0 as u64;
+    if pixels > max_pixels {
+        return Err(format!(
+            "{w0}×{h0} = {pixels} pixels, more than the limit of {max_pixels} per image (ImageFolder::max_pixels); not decoded"
+        ));
+    }
+    let mut reader = open()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(w0);
+    limits.max_image_height = Some(h0);
+    // the largest decoded form, 16-bit RGBA, and the decoder's own buffers
+    limits.max_alloc = Some(pixels * 8 + (64 << 20));
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| e.to_string())?;
     if gray {
         let mut g = match img {
             image::DynamicImage::ImageLuma8(g) => g,
@@ -489,9 +594,18 @@ fn write_cache(path: &Path, ds: &Dataset, skipped: &[SkippedFile]) -> Result<()>
     })
 }
 
+/// Reads a cache file written by an [`ImageFolder`] load (layout in the
+/// module doc) whose classes must be `classes`: the dataset, or None when the
+/// file is absent or not a valid cache (what a load then rebuilds). Every
+/// length in it is checked against the file's size before anything is
+/// allocated; for tools and the fuzz harness.
+pub fn read_cache_file(path: &Path, classes: &[String]) -> Option<Dataset> {
+    read_cache(path, classes).map(|(ds, _)| ds)
+}
+
 /// The cached dataset, or None when the file is absent or not a valid cache.
 fn read_cache(path: &Path, classes: &[String]) -> Option<(Dataset, Vec<SkippedFile>)> {
-    let mut f = std::fs::File::open(path).ok()?;
+    let mut f = crate::data::bounded::open_regular(path).ok()?;
     let total = f.metadata().ok()?.len();
     let mut magic = [0u8; 8];
     f.read_exact(&mut magic).ok()?;
@@ -514,7 +628,7 @@ fn read_cache(path: &Path, classes: &[String]) -> Option<(Dataset, Vec<SkippedFi
         .iter()
         .try_fold(1u64, |a, &d| a.checked_mul(d as u64))?;
     let body = n.checked_mul(4)?.checked_add(n.checked_mul(sample)?)?;
-    if cls != classes || 16 + hlen + body != total {
+    if cls != classes || body.checked_add(16 + hlen) != Some(total) {
         return None;
     }
     let mut lb = vec![0u8; 4 * n as usize];
@@ -694,6 +808,74 @@ mod tests {
         assert!(!r.from_cache);
         assert_eq!(r.dataset.len(), 5);
         assert_ne!(r.cache_path.unwrap(), p);
+    }
+
+    /// A PNG whose header says `w × h`, with one tiny (wrong-sized) IDAT:
+    /// what a decompression bomb's header looks like, in 60 bytes.
+    fn png_header_only(path: &Path, w: u32, h: u32) {
+        let chunk = |ty: &[u8], data: &[u8]| {
+            let mut c = (data.len() as u32).to_be_bytes().to_vec();
+            c.extend_from_slice(ty);
+            c.extend_from_slice(data);
+            let mut crc = flate2::Crc::new();
+            crc.update(ty);
+            crc.update(data);
+            c.extend_from_slice(&crc.sum().to_be_bytes());
+            c
+        };
+        let mut ihdr = w.to_be_bytes().to_vec();
+        ihdr.extend_from_slice(&h.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
+        let mut f = b"\x89PNG\r\n\x1a\n".to_vec();
+        f.extend(chunk(b"IHDR", &ihdr));
+        f.extend(chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]));
+        f.extend(chunk(b"IEND", &[]));
+        std::fs::write(path, f).unwrap();
+    }
+
+    /// Issue 17: a 389 KB PNG of 20000² pixels loaded with 1.6 GB resident;
+    /// now the header is read first and the image refused.
+    #[test]
+    fn images_over_the_pixel_limit_are_refused_from_the_header() {
+        let t = make_folder();
+        png_header_only(&t.path().join("b_cls").join("bomb.png"), 20000, 20000);
+        let e = ImageFolder::new(t.path()).cache(false).load().unwrap_err().to_string();
+        assert!(
+            e.contains("bomb.png") && e.contains("20000×20000 = 400000000 pixels") && e.contains(&MAX_PIXELS.to_string()),
+            "{e}"
+        );
+        let r = ImageFolder::new(t.path()).cache(false).skip_bad(true).load_report().unwrap();
+        assert_eq!(r.skipped.len(), 1);
+        assert!(r.skipped[0].reason.contains("max_pixels"), "{:?}", r.skipped);
+        // a real image over a lower limit
+        std::fs::remove_file(t.path().join("b_cls").join("bomb.png")).unwrap();
+        let e = ImageFolder::new(t.path()).cache(false).max_pixels(7).load().unwrap_err().to_string();
+        assert!(e.contains("4×2 = 8 pixels, more than the limit of 7"), "{e}");
+        assert_eq!(ImageFolder::new(t.path()).cache(false).max_pixels(8).load().unwrap().len(), 4);
+    }
+
+    /// Issue 17: split detection: plain class folders (even with nested
+    /// folders) are not splits; Training/Testing of class folders are.
+    #[test]
+    fn split_folders_are_told_from_class_folders() {
+        let t = make_folder(); // a_cls holds images and sub/
+        assert!(!ImageFolder::new(t.path()).has_split_folders().unwrap());
+        let s = tempfile::tempdir().unwrap();
+        for split in ["Training", "Testing"] {
+            let d = s.path().join(split).join("k");
+            std::fs::create_dir_all(&d).unwrap();
+            save_rgb(&d.join("1.png"), 2, 2, |_, _| [5, 5, 5]);
+        }
+        assert!(ImageFolder::new(s.path()).has_split_folders().unwrap());
+        let e = check_same_classes(
+            Path::new("/d/Training"),
+            &["a".into(), "b".into()],
+            Path::new("/d/Testing"),
+            &["a".into(), "c".into()],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("/d/Testing: class 1 is `c` here but `b` in /d/Training"), "{e}");
     }
 
     #[test]

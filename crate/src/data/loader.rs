@@ -139,6 +139,31 @@ impl Loaders {
     /// MNIST), the test set (when there is one) normalized the same way and
     /// evaluated in batches of 1,000.
     pub fn standard(train: Dataset, test: Option<Dataset>, batch_size: usize, seed: u64) -> Result<Loaders> {
+        if train.is_empty() {
+            return Err(crate::Error::config(
+                "train",
+                format!(
+                    "`{}` ({}) holds no sample, expected at least one to take the normalisation statistics from",
+                    train.name, train.source
+                ),
+            ));
+        }
+        if let Some(t) = &test {
+            if t.classes != train.classes {
+                return Err(crate::Error::config(
+                    "test",
+                    format!(
+                        "`{}` ({}) has classes [{}], expected the classes of `{}` ({}): [{}]",
+                        t.name,
+                        t.source,
+                        t.classes.join(", "),
+                        train.name,
+                        train.source,
+                        train.classes.join(", ")
+                    ),
+                ));
+            }
+        }
         let (mean, std) = train.channel_stats();
         let mean: Vec<f32> = mean.iter().map(|&v| v as f32).collect();
         let std: Vec<f32> = std.iter().map(|&v| v as f32).collect();
@@ -600,5 +625,20 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("positive sum"));
+    }
+
+    /// Issue 17: an empty training set reported `Normalize.std: 0`; a test
+    /// set with other classes was relabelled silently (or failed after an
+    /// epoch with `class 4 out of range`).
+    #[test]
+    fn standard_checks_an_empty_train_set_and_the_test_classes() {
+        let e = Loaders::standard(toy(0), Some(toy(2)), 4, 1).err().unwrap().to_string();
+        assert!(e.starts_with("train:") && e.contains("`toy` (mem) holds no sample"), "{e}");
+        let mut other = toy(2);
+        other.classes = vec!["a".into(), "b".into(), "c".into(), "d".into()];
+        other.name = "other".into();
+        let e = Loaders::standard(toy(4), Some(other), 4, 1).err().unwrap().to_string();
+        assert!(e.starts_with("test:") && e.contains("`other` (mem) has classes [a, b, c, d], expected the classes of `toy` (mem): [a, b, c]"), "{e}");
+        assert!(Loaders::standard(toy(4), Some(toy(2)), 4, 1).is_ok());
     }
 }

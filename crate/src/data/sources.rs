@@ -175,24 +175,34 @@ pub fn course_folder_in(path: &str, data_dir: &Path, mirror: &Mirror) -> Result<
 /// Side of the square images of a `folder:PATH` spec (hw5's 128×128).
 pub const FOLDER_SIZE: usize = 128;
 
-/// An image folder resized to 128×128 RGB: when its subfolders are
-/// themselves class folders (`Training/`, `Testing/`), each is a split (the
-/// one named test/testing is the test split, the first other one is train);
-/// otherwise the folder is one training split.
+/// An image folder resized to 128×128 RGB: when its subfolders are split
+/// folders (`Training/`, `Testing/`, each holding class folders and no image
+/// of its own: [`ImageFolder::has_split_folders`]), each is a split (the one
+/// named test/testing is the test split, the first other one is train) and
+/// every split must hold the same class folders as train; otherwise the
+/// folder is one training split.
 fn folder(path: &Path) -> Result<Splits> {
     let f = ImageFolder::new(path).resize(FOLDER_SIZE, FOLDER_SIZE);
     let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "folder".into());
-    let mut splits = f.load_splits()?;
-    if splits.is_empty() {
+    if !f.has_split_folders()? {
         return Ok(Splits { name, train: f.load()?, test: None, others: vec![] });
     }
+    let mut splits = f.load_splits()?;
     let test_at = splits.iter().position(|(n, _)| matches!(n.to_ascii_lowercase().as_str(), "test" | "testing"));
-    let test = test_at.map(|i| splits.remove(i).1);
+    let test = test_at.map(|i| splits.remove(i));
     if splits.is_empty() {
         return Err(Error::format(path, "only a test split: expected a training split folder beside it"));
     }
-    let train = splits.remove(0).1;
-    Ok(Splits { name, train, test, others: splits })
+    let (train_name, train) = splits.remove(0);
+    for (n, d) in test.iter().chain(&splits) {
+        crate::data::image_folder::check_same_classes(
+            &path.join(&train_name),
+            &train.classes,
+            &path.join(n),
+            &d.classes,
+        )?;
+    }
+    Ok(Splits { name, train, test: test.map(|t| t.1), others: splits })
 }
 
 /// The dataset names [`load`] knows.
@@ -522,6 +532,57 @@ mod tests {
         assert!(e.contains("`imagenet`") && e.contains("brain-tumor-mri"), "{e}");
         let s = Splits { name: "digits".into(), train: crate::data::Dataset::new("d", "m", vec!["a".into()], [1, 1, 1], vec![0], vec![0], 1).unwrap(), test: None, others: vec![] };
         assert!(s.test_set().unwrap_err().to_string().contains("`digits` has no test split"));
+    }
+
+    fn png(path: &Path, v: u8) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        image::RgbImage::from_pixel(3, 2, image::Rgb([v, v, v])).save(path).unwrap();
+    }
+
+    /// Issue 17: `folder:PATH` of plain class folders is one training split.
+    #[test]
+    fn folder_of_plain_class_folders_is_one_split() {
+        let t = tempfile::tempdir().unwrap();
+        png(&t.path().join("cat/1.png"), 10);
+        png(&t.path().join("dog/1.png"), 20);
+        png(&t.path().join("dog/nested/2.png"), 30);
+        let s = load(&format!("folder:{}", t.path().display()), None).unwrap();
+        assert_eq!(s.train.classes, vec!["cat", "dog"]);
+        assert_eq!((s.train.len(), s.test.is_none(), s.train.shape), (3, true, [3, 128, 128]));
+    }
+
+    /// Issue 17: splits with fewer, renamed or extra classes are an error
+    /// naming both folders and the class, not a relabelled test set.
+    #[test]
+    fn folder_splits_must_hold_the_same_classes() {
+        let t = tempfile::tempdir().unwrap();
+        for c in ["glioma", "meningioma", "none"] {
+            png(&t.path().join("Training").join(c).join("1.png"), 1);
+        }
+        for c in ["glioma", "meningioma"] {
+            png(&t.path().join("Testing").join(c).join("1.png"), 2);
+        }
+        let spec = format!("folder:{}", t.path().display());
+        let e = load(&spec, None).unwrap_err().to_string();
+        let (train, test) = (t.path().join("Training"), t.path().join("Testing"));
+        assert!(
+            e.contains(&test.display().to_string())
+                && e.contains(&train.display().to_string())
+                && e.contains("class `none`")
+                && e.contains("missing"),
+            "{e}"
+        );
+        png(&t.path().join("Testing/nothing/1.png"), 3); // renamed
+        let e = load(&spec, None).unwrap_err().to_string();
+        assert!(e.contains("class 2 is `nothing` here but `none`"), "{e}");
+        png(&t.path().join("Testing/none/1.png"), 3);
+        std::fs::remove_dir_all(t.path().join("Testing/nothing")).unwrap();
+        png(&t.path().join("Testing/zz_extra/1.png"), 3);
+        let e = load(&spec, None).unwrap_err().to_string();
+        assert!(e.contains("class `zz_extra` is not in"), "{e}");
+        std::fs::remove_dir_all(t.path().join("Testing/zz_extra")).unwrap();
+        let s = load(&spec, None).unwrap();
+        assert_eq!((s.train.len(), s.test_set().unwrap().len()), (3, 3));
     }
 
     #[test]
