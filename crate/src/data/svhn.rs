@@ -19,6 +19,11 @@
 //! the official files, any numeric type accepted) with labels 1–10 where 10
 //! means the digit 0 (torchvision maps it to 0 too).
 //!
+//! Hostile files: a file over [`MAX_FILE`] bytes, a compressed element that
+//! claims or expands past [`MAX_ELEMENT`] bytes (reading stops at the size
+//! its tag says), H or W = 0, and dimensions whose product overflows are
+//! errors naming the file, never a panic.
+//!
 //! ```no_run
 //! let ds = nnlab::data::svhn::read("data/svhn/test_32x32.mat", "svhn/test").unwrap();
 //! assert_eq!((ds.len(), ds.shape), (26_032, [3, 32, 32]));
@@ -45,11 +50,84 @@ const MI_UINT64: u32 = 13;
 const MI_MATRIX: u32 = 14;
 const MI_COMPRESSED: u32 = 15;
 
+/// The largest `.mat` file read: 256 MiB (the official `train_32x32.mat`
+/// is 182 MB, `test_32x32.mat` 64 MB).
+pub const MAX_FILE: u64 = 256 << 20;
+/// The largest element a compressed element may expand to: 256 MiB (the
+/// official train set's `X` is 73,257 × 3,072 = 225 MB).
+pub const MAX_ELEMENT: u64 = 256 << 20;
+
 /// Reads an SVHN `.mat` file into a [`Dataset`] named `name` (classes "0".."9").
+/// A file over [`MAX_FILE`] bytes is an error before it is read.
 pub fn read(path: impl AsRef<Path>, name: &str) -> Result<Dataset> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut f = crate::data::bounded::open_regular(path)?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0).min(MAX_FILE) as usize;
+    let bytes = crate::data::bounded::read_at_most_hinted(
+        path,
+        &mut f,
+        MAX_FILE,
+        false,
+        "the size of the official train_32x32.mat and a margin",
+        len + 1,
+    )?;
     parse(path, &bytes, name)
+}
+
+/// Decompresses the zlib stream of a compressed element at byte `pos`: up
+/// to the size the tag of the element inside says (padded to 8 bytes), and
+/// at most [`MAX_ELEMENT`] bytes.
+fn inflate(path: &Path, data: &[u8], pos: usize, endian: Endian) -> Result<Vec<u8>> {
+    let bad = |e: std::io::Error, got: usize| {
+        let kind = if e.kind() == std::io::ErrorKind::UnexpectedEof { "truncated" } else { "corrupt" };
+        Error::format(
+            path,
+            format!("compressed element at byte {pos}: {kind} zlib stream after {got} bytes: {e}"),
+        )
+    };
+    let mut z = ZlibDecoder::new(data);
+    let mut tag = [0u8; 8];
+    let mut got = 0;
+    while got < 8 {
+        match z.read(&mut tag[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(bad(e, got)),
+        }
+    }
+    if got < 8 {
+        return Err(Error::format(
+            path,
+            format!("compressed element at byte {pos}: truncated: {got} bytes, expected at least an 8-byte element tag"),
+        ));
+    }
+    let first = u32_at(&tag, endian);
+    let body = if first >> 16 != 0 { 0 } else { u32_at(&tag[4..], endian) as u64 };
+    if body > MAX_ELEMENT {
+        return Err(Error::format(
+            path,
+            format!("compressed element at byte {pos}: its tag claims {body} bytes, expected at most {MAX_ELEMENT} (the official X is 225 MB)"),
+        ));
+    }
+    let limit = body.div_ceil(8) * 8;
+    let mut inner = tag.to_vec();
+    inner.reserve(limit.min(data.len() as u64 * 1032) as usize);
+    (&mut z)
+        .take(limit)
+        .read_to_end(&mut inner)
+        .map_err(|e| bad(e, inner.len()))?;
+    // One more byte: a stream that ends here has its checksum verified; one
+    // that goes on is left unread (the element ends at its tag's size).
+    let mut more = [0u8; 1];
+    loop {
+        match z.read(&mut more) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(bad(e, inner.len())),
+            Ok(_) => break,
+        }
+    }
+    Ok(inner)
 }
 
 /// Parses the bytes of an SVHN `.mat` file; `path` only names it in errors.
@@ -64,15 +142,7 @@ pub fn parse(path: &Path, bytes: &[u8], name: &str) -> Result<Dataset> {
         let arr = match ty {
             MI_MATRIX => parse_matrix(path, Cow::Borrowed(data), endian)?,
             MI_COMPRESSED => {
-                let mut inner = Vec::new();
-                ZlibDecoder::new(data)
-                    .read_to_end(&mut inner)
-                    .map_err(|e| {
-                        Error::format(
-                            path,
-                            format!("compressed element at byte {pos}: bad zlib stream: {e}"),
-                        )
-                    })?;
+                let mut inner = inflate(path, data, pos, endian)?;
                 let (ity, idata, _) = element(path, &inner, 0, endian, "compressed element")?;
                 if ity != MI_MATRIX {
                     continue;
@@ -118,7 +188,20 @@ pub fn parse(path: &Path, bytes: &[u8], name: &str) -> Result<Dataset> {
         ));
     }
     let (h, w, c, n) = (dims[0], dims[1], dims[2], dims[3]);
-    let ylen: usize = y.dims.iter().product();
+    if h == 0 || w == 0 {
+        return Err(Error::format(
+            path,
+            format!("variable X has dimensions {:?}, expected [H, W, 3, N] with H and W at least 1", x.dims),
+        ));
+    }
+    let too_large = |v: &str, d: &[usize]| {
+        Error::format(path, format!("variable {v} has dimensions {d:?} whose product overflows, expected the size of its data"))
+    };
+    let ylen = y
+        .dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| too_large("y", &y.dims))?;
     if y.dims.len() != 2 || !y.dims.contains(&1) && ylen != 1 {
         return Err(Error::format(
             path,
@@ -134,15 +217,18 @@ pub fn parse(path: &Path, bytes: &[u8], name: &str) -> Result<Dataset> {
             ),
         ));
     }
+    let sample = h
+        .checked_mul(w)
+        .and_then(|p| p.checked_mul(c))
+        .ok_or_else(|| too_large("X", &x.dims))?;
+    let total = n.checked_mul(sample).ok_or_else(|| too_large("X", &x.dims))?;
     let raw = x.as_u8(path)?;
-    let sample = h * w * c;
-    if raw.len() != n * sample {
+    if raw.len() != total {
         return Err(Error::format(
             path,
             format!(
-                "variable X: {} values, expected {} for dimensions {:?}",
+                "variable X: {} values, expected {total} for dimensions {:?}",
                 raw.len(),
-                n * sample,
                 x.dims
             ),
         ));
@@ -621,4 +707,70 @@ mod tests {
             "{e}"
         );
     }
+
+    /// Issue 17: H or W = 0 panicked in `par_chunks_mut` ("chunk size must
+    /// not be zero"); a product of dimensions that overflows panicked on a
+    /// range. Both are errors naming the file now.
+    #[test]
+    fn zero_sides_and_overflowing_dimensions_are_errors() {
+        let y1 = || ("y", 6u32, vec![1u32, 1], MI_UINT8, vec![1u8]);
+        for dims in [vec![0u32, 32, 3, 1], vec![32, 0, 3, 1]] {
+            let e = run(vec![("X", 9, dims, MI_UINT8, vec![]), y1()]).unwrap_err().to_string();
+            assert!(e.contains("bad.mat") && e.contains("H and W at least 1"), "{e}");
+        }
+        let big = u32::MAX;
+        let e = run(vec![
+            ("X", 9, vec![big, big, 3, big], MI_UINT8, vec![0; 8]),
+            ("y", 6, vec![big, 1], MI_UINT8, vec![1]),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("bad.mat") && e.contains("product overflows"), "{e}");
+    }
+
+    /// A compressed element (miCOMPRESSED) holding `inner`, zlib level 1.
+    fn compressed(inner: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(inner).unwrap();
+        let data = z.finish().unwrap();
+        let mut v = MI_COMPRESSED.to_le_bytes().to_vec();
+        v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        v.extend(data);
+        v
+    }
+
+    /// Issue 17: a compressed element is inflated up to the size its tag
+    /// says and no further; a tag claiming more than MAX_ELEMENT is an error.
+    #[test]
+    fn compressed_elements_stop_at_their_tag() {
+        let head = mat(&[]);
+        // tag: miMATRIX of 16 bytes, then 50 MB of zeros the reader must not hold
+        let mut inner = MI_MATRIX.to_le_bytes().to_vec();
+        inner.extend_from_slice(&16u32.to_le_bytes());
+        inner.extend(vec![0u8; 50 << 20]);
+        let mut f = head.clone();
+        f.extend(compressed(&inner));
+        let e = err(&f);
+        // the 16 zero bytes the tag announces are parsed (and refused); the
+        // 50 MB after them are never decompressed
+        assert!(e.contains("array flags of type 0 (0 bytes)"), "the element ends at its tag: {e}");
+        let mut inner = MI_MATRIX.to_le_bytes().to_vec();
+        inner.extend_from_slice(&u32::MAX.to_le_bytes());
+        let mut f = head.clone();
+        f.extend(compressed(&inner));
+        let e = err(&f);
+        assert!(e.contains("claims 4294967295 bytes") && e.contains(&MAX_ELEMENT.to_string()), "{e}");
+        let mut f = head;
+        let mut inner = MI_MATRIX.to_le_bytes().to_vec();
+        inner.extend_from_slice(&56u32.to_le_bytes());
+        inner.extend([1u8; 56]);
+        let mut c = compressed(&inner);
+        let n = c.len();
+        c[n - 2] ^= 0xff; // adler32
+        f.extend(c);
+        let e = err(&f);
+        assert!(e.contains("corrupt zlib stream"), "{e}");
+    }
+
 }
