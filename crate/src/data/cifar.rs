@@ -8,14 +8,21 @@
 //! 1,024 red, 1,024 green, 1,024 blue, each plane 32×32 row-major — which is
 //! already our CHW layout, so a record's pixels are copied as they are.
 //!
+//! Bounded reading: a batch is read up to [`MEMBER_MAX`] bytes (an official
+//! batch of 10,000 records), `batches.meta.txt` up to [`META_MAX`]; an
+//! archive's gzip stream up to [`ARCHIVE_MAX`] (the official archive's size
+//! plus a margin). Two members with the same file name are an error, never
+//! "the last one wins".
+//!
 //! ```no_run
 //! let (train, test) = nnlab::data::cifar::read_path("data/cifar10/cifar-10-binary.tar.gz").unwrap();
 //! assert_eq!((train.len(), test.len(), train.shape), (50_000, 10_000, [3, 32, 32]));
 //! ```
 
+use crate::data::bounded::{Capped, CAPPED};
 use crate::data::Dataset;
 use crate::{Error, Result};
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -120,17 +127,40 @@ pub fn read_path(path: impl AsRef<Path>) -> Result<(Dataset, Dataset)> {
     }
 }
 
+/// Records in one official batch file.
+pub const BATCH_RECORDS: usize = 10_000;
+/// The most bytes a member is read up to: an official batch
+/// (10,000 records); `batches.meta.txt` is held to [`META_MAX`].
+pub const MEMBER_MAX: u64 = (BATCH_RECORDS * RECORD) as u64;
+/// The most bytes of `batches.meta.txt` (the official one is 61).
+pub const META_MAX: u64 = 4096;
+/// The most bytes the gzip stream of an archive is read up to: the six
+/// official batches plus 1 MiB for tar headers, padding,
+/// `batches.meta.txt` and `readme.html` (the official archive expands to
+/// ≈ 184.4 MB).
+pub const ARCHIVE_MAX: u64 = 6 * MEMBER_MAX + (1 << 20);
+
+/// The ceiling of a member or file named `name`.
+fn limit_of(name: &str) -> u64 {
+    if name == "batches.meta.txt" {
+        META_MAX
+    } else {
+        MEMBER_MAX
+    }
+}
+
 /// Reads an extracted `cifar-10-batches-bin/` folder.
 pub fn read_dir(dir: impl AsRef<Path>) -> Result<(Dataset, Dataset)> {
     let dir = dir.as_ref();
     let mut files = BTreeMap::new();
     for name in batch_names().chain(["batches.meta.txt".to_string()]) {
         let p = dir.join(&name);
-        if p.is_file() {
-            files.insert(
-                name,
-                (p.clone(), std::fs::read(&p).map_err(|e| Error::io(&p, e))?),
-            );
+        if std::fs::symlink_metadata(&p).is_ok() {
+            let (mut r, gz) = crate::data::bounded::open(&p)?;
+            let limit = limit_of(&name);
+            let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0).min(limit) as usize;
+            let bytes = crate::data::bounded::read_at_most_hinted(&p, &mut r, limit, gz, "the size of an official CIFAR-10 batch", len + 1)?;
+            files.insert(name, (p.clone(), bytes));
         }
     }
     assemble(dir, &dir.display().to_string(), files)
@@ -140,19 +170,25 @@ pub fn read_dir(dir: impl AsRef<Path>) -> Result<(Dataset, Dataset)> {
 /// `cifar-10-binary.tar.gz` or a copy in the same layout).
 pub fn read_archive(path: impl AsRef<Path>) -> Result<(Dataset, Dataset)> {
     let path = path.as_ref();
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut tar = tar::Archive::new(GzDecoder::new(std::io::BufReader::with_capacity(
-        1 << 20,
-        file,
-    )));
-    let bad =
-        |e: std::io::Error| Error::format(path, format!("not a readable tar.gz archive: {e}"));
+    let file = crate::data::bounded::open_regular(path)?;
+    let gz = MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 20, file));
+    let mut tar = tar::Archive::new(Capped::new(gz, ARCHIVE_MAX, "six official CIFAR-10 batches and the archive's other members"));
+    let bad = |e: std::io::Error| {
+        let e = e.to_string();
+        if e.contains(CAPPED) {
+            Error::format(path, e)
+        } else if e.contains("corrupt") || e.contains("invalid gzip header") {
+            Error::format(path, format!("not a readable tar.gz archive: corrupt gzip stream: {e}"))
+        } else {
+            Error::format(path, format!("not a readable tar.gz archive: {e}"))
+        }
+    };
     let wanted: Vec<String> = batch_names()
         .chain(["batches.meta.txt".to_string()])
         .collect();
-    let mut files = BTreeMap::new();
+    let mut files: BTreeMap<String, (PathBuf, Vec<u8>)> = BTreeMap::new();
     for entry in tar.entries().map_err(bad)? {
-        let mut entry = entry.map_err(bad)?;
+        let entry = entry.map_err(bad)?;
         let inner = entry.path().map_err(bad)?.into_owned();
         let Some(name) = inner
             .file_name()
@@ -164,9 +200,30 @@ pub fn read_archive(path: impl AsRef<Path>) -> Result<(Dataset, Dataset)> {
         if !wanted.contains(&name) || !entry.header().entry_type().is_file() {
             continue;
         }
-        let mut bytes = Vec::with_capacity(entry.size().min(1 << 28) as usize);
-        entry.read_to_end(&mut bytes).map_err(bad)?;
         let label = PathBuf::from(format!("{} (in {})", inner.display(), path.display()));
+        if let Some((first, _)) = files.get(&name) {
+            return Err(Error::format(
+                path,
+                format!(
+                    "two members named {name}: {} and {}, expected one",
+                    first.display(),
+                    inner.display()
+                ),
+            ));
+        }
+        let limit = limit_of(&name);
+        if entry.size() > limit {
+            return Err(Error::format(
+                &label,
+                format!(
+                    "{} bytes, expected at most {limit} (an official CIFAR-10 {}); not read",
+                    entry.size(),
+                    if limit == META_MAX { "batches.meta.txt" } else { "batch of 10,000 records" }
+                ),
+            ));
+        }
+        let mut bytes = Vec::with_capacity(entry.size() as usize);
+        entry.take(limit).read_to_end(&mut bytes).map_err(bad)?;
         files.insert(name, (label, bytes));
     }
     assemble(path, &path.display().to_string(), files)
@@ -303,6 +360,74 @@ mod tests {
         assert!(train2.source.ends_with("c.tar.gz"));
     }
 
+    /// A tar.gz of `members` (name, declared size, bytes written).
+    fn tgz(path: &Path, members: &mut [(&str, u64, &mut dyn std::io::Read)]) {
+        let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+            std::fs::File::create(path).unwrap(),
+            flate2::Compression::fast(),
+        ));
+        for (name, size, data) in members.iter_mut() {
+            let mut h = tar::Header::new_gnu();
+            h.set_path(name).unwrap();
+            h.set_size(*size);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append(&h, data).unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap().flush().unwrap();
+    }
+
+    /// Issue 17: two members with one file name are an error naming both,
+    /// not "the last one wins".
+    #[test]
+    fn duplicate_members_are_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("dup.tar.gz");
+        let (a, b, t) = (batch(1, 0), batch(1, 5), batch(1, 9));
+        tgz(
+            &p,
+            &mut [
+                ("cifar-10-batches-bin/data_batch_1.bin", a.len() as u64, &mut &a[..]),
+                ("other/data_batch_1.bin", b.len() as u64, &mut &b[..]),
+                ("cifar-10-batches-bin/test_batch.bin", t.len() as u64, &mut &t[..]),
+            ],
+        );
+        let e = read_archive(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("dup.tar.gz")
+                && e.contains("two members named data_batch_1.bin")
+                && e.contains("other/data_batch_1.bin"),
+            "{e}"
+        );
+    }
+
+    /// Issue 17: a member larger than an official batch is refused from its
+    /// header, and a stream past the official archive's size stops there.
+    #[test]
+    fn oversized_member_and_archive_stop_at_the_official_size() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("big.tar.gz");
+        let n = MEMBER_MAX + 1;
+        tgz(&p, &mut [("data_batch_1.bin", n, &mut std::io::repeat(0).take(n))]);
+        let e = read_archive(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("data_batch_1.bin (in") && e.contains(&format!("{n} bytes, expected at most {MEMBER_MAX}")),
+            "{e}"
+        );
+        let n = ARCHIVE_MAX + 1;
+        tgz(&p, &mut [("readme.html", n, &mut std::io::repeat(0).take(n))]);
+        let e = read_archive(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("big.tar.gz") && e.contains(&format!("more than {ARCHIVE_MAX} bytes (uncompressed)")),
+            "{e}"
+        );
+        let dir = tmp.path().join("d");
+        write_dir(&dir, &[1]);
+        std::fs::write(dir.join("batches.meta.txt"), vec![b'a'; META_MAX as usize + 1]).unwrap();
+        let e = read_dir(&dir).unwrap_err().to_string();
+        assert!(e.contains("batches.meta.txt") && e.contains(&format!("more than {META_MAX} bytes")), "{e}");
+    }
+
     #[test]
     fn bad_records() {
         let tmp = tempfile::tempdir().unwrap();
@@ -351,6 +476,9 @@ mod tests {
             "{e}"
         );
         let junk = tmp.path().join("junk.tar.gz");
+        std::fs::write(&junk, b"\x1f\x8b\x08\x00junk").unwrap();
+        let e = read_archive(&junk).unwrap_err().to_string();
+        assert!(e.contains("junk.tar.gz") && e.contains("not a readable tar.gz"), "{e}");
         std::fs::write(&junk, b"not gzip").unwrap();
         let e = read_archive(&junk).unwrap_err().to_string();
         assert!(

@@ -8,27 +8,36 @@
 //! assert_eq!((ds.len(), ds.shape, ds.max_value), (1797, [1, 8, 8], 16));
 //! ```
 
-use crate::data::Dataset;
+use crate::data::{bounded, Dataset};
 use crate::{Error, Result};
-use flate2::read::GzDecoder;
-use std::io::Read;
 use std::path::Path;
 
 /// The largest pixel value of the format.
 pub const MAX_VALUE: u8 = 16;
 
-/// Reads `digits.csv.gz` (or an uncompressed `.csv`) into a [`Dataset`].
+/// The most CSV bytes read: 1 MiB, four times the official `digits.csv`
+/// (264,712 bytes uncompressed).
+pub const MAX_TEXT: u64 = 1 << 20;
+
+/// Reads `digits.csv.gz` (or an uncompressed `.csv`; gzip is told by its
+/// magic bytes) into a [`Dataset`]. Reading stops after [`MAX_TEXT`] bytes
+/// (uncompressed) with an error.
 pub fn read(path: impl AsRef<Path>) -> Result<Dataset> {
     let path = path.as_ref();
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut text = String::new();
-    let gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-    let read = if gz {
-        GzDecoder::new(file).read_to_string(&mut text)
-    } else {
-        std::io::BufReader::new(file).read_to_string(&mut text)
-    };
-    read.map_err(|e| Error::format(path, format!("not a readable {} file: {e}", if gz { "gzip CSV" } else { "CSV" })))?;
+    let (mut r, gz) = bounded::open(path)?;
+    let bytes = bounded::read_at_most(
+        path,
+        &mut r,
+        MAX_TEXT,
+        gz,
+        "4× the official digits.csv of 264,712 bytes",
+    )?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        Error::format(
+            path,
+            format!("not UTF-8 text at byte {}, expected a CSV of integers", e.utf8_error().valid_up_to()),
+        )
+    })?;
     parse(path, &text)
 }
 
@@ -98,4 +107,27 @@ mod tests {
         let e = parse(Path::new("t.csv"), &bad).unwrap_err().to_string();
         assert!(e.contains("pixel 0 is `17`"), "{e}");
     }
+
+    fn gz(text: &str) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// Issue 17: a gzip bomb stops at MAX_TEXT; two gzip members are one file.
+    #[test]
+    fn bounded_and_multi_member() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("digits.csv.gz");
+        let rows = (0..30_000).map(|_| row("1")).collect::<Vec<_>>().join("\n");
+        std::fs::write(&p, gz(&rows)).unwrap();
+        let e = read(&p).unwrap_err().to_string();
+        assert!(e.contains("digits.csv.gz") && e.contains(&format!("more than {MAX_TEXT} bytes (uncompressed)")), "{e}");
+        let mut two = gz(&(row("3") + "\n"));
+        two.extend(gz(&row("4")));
+        std::fs::write(&p, two).unwrap();
+        assert_eq!(read(&p).unwrap().labels, vec![3, 4]);
+    }
+
 }

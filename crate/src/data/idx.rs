@@ -9,7 +9,10 @@
 //! ```
 //!
 //! The magic is `00 00 <type 0x08 = u8> <number of dimensions>`; each
-//! dimension is a big-endian `u32`.
+//! dimension is a big-endian `u32`. A gzip stream of several members is
+//! read whole; reading stops at the size the dimensions promise (see
+//! [`crate::data::bounded`]): a stream that expands further, a zero image
+//! side or more than [`MAX_DATA`] bytes is an error naming the file.
 //!
 //! ```no_run
 //! let classes = (0..10).map(|d| d.to_string()).collect();
@@ -18,10 +21,8 @@
 //! assert_eq!((ds.len(), ds.shape), (60_000, [1, 28, 28]));
 //! ```
 
-use crate::data::Dataset;
+use crate::data::{bounded, Dataset};
 use crate::{Error, Result};
-use flate2::read::GzDecoder;
-use std::io::Read;
 use std::path::Path;
 
 /// Magic number of an IDX file of `u8` images (3 dimensions).
@@ -103,79 +104,72 @@ pub fn read(
     )
 }
 
-/// Reads the whole file, checks the magic, returns the dimensions and the data.
+/// Reads the file, checks the magic, returns the dimensions and the data.
+/// The data is read up to the size the dimensions promise and no further
+/// (one byte more tells that there is more): a gzip stream that expands past
+/// it is an error, whatever its size.
 fn read_idx(path: &Path, magic: u32, what: &str) -> Result<(Vec<usize>, Vec<u8>)> {
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    if raw.len() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b {
-        let mut dec = GzDecoder::new(&raw[..]);
-        let mut head = [0u8; 4];
-        let got = read_full(&mut dec, &mut head)
-            .map_err(|e| Error::format(path, format!("gzip stream unreadable: {e}")))?;
-        let ndims = check_magic(path, &head, got, magic, what)?;
-        let mut dims_raw = vec![0u8; 4 * ndims];
-        let got = read_full(&mut dec, &mut dims_raw)
-            .map_err(|e| Error::format(path, format!("gzip stream unreadable: {e}")))?;
-        if got < dims_raw.len() {
-            return Err(truncated(path, 4 + got, 4 + dims_raw.len(), "header"));
-        }
-        let dims = parse_dims(&dims_raw);
-        let expected = data_len(path, &dims)?;
-        // One allocation of the right size; a gzip stream that ends early
-        // leaves what it decoded in `data`.
-        // (deflate expands at most ~1032×: a corrupt header cannot make us allocate more)
-        let mut data = Vec::with_capacity(expected.min(raw.len().saturating_mul(1032)));
-        if let Err(e) = dec.read_to_end(&mut data) {
-            if data.len() >= expected {
-                return Err(Error::format(
-                    path,
-                    format!("gzip stream unreadable after the data: {e}"),
-                ));
-            }
-            return Err(Error::format(
-                path,
-                format!(
-                    "truncated: the gzip stream ends after {} bytes of data, expected {expected} ({e})",
-                    data.len()
-                ),
-            ));
-        }
-        finish(path, dims, data, expected)
-    } else {
-        let ndims = check_magic(path, &raw, raw.len(), magic, what)?;
-        let head_len = 4 + 4 * ndims;
-        if raw.len() < head_len {
-            return Err(truncated(path, raw.len(), head_len, "header"));
-        }
-        let dims = parse_dims(&raw[4..head_len]);
-        let expected = data_len(path, &dims)?;
-        let mut data = raw;
-        data.drain(..head_len);
-        finish(path, dims, data, expected)
+    let file_len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+    let (mut src, gz) = bounded::open(path)?;
+    let mut head = [0u8; 4];
+    let got = bounded::read_full(path, &mut src, &mut head, gz)?;
+    let ndims = check_magic(path, &head, got, magic, what)?;
+    let mut dims_raw = vec![0u8; 4 * ndims];
+    let got = bounded::read_full(path, &mut src, &mut dims_raw, gz)?;
+    if got < dims_raw.len() {
+        return Err(truncated(path, 4 + got, 4 + dims_raw.len(), "header"));
     }
+    let dims = parse_dims(&dims_raw);
+    let expected = data_len(path, &dims)?;
+    let head_len = 4 + dims_raw.len();
+    if !gz && file_len != (head_len + expected) as u64 {
+        // an uncompressed file says its size before a byte of data is read
+        let data = file_len.saturating_sub(head_len as u64) as usize;
+        return finish(path, dims, vec![], expected, data);
+    }
+    // deflate expands at most ~1032×: a lying header cannot make us reserve more
+    let capacity = if gz { expected.min((file_len as usize).saturating_mul(1032)) } else { expected };
+    let data = bounded::read_at_most_hinted(
+        path,
+        &mut src,
+        expected as u64,
+        gz,
+        &format!("the {expected} bytes of dimensions {dims:?}"),
+        capacity.saturating_add(1),
+    )
+    .map_err(|e| match e {
+        Error::Format { path, what } if what.starts_with("truncated") => Error::format(
+            path,
+            format!("{what}; expected {expected} bytes of data for dimensions {dims:?}"),
+        ),
+        other => other,
+    })?;
+    let n = data.len();
+    finish(path, dims, data, expected, n)
 }
 
+/// Checks that `present` data bytes (the length of `data` once it was
+/// read) are the `expected` ones.
 fn finish(
     path: &Path,
     dims: Vec<usize>,
     data: Vec<u8>,
     expected: usize,
+    present: usize,
 ) -> Result<(Vec<usize>, Vec<u8>)> {
     let head = 4 + 4 * dims.len();
-    if data.len() < expected {
+    if present < expected {
         return Err(truncated(
             path,
-            head + data.len(),
+            head + present,
             head + expected,
             &format!("dimensions {dims:?}"),
         ));
     }
-    if data.len() > expected {
+    if present > expected {
         return Err(Error::format(
             path,
-            format!(
-                "{} bytes after the header, expected {expected} for dimensions {dims:?}",
-                data.len()
-            ),
+            format!("{present} bytes after the header, expected {expected} for dimensions {dims:?}"),
         ));
     }
     Ok((dims, data))
@@ -211,25 +205,29 @@ fn parse_dims(raw: &[u8]) -> Vec<usize> {
         .collect()
 }
 
+/// The most data bytes an IDX file may hold: 4 GiB, 85× MNIST's 47 MB of
+/// training images.
+pub const MAX_DATA: usize = 1 << 32;
+
+/// The data size the dimensions promise; a zero image side (a dataset of no
+/// pixels) or a product over [`MAX_DATA`] is an error naming the file.
 fn data_len(path: &Path, dims: &[usize]) -> Result<usize> {
+    const NAMES: [&str; 3] = ["count", "rows", "cols"];
+    if let Some(i) = dims.iter().skip(1).position(|&d| d == 0) {
+        return Err(Error::format(
+            path,
+            format!("dimensions {dims:?}: {} is 0, expected at least 1", NAMES.get(i + 1).unwrap_or(&"a dimension")),
+        ));
+    }
     dims.iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .filter(|&n| n < (1 << 40))
-        .ok_or_else(|| Error::format(path, format!("dimensions {dims:?} are too large")))
-}
-
-/// Reads until `buf` is full or the stream ends; returns the bytes read.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
+        .filter(|&n| n <= MAX_DATA)
+        .ok_or_else(|| {
+            Error::format(
+                path,
+                format!("dimensions {dims:?} hold more than {MAX_DATA} bytes, the most an IDX file may hold here"),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -365,6 +363,53 @@ mod tests {
         std::fs::write(&lp, idx(LABELS_MAGIC, &[3], &[1, 12, 2])).unwrap();
         let e = read("t", &ip, &lp, classes()).unwrap_err().to_string();
         assert!(e.contains("label 12 at index 1"), "{e}");
+    }
+
+    /// Issue 17: a small gzip file whose stream expands far past what the
+    /// header promises stops at the promised size (+1 byte), whatever it holds.
+    #[test]
+    fn gzip_expanding_past_the_header_stops_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bomb-idx1-ubyte.gz");
+        std::fs::write(&p, gz(&idx(LABELS_MAGIC, &[10], &vec![1u8; 64 << 20]))).unwrap();
+        assert!(std::fs::metadata(&p).unwrap().len() < 200_000);
+        let e = read_labels(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("bomb-idx1-ubyte.gz") && e.contains("more than 10 bytes (uncompressed)") && e.contains("stopped reading"),
+            "{e}"
+        );
+    }
+
+    /// Issue 17: multi-member gzip is valid; a corrupt stream is corrupt, not truncated.
+    #[test]
+    fn multi_member_gzip_and_corrupt_streams() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("two-members");
+        let file = idx(IMAGES_MAGIC, &[2, 2, 2], &[1, 2, 3, 4, 5, 6, 7, 8]);
+        let mut two = gz(&file[..9]);
+        two.extend(gz(&file[9..]));
+        std::fs::write(&p, &two).unwrap();
+        let img = read_images(&p).unwrap();
+        assert_eq!((img.count, img.pixels.clone()), (2, vec![1, 2, 3, 4, 5, 6, 7, 8]));
+        let mut bad = gz(&file);
+        let n = bad.len();
+        bad[n - 5] ^= 0x55; // CRC
+        std::fs::write(&p, &bad).unwrap();
+        let e = read_images(&p).unwrap_err().to_string();
+        assert!(e.contains("corrupt gzip stream") && !e.contains("truncated"), "{e}");
+    }
+
+    /// Issue 17: a zero image side names the file and the dimension.
+    #[test]
+    fn zero_rows_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("zero-rows");
+        std::fs::write(&p, idx(IMAGES_MAGIC, &[3, 0, 2], &[])).unwrap();
+        let e = read_images(&p).unwrap_err().to_string();
+        assert!(e.contains("zero-rows") && e.contains("rows is 0, expected at least 1"), "{e}");
+        std::fs::write(&p, idx(IMAGES_MAGIC, &[u32::MAX, u32::MAX, 2], &[])).unwrap();
+        let e = read_images(&p).unwrap_err().to_string();
+        assert!(e.contains("zero-rows") && e.contains("hold more than"), "{e}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //!
 //! `source files → Dataset → Loader (split, shuffle, transforms, batch → Tensor)`
 
+pub mod bounded;
 pub mod cifar;
 pub mod dataset;
 pub mod digits;
