@@ -18,11 +18,22 @@
 //! assert_eq!(w.dims(), &[10, 784]);
 //! ```
 
-use crate::Result;
+use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use rand::rngs::StdRng;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
+
+/// The most parameters one model may have: 2^28 ≈ 268 million values
+/// (1 GiB in f32; 4 GiB with its gradient and Adam's two moments, plus the
+/// 2 GiB f64 draw at creation: what a course machine of 24 GiB can hold
+/// beside its data; the course's largest model has under 10 million).
+/// Checked before anything is allocated:
+/// by [`ParamInit`] for every tensor and the running total, and by the
+/// config parsers for every layer (`MlpConfig::validate`), so a config with
+/// a 10⁶ × 10⁶ layer is an error naming the layer and the count, not an
+/// abort allocating 8 TB.
+pub const MAX_PARAMS: usize = 1 << 28;
 
 /// Where new parameters are created (device, dtype) and the generator they
 /// are drawn from.
@@ -30,6 +41,23 @@ pub struct ParamInit {
     pub device: Device,
     pub dtype: DType,
     rng: StdRng,
+    /// Values created so far (checked against [`MAX_PARAMS`]).
+    created: usize,
+}
+
+/// The number of values of `shape`, or an error when the product overflows
+/// or is over [`MAX_PARAMS`].
+pub fn param_count(shape: &[usize]) -> Result<usize> {
+    match shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) {
+        Some(n) if n <= MAX_PARAMS => Ok(n),
+        n => Err(Error::config(
+            "parameters",
+            format!(
+                "a parameter of shape {shape:?} holds {}, more than the ceiling of {MAX_PARAMS} (nnlab::models::init::MAX_PARAMS)",
+                n.map(|n| format!("{n} values")).unwrap_or_else(|| "more values than usize counts".into())
+            ),
+        )),
+    }
 }
 
 impl ParamInit {
@@ -39,6 +67,7 @@ impl ParamInit {
             device: device.clone(),
             dtype,
             rng: crate::device::next_rng("init"),
+            created: 0,
         }
     }
 
@@ -48,6 +77,7 @@ impl ParamInit {
             device: device.clone(),
             dtype,
             rng,
+            created: 0,
         }
     }
 
@@ -58,9 +88,28 @@ impl ParamInit {
         Ok(Var::from_tensor(&t)?)
     }
 
+    /// Counts `shape` in: its size, or an error when it or the running
+    /// total goes over [`MAX_PARAMS`] (nothing is allocated then).
+    fn reserve(&mut self, shape: &[usize]) -> Result<usize> {
+        let n = param_count(shape)?;
+        match self.created.checked_add(n) {
+            Some(total) if total <= MAX_PARAMS => {
+                self.created = total;
+                Ok(n)
+            }
+            _ => Err(Error::config(
+                "parameters",
+                format!(
+                    "{} values so far and a parameter of shape {shape:?} ({n}): more than the ceiling of {MAX_PARAMS} (nnlab::models::init::MAX_PARAMS)",
+                    self.created
+                ),
+            )),
+        }
+    }
+
     /// `U(−bound, bound)` of `shape`.
     pub fn uniform(&mut self, shape: &[usize], bound: f64) -> Result<Var> {
-        let n: usize = shape.iter().product();
+        let n = self.reserve(shape)?;
         let data = (0..n)
             .map(|_| self.rng.random_range(-1.0..1.0f64) * bound)
             .collect();
@@ -69,7 +118,7 @@ impl ParamInit {
 
     /// `N(0, 1)·std` of `shape`.
     pub fn normal(&mut self, shape: &[usize], std: f64) -> Result<Var> {
-        let n: usize = shape.iter().product();
+        let n = self.reserve(shape)?;
         let data = (0..n)
             .map(|_| {
                 let z: f64 = StandardNormal.sample(&mut self.rng);
@@ -81,7 +130,7 @@ impl ParamInit {
 
     /// A constant of `shape`.
     pub fn constant(&self, shape: &[usize], value: f64) -> Result<Var> {
-        let n: usize = shape.iter().product();
+        let n = param_count(shape)?;
         self.var(vec![value; n], shape)
     }
 
@@ -137,5 +186,19 @@ mod tests {
         );
         assert_eq!(a, b);
         assert_eq!(a.len(), 5);
+    }
+
+    /// Issue 17: a huge or overflowing shape is an error before allocating.
+    #[test]
+    fn shapes_over_the_ceiling_are_refused() {
+        let mut init = ParamInit::with_rng(&Device::Cpu, DType::F32, StdRng::seed_from_u64(1));
+        let e = init.uniform(&[1_000_000, 1_000_000], 0.1).unwrap_err().to_string();
+        assert!(e.contains("[1000000, 1000000]") && e.contains("1000000000000 values") && e.contains("ceiling"), "{e}");
+        let e = init.normal(&[usize::MAX, 2], 1.0).unwrap_err().to_string();
+        assert!(e.contains("more values than usize counts"), "{e}");
+        assert!(init.constant(&[usize::MAX, 3], 1.0).is_err());
+        init.created = MAX_PARAMS - 1;
+        let e = init.uniform(&[2], 1.0).unwrap_err().to_string();
+        assert!(e.contains("so far"), "{e}");
     }
 }

@@ -19,7 +19,9 @@
 //! models. (hw1's code counted the *config entries* instead, so its "7 layers"
 //! model was printed as "12 layers"; we count what the comments meant.)
 //! Unlike hw1, which silently skipped an unknown type, a bad config is an
-//! error naming `layers[i].field` and what was expected.
+//! error naming `layers[i].field` and what was expected; so is a key given
+//! twice, and a model over the parameter ceiling
+//! ([`MAX_PARAMS`](super::init::MAX_PARAMS), checked before allocating).
 //!
 //! ```
 //! use nnlab::models::mlp::Mlp;
@@ -30,7 +32,7 @@
 //! assert_eq!(m.name(), "2 layers");
 //! ```
 
-use super::init::ParamInit;
+use super::init::{ParamInit, MAX_PARAMS};
 use super::layers::{BatchNorm, Layer, LayerNorm, Linear};
 use super::model::{Entry, Model};
 use crate::{Error, Result};
@@ -188,7 +190,7 @@ fn parse_layer(i: usize, v: &Value) -> Result<LayerSpec> {
 impl MlpConfig {
     /// Parses and checks hw1's JSON config.
     pub fn from_json(json: &str) -> Result<MlpConfig> {
-        let v: Value = serde_json::from_str(json)?;
+        let v: Value = crate::json::parse(json)?;
         let obj = v.as_object().ok_or_else(|| {
             Error::config(
                 "config",
@@ -255,7 +257,55 @@ impl MlpConfig {
                 _ => {}
             }
         }
+        self.check_param_count()?;
         Ok(())
+    }
+
+    /// The parameters of every layer, counted with overflow-checked
+    /// arithmetic before anything is allocated: a layer or a total over
+    /// [`MAX_PARAMS`] is an error naming the layer (`layers[i]`, or
+    /// `num_classes` for the appended linear layer) and the count.
+    pub fn check_param_count(&self) -> Result<usize> {
+        let over = |field: String, what: String| {
+            Error::config(
+                field,
+                format!("{what}, more than the ceiling of {MAX_PARAMS} parameters (nnlab::models::init::MAX_PARAMS)"),
+            )
+        };
+        let linear = |field: String, inp: usize, out: usize| -> Result<usize> {
+            let n = inp.checked_mul(out).and_then(|w| w.checked_add(out));
+            match n {
+                Some(n) if n <= MAX_PARAMS => Ok(n),
+                Some(n) => Err(over(field, format!("a linear layer {inp} → {out} has {n} parameters"))),
+                None => Err(over(
+                    field,
+                    format!("a linear layer {inp} → {out} has {} parameters", inp as u128 * out as u128 + out as u128),
+                )),
+            }
+        };
+        let mut total = 0usize;
+        let mut prev = self.input_size;
+        for (i, l) in self.layers.iter().enumerate() {
+            let n = match l {
+                LayerSpec::Linear { size } => {
+                    let n = linear(format!("layers[{i}]"), prev, *size)?;
+                    prev = *size;
+                    n
+                }
+                // weight and bias (BatchNorm's running statistics are buffers)
+                LayerSpec::BatchNorm | LayerSpec::LayerNorm => prev.saturating_mul(2),
+                _ => 0,
+            };
+            total = total.saturating_add(n);
+            if total > MAX_PARAMS {
+                return Err(over(format!("layers[{i}]"), format!("the layers up to this one have {total} parameters")));
+            }
+        }
+        total = total.saturating_add(linear("num_classes".into(), prev, self.num_classes)?);
+        if total > MAX_PARAMS {
+            return Err(over("num_classes".into(), format!("the model has {total} parameters in all")));
+        }
+        Ok(total)
     }
 
     /// Number of linear layers, the appended one included.
@@ -562,5 +612,41 @@ mod tests {
         std::fs::write(&p, r#"{"layers":[{"type":"linear","size":16},"relu"]}"#).unwrap();
         let m = Mlp::from_file(&p).unwrap();
         assert_eq!(m.num_params(), 784 * 16 + 16 + 16 * 10 + 10);
+    }
+
+    /// Issue 17: a 10⁶×10⁶ layer aborted the process allocating 8 TB and
+    /// `num_classes = u64::MAX` panicked (capacity overflow): both are errors
+    /// naming the layer and the count, before anything is allocated.
+    #[test]
+    fn parameter_ceiling_names_the_layer_and_the_count() {
+        let e = Mlp::from_json(r#"{"input_size": 1000000, "layers": [{"type": "linear", "size": 1000000}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("layers[0]:") && e.contains("1000000 → 1000000 has 1000001000000 parameters") && e.contains("MAX_PARAMS"),
+            "{e}"
+        );
+        let e = Mlp::from_json(r#"{"num_classes": 18446744073709551615}"#).unwrap_err().to_string();
+        assert!(e.starts_with("num_classes:") && e.contains("784 → 18446744073709551615"), "{e}");
+        let e = Mlp::from_json(
+            r#"{"input_size": 12000, "layers": [{"type": "linear", "size": 12000}, {"type": "linear", "size": 12000}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("layers[1]:") && e.contains("up to this one have 288024000"), "{e}");
+        let e = Mlp::new(1 << 20, 1 << 20).build().unwrap_err().to_string();
+        assert!(e.starts_with("num_classes:"), "{e}");
+        assert_eq!(MlpConfig::from_json(r#"{"layers": ["relu"]}"#).unwrap().check_param_count().unwrap(), 7850);
+    }
+
+    /// Issue 17: a key given twice was accepted silently.
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let e = MlpConfig::from_json(r#"{"num_classes": 10, "num_classes": 3}"#).unwrap_err().to_string();
+        assert!(e.contains("duplicate key `num_classes`"), "{e}");
+        let e = MlpConfig::from_json(r#"{"layers": [{"type": "linear", "size": 3, "size": 4}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("duplicate key `size`"), "{e}");
     }
 }

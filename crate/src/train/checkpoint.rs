@@ -135,7 +135,8 @@ pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Checkpoint> {
         .as_ref()
         .and_then(|m| m.get("nnlab"))
         .ok_or_else(|| Error::format(path, "a safetensors file without the `nnlab` metadata: not an nnlab checkpoint"))?;
-    let info: CheckpointInfo = serde_json::from_str(json)
+    let info: CheckpointInfo = crate::json::parse(json)
+        .and_then(serde_json::from_value)
         .map_err(|e| Error::format(path, format!("checkpoint metadata: {e}")))?;
     if info.format != FORMAT {
         return Err(Error::format(path, format!("format `{}`, expected `{FORMAT}`", info.format)));
