@@ -28,9 +28,17 @@ fn temp_path(path: &Path) -> PathBuf {
 /// Creates the temporary file, lets `fill` write it, syncs it and renames it over `path`.
 pub fn write_with(path: &Path, fill: impl FnOnce(&mut File) -> Result<()>) -> Result<()> {
     let tmp = temp_path(path);
-    let result = File::create(&tmp).map_err(|e| Error::io(&tmp, e)).and_then(|mut f| {
+    // Errors name the target the caller asked for (`--save runs/x`), the
+    // temporary file only as a detail.
+    let at_tmp = |e: std::io::Error| {
+        Error::io(
+            path,
+            std::io::Error::new(e.kind(), format!("{e} (writing the temporary file {})", tmp.display())),
+        )
+    };
+    let result = File::create(&tmp).map_err(at_tmp).and_then(|mut f| {
         fill(&mut f)?;
-        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        f.sync_all().map_err(at_tmp)?;
         drop(f);
         std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
     });
@@ -60,5 +68,18 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"old");
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("x.bin")]);
+    }
+
+    /// Issue 17: a failed save named the temporary file, not the target.
+    #[test]
+    fn errors_name_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("no-such-folder").join("model.safetensors");
+        let e = write(&p, b"x").unwrap_err();
+        match &e {
+            Error::Io { path, .. } => assert_eq!(path, &p),
+            other => panic!("{other:?}"),
+        }
+        assert!(e.to_string().contains("temporary file"), "{e}");
     }
 }

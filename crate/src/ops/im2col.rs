@@ -35,19 +35,24 @@ impl Geometry {
         padding: usize,
         dilation: usize,
     ) -> Option<Geometry> {
-        let span_h = dilation * (kh.max(1) - 1) + 1;
-        let span_w = dilation * (kw.max(1) - 1) + 1;
-        if stride == 0
-            || dilation == 0
-            || kh == 0
-            || kw == 0
-            || h + 2 * padding < span_h
-            || w + 2 * padding < span_w
-        {
+        // zero channels (an empty kernel row) and sizes whose arithmetic
+        // overflows are no geometry: the callers turn None into an error
+        if c == 0 || stride == 0 || dilation == 0 || kh == 0 || kw == 0 {
             return None;
         }
-        let oh = (h + 2 * padding - span_h) / stride + 1;
-        let ow = (w + 2 * padding - span_w) / stride + 1;
+        let span_h = dilation.checked_mul(kh - 1)?.checked_add(1)?;
+        let span_w = dilation.checked_mul(kw - 1)?.checked_add(1)?;
+        let hp = padding.checked_mul(2)?.checked_add(h)?;
+        let wp = padding.checked_mul(2)?.checked_add(w)?;
+        if hp < span_h || wp < span_w {
+            return None;
+        }
+        // every buffer the kernels index must be addressable
+        c.checked_mul(kh)?.checked_mul(kw)?;
+        c.checked_mul(hp)?.checked_mul(wp)?;
+        let oh = (hp - span_h) / stride + 1;
+        let ow = (wp - span_w) / stride + 1;
+        oh.checked_mul(ow)?.checked_mul(c)?.checked_mul(kh)?.checked_mul(kw)?;
         Some(Geometry {
             c,
             h,
