@@ -1,6 +1,6 @@
 //! `data::download` against a tiny HTTP server on 127.0.0.1 (std only) and folder mirrors.
 
-use nnlab::data::download::{fetch_from, file_md5, Mirror};
+use nnlab::data::download::{fetch_from, file_md5, official_size, Mirror};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
@@ -45,6 +45,27 @@ fn server() -> String {
                 "/ds/cut" => s
                     .write_all(ok(1000).as_bytes())
                     .and_then(|_| s.write_all(&[1u8; 10])),
+                // 20 MB, chunked (no Content-Length), for a 4,542-byte official file
+                "/mnist/t10k-labels-idx1-ubyte.gz" => {
+                    let chunk = vec![b'x'; 1 << 16];
+                    let mut r = s.write_all(
+                        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+                    );
+                    for _ in 0..320 {
+                        if r.is_err() {
+                            break;
+                        }
+                        r = s
+                            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                            .and_then(|_| s.write_all(&chunk))
+                            .and_then(|_| s.write_all(b"\r\n"));
+                    }
+                    r.and_then(|_| s.write_all(b"0\r\n\r\n"))
+                }
+                // says 300 MB for the 28,881-byte official file
+                "/mnist/train-labels-idx1-ubyte.gz" => s
+                    .write_all(ok(300_000_000).as_bytes())
+                    .and_then(|_| s.write_all(&[0u8; 1000])),
                 _ => s.write_all(
                     b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
                 ),
@@ -161,4 +182,81 @@ fn folder_mirror_with_and_without_the_file() {
         "nothing left, not even the folder"
     );
     assert_eq!(entries(&root.path().join("ds")), vec!["f.bin".to_string()]);
+}
+
+/// Issue 17: a mirror streaming 20 MB for the 4,542-byte official file is cut
+/// as soon as it passes the official size; a Content-Length over it is
+/// refused before a byte is written; nothing is left behind.
+#[test]
+fn http_download_is_capped_at_the_official_size() {
+    let base = server();
+    let mirror = Mirror::Url(base.clone());
+    let root = tempfile::tempdir().unwrap();
+    let cap = official_size("mnist", "t10k-labels-idx1-ubyte.gz").unwrap();
+    let t = std::time::Instant::now();
+    let e = fetch_from("mnist", "t10k-labels-idx1-ubyte.gz", None, root.path(), &mirror)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("/mnist/t10k-labels-idx1-ubyte.gz") && e.contains(&format!("more than {cap} bytes, the official file's size")),
+        "{e}"
+    );
+    assert!(t.elapsed().as_secs() < 10, "stopped early: {:?}", t.elapsed());
+    let e = fetch_from("mnist", "train-labels-idx1-ubyte.gz", None, root.path(), &mirror)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Content-Length 300000000 bytes, expected at most 28881"), "{e}");
+    assert!(entries(root.path()).is_empty(), "nothing left: {:?}", entries(root.path()));
+}
+
+/// Issue 17: `.part-PID` files of processes that no longer run (killed by a
+/// signal) are removed by the next download; a running process's is kept.
+#[test]
+fn stale_part_files_of_dead_processes_are_removed() {
+    let mirror = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(mirror.path().join("mnist")).unwrap();
+    std::fs::write(mirror.path().join("mnist/t10k-labels-idx1-ubyte.gz"), BODY).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("mnist");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut dead = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    let mut live = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let stale = dir.join(format!(".t10k-labels-idx1-ubyte.gz.part-{dead_pid}"));
+    let running = dir.join(format!(".t10k-labels-idx1-ubyte.gz.part-{}", live.id()));
+    let other = dir.join(format!(".train-images-idx3-ubyte.gz.part-{dead_pid}"));
+    for p in [&stale, &running, &other] {
+        std::fs::write(p, b"half a download").unwrap();
+    }
+    let m = Mirror::Folder(mirror.path().to_path_buf());
+    let p = fetch_from("mnist", "t10k-labels-idx1-ubyte.gz", Some(BODY_MD5), root.path(), &m).unwrap();
+    assert_eq!(std::fs::read(p).unwrap(), BODY);
+    assert!(!stale.exists(), "the dead process's part file is removed");
+    assert!(running.exists(), "a running process's part file is kept");
+    assert!(other.exists(), "another file's part is not this download's business");
+    let _ = live.kill();
+    let _ = live.wait();
+}
+
+/// Issue 17: a folder mirror pointing at /dev/zero wrote ≈ 1 GB in 2 s and a
+/// FIFO hung: both are refused before they are opened, nothing is written.
+#[test]
+fn folder_mirror_refuses_devices_and_fifos() {
+    let mirror = tempfile::tempdir().unwrap();
+    let ds = mirror.path().join("ds");
+    std::fs::create_dir_all(&ds).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", ds.join("zero.bin")).unwrap();
+    let ok = std::process::Command::new("mkfifo").arg(ds.join("pipe.bin")).status().unwrap();
+    assert!(ok.success());
+    std::fs::create_dir(ds.join("folder.bin")).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let m = Mirror::Folder(mirror.path().to_path_buf());
+    let t = std::time::Instant::now();
+    for (file, kind) in [("zero.bin", "character device"), ("pipe.bin", "FIFO"), ("folder.bin", "a folder")] {
+        let e = fetch_from("ds", file, None, root.path(), &m).unwrap_err().to_string();
+        assert!(e.contains(file) && e.contains(kind) && e.contains("expected a regular file"), "{e}");
+    }
+    assert!(t.elapsed().as_secs() < 5);
+    assert!(entries(root.path()).is_empty(), "nothing written: {:?}", entries(root.path()));
 }

@@ -7,6 +7,13 @@
 //! computed; only a complete, checksum-verified file is renamed into place.
 //! On any error the temp file is removed and nothing is left behind.
 //!
+//! Hostile sources: a download is cut with an error as soon as it passes the
+//! official file's size ([`official_size`]); a folder mirror's file must be a
+//! regular file (a FIFO, `/dev/zero` or another device is refused before it
+//! is opened); the temp file is `.NAME.part-PID`, and those left by processes
+//! that no longer run (killed by a signal) are removed by the next download
+//! of that file ([`remove_stale_parts`]).
+//!
 //! ```no_run
 //! use std::path::Path;
 //! let p = nnlab::data::download::fetch("mnist", "t10k-labels-idx1-ubyte.gz",
@@ -53,6 +60,26 @@ pub fn official_urls(dataset: &str) -> &'static [&'static str] {
     }
 }
 
+/// The size in bytes of an official file (the files [`crate::data::sources::files`]
+/// lists): a download that streams more is cut there with an error.
+pub fn official_size(dataset: &str, file: &str) -> Option<u64> {
+    Some(match (dataset, file) {
+        ("mnist", "train-images-idx3-ubyte.gz") => 9_912_422,
+        ("mnist", "train-labels-idx1-ubyte.gz") => 28_881,
+        ("mnist", "t10k-images-idx3-ubyte.gz") => 1_648_877,
+        ("mnist", "t10k-labels-idx1-ubyte.gz") => 4_542,
+        ("fashion-mnist", "train-images-idx3-ubyte.gz") => 26_421_880,
+        ("fashion-mnist", "train-labels-idx1-ubyte.gz") => 29_515,
+        ("fashion-mnist", "t10k-images-idx3-ubyte.gz") => 4_422_102,
+        ("fashion-mnist", "t10k-labels-idx1-ubyte.gz") => 5_148,
+        ("cifar10", "cifar-10-binary.tar.gz") => 170_052_171,
+        ("svhn", "train_32x32.mat") => 182_040_794,
+        ("svhn", "test_32x32.mat") => 64_275_384,
+        ("digits", "digits.csv.gz") => 57_523,
+        _ => return None,
+    })
+}
+
 /// `root/dataset/file`, fetched from `$NNLAB_DATA_MIRROR` or the official URL
 /// if it is not there (or its md5 is not `md5`).
 pub fn fetch(dataset: &str, file: &str, md5: Option<&str>, root: &Path) -> Result<PathBuf> {
@@ -97,20 +124,24 @@ fn fetch_into(
         "Set NNLAB_DATA_MIRROR to a folder or URL holding {dataset}/{file}, or run `nnlab data download {dataset}` with network access, or copy the file to {}",
         dest.display()
     );
+    let cap = official_size(dataset, file);
     match mirror {
         Mirror::Folder(m) => {
             let src = m.join(dataset).join(file);
-            let f = std::fs::File::open(&src).map_err(|e| match e.kind() {
+            // the type first: a FIFO would block the open, /dev/zero never ends
+            let meta = std::fs::metadata(&src).map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => Error::missing(&src, hint.clone()),
                 _ => Error::io(&src, e),
             })?;
+            crate::data::bounded::check_regular(&src, &meta)?;
+            let f = crate::data::bounded::open_regular(&src)?;
             let len = f.metadata().ok().map(|m| m.len());
             let src_s = src.display().to_string();
-            save(f, len, &dest, md5, &src_s)
+            save(f, len, cap, &dest, md5, &src_s)
         }
         Mirror::Url(base) => {
             let url = format!("{}/{dataset}/{file}", base.trim_end_matches('/'));
-            http(&url, &dest, md5, &hint)
+            http(&url, &dest, md5, cap, &hint)
         }
         Mirror::Official => {
             let bases = official_urls(dataset);
@@ -122,7 +153,7 @@ fn fetch_into(
             }
             let mut errors = Vec::new();
             for base in bases {
-                match http(&format!("{base}{file}"), &dest, md5, &hint) {
+                match http(&format!("{base}{file}"), &dest, md5, cap, &hint) {
                     Ok(p) => return Ok(p),
                     Err(e @ Error::Checksum { .. }) => return Err(e),
                     Err(e) => errors.push(e),
@@ -141,7 +172,7 @@ fn fetch_into(
 }
 
 /// GET `url` into `dest`.
-fn http(url: &str, dest: &Path, md5: Option<&str>, hint: &str) -> Result<PathBuf> {
+fn http(url: &str, dest: &Path, md5: Option<&str>, cap: Option<u64>, hint: &str) -> Result<PathBuf> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(std::time::Duration::from_secs(30)))
         .timeout_recv_response(Some(std::time::Duration::from_secs(60)))
@@ -164,14 +195,67 @@ fn http(url: &str, dest: &Path, md5: Option<&str>, hint: &str) -> Result<PathBuf
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    if let (Some(l), Some(c)) = (len, cap) {
+        if l > c {
+            return Err(Error::download(
+                url,
+                format!("Content-Length {l} bytes, expected at most {c} (the official file's size); nothing downloaded"),
+            ));
+        }
+    }
     let reader = resp.body_mut().as_reader();
-    save(reader, len, dest, md5, url)
+    save(reader, len, cap, dest, md5, url)
+}
+
+/// The temp file of a download of `name` by process `pid`: `.NAME.part-PID`.
+fn part_name(name: &str, pid: u32) -> String {
+    format!(".{name}.part-{pid}")
+}
+
+/// Whether process `pid` is running (`kill(pid, 0)`: only ESRCH says it is not).
+fn alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 sends nothing; it only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// Removes the `.NAME.part-PID` files beside `dest` that processes no longer
+/// running left (a download killed by SIGINT/SIGTERM runs no destructor);
+/// returns the files removed. A running process's file is left alone.
+pub fn remove_stale_parts(dest: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
+        return vec![];
+    };
+    let prefix = format!(".{}.part-", name.to_string_lossy());
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
+    let mut removed = Vec::new();
+    for ent in rd.flatten() {
+        let n = ent.file_name().to_string_lossy().into_owned();
+        let Some(pid) = n.strip_prefix(&prefix).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !alive(pid) && std::fs::remove_file(ent.path()).is_ok() {
+            removed.push(ent.path());
+        }
+    }
+    removed
 }
 
 /// Streams `src` into a temp file beside `dest`, checks length and md5, renames.
+/// More than `cap` bytes (the official size) is an error as soon as the
+/// stream passes it.
 fn save(
     mut src: impl Read,
     len: Option<u64>,
+    cap: Option<u64>,
     dest: &Path,
     md5: Option<&str>,
     from: &str,
@@ -180,7 +264,8 @@ fn save(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dest.with_file_name(format!(".{name}.part-{}", std::process::id()));
+    remove_stale_parts(dest);
+    let tmp = dest.with_file_name(part_name(&name, std::process::id()));
     let guard = TempGuard(tmp.clone());
     let mut out = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let mut hasher = Md5::new();
@@ -198,6 +283,12 @@ fn save(
                 ));
             }
         };
+        if let Some(c) = cap.filter(|&c| total + n as u64 > c) {
+            return Err(Error::download(
+                from,
+                format!("more than {c} bytes, the official file's size: stopped after {} bytes, nothing kept", total + n as u64),
+            ));
+        }
         hasher.update(&buf[..n]);
         out.write_all(&buf[..n]).map_err(|e| Error::io(&tmp, e))?;
         total += n as u64;
