@@ -20,7 +20,7 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -32,7 +32,7 @@ impl Rng {
         if n == 0 {
             0
         } else {
-            (self.next() % n as u64) as usize
+            (self.next_u64() % n as u64) as usize
         }
     }
     pub fn chance(&mut self, one_in: usize) -> bool {
@@ -61,7 +61,7 @@ fn edit(rng: &mut Rng, data: &mut Vec<u8>, others: &[Vec<u8>], dict: &[&[u8]]) {
         }
         1 if len > 0 => {
             let i = rng.below(len);
-            data[i] = [0, 1, 0x7f, 0x80, 0xff, rng.next() as u8][rng.below(6)];
+            data[i] = [0, 1, 0x7f, 0x80, 0xff, rng.next_u64() as u8][rng.below(6)];
         }
         2 if len > 0 => {
             let width = [2usize, 4, 8][rng.below(3)];
@@ -111,7 +111,7 @@ fn edit(rng: &mut Rng, data: &mut Vec<u8>, others: &[Vec<u8>], dict: &[&[u8]]) {
         }
         7 if len < MAX_LEN => {
             for _ in 0..1 + rng.below(64) {
-                data.push(rng.next() as u8);
+                data.push(rng.next_u64() as u8);
             }
         }
         8 if len > 0 => {
@@ -132,9 +132,9 @@ fn edit(rng: &mut Rng, data: &mut Vec<u8>, others: &[Vec<u8>], dict: &[&[u8]]) {
         _ => {
             if len > 0 {
                 let i = rng.below(len);
-                data[i] = rng.next() as u8;
+                data[i] = rng.next_u64() as u8;
             } else {
-                data.push(rng.next() as u8);
+                data.push(rng.next_u64() as u8);
             }
         }
     }
@@ -155,7 +155,7 @@ mod tests {
             (0..100)
                 .map(|_| {
                     let mut d = seed.clone();
-                    mutate(&mut r, &mut d, &[seed.clone()], &[b"{}"]);
+                    mutate(&mut r, &mut d, std::slice::from_ref(&seed), &[b"{}"]);
                     d
                 })
                 .collect::<Vec<_>>()

@@ -269,7 +269,7 @@ mod tests {
 
     #[test]
     fn capped_reader_fails_past_the_limit() {
-        let data = vec![1u8; 100];
+        let data = [1u8; 100];
         let mut ok = Vec::new();
         Capped::new(&data[..], 100, "t").read_to_end(&mut ok).unwrap();
         assert_eq!(ok.len(), 100);
