@@ -409,7 +409,8 @@ impl Mlp {
     pub fn from_file(path: impl AsRef<Path>) -> Result<Model> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let cfg = MlpConfig::from_json(&text).map_err(|e| match e {
+        // checked here (build checks again) so that every error names the file
+        let cfg = MlpConfig::from_json(&text).and_then(|c| c.validate().map(|_| c)).map_err(|e| match e {
             Error::Json(j) => Error::format(path, format!("invalid JSON: {j}")),
             Error::Config { field, what } => Error::format(path, format!("{field}: {what}")),
             other => other,
