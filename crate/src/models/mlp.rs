@@ -21,7 +21,7 @@
 //! Unlike hw1, which silently skipped an unknown type, a bad config is an
 //! error naming `layers[i].field` and what was expected; so is a key given
 //! twice, and a model over the parameter ceiling
-//! ([`MAX_PARAMS`](super::init::MAX_PARAMS), checked before allocating).
+//! ([`MAX_PARAMS`], checked before allocating).
 //!
 //! ```
 //! use nnlab::models::mlp::Mlp;
