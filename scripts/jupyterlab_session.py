@@ -83,7 +83,7 @@ def start_lab(jupyter: str, root: Path, port: int, token: str, settings: Path, l
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(settings / "config"), JUPYTERLAB_SETTINGS_DIR=str(settings / "user"))
     lab = subprocess.Popen(
         [jupyter, "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={root}", "--allow-root", "--ServerApp.disable_check_xsrf=False"],
+         f"--ServerApp.root_dir={root}", "--allow-root"],
         stdout=log, stderr=subprocess.STDOUT, env=env,
     )
     for _ in range(120):
