@@ -34,7 +34,7 @@ use super::gradcheck::{self, H};
 use super::optimizers::Optimizer;
 use super::softmax_ce::{cross_entropy as ce_reference, cross_entropy_backward, l2_grad, l2_penalty};
 use super::verdict::{catch, Verdict};
-use super::{BatchNorm1d, Layer, LayerClone, Linear, Relu};
+use super::{BatchNorm1d, Layer, Linear, Relu};
 use crate::Result;
 use candle_core::{DType, Device, Tensor};
 use rand::Rng;
@@ -316,10 +316,7 @@ pub fn optimizer(student: &mut dyn Optimizer, reference: &mut dyn Optimizer) -> 
             for k in 0..expected.len() {
                 // compare the update (new − old): the step is what the rule decides
                 let du_ref = (&expected[k] - &params[k])?;
-                let du = match got[k].dims() == params[k].dims() {
-                    true => (&got[k] - &params[k])?,
-                    false => got[k].clone(),
-                };
+                let du = if got[k].dims() == params[k].dims() { (&got[k] - &params[k])? } else { got[k].clone() };
                 if let Some(m) = mismatch(&format!("шаг / step {t}, {}: новое значение − старое", names[k]), &du_ref, &du)? {
                     return Ok(Verdict::failed(&what, m));
                 }
@@ -329,4 +326,147 @@ pub fn optimizer(student: &mut dyn Optimizer, reference: &mut dyn Optimizer) -> 
         let reference_name = reference.name();
         Ok(Verdict::passed(&what, format!("25 шагов совпадают с {reference_name} из nnlab (правила torch.optim)")))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scratch::optimizers::{Adam, Momentum, Sgd};
+    use crate::scratch::verdict::Outcome;
+    use crate::scratch::{Cache, Grads};
+
+    /// A Linear whose backward can be wrong in one place, or a `todo!()`.
+    #[derive(Clone)]
+    struct Student {
+        inner: Linear,
+        fault: &'static str,
+    }
+
+    impl Layer for Student {
+        fn name(&self) -> String {
+            "MyLinear(3→2)".into()
+        }
+        fn forward(&mut self, x: &Tensor) -> Result<(Tensor, Cache)> {
+            if self.fault == "todo" {
+                todo!("y = x·Wᵀ + b")
+            }
+            let (y, c) = self.inner.forward(x)?;
+            if self.fault == "nan" {
+                return Ok(((y * f64::NAN)?, c));
+            }
+            Ok((y, c))
+        }
+        fn backward(&self, dy: &Tensor, cache: &Cache) -> Result<(Tensor, Grads)> {
+            let (dx, mut g) = self.inner.backward(dy, cache)?;
+            if self.fault == "mean bias" {
+                g[1] = (&g[1] / dy.dim(0)? as f64)?;
+            }
+            if self.fault == "no bias" {
+                g.pop();
+            }
+            Ok((dx, g))
+        }
+        fn params(&self) -> Vec<(&'static str, Tensor)> {
+            self.inner.params()
+        }
+        fn set_params(&mut self, params: Vec<Tensor>) -> Result<()> {
+            self.inner.set_params(params)
+        }
+    }
+
+    fn student(fault: &'static str) -> Student {
+        Student { inner: Linear::new(3, 2, DType::F64).unwrap(), fault }
+    }
+
+    #[test]
+    fn layer_verdicts_name_layer_parameter_index() {
+        assert!(linear(&student("")).is_passed(), "{}", linear(&student("")));
+        let v = linear(&student("mean bias"));
+        assert_eq!(v.outcome, Outcome::Failed);
+        assert!(v.detail.starts_with("backward: ∂L/∂bias[0]: ожидалось / expected"), "{v}");
+        let v = linear(&student("no bias"));
+        assert!(v.detail.contains("1 градиентов параметров, ожидалось / expected 2 (weight, bias)"), "{v}");
+        let v = linear(&student("nan"));
+        assert!(v.detail.starts_with("forward: y[0, 0]") && v.detail.contains("got NaN (не число"), "{v}");
+        let v = linear(&student("todo"));
+        assert_eq!(v.to_string(), "✘ MyLinear(3→2): не реализовано / not implemented: y = x·Wᵀ + b");
+        let f32 = Student { inner: Linear::new(3, 2, DType::F32).unwrap(), fault: "" };
+        assert!(linear(&f32).detail.contains("DType::F64"), "{}", linear(&f32));
+        // a layer with the wrong reference is a failed forward, not a panic
+        assert_eq!(relu(&student("")).outcome, Outcome::Failed);
+    }
+
+    #[test]
+    fn batch_norm_passes_in_train_and_eval() {
+        let v = batch_norm(&BatchNorm1d::new(4, DType::F64).unwrap());
+        assert!(v.is_passed() && v.detail.contains("train и eval"), "{v}");
+    }
+
+    fn ce_todo(_: &Tensor, _: &[u32]) -> Result<(f64, Tensor)> {
+        todo!("softmax + CE")
+    }
+
+    fn ce_naive(z: &Tensor, labels: &[u32]) -> Result<(f64, Tensor)> {
+        // no max shift: overflows on the row near 1000
+        let e = z.exp()?;
+        let p = e.broadcast_div(&e.sum_keepdim(1)?)?;
+        let oh = crate::scratch::softmax_ce::onehot(labels, z.dim(1)?, z)?;
+        let n = labels.len() as f64;
+        let picked: f64 = (p.log()? * &oh)?.sum_all()?.to_scalar()?;
+        Ok((-picked / n, ((p - oh)? / n)?))
+    }
+
+    fn ce_good(z: &Tensor, labels: &[u32]) -> Result<(f64, Tensor)> {
+        let (l, c) = ce_reference(z, labels)?;
+        Ok((l.to_scalar::<f64>()?, cross_entropy_backward(&c)?))
+    }
+
+    fn l2_half_missing(ws: &[Tensor], lambda: f64) -> Result<(f64, Vec<Tensor>)> {
+        let mut s = 0.0;
+        for w in ws {
+            s += lambda * w.sqr()?.sum_all()?.to_scalar::<f64>()?; // forgot the 1/2
+        }
+        Ok((s, ws.iter().map(|w| (w * lambda).unwrap()).collect()))
+    }
+
+    #[test]
+    fn loss_verdicts() {
+        assert!(cross_entropy(ce_good).is_passed(), "{}", cross_entropy(ce_good));
+        assert_eq!(cross_entropy(ce_todo).outcome, Outcome::NotImplemented);
+        let v = cross_entropy(ce_naive);
+        assert!(v.detail.contains("вычтите максимум строки"), "{v}");
+        let v = l2(l2_half_missing);
+        assert!(v.detail.starts_with("штраф / penalty"), "{v}");
+    }
+
+    /// Adam without the bias correction (hw5's defect).
+    struct Uncorrected(Vec<Tensor>, Vec<Tensor>);
+    impl Optimizer for Uncorrected {
+        fn name(&self) -> String {
+            "my_adam".into()
+        }
+        fn step(&mut self, params: &[Tensor], grads: &[Tensor]) -> Result<Vec<Tensor>> {
+            if self.0.is_empty() {
+                self.0 = grads.iter().map(|g| g.zeros_like().unwrap()).collect();
+                self.1 = self.0.clone();
+            }
+            let mut out = vec![];
+            for i in 0..params.len() {
+                self.0[i] = ((&self.0[i] * 0.9)? + (&grads[i] * 0.1)?)?;
+                self.1[i] = ((&self.1[i] * 0.999)? + (grads[i].sqr()? * 0.001)?)?;
+                out.push((&params[i] - (self.0[i].div(&(self.1[i].sqrt()? + 1e-8)?)? * 0.01)?)?);
+            }
+            Ok(out)
+        }
+    }
+
+    #[test]
+    fn optimizer_verdicts() {
+        let v = optimizer(&mut Momentum::new(0.01, 0.9), &mut Momentum::new(0.01, 0.9));
+        assert!(v.is_passed(), "{v}");
+        let v = optimizer(&mut Uncorrected(vec![], vec![]), &mut Adam::new(0.01));
+        assert!(v.detail.starts_with("шаг / step 1, params[0]"), "{v}");
+        let v = optimizer(&mut Sgd::new(0.01), &mut Momentum::new(0.01, 0.9));
+        assert!(v.detail.starts_with("шаг / step 2,"), "{v}");
+    }
 }

@@ -29,7 +29,7 @@
 
 use super::network::Network;
 use super::softmax_ce::{cross_entropy, cross_entropy_backward, l2_penalty};
-use super::{BatchNorm1d, Cache, Dropout, Layer, LayerClone, Linear, Relu, Sigmoid, Tanh};
+use super::{BatchNorm1d, Cache, Dropout, Layer, Linear, Relu, Sigmoid, Tanh};
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use polars::prelude::*;
