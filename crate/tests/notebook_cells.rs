@@ -22,6 +22,10 @@ const BANNED: [(&str, &str); 5] = [
     ("shared/", "a folder outside the repository: find course data by name"),
 ];
 
+/// The notebooks whose homework code is written in cells between
+/// `// BEGIN SOLUTION` and `// END SOLUTION` (scripts/student stubs them).
+const WITH_SOLUTIONS: [&str; 2] = ["02_scratch_layers_svhn.ipynb", "06_optimizers_2d.ipynb"];
+
 /// The number of course notebooks; the scan must see all of them.
 const NOTEBOOKS: usize = 6;
 
@@ -121,4 +125,56 @@ fn the_scan_names_notebook_cell_and_line() {
     assert!(violations("n", 0, "for i in 0..3 {\n    v.push(i);\n};").is_empty());
     assert!(violations("n", 0, "fn f() -> usize {\n    for i in 0..3 {}\n    1\n}").is_empty());
     assert!(violations("n", 0, "match x {\n    _ => 1,\n}.to_string()").is_empty());
+}
+
+/// Every problem with the solution regions of `source`: a `BEGIN SOLUTION`
+/// without `END SOLUTION` (or the reverse, or nested), or one without a hint
+/// after `BEGIN SOLUTION:` (the student edition's `todo!` says what to write).
+fn region_problems(notebook: &str, cell: usize, source: &str) -> (usize, Vec<String>) {
+    let mut found = Vec::new();
+    let mut open: Option<usize> = None;
+    let mut regions = 0;
+    for (n, line) in source.lines().enumerate() {
+        let t = line.trim_start();
+        if let Some(rest) = t.strip_prefix("// BEGIN SOLUTION") {
+            if let Some(first) = open {
+                found.push(format!("{notebook} cell {cell}, line {}: BEGIN SOLUTION inside the region of line {first}", n + 1));
+            }
+            if rest.trim_start_matches(':').trim().is_empty() {
+                found.push(format!("{notebook} cell {cell}, line {}: BEGIN SOLUTION without a hint (`// BEGIN SOLUTION: what to write`)", n + 1));
+            }
+            open = Some(n + 1);
+            regions += 1;
+        } else if t.starts_with("// END SOLUTION") {
+            if open.take().is_none() {
+                found.push(format!("{notebook} cell {cell}, line {}: END SOLUTION without BEGIN SOLUTION", n + 1));
+            }
+        }
+    }
+    if let Some(first) = open {
+        found.push(format!("{notebook} cell {cell}, line {first}: BEGIN SOLUTION without END SOLUTION"));
+    }
+    (regions, found)
+}
+
+#[test]
+fn solution_regions_are_closed_and_hinted() {
+    let mut found = Vec::new();
+    for path in notebooks() {
+        let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+        let mut regions = 0;
+        for (i, source) in code_cells(&path) {
+            let (n, problems) = region_problems(&name, i, &source);
+            regions += n;
+            found.extend(problems);
+        }
+        if WITH_SOLUTIONS.contains(&name.as_str()) {
+            assert!(regions >= 5, "{name}: {regions} solution regions, expected the homework's code in cells");
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+    let (n, p) = region_problems("n", 2, "fn f() {\n    // BEGIN SOLUTION: x\n    1\n    // END SOLUTION\n}\n// BEGIN SOLUTION\n");
+    assert_eq!(n, 2);
+    assert_eq!(p.len(), 2, "{p:?}");
+    assert!(p[0].contains("line 6: BEGIN SOLUTION without a hint") && p[1].contains("line 6: BEGIN SOLUTION without END"), "{p:?}");
 }

@@ -48,9 +48,6 @@ impl Layer for Relu {
         let mask = x.gt(0.0)?.to_dtype(dy.dtype())?;
         Ok(((dy * mask)?, vec![]))
     }
-    fn boxed_clone(&self) -> Box<dyn Layer> {
-        Box::new(*self)
-    }
 }
 
 impl Layer for Sigmoid {
@@ -70,9 +67,6 @@ impl Layer for Sigmoid {
         let dydx = (y * (1.0 - y)?)?;
         Ok(((dy * dydx)?, vec![]))
     }
-    fn boxed_clone(&self) -> Box<dyn Layer> {
-        Box::new(*self)
-    }
 }
 
 impl Layer for Tanh {
@@ -91,8 +85,5 @@ impl Layer for Tanh {
         };
         let dydx = (1.0 - y.sqr()?)?;
         Ok(((dy * dydx)?, vec![]))
-    }
-    fn boxed_clone(&self) -> Box<dyn Layer> {
-        Box::new(*self)
     }
 }

@@ -154,7 +154,4 @@ impl Layer for BatchNorm1d {
         self.training = train;
     }
 
-    fn boxed_clone(&self) -> Box<dyn Layer> {
-        Box::new(self.clone())
-    }
 }

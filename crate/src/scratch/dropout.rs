@@ -86,7 +86,4 @@ impl Layer for Dropout {
     fn set_training(&mut self, train: bool) {
         self.training = train;
     }
-    fn boxed_clone(&self) -> Box<dyn Layer> {
-        Box::new(self.clone())
-    }
 }

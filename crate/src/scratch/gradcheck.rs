@@ -449,9 +449,6 @@ mod tests {
             fn backward(&self, dy: &Tensor, _: &Cache) -> Result<(Tensor, crate::scratch::Grads)> {
                 Ok((dy.clone(), vec![]))
             }
-            fn boxed_clone(&self) -> Box<dyn Layer> {
-                Box::new(self.clone())
-            }
         }
         let x = Tensor::new(&[[1.0f64, -2.0]], &Device::Cpu).unwrap();
         let c = &check_layer(&Wrong, &x, 0).unwrap()[0];

@@ -110,7 +110,4 @@ impl Layer for Linear {
         Ok(())
     }
 
-    fn boxed_clone(&self) -> Box<dyn Layer> {
-        Box::new(self.clone())
-    }
 }

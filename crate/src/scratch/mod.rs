@@ -22,6 +22,7 @@
 
 pub mod activations;
 pub mod batch_norm;
+pub mod check;
 pub mod data;
 pub mod dropout;
 pub mod functions;
@@ -31,6 +32,8 @@ pub mod network;
 pub mod optim2d;
 pub mod optimizers;
 pub mod softmax_ce;
+pub mod step2d;
+pub mod verdict;
 
 pub use activations::{Relu, Sigmoid, Tanh};
 pub use batch_norm::BatchNorm1d;
@@ -67,8 +70,10 @@ pub enum Cache {
 }
 
 /// A layer with a hand-written backward. Object-safe: a network is a
-/// `Vec<Box<dyn Layer>>`.
-pub trait Layer: Send + Sync {
+/// `Vec<Box<dyn Layer>>`. A layer is `Clone` (derive it): [`LayerClone`]
+/// gives every `Layer + Clone` its boxed copy, so a layer written in a
+/// notebook cell needs no `Box` of its own.
+pub trait Layer: Send + Sync + LayerClone {
     /// `Linear(64→32)`, `ReLU`, …
     fn name(&self) -> String;
     /// y = f(x) and what the backward needs.
@@ -85,8 +90,18 @@ pub trait Layer: Send + Sync {
     }
     /// Train mode (batch statistics, dropout on) or eval mode.
     fn set_training(&mut self, _train: bool) {}
-    /// A copy with the same parameters, buffers and random state.
+}
+
+/// A boxed copy of a layer (same parameters, buffers and random state);
+/// implemented for every `Layer + Clone`.
+pub trait LayerClone {
     fn boxed_clone(&self) -> Box<dyn Layer>;
+}
+
+impl<T: Layer + Clone + 'static> LayerClone for T {
+    fn boxed_clone(&self) -> Box<dyn Layer> {
+        Box::new(self.clone())
+    }
 }
 
 impl Clone for Box<dyn Layer> {

@@ -36,6 +36,18 @@ impl Network {
         Network { layers, l2 }
     }
 
+    /// A network without layers (λ = 0): add them with [`Network::layer`].
+    pub fn empty() -> Self {
+        Network { layers: Vec::new(), l2: 0.0 }
+    }
+
+    /// The network with `layer` appended: a layer written in a notebook
+    /// cell (any `Layer + Clone`), no `Box` needed.
+    pub fn layer(mut self, layer: impl Layer + 'static) -> Self {
+        self.layers.push(Box::new(layer));
+        self
+    }
+
     /// Linear → [BatchNorm1d] → activation → [Dropout] per hidden size, then
     /// a final Linear; `activation` is `relu`, `sigmoid` or `tanh`.
     pub fn mlp(
@@ -230,7 +242,19 @@ impl Network {
     /// With `cfg.check_every = Some(k)`, every k steps a gradient check
     /// ([`gradcheck::check_network_sample`]) runs on the first
     /// `cfg.check_rows` rows of the batch, in f64, on a copy of the network.
-    pub fn fit(
+    /// Layers and optimizers may be a student's code: a panic inside them
+    /// (a `todo!()` too) is an error naming it, never a panic.
+    pub fn fit(&mut self, opt: &mut dyn Optimizer, data: &Split, cfg: &FitConfig) -> Result<FitReport> {
+        let layers: Vec<String> = self.layers.iter().map(|l| l.name()).collect();
+        let name = format!("Network[{}].fit with {}", layers.join(", "), opt.name());
+        match super::verdict::catch(|| self.fit_unguarded(opt, data, cfg)) {
+            Ok(r) => r,
+            Err(p) if p.not_implemented => Err(Error::config(name, format!("не реализовано / not implemented: {}", p.message))),
+            Err(p) => Err(Error::config(name, format!("паника / panic: {}", p.message))),
+        }
+    }
+
+    fn fit_unguarded(
         &mut self,
         opt: &mut dyn Optimizer,
         data: &Split,

@@ -167,7 +167,7 @@ impl Optimizer2d {
         }
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         let check = |name: &str, v: f64, ok: bool, what: &str| {
             if v.is_finite() && ok {
                 Ok(())
@@ -247,7 +247,7 @@ impl Optimizer2d {
     /// One coordinate of step `t` (1-based); the formulas of the module table,
     /// written in torch's operation order so that f64 results agree bit-for-bit
     /// or nearly so.
-    fn update(&self, t: usize, p: f64, g: f64, s1: &mut f64, s2: &mut f64) -> f64 {
+    pub(crate) fn update(&self, t: usize, p: f64, g: f64, s1: &mut f64, s2: &mut f64) -> f64 {
         let lr = self.lr;
         let course = self.rule == Rule::Course;
         match self.kind {
