@@ -11,3 +11,4 @@ pub mod learner;
 pub mod baseline;
 pub mod callbacks;
 pub mod checkpoint;
+pub mod gradients;
