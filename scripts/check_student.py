@@ -67,6 +67,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--out", required=True)
     p.add_argument("--only", default="")
+    p.add_argument("--teacher-dir", default="", help="take the executed teacher editions from here (scripts/report --out DIR) instead of running them")
     args = p.parse_args()
     out = Path(args.out)
     wanted = {w.strip() for w in args.only.split(",") if w.strip()}
@@ -78,7 +79,12 @@ def main():
     failures = []
     for student_path in students:
         name = student_path.name
-        teacher, t_sec, t_dead = run(ROOT / "notebooks" / name, ROOT / "notebooks", out, "teacher")
+        executed = Path(args.teacher_dir) / name if args.teacher_dir else None
+        if executed is not None and executed.is_file():
+            teacher = nbformat.read(executed, as_version=4)
+            t_sec, t_dead = float(teacher.metadata.get("nnlab", {}).get("seconds", 0.0)), None
+        else:
+            teacher, t_sec, t_dead = run(ROOT / "notebooks" / name, ROOT / "notebooks", out, "teacher")
         student, s_sec, s_dead = run(student_path, ROOT / "student", out, "student")
         fail = lambda msg: failures.append(f"{name}: {msg}")
         if t_dead:

@@ -364,6 +364,10 @@ def main():
             write_atomic(out / f"{name}.html", export_html(nb, name, mathjax, plotly_js))
         except NotebookFailed as e:
             sys.exit(str(e))
+        if not args.export_only:
+            # The executed notebook beside its report (scripts/check-student
+            # --teacher-dir reads the verdicts of the checks from it).
+            write_atomic(out / f"{name}.ipynb", notebook_text(nb))
         if args.update and not args.export_only:
             write_atomic(path, notebook_text(nb))
             if notebook_sizes.check([path]):
