@@ -99,11 +99,20 @@ mod tests {
     #[test]
     fn duplicate_keys_at_any_depth_are_errors() {
         let e = parse(r#"{"a": {"b": 1, "b": 2}}"#).unwrap_err().to_string();
-        assert!(e.contains("duplicate key `b`") && e.contains("line 1"), "{e}");
-        let e = parse(r#"[{"x": 1}, {"y": 1, "y": 1}]"#).unwrap_err().to_string();
+        assert!(
+            e.contains("duplicate key `b`") && e.contains("line 1"),
+            "{e}"
+        );
+        let e = parse(r#"[{"x": 1}, {"y": 1, "y": 1}]"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("duplicate key `y`"), "{e}");
-        let v = parse(r#"{"n": 18446744073709551615, "f": 1.5, "s": "é", "z": null, "t": [true]}"#).unwrap();
-        let plain: Value = serde_json::from_str(r#"{"n": 18446744073709551615, "f": 1.5, "s": "é", "z": null, "t": [true]}"#).unwrap();
+        let v = parse(r#"{"n": 18446744073709551615, "f": 1.5, "s": "é", "z": null, "t": [true]}"#)
+            .unwrap();
+        let plain: Value = serde_json::from_str(
+            r#"{"n": 18446744073709551615, "f": 1.5, "s": "é", "z": null, "t": [true]}"#,
+        )
+        .unwrap();
         assert_eq!(v, plain);
         assert!(parse_slice(b"{\"a\":1,\"a\":1}").is_err());
         // deep nesting is serde_json's recursion limit, an error, not a stack overflow

@@ -9,7 +9,12 @@ use std::time::Duration;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let get = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let get = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let num = |flag: &str, default: u64| -> u64 {
         match get(flag) {
             None => default,
@@ -24,7 +29,11 @@ fn main() {
         return;
     }
     let which = get("--target").unwrap_or_else(|| "all".into());
-    let names: Vec<&str> = if which == "all" { NAMES.to_vec() } else { vec![which.as_str()] };
+    let names: Vec<&str> = if which == "all" {
+        NAMES.to_vec()
+    } else {
+        vec![which.as_str()]
+    };
     let inputs = num("--inputs", u64::MAX);
     let seconds = get("--seconds").map(|_| Duration::from_secs(num("--seconds", 0)));
     if inputs == u64::MAX && seconds.is_none() {
@@ -39,7 +48,10 @@ fn main() {
     let mut failed = false;
     for name in names {
         let Some(target) = Target::new(name, &dir) else {
-            eprintln!("unknown or unbuildable target `{name}`, expected one of {}", NAMES.join(", "));
+            eprintln!(
+                "unknown or unbuildable target `{name}`, expected one of {}",
+                NAMES.join(", ")
+            );
             std::process::exit(2);
         };
         let r = run(&target, seed, inputs, seconds, crashes.as_deref());

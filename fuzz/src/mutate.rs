@@ -66,7 +66,11 @@ fn edit(rng: &mut Rng, data: &mut Vec<u8>, others: &[Vec<u8>], dict: &[&[u8]]) {
         2 if len > 0 => {
             let width = [2usize, 4, 8][rng.below(3)];
             let i = rng.below(len);
-            let max = if width == 8 { u64::MAX } else { (1u64 << (8 * width)) - 1 };
+            let max = if width == 8 {
+                u64::MAX
+            } else {
+                (1u64 << (8 * width)) - 1
+            };
             let v = match rng.below(8) {
                 0 => 0,
                 1 => 1,
@@ -77,7 +81,11 @@ fn edit(rng: &mut Rng, data: &mut Vec<u8>, others: &[Vec<u8>], dict: &[&[u8]]) {
                 6 => len as u64,
                 _ => rng.below(70_000) as u64,
             } & max;
-            let bytes = if rng.chance(2) { v.to_le_bytes() } else { v.to_be_bytes() };
+            let bytes = if rng.chance(2) {
+                v.to_le_bytes()
+            } else {
+                v.to_be_bytes()
+            };
             let bytes = if bytes[..8 - width].iter().all(|&b| b == 0) && !rng.chance(2) {
                 bytes[8 - width..].to_vec() // big endian: the low bytes
             } else {
@@ -117,7 +125,11 @@ fn edit(rng: &mut Rng, data: &mut Vec<u8>, others: &[Vec<u8>], dict: &[&[u8]]) {
         8 if len > 0 => {
             let i = rng.below(len);
             let d = 1 + rng.below(35) as u8;
-            data[i] = if rng.chance(2) { data[i].wrapping_add(d) } else { data[i].wrapping_sub(d) };
+            data[i] = if rng.chance(2) {
+                data[i].wrapping_add(d)
+            } else {
+                data[i].wrapping_sub(d)
+            };
         }
         9 | 10 if !dict.is_empty() => {
             let tok = dict[rng.below(dict.len())];

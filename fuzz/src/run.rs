@@ -32,7 +32,11 @@ pub struct Report {
 impl Report {
     /// One line: `idx: 1000000 inputs (23.1 % parsed), 0 panics, peak RSS 41 MiB, 75.3 s`.
     pub fn line(&self) -> String {
-        let pct = if self.inputs == 0 { 0.0 } else { 100.0 * self.parsed as f64 / self.inputs as f64 };
+        let pct = if self.inputs == 0 {
+            0.0
+        } else {
+            100.0 * self.parsed as f64 / self.inputs as f64
+        };
         let mut s = format!(
             "{}: {} inputs ({pct:.1} % parsed), {} panics, peak RSS {:.0} MiB, {:.1} s (seed {})",
             self.target, self.inputs, self.panics, self.peak_rss_mib, self.seconds, self.seed
@@ -54,9 +58,16 @@ pub fn quiet_panics() {
     std::panic::set_hook(Box::new(|info| {
         let msg = match info.payload().downcast_ref::<&str>() {
             Some(s) => s.to_string(),
-            None => info.payload().downcast_ref::<String>().cloned().unwrap_or_default(),
+            None => info
+                .payload()
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_default(),
         };
-        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         if let Ok(mut g) = LAST_PANIC.lock() {
             *g = Some(format!("{msg}{at}"));
         }
@@ -91,10 +102,20 @@ pub fn peak_rss_mib() -> f64 {
 
 /// Runs `target` on inputs `0..inputs` of the stream `seed`, stopping early
 /// after `time` when given; panicking inputs (the first 5) go to `crashes`.
-pub fn run(target: &Target, seed: u64, inputs: u64, time: Option<Duration>, crashes: Option<&Path>) -> Report {
+pub fn run(
+    target: &Target,
+    seed: u64,
+    inputs: u64,
+    time: Option<Duration>,
+    crashes: Option<&Path>,
+) -> Report {
     let mut rng = Rng::new(seed ^ fnv(target.name));
     let start = Instant::now();
-    let mut r = Report { target: target.name.to_string(), seed, ..Report::default() };
+    let mut r = Report {
+        target: target.name.to_string(),
+        seed,
+        ..Report::default()
+    };
     for i in 0..inputs {
         if i % 256 == 0 && time.is_some_and(|t| start.elapsed() >= t) {
             break;
@@ -106,7 +127,11 @@ pub fn run(target: &Target, seed: u64, inputs: u64, time: Option<Duration>, cras
             Ok(Outcome::Refused) => r.refused += 1,
             Err(_) => {
                 r.panics += 1;
-                let msg = LAST_PANIC.lock().ok().and_then(|mut g| g.take()).unwrap_or_default();
+                let msg = LAST_PANIC
+                    .lock()
+                    .ok()
+                    .and_then(|mut g| g.take())
+                    .unwrap_or_default();
                 if r.first_panic.is_none() {
                     r.first_panic = Some((i, msg));
                 }
@@ -127,5 +152,7 @@ pub fn run(target: &Target, seed: u64, inputs: u64, time: Option<Duration>, cras
 
 /// FNV-1a of a name: each target draws its own stream from one seed.
 fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }

@@ -25,7 +25,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Names of every target, in run order.
-pub const NAMES: [&str; 7] = ["idx", "cifar", "svhn", "digits", "folder-cache", "config", "checkpoint"];
+pub const NAMES: [&str; 7] = [
+    "idx",
+    "cifar",
+    "svhn",
+    "digits",
+    "folder-cache",
+    "config",
+    "checkpoint",
+];
 
 /// How mutated bytes become the input.
 #[derive(Clone, Copy, PartialEq)]
@@ -82,14 +90,23 @@ fn cifar_tar(records: &[(u8, usize)]) -> Vec<u8> {
     };
     let batch = |n: usize, label: u8| -> Vec<u8> {
         (0..n)
-            .flat_map(|i| std::iter::once(label).chain((0..3072).map(move |j| ((i * 7 + j) % 256) as u8)))
+            .flat_map(|i| {
+                std::iter::once(label).chain((0..3072).map(move |j| ((i * 7 + j) % 256) as u8))
+            })
             .collect()
     };
     for (i, &(label, n)) in records.iter().enumerate() {
-        let name = if i + 1 == records.len() { "test_batch.bin".to_string() } else { format!("data_batch_{}.bin", i + 1) };
+        let name = if i + 1 == records.len() {
+            "test_batch.bin".to_string()
+        } else {
+            format!("data_batch_{}.bin", i + 1)
+        };
         add(&format!("cifar-10-batches-bin/{name}"), &batch(n, label));
     }
-    add("cifar-10-batches-bin/batches.meta.txt", nnlab::data::cifar::CLASSES.join("\n").as_bytes());
+    add(
+        "cifar-10-batches-bin/batches.meta.txt",
+        nnlab::data::cifar::CLASSES.join("\n").as_bytes(),
+    );
     b.into_inner().unwrap_or_default()
 }
 
@@ -117,7 +134,9 @@ fn folder_cache(dir: &Path) -> (Vec<u8>, Vec<String>) {
             let _ = img.save(d.join(format!("{k}.png")));
         }
     }
-    let r = image_folder::ImageFolder::new(&root).cache_dir(&cache).load_report();
+    let r = image_folder::ImageFolder::new(&root)
+        .cache_dir(&cache)
+        .load_report();
     let bytes = r
         .ok()
         .and_then(|r| r.cache_path)
@@ -128,7 +147,14 @@ fn folder_cache(dir: &Path) -> (Vec<u8>, Vec<String>) {
 
 /// The model the checkpoint seeds are saved from (and loaded into).
 fn tiny_model() -> Option<Model> {
-    Mlp::new(4, 2).linear(3).relu().batch_norm().device(&Device::Cpu).dtype(DType::F32).build().ok()
+    Mlp::new(4, 2)
+        .linear(3)
+        .relu()
+        .batch_norm()
+        .device(&Device::Cpu)
+        .dtype(DType::F32)
+        .build()
+        .ok()
 }
 
 fn checkpoint_seed(dir: &Path, model: &Model) -> Vec<u8> {
@@ -209,7 +235,10 @@ impl Target {
                 t.wrap = Wrap::Gzip;
             }
             "cifar" => {
-                t.seeds = vec![cifar_tar(&[(3, 2), (9, 1)]), cifar_tar(&[(0, 1), (1, 1), (2, 1)])];
+                t.seeds = vec![
+                    cifar_tar(&[(3, 2), (9, 1)]),
+                    cifar_tar(&[(0, 1), (1, 1), (2, 1)]),
+                ];
                 t.wrap = Wrap::Gzip;
             }
             "svhn" => {
@@ -218,7 +247,9 @@ impl Target {
             }
             "digits" => {
                 t.seeds = vec![digits_csv(3), digits_csv(12)];
-                t.dict = vec![b",", b"\n", b"16", b"17", b"9", b"10", b"-1", b"1.5", b"\xff", b" "];
+                t.dict = vec![
+                    b",", b"\n", b"16", b"17", b"9", b"10", b"-1", b"1.5", b"\xff", b" ",
+                ];
                 t.wrap = Wrap::Gzip;
             }
             "folder-cache" => {
@@ -296,7 +327,13 @@ impl Target {
 
     /// Feeds one input to the parser: Ok for parsed, Err for a typed error.
     pub fn run(&self, input: &[u8]) -> Outcome {
-        let outcome = |ok: bool| if ok { Outcome::Parsed } else { Outcome::Refused };
+        let outcome = |ok: bool| {
+            if ok {
+                Outcome::Parsed
+            } else {
+                Outcome::Refused
+            }
+        };
         let write = |bytes: &[u8]| std::fs::write(&self.file, bytes).is_ok();
         match self.name {
             "idx" => {
@@ -310,16 +347,17 @@ impl Target {
             "cifar" => outcome(write(input) && cifar::read_archive(&self.file).is_ok()),
             "svhn" => outcome(write(input) && svhn::read(&self.file, "fuzz").is_ok()),
             "digits" => outcome(write(input) && digits::read(&self.file).is_ok()),
-            "folder-cache" => {
-                outcome(write(input) && image_folder::read_cache_file(&self.file, &self.classes).is_some())
-            }
+            "folder-cache" => outcome(
+                write(input) && image_folder::read_cache_file(&self.file, &self.classes).is_some(),
+            ),
             "config" => {
                 let text = String::from_utf8_lossy(input);
                 match MlpConfig::from_json(&text) {
                     Ok(cfg) => {
                         // build the small ones (the ceiling itself is tested in nnlab)
                         if cfg.check_param_count().is_ok_and(|n| n <= 20_000) {
-                            let mut m = Mlp::new(cfg.input_size, cfg.num_classes).device(&Device::Cpu);
+                            let mut m =
+                                Mlp::new(cfg.input_size, cfg.num_classes).device(&Device::Cpu);
                             m.config = cfg;
                             outcome(m.build().is_ok())
                         } else {
@@ -349,7 +387,17 @@ impl Target {
 /// A value the structured JSON edits put in.
 fn interesting_json(rng: &mut Rng) -> serde_json::Value {
     use serde_json::json;
-    let layer_types = ["linear", "relu", "sigmoid", "tanh", "leaky_relu", "dropout", "batch_norm", "layer_norm", "conv"];
+    let layer_types = [
+        "linear",
+        "relu",
+        "sigmoid",
+        "tanh",
+        "leaky_relu",
+        "dropout",
+        "batch_norm",
+        "layer_norm",
+        "conv",
+    ];
     match rng.below(12) {
         0 => json!(0),
         1 => json!(-1),
@@ -370,7 +418,16 @@ fn interesting_json(rng: &mut Rng) -> serde_json::Value {
 /// remove a key, duplicate or remove a list element.
 fn edit_json(rng: &mut Rng, v: &mut serde_json::Value) {
     use serde_json::Value;
-    const KEYS: [&str; 8] = ["size", "rate", "slope", "type", "input_size", "num_classes", "layers", "extra"];
+    const KEYS: [&str; 8] = [
+        "size",
+        "rate",
+        "slope",
+        "type",
+        "input_size",
+        "num_classes",
+        "layers",
+        "extra",
+    ];
     match v {
         Value::Object(m) if !m.is_empty() && rng.chance(2) => {
             let keys: Vec<String> = m.keys().cloned().collect();
@@ -385,7 +442,10 @@ fn edit_json(rng: &mut Rng, v: &mut serde_json::Value) {
                 m.remove(&keys[rng.below(keys.len())]);
             }
             _ => {
-                m.insert(KEYS[rng.below(KEYS.len())].to_string(), interesting_json(rng));
+                m.insert(
+                    KEYS[rng.below(KEYS.len())].to_string(),
+                    interesting_json(rng),
+                );
             }
         },
         Value::Array(a) if !a.is_empty() && rng.chance(2) => {

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 #[test]
 fn every_parser_survives_a_short_mutation_run() {
-    let dir = nnlab_fuzz::run::scratch_dir().join(format!("nnlab-fuzz-smoke-{}", std::process::id()));
+    let dir =
+        nnlab_fuzz::run::scratch_dir().join(format!("nnlab-fuzz-smoke-{}", std::process::id()));
     quiet_panics();
     let mut lines = Vec::new();
     let mut panics = 0;

@@ -85,14 +85,23 @@ pub fn check_regular(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
     } else {
         "not a regular file"
     };
-    Err(Error::format(path, format!("{kind}, expected a regular file")))
+    Err(Error::format(
+        path,
+        format!("{kind}, expected a regular file"),
+    ))
 }
 
 /// Reads the rest of `r` when it holds at most `limit` bytes; more is an
 /// error saying the limit and `what` promised it, and reading stops there
 /// (at most `limit + 1` bytes are ever held). `gz` says whether `r`
 /// decompresses (for the wording of [`stream_error`]).
-pub fn read_at_most(path: &Path, r: &mut dyn Read, limit: u64, gz: bool, what: &str) -> Result<Vec<u8>> {
+pub fn read_at_most(
+    path: &Path,
+    r: &mut dyn Read,
+    limit: u64,
+    gz: bool,
+    what: &str,
+) -> Result<Vec<u8>> {
     read_at_most_hinted(path, r, limit, gz, what, 1 << 16)
 }
 
@@ -149,7 +158,10 @@ pub fn stream_error(path: &Path, e: &std::io::Error, gz: bool, got: usize) -> Er
             format!("truncated: the gzip stream ends after {got} bytes (uncompressed) without its trailer ({e})"),
         )
     } else {
-        Error::format(path, format!("corrupt gzip stream after {got} bytes (uncompressed): {e}"))
+        Error::format(
+            path,
+            format!("corrupt gzip stream after {got} bytes (uncompressed): {e}"),
+        )
     }
 }
 
@@ -165,7 +177,12 @@ pub struct Capped<R> {
 
 impl<R: Read> Capped<R> {
     pub fn new(inner: R, limit: u64, what: &'static str) -> Capped<R> {
-        Capped { inner, left: limit, limit, what }
+        Capped {
+            inner,
+            left: limit,
+            limit,
+            what,
+        }
     }
 }
 
@@ -179,7 +196,9 @@ impl<R: Read> Read for Capped<R> {
             return Ok(0);
         }
         // one byte past the limit tells "exactly the limit" from "more"
-        let want = buf.len().min(self.left.saturating_add(1).min(usize::MAX as u64) as usize);
+        let want = buf
+            .len()
+            .min(self.left.saturating_add(1).min(usize::MAX as u64) as usize);
         let n = self.inner.read(&mut buf[..want])?;
         if n as u64 > self.left {
             return Err(std::io::Error::other(format!(
@@ -214,7 +233,10 @@ mod tests {
         std::fs::write(&p, two).unwrap();
         let (mut r, is_gz) = open(&p).unwrap();
         assert!(is_gz);
-        assert_eq!(read_at_most(&p, &mut r, 12, true, "test").unwrap(), b"hello, world");
+        assert_eq!(
+            read_at_most(&p, &mut r, 12, true, "test").unwrap(),
+            b"hello, world"
+        );
     }
 
     /// Issue 17: a bomb stops at the limit; a cut stream is truncated, a
@@ -226,13 +248,24 @@ mod tests {
         std::fs::write(&p, gz(&vec![0u8; 50_000_000])).unwrap();
         assert!(std::fs::metadata(&p).unwrap().len() < 100_000);
         let (mut r, _) = open(&p).unwrap();
-        let e = read_at_most(&p, &mut r, 1000, true, "a test header").unwrap_err().to_string();
-        assert!(e.contains("x.gz") && e.contains("more than 1000 bytes (uncompressed)") && e.contains("a test header"), "{e}");
+        let e = read_at_most(&p, &mut r, 1000, true, "a test header")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("x.gz")
+                && e.contains("more than 1000 bytes (uncompressed)")
+                && e.contains("a test header"),
+            "{e}"
+        );
 
-        let full = gz(&(0..200_000u32).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>());
+        let full = gz(&(0..200_000u32)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect::<Vec<u8>>());
         std::fs::write(&p, &full[..full.len() / 2]).unwrap();
         let (mut r, _) = open(&p).unwrap();
-        let e = read_at_most(&p, &mut r, 1 << 20, true, "t").unwrap_err().to_string();
+        let e = read_at_most(&p, &mut r, 1 << 20, true, "t")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("truncated") && !e.contains("corrupt"), "{e}");
 
         let mut bad = full.clone();
@@ -240,15 +273,22 @@ mod tests {
         bad[n - 6] ^= 0xff; // the CRC
         std::fs::write(&p, &bad).unwrap();
         let (mut r, _) = open(&p).unwrap();
-        let e = read_at_most(&p, &mut r, 1 << 20, true, "t").unwrap_err().to_string();
-        assert!(e.contains("corrupt gzip stream") && !e.contains("truncated"), "{e}");
+        let e = read_at_most(&p, &mut r, 1 << 20, true, "t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("corrupt gzip stream") && !e.contains("truncated"),
+            "{e}"
+        );
         let mut bad = full;
         for b in &mut bad[20..60] {
             *b = 0xff; // the deflate data
         }
         std::fs::write(&p, &bad).unwrap();
         let (mut r, _) = open(&p).unwrap();
-        let e = read_at_most(&p, &mut r, 1 << 20, true, "t").unwrap_err().to_string();
+        let e = read_at_most(&p, &mut r, 1 << 20, true, "t")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("corrupt gzip stream"), "{e}");
     }
 
@@ -256,10 +296,16 @@ mod tests {
     #[test]
     fn special_files_are_refused() {
         let e = open(Path::new("/dev/zero")).err().unwrap().to_string();
-        assert!(e.contains("/dev/zero") && e.contains("character device"), "{e}");
+        assert!(
+            e.contains("/dev/zero") && e.contains("character device"),
+            "{e}"
+        );
         let d = tempfile::tempdir().unwrap();
         let fifo = d.path().join("pipe");
-        let ok = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        let ok = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
         assert!(ok.success());
         let e = open(&fifo).err().unwrap().to_string();
         assert!(e.contains("pipe") && e.contains("FIFO"), "{e}");
@@ -271,9 +317,16 @@ mod tests {
     fn capped_reader_fails_past_the_limit() {
         let data = [1u8; 100];
         let mut ok = Vec::new();
-        Capped::new(&data[..], 100, "t").read_to_end(&mut ok).unwrap();
+        Capped::new(&data[..], 100, "t")
+            .read_to_end(&mut ok)
+            .unwrap();
         assert_eq!(ok.len(), 100);
-        let e = Capped::new(&data[..], 99, "the official size").read_to_end(&mut Vec::new()).unwrap_err();
-        assert!(e.to_string().contains("more than 99 bytes") && e.to_string().contains(CAPPED), "{e}");
+        let e = Capped::new(&data[..], 99, "the official size")
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("more than 99 bytes") && e.to_string().contains(CAPPED),
+            "{e}"
+        );
     }
 }

@@ -32,7 +32,9 @@
 
 use super::gradcheck::{self, H};
 use super::optimizers::Optimizer;
-use super::softmax_ce::{cross_entropy as ce_reference, cross_entropy_backward, l2_grad, l2_penalty};
+use super::softmax_ce::{
+    cross_entropy as ce_reference, cross_entropy_backward, l2_grad, l2_penalty,
+};
 use super::verdict::{catch, Verdict};
 use super::{BatchNorm1d, Layer, Linear, Relu};
 use crate::Result;
@@ -65,13 +67,21 @@ fn index(mut flat: usize, dims: &[usize]) -> String {
 /// `None` when `got` agrees with `expected`, else the first mismatch as text.
 fn mismatch(what: &str, expected: &Tensor, got: &Tensor) -> Result<Option<String>> {
     if expected.dims() != got.dims() {
-        return Ok(Some(format!("{what}: форма / shape {:?}, ожидалась / expected {:?}", got.dims(), expected.dims())));
+        return Ok(Some(format!(
+            "{what}: форма / shape {:?}, ожидалась / expected {:?}",
+            got.dims(),
+            expected.dims()
+        )));
     }
     let (e, g) = (values(expected)?, values(got)?);
     let scale = e.iter().fold(1e-12f64, |a, v| a.max(v.abs()));
     for (i, (a, b)) in e.iter().zip(&g).enumerate() {
         if !b.is_finite() || (a - b).abs() > TOL * scale {
-            let nan = if b.is_finite() { "" } else { " (не число / not finite)" };
+            let nan = if b.is_finite() {
+                ""
+            } else {
+                " (не число / not finite)"
+            };
             return Ok(Some(format!(
                 "{what}{}: ожидалось / expected {a}, получено / got {b}{nan}",
                 index(i, expected.dims())
@@ -84,7 +94,9 @@ fn mismatch(what: &str, expected: &Tensor, got: &Tensor) -> Result<Option<String
 fn randn(dims: &[usize], seed: u64, scale: f64) -> Result<Tensor> {
     let mut rng = crate::device::rng("scratch.check", seed);
     let n: usize = dims.iter().product();
-    let v: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0) * scale).collect();
+    let v: Vec<f64> = (0..n)
+        .map(|_| rng.random_range(-1.0..1.0) * scale)
+        .collect();
     Ok(Tensor::from_vec(v, dims, &Device::Cpu)?)
 }
 
@@ -105,17 +117,29 @@ fn guarded(what: &str, body: impl FnOnce(&Stage) -> Result<Verdict>) -> Verdict 
 fn params_f64(layer: &dyn Layer, expected: usize) -> std::result::Result<Vec<Tensor>, String> {
     let params: Vec<Tensor> = layer.params().into_iter().map(|(_, p)| p).collect();
     if params.len() != expected {
-        return Err(format!("params(): {} тензоров, ожидалось / expected {expected}", params.len()));
+        return Err(format!(
+            "params(): {} тензоров, ожидалось / expected {expected}",
+            params.len()
+        ));
     }
     if let Some(p) = params.iter().find(|p| p.dtype() != DType::F64) {
-        return Err(format!("параметры в {:?}: для проверки создайте слой с DType::F64 / build the layer in F64", p.dtype()));
+        return Err(format!(
+            "параметры в {:?}: для проверки создайте слой с DType::F64 / build the layer in F64",
+            p.dtype()
+        ));
     }
     Ok(params)
 }
 
 /// Forward, backward and finite differences of `student` against `reference`
 /// (same parameters) at `x`.
-fn compare_layer(student: &dyn Layer, mut reference: Box<dyn Layer>, x: &Tensor, stage: &Stage, eval_too: bool) -> Result<Verdict> {
+fn compare_layer(
+    student: &dyn Layer,
+    mut reference: Box<dyn Layer>,
+    x: &Tensor,
+    stage: &Stage,
+    eval_too: bool,
+) -> Result<Verdict> {
     let what = student.name();
     let names: Vec<&str> = reference.params().iter().map(|(n, _)| *n).collect();
     let mut s = student.boxed_clone();
@@ -135,7 +159,12 @@ fn compare_layer(student: &dyn Layer, mut reference: Box<dyn Layer>, x: &Tensor,
     if grads.len() != grads_ref.len() {
         return Ok(Verdict::failed(
             what,
-            format!("backward: {} градиентов параметров, ожидалось / expected {} ({})", grads.len(), grads_ref.len(), names.join(", ")),
+            format!(
+                "backward: {} градиентов параметров, ожидалось / expected {} ({})",
+                grads.len(),
+                grads_ref.len(),
+                names.join(", ")
+            ),
         ));
     }
     for ((g, g_ref), name) in grads.iter().zip(&grads_ref).zip(&names) {
@@ -149,7 +178,11 @@ fn compare_layer(student: &dyn Layer, mut reference: Box<dyn Layer>, x: &Tensor,
         reference.set_training(false);
         let (y, _) = s.forward(x)?;
         let (y_ref, _) = reference.forward(x)?;
-        if let Some(m) = mismatch("forward в режиме eval (бегущие статистики / running statistics): y", &y_ref, &y)? {
+        if let Some(m) = mismatch(
+            "forward в режиме eval (бегущие статистики / running statistics): y",
+            &y_ref,
+            &y,
+        )? {
             return Ok(Verdict::failed(what, m));
         }
     }
@@ -203,7 +236,10 @@ pub fn relu(layer: &dyn Layer) -> Verdict {
         if let Err(e) = params_f64(layer, 0) {
             return Ok(Verdict::failed(&what, e));
         }
-        let v: Vec<f64> = values(&randn(&[6, 5], 2, 1.0)?)?.into_iter().map(|v| v + 0.1 * v.signum()).collect();
+        let v: Vec<f64> = values(&randn(&[6, 5], 2, 1.0)?)?
+            .into_iter()
+            .map(|v| v + 0.1 * v.signum())
+            .collect();
         let x = Tensor::from_vec(v, (6, 5), &Device::Cpu)?;
         compare_layer(layer, Box::new(Relu), &x, stage, false)
     })
@@ -247,8 +283,15 @@ pub fn cross_entropy(f: fn(&Tensor, &[u32]) -> Result<(f64, Tensor)>) -> Verdict
         let (ref_loss, cache) = ce_reference(&z, &labels)?;
         let ref_loss = ref_loss.to_scalar::<f64>()?;
         if !(loss.is_finite() && (loss - ref_loss).abs() <= TOL * ref_loss.abs().max(1e-12)) {
-            let hint = if loss.is_finite() { "" } else { " — не число: вычтите максимум строки перед exp (устойчивый softmax)" };
-            return Ok(Verdict::failed(what, format!("loss: ожидалось / expected {ref_loss}, получено / got {loss}{hint}")));
+            let hint = if loss.is_finite() {
+                ""
+            } else {
+                " — не число: вычтите максимум строки перед exp (устойчивый softmax)"
+            };
+            return Ok(Verdict::failed(
+                what,
+                format!("loss: ожидалось / expected {ref_loss}, получено / got {loss}{hint}"),
+            ));
         }
         if let Some(m) = mismatch("∂L/∂z", &cross_entropy_backward(&cache)?, &dz)? {
             return Ok(Verdict::failed(what, m));
@@ -284,17 +327,30 @@ pub fn l2(f: fn(&[Tensor], f64) -> Result<(f64, Vec<Tensor>)>) -> Verdict {
         let (loss, grads) = f(&ws, lambda)?;
         let expected = l2_penalty(&ws, lambda)?.to_scalar::<f64>()?;
         if !(loss.is_finite() && (loss - expected).abs() <= TOL * expected.abs()) {
-            return Ok(Verdict::failed(what, format!("штраф / penalty: ожидалось / expected {expected}, получено / got {loss}")));
+            return Ok(Verdict::failed(
+                what,
+                format!("штраф / penalty: ожидалось / expected {expected}, получено / got {loss}"),
+            ));
         }
         if grads.len() != ws.len() {
-            return Ok(Verdict::failed(what, format!("{} градиентов для {} весов / gradients for weights", grads.len(), ws.len())));
+            return Ok(Verdict::failed(
+                what,
+                format!(
+                    "{} градиентов для {} весов / gradients for weights",
+                    grads.len(),
+                    ws.len()
+                ),
+            ));
         }
         for (k, (w, g)) in ws.iter().zip(&grads).enumerate() {
             if let Some(m) = mismatch(&format!("∂L2/∂W{k}"), &l2_grad(w, lambda)?, g)? {
                 return Ok(Verdict::failed(what, m));
             }
         }
-        Ok(Verdict::passed(what, "штраф (λ/2)·Σ‖W‖² и градиенты λW совпадают с эталоном nnlab"))
+        Ok(Verdict::passed(
+            what,
+            "штраф (λ/2)·Σ‖W‖² и градиенты λW совпадают с эталоном nnlab",
+        ))
     })
 }
 
@@ -307,24 +363,45 @@ pub fn optimizer(student: &mut dyn Optimizer, reference: &mut dyn Optimizer) -> 
         let names = ["params[0]", "params[1]"];
         for t in 1..=25usize {
             let scale = 10f64.powf(-3.0 + 5.0 * ((t * 7) % 25) as f64 / 24.0);
-            let grads = vec![randn(&[3, 4], 100 + t as u64, scale)?, randn(&[4], 200 + t as u64, scale)?];
+            let grads = vec![
+                randn(&[3, 4], 100 + t as u64, scale)?,
+                randn(&[4], 200 + t as u64, scale)?,
+            ];
             let got = student.step(&params, &grads)?;
             let expected = reference.step(&params, &grads)?;
             if got.len() != expected.len() {
-                return Ok(Verdict::failed(&what, format!("шаг / step {t}: {} тензоров, ожидалось / expected {}", got.len(), expected.len())));
+                return Ok(Verdict::failed(
+                    &what,
+                    format!(
+                        "шаг / step {t}: {} тензоров, ожидалось / expected {}",
+                        got.len(),
+                        expected.len()
+                    ),
+                ));
             }
             for k in 0..expected.len() {
                 // compare the update (new − old): the step is what the rule decides
                 let du_ref = (&expected[k] - &params[k])?;
-                let du = if got[k].dims() == params[k].dims() { (&got[k] - &params[k])? } else { got[k].clone() };
-                if let Some(m) = mismatch(&format!("шаг / step {t}, {}: новое значение − старое", names[k]), &du_ref, &du)? {
+                let du = if got[k].dims() == params[k].dims() {
+                    (&got[k] - &params[k])?
+                } else {
+                    got[k].clone()
+                };
+                if let Some(m) = mismatch(
+                    &format!("шаг / step {t}, {}: новое значение − старое", names[k]),
+                    &du_ref,
+                    &du,
+                )? {
                     return Ok(Verdict::failed(&what, m));
                 }
             }
             params = expected;
         }
         let reference_name = reference.name();
-        Ok(Verdict::passed(&what, format!("25 шагов совпадают с {reference_name} из nnlab (правила torch.optim)")))
+        Ok(Verdict::passed(
+            &what,
+            format!("25 шагов совпадают с {reference_name} из nnlab (правила torch.optim)"),
+        ))
     })
 }
 
@@ -375,7 +452,10 @@ mod tests {
     }
 
     fn student(fault: &'static str) -> Student {
-        Student { inner: Linear::new(3, 2, DType::F64).unwrap(), fault }
+        Student {
+            inner: Linear::new(3, 2, DType::F64).unwrap(),
+            fault,
+        }
     }
 
     #[test]
@@ -383,15 +463,36 @@ mod tests {
         assert!(linear(&student("")).is_passed(), "{}", linear(&student("")));
         let v = linear(&student("mean bias"));
         assert_eq!(v.outcome, Outcome::Failed);
-        assert!(v.detail.starts_with("backward: ∂L/∂bias[0]: ожидалось / expected"), "{v}");
+        assert!(
+            v.detail
+                .starts_with("backward: ∂L/∂bias[0]: ожидалось / expected"),
+            "{v}"
+        );
         let v = linear(&student("no bias"));
-        assert!(v.detail.contains("1 градиентов параметров, ожидалось / expected 2 (weight, bias)"), "{v}");
+        assert!(
+            v.detail
+                .contains("1 градиентов параметров, ожидалось / expected 2 (weight, bias)"),
+            "{v}"
+        );
         let v = linear(&student("nan"));
-        assert!(v.detail.starts_with("forward: y[0, 0]") && v.detail.contains("got NaN (не число"), "{v}");
+        assert!(
+            v.detail.starts_with("forward: y[0, 0]") && v.detail.contains("got NaN (не число"),
+            "{v}"
+        );
         let v = linear(&student("todo"));
-        assert_eq!(v.to_string(), "✘ MyLinear(3→2): не реализовано / not implemented: y = x·Wᵀ + b");
-        let f32 = Student { inner: Linear::new(3, 2, DType::F32).unwrap(), fault: "" };
-        assert!(linear(&f32).detail.contains("DType::F64"), "{}", linear(&f32));
+        assert_eq!(
+            v.to_string(),
+            "✘ MyLinear(3→2): не реализовано / not implemented: y = x·Wᵀ + b"
+        );
+        let f32 = Student {
+            inner: Linear::new(3, 2, DType::F32).unwrap(),
+            fault: "",
+        };
+        assert!(
+            linear(&f32).detail.contains("DType::F64"),
+            "{}",
+            linear(&f32)
+        );
         // a layer with the wrong reference is a failed forward, not a panic
         assert_eq!(relu(&student("")).outcome, Outcome::Failed);
     }
@@ -431,7 +532,11 @@ mod tests {
 
     #[test]
     fn loss_verdicts() {
-        assert!(cross_entropy(ce_good).is_passed(), "{}", cross_entropy(ce_good));
+        assert!(
+            cross_entropy(ce_good).is_passed(),
+            "{}",
+            cross_entropy(ce_good)
+        );
         assert_eq!(cross_entropy(ce_todo).outcome, Outcome::NotImplemented);
         let v = cross_entropy(ce_naive);
         assert!(v.detail.contains("вычтите максимум строки"), "{v}");

@@ -65,7 +65,10 @@ pub fn check_gradient(t: usize) -> [f64; 2] {
     let k = ((t - 1) % 20) as f64 / 19.0;
     let sx = if (t - 1) / 3 % 2 == 0 { 1.0 } else { -1.0 };
     let sy = if (t - 1) / 4 % 2 == 0 { -1.0 } else { 1.0 };
-    [sx * 10f64.powf(-3.0 + 5.0 * k), sy * 10f64.powf(2.0 - 5.0 * k)]
+    [
+        sx * 10f64.powf(-3.0 + 5.0 * k),
+        sy * 10f64.powf(2.0 - 5.0 * k),
+    ]
 }
 
 fn close(got: f64, expected: f64, p: f64) -> bool {
@@ -91,8 +94,10 @@ fn course_note(kind: Kind) -> Option<&'static str> {
 /// The student's reference optimizer, validated; a panic or bad value is
 /// the error message.
 fn reference_of(opt: &mut dyn Step2d) -> std::result::Result<Optimizer2d, String> {
-    let spec = catch(|| opt.reference()).map_err(|p| format!("паника / panic в reference(): {}", p.message))?;
-    spec.validate().map_err(|e| format!("гиперпараметры / hyperparameters: {e}"))?;
+    let spec = catch(|| opt.reference())
+        .map_err(|p| format!("паника / panic в reference(): {}", p.message))?;
+    spec.validate()
+        .map_err(|e| format!("гиперпараметры / hyperparameters: {e}"))?;
     Ok(spec)
 }
 
@@ -119,9 +124,17 @@ pub fn check(opt: &mut dyn Step2d) -> Verdict {
         }
         let got = match catch(|| opt.step(p, g)) {
             Ok(v) => v,
-            Err(panic) if panic.not_implemented => return Verdict::not_implemented(what, panic.message),
+            Err(panic) if panic.not_implemented => {
+                return Verdict::not_implemented(what, panic.message)
+            }
             Err(panic) => {
-                return Verdict::failed(what, format!("паника / panic в step на шаге {t} (p = {p:?}, g = {g:?}): {}", panic.message))
+                return Verdict::failed(
+                    what,
+                    format!(
+                        "паника / panic в step на шаге {t} (p = {p:?}, g = {g:?}): {}",
+                        panic.message
+                    ),
+                )
             }
         };
         let course_now = (0..2).all(|i| close(got[i], by_course[i], p[i]));
@@ -162,11 +175,18 @@ pub fn check(opt: &mut dyn Step2d) -> Verdict {
 /// [`Step2d::step`] (as [`Optimizer2d::run`], labelled with the reference).
 /// A `todo!()`, a panic, a non-finite point or a step out of the domain of
 /// `f` is an error naming the optimizer and the step.
-pub fn run(opt: &mut dyn Step2d, f: Function2d, start: [f64; 2], steps: usize) -> Result<Trajectory> {
+pub fn run(
+    opt: &mut dyn Step2d,
+    f: Function2d,
+    start: [f64; 2],
+    steps: usize,
+) -> Result<Trajectory> {
     let spec = reference_of(opt).map_err(|e| Error::config("optimizer", e))?;
     let field = format!("{}.step", spec.label());
     let at = |t: usize, e: Error| match e {
-        Error::Domain { what } => Error::Domain { what: format!("{} step {t}: {what}", spec.label()) },
+        Error::Domain { what } => Error::Domain {
+            what: format!("{} step {t}: {what}", spec.label()),
+        },
         e => e,
     };
     let mut p = start;
@@ -177,20 +197,38 @@ pub fn run(opt: &mut dyn Step2d, f: Function2d, start: [f64; 2], steps: usize) -
     for t in 1..=steps {
         p = catch(|| opt.step(p, g)).map_err(|panic| {
             if panic.not_implemented {
-                Error::config(&field, format!("не реализовано / not implemented: {}", panic.message))
+                Error::config(
+                    &field,
+                    format!("не реализовано / not implemented: {}", panic.message),
+                )
             } else {
-                Error::config(&field, format!("паника / panic на шаге {t}: {}", panic.message))
+                Error::config(
+                    &field,
+                    format!("паника / panic на шаге {t}: {}", panic.message),
+                )
             }
         })?;
         if !(p[0].is_finite() && p[1].is_finite()) {
-            return Err(Error::config(&field, format!("шаг {t} вернул ({}, {}): ожидались конечные числа", p[0], p[1])));
+            return Err(Error::config(
+                &field,
+                format!(
+                    "шаг {t} вернул ({}, {}): ожидались конечные числа",
+                    p[0], p[1]
+                ),
+            ));
         }
         points.push(p);
         values.push(f.value(p).map_err(|e| at(t, e))?);
         g = f.grad(p).map_err(|e| at(t, e))?;
         grad_norms.push(g[0].hypot(g[1]));
     }
-    Ok(Trajectory { function: f, optimizer: spec, points, values, grad_norms })
+    Ok(Trajectory {
+        function: f,
+        optimizer: spec,
+        points,
+        values,
+        grad_norms,
+    })
 }
 
 #[cfg(test)]
@@ -211,7 +249,14 @@ mod tests {
 
     impl Student {
         fn new(spec: Optimizer2d) -> Student {
-            Student { spec, eps_inside: false, uncorrected: false, s1: [0.0; 2], s2: [0.0; 2], t: 0 }
+            Student {
+                spec,
+                eps_inside: false,
+                uncorrected: false,
+                s1: [0.0; 2],
+                s2: [0.0; 2],
+                t: 0,
+            }
         }
     }
 
@@ -237,7 +282,11 @@ mod tests {
                         } else {
                             o.alpha * self.s1[i] + (1.0 - o.alpha) * g[i].powi(2)
                         };
-                        let d = if self.eps_inside { (self.s1[i] + o.eps).sqrt() } else { self.s1[i].sqrt() + o.eps };
+                        let d = if self.eps_inside {
+                            (self.s1[i] + o.eps).sqrt()
+                        } else {
+                            self.s1[i].sqrt() + o.eps
+                        };
                         p[i] - o.lr * g[i] / d
                     }
                     Kind::Adam => {
@@ -246,7 +295,10 @@ mod tests {
                         let (m, v) = if self.uncorrected {
                             (self.s1[i], self.s2[i])
                         } else {
-                            (self.s1[i] / (1.0 - o.beta1.powi(self.t)), self.s2[i] / (1.0 - o.beta2.powi(self.t)))
+                            (
+                                self.s1[i] / (1.0 - o.beta1.powi(self.t)),
+                                self.s2[i] / (1.0 - o.beta2.powi(self.t)),
+                            )
                         };
                         p[i] - o.lr * m / (v.sqrt() + o.eps)
                     }
@@ -280,13 +332,25 @@ mod tests {
     #[test]
     fn the_originals_defects_fail_and_are_named() {
         for spec in specs() {
-            let inside = Student { eps_inside: true, ..Student::new(spec) };
-            let uncorrected = Student { uncorrected: true, ..Student::new(spec) };
-            for (mut s, defect) in [(inside, matches!(spec.kind, Kind::Adagrad | Kind::RmsProp)), (uncorrected, spec.kind == Kind::Adam)] {
+            let inside = Student {
+                eps_inside: true,
+                ..Student::new(spec)
+            };
+            let uncorrected = Student {
+                uncorrected: true,
+                ..Student::new(spec)
+            };
+            for (mut s, defect) in [
+                (inside, matches!(spec.kind, Kind::Adagrad | Kind::RmsProp)),
+                (uncorrected, spec.kind == Kind::Adam),
+            ] {
                 let v = check(&mut s);
                 if defect {
                     assert_eq!(v.outcome, Outcome::Failed, "{v}");
-                    assert!(v.detail.contains("шаг / step 1,") && v.detail.contains("оригинала"), "{v}");
+                    assert!(
+                        v.detail.contains("шаг / step 1,") && v.detail.contains("оригинала"),
+                        "{v}"
+                    );
                 } else {
                     assert!(v.is_passed(), "{v}");
                 }
@@ -325,29 +389,63 @@ mod tests {
     #[test]
     fn todo_nan_wrong_and_panics_are_verdicts() {
         let v = check(&mut Todo);
-        assert_eq!(v.to_string(), "✘ adam(lr=0.1): не реализовано / not implemented: напишите шаг Adam");
+        assert_eq!(
+            v.to_string(),
+            "✘ adam(lr=0.1): не реализовано / not implemented: напишите шаг Adam"
+        );
         let v = check(&mut Wrong(0, f64::NAN));
-        assert!(v.detail.starts_with("шаг / step 3, координата / coordinate y:") && v.detail.contains("got NaN"), "{v}");
+        assert!(
+            v.detail
+                .starts_with("шаг / step 3, координата / coordinate y:")
+                && v.detail.contains("got NaN"),
+            "{v}"
+        );
         assert!(v.detail.contains("не число"), "{v}");
         let v = check(&mut Wrong(0, 7.0));
-        assert!(v.detail.contains("got 7 (") && !v.detail.contains("оригинала"), "{v}");
+        assert!(
+            v.detail.contains("got 7 (") && !v.detail.contains("оригинала"),
+            "{v}"
+        );
         let v = check(&mut Wrong(3, 0.0));
-        assert!(v.detail.contains("паника / panic в step на шаге 2") && v.detail.contains("index out of bounds"), "{v}");
-        let e = run(&mut Todo, Function2d::SquareSum, [5.0, 5.0], 3).unwrap_err().to_string();
-        assert_eq!(e, "adam(lr=0.1).step: не реализовано / not implemented: напишите шаг Adam");
-        let e = run(&mut Wrong(0, f64::INFINITY), Function2d::SquareSum, [5.0, 5.0], 5).unwrap_err().to_string();
+        assert!(
+            v.detail.contains("паника / panic в step на шаге 2")
+                && v.detail.contains("index out of bounds"),
+            "{v}"
+        );
+        let e = run(&mut Todo, Function2d::SquareSum, [5.0, 5.0], 3)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "adam(lr=0.1).step: не реализовано / not implemented: напишите шаг Adam"
+        );
+        let e = run(
+            &mut Wrong(0, f64::INFINITY),
+            Function2d::SquareSum,
+            [5.0, 5.0],
+            5,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("шаг 3 вернул") && e.contains("inf"), "{e}");
     }
 
     #[test]
     fn a_student_run_is_the_reference_run() {
         for spec in specs() {
-            for (f, start) in [(Function2d::SquareSum, [5.0, 5.0]), (Function2d::Himmelblau, [0.0, 0.0])] {
+            for (f, start) in [
+                (Function2d::SquareSum, [5.0, 5.0]),
+                (Function2d::Himmelblau, [0.0, 0.0]),
+            ] {
                 let mine = run(&mut Student::new(spec), f, start, 100).unwrap();
                 let reference = spec.run(f, start, 100).unwrap();
                 assert_eq!(mine.optimizer, spec);
                 for (a, b) in mine.points.iter().zip(&reference.points) {
-                    assert!((a[0] - b[0]).abs() < 1e-9 && (a[1] - b[1]).abs() < 1e-9, "{}: {a:?} vs {b:?}", spec.label());
+                    assert!(
+                        (a[0] - b[0]).abs() < 1e-9 && (a[1] - b[1]).abs() < 1e-9,
+                        "{}: {a:?} vs {b:?}",
+                        spec.label()
+                    );
                 }
             }
         }

@@ -51,13 +51,25 @@ pub struct Verdict {
 
 impl Verdict {
     pub fn passed(what: impl Into<String>, detail: impl Into<String>) -> Verdict {
-        Verdict { what: what.into(), outcome: Outcome::Passed, detail: detail.into() }
+        Verdict {
+            what: what.into(),
+            outcome: Outcome::Passed,
+            detail: detail.into(),
+        }
     }
     pub fn failed(what: impl Into<String>, detail: impl Into<String>) -> Verdict {
-        Verdict { what: what.into(), outcome: Outcome::Failed, detail: detail.into() }
+        Verdict {
+            what: what.into(),
+            outcome: Outcome::Failed,
+            detail: detail.into(),
+        }
     }
     pub fn not_implemented(what: impl Into<String>, detail: impl Into<String>) -> Verdict {
-        Verdict { what: what.into(), outcome: Outcome::NotImplemented, detail: detail.into() }
+        Verdict {
+            what: what.into(),
+            outcome: Outcome::NotImplemented,
+            detail: detail.into(),
+        }
     }
     /// The verdict for a panic inside `method` of the student's code: "not
     /// implemented" for `todo!()` / `unimplemented!()`, else "failed".
@@ -77,7 +89,11 @@ impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.outcome {
             Outcome::Passed => write!(f, "✔ {}: пройдено / passed — {}", self.what, self.detail),
-            Outcome::NotImplemented => write!(f, "✘ {}: не реализовано / not implemented: {}", self.what, self.detail),
+            Outcome::NotImplemented => write!(
+                f,
+                "✘ {}: не реализовано / not implemented: {}",
+                self.what, self.detail
+            ),
             Outcome::Failed => write!(f, "✘ {}: ошибка / failed — {}", self.what, self.detail),
         }
     }
@@ -145,11 +161,21 @@ pub fn catch<T>(f: impl FnOnce() -> T) -> Result<T, Panic> {
         for prefix in ["not yet implemented", "not implemented"] {
             if let Some(rest) = text.strip_prefix(prefix) {
                 let rest = rest.trim_start_matches(':').trim();
-                let message = if rest.is_empty() { prefix.to_string() } else { rest.to_string() };
-                return Panic { message, not_implemented: true };
+                let message = if rest.is_empty() {
+                    prefix.to_string()
+                } else {
+                    rest.to_string()
+                };
+                return Panic {
+                    message,
+                    not_implemented: true,
+                };
             }
         }
-        Panic { message: text, not_implemented: false }
+        Panic {
+            message: text,
+            not_implemented: false,
+        }
     })
 }
 
@@ -160,10 +186,19 @@ mod tests {
     #[test]
     fn panics_become_values_and_the_hook_comes_back() {
         let p = catch(|| -> u8 { unimplemented!() }).unwrap_err();
-        assert_eq!(p, Panic { message: "not implemented".into(), not_implemented: true });
+        assert_eq!(
+            p,
+            Panic {
+                message: "not implemented".into(),
+                not_implemented: true
+            }
+        );
         let v: Vec<u8> = Vec::new();
         let p = catch(|| v[3]).unwrap_err();
-        assert!(!p.not_implemented && p.message.contains("index out of bounds"), "{p:?}");
+        assert!(
+            !p.not_implemented && p.message.contains("index out of bounds"),
+            "{p:?}"
+        );
         let p = catch(|| -> u8 { panic!("bad {}", 7) }).unwrap_err();
         assert_eq!(p.message, "bad 7");
         // the default hook is back: a later catch still works and a normal value passes

@@ -45,7 +45,15 @@ pub struct GradNorm {
 pub fn grad_norms(model: &Model, loader: &Loader, loss: &Loss) -> Result<Vec<GradNorm>> {
     let batch = match loader.iter_epoch(0).next() {
         Some(b) => b?,
-        None => return Err(Error::config("loader", format!("`{}` yielded no batch: expected at least one", loader.dataset().name))),
+        None => {
+            return Err(Error::config(
+                "loader",
+                format!(
+                    "`{}` yielded no batch: expected at least one",
+                    loader.dataset().name
+                ),
+            ))
+        }
     };
     let x = batch.x.to_device(model.device())?;
     let y = batch.y.to_device(model.device())?;
@@ -55,10 +63,19 @@ pub fn grad_norms(model: &Model, loader: &Loader, loss: &Loss) -> Result<Vec<Gra
     let mut norms = Vec::new();
     for (name, var) in model.named_params() {
         let norm = match grads.get(var.as_tensor()) {
-            Some(g) => g.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()?.sqrt(),
+            Some(g) => g
+                .to_dtype(DType::F64)?
+                .sqr()?
+                .sum_all()?
+                .to_scalar::<f64>()?
+                .sqrt(),
             None => 0.0,
         };
-        norms.push(GradNorm { name, numel: var.elem_count(), norm });
+        norms.push(GradNorm {
+            name,
+            numel: var.elem_count(),
+            norm,
+        });
     }
     Ok(norms)
 }
@@ -73,7 +90,16 @@ mod tests {
     /// classifier by hand, `∂L/∂W = (softmax(Wx + b) − onehot(y))ᵀ x / B`.
     #[test]
     fn linear_classifier_matches_the_formula() {
-        let ds = Dataset::new("toy", "memory", vec!["a".into(), "b".into()], [1, 1, 2], vec![255, 51, 102, 255], vec![0, 1], 255).unwrap();
+        let ds = Dataset::new(
+            "toy",
+            "memory",
+            vec!["a".into(), "b".into()],
+            [1, 1, 2],
+            vec![255, 51, 102, 255],
+            vec![0, 1],
+            255,
+        )
+        .unwrap();
         let model = Mlp::from_json(r#"{"input_size": 2, "num_classes": 2, "layers": []}"#).unwrap();
         let norms = grad_norms(&model, &Loader::new(ds, 2), &Loss::cross_entropy()).unwrap();
         let sd = model.state_dict().unwrap();
@@ -83,7 +109,9 @@ mod tests {
         let ys = [0usize, 1];
         let (mut gw, mut gb) = ([[0.0f64; 2]; 2], [0.0f64; 2]);
         for (x, &y) in xs.iter().zip(&ys) {
-            let z: Vec<f64> = (0..2).map(|c| w[c][0] as f64 * x[0] + w[c][1] as f64 * x[1] + b[c] as f64).collect();
+            let z: Vec<f64> = (0..2)
+                .map(|c| w[c][0] as f64 * x[0] + w[c][1] as f64 * x[1] + b[c] as f64)
+                .collect();
             let m = z[0].max(z[1]);
             let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
             for c in 0..2 {
@@ -98,8 +126,16 @@ mod tests {
         let nb = gb.iter().map(|v| v * v).sum::<f64>().sqrt();
         assert_eq!(norms.len(), 2);
         assert_eq!((norms[0].numel, norms[1].numel), (4, 2));
-        assert!((norms[0].norm - nw).abs() < 1e-5, "{} vs {nw}", norms[0].norm);
-        assert!((norms[1].norm - nb).abs() < 1e-5, "{} vs {nb}", norms[1].norm);
+        assert!(
+            (norms[0].norm - nw).abs() < 1e-5,
+            "{} vs {nw}",
+            norms[0].norm
+        );
+        assert!(
+            (norms[1].norm - nb).abs() < 1e-5,
+            "{} vs {nb}",
+            norms[1].norm
+        );
     }
 
     /// Eight sigmoid layers: the first layer's gradient is orders of magnitude
@@ -107,28 +143,59 @@ mod tests {
     #[test]
     fn sigmoid_gradients_vanish_with_depth() {
         let n = 64;
-        let pixels: Vec<u8> = (0..n * 16).map(|i| ((i * 37 + i / 16 * 11) % 256) as u8).collect();
+        let pixels: Vec<u8> = (0..n * 16)
+            .map(|i| ((i * 37 + i / 16 * 11) % 256) as u8)
+            .collect();
         let labels: Vec<u32> = (0..n as u32).map(|i| i % 4).collect();
-        let ds = Dataset::new("toy", "memory", (0..4).map(|c| c.to_string()).collect(), [1, 4, 4], pixels, labels, 255).unwrap();
+        let ds = Dataset::new(
+            "toy",
+            "memory",
+            (0..4).map(|c| c.to_string()).collect(),
+            [1, 4, 4],
+            pixels,
+            labels,
+            255,
+        )
+        .unwrap();
         let ratio = |act: &str| {
             crate::seed(0);
-            let layers: Vec<String> = (0..8).map(|_| format!(r#"{{"type": "linear", "size": 32}}, "{act}""#)).collect();
-            let json = format!(r#"{{"input_size": 16, "num_classes": 4, "layers": [{}]}}"#, layers.join(", "));
+            let layers: Vec<String> = (0..8)
+                .map(|_| format!(r#"{{"type": "linear", "size": 32}}, "{act}""#))
+                .collect();
+            let json = format!(
+                r#"{{"input_size": 16, "num_classes": 4, "layers": [{}]}}"#,
+                layers.join(", ")
+            );
             let model = Mlp::from_json(&json).unwrap();
-            let g = grad_norms(&model, &Loader::new(ds.clone(), 64), &Loss::cross_entropy()).unwrap();
+            let g =
+                grad_norms(&model, &Loader::new(ds.clone(), 64), &Loss::cross_entropy()).unwrap();
             let weights: Vec<&GradNorm> = g.iter().filter(|g| g.name.ends_with("weight")).collect();
             weights[0].norm / weights[weights.len() - 1].norm
         };
         let (sigmoid, relu) = (ratio("sigmoid"), ratio("relu"));
-        assert!(sigmoid < 1e-3, "first/last gradient norm with sigmoid: {sigmoid}");
+        assert!(
+            sigmoid < 1e-3,
+            "first/last gradient norm with sigmoid: {sigmoid}"
+        );
         assert!(relu > 100.0 * sigmoid, "relu {relu} vs sigmoid {sigmoid}");
     }
 
     #[test]
     fn an_empty_loader_is_an_error_naming_it() {
-        let ds = Dataset::new("empty", "memory", vec!["a".into()], [1, 1, 1], vec![], vec![], 255).unwrap();
+        let ds = Dataset::new(
+            "empty",
+            "memory",
+            vec!["a".into()],
+            [1, 1, 1],
+            vec![],
+            vec![],
+            255,
+        )
+        .unwrap();
         let model = Mlp::from_json(r#"{"input_size": 1, "num_classes": 1, "layers": []}"#).unwrap();
-        let e = grad_norms(&model, &Loader::new(ds, 4), &Loss::cross_entropy()).unwrap_err().to_string();
+        let e = grad_norms(&model, &Loader::new(ds, 4), &Loss::cross_entropy())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("empty") && e.contains("no batch"), "{e}");
     }
 }
