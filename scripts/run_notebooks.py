@@ -366,10 +366,12 @@ def main():
             sys.exit(str(e))
         if not args.export_only:
             # The executed notebook beside its report (scripts/check-student
-            # --teacher-dir reads the verdicts of the checks from it).
-            write_atomic(out / f"{name}.ipynb", notebook_text(nb))
+            # --teacher-dir reads the verdicts of the checks from it), and
+            # with --update in notebooks/: the same text, written twice.
+            executed = notebook_text(nb)
+            write_atomic(out / f"{name}.ipynb", executed)
         if args.update and not args.export_only:
-            write_atomic(path, notebook_text(nb))
+            write_atomic(path, executed)
             if notebook_sizes.check([path]):
                 failures.append(f"{path.name} (above {notebook_sizes.LIMIT_MB} MB, written anyway)")
         if args.browser_check:
