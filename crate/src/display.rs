@@ -42,6 +42,7 @@
 use polars::prelude::*;
 
 use crate::models::summary::Summary;
+use crate::scorecard::Scorecard;
 use crate::scratch::gradcheck::{self, Check};
 use crate::table::html::{escape, shape_line, to_html};
 use crate::train::grid::GridResults;
@@ -213,6 +214,15 @@ impl Show for History {
             self.name.as_str()
         };
         format!("{name}: {} epochs", self.len())
+    }
+}
+
+impl Show for Scorecard {
+    fn bundle(&self) -> MimeBundle {
+        table_bundle(self.to_dataframe(), 60, &self.title())
+    }
+    fn headline(&self) -> String {
+        self.title()
     }
 }
 

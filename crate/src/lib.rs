@@ -20,6 +20,7 @@ pub mod models;
 pub mod notebook;
 pub mod ops;
 pub mod prelude;
+pub mod scorecard;
 pub mod scratch;
 pub mod table;
 pub mod train;

@@ -20,6 +20,7 @@ pub use crate::data::transforms::{
     ColorJitter, Compose, Grayscale, Normalize, RandomCrop, RandomHorizontalFlip, RandomRotation, Resize, Transform,
 };
 pub use crate::notebook::{key_result, profile, Profile};
+pub use crate::scorecard::Scorecard;
 pub use candle_core::{DType, Tensor};
 pub use crate::display::Show;
 pub use crate::viz::{stack::stack, Figure, Stack};
