@@ -207,7 +207,7 @@ fn no_bundle_a_notebook_stores_has_a_script_or_plotly_js() {
     assert_eq!(lines.len(), 6, "{lines:?}");
     assert_eq!(lines[0], "runs");
     assert!(
-        lines[1].contains("adam") && lines[2].starts_with("2 trajectories"),
+        lines[1].contains("adam") && lines[2].starts_with("Траекторий: 2"),
         "{lines:?}"
     );
     assert_eq!(
@@ -532,7 +532,7 @@ fn chromium_draws_a_report_page_built_from_the_stored_json() {
     // The combined stack: both parts drawn (their titles and both plots).
     let stack = figure_dom(&dom, &figures[2].1);
     assert!(
-        stack.contains("loss of second") && stack.contains("adam — learning curves"),
+        stack.contains("loss of second") && stack.contains("adam — кривые обучения"),
         "stack parts"
     );
     assert!(stack.matches("class=\"scatterlayer").count() >= 1);

@@ -73,7 +73,7 @@ fn learning_curves_have_train_and_validation_per_epoch() {
     let t = traces(&v);
     assert_eq!(t.len(), 4);
     let names: Vec<&str> = t.iter().map(|x| x["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["train", "validation", "train", "validation"]);
+    assert_eq!(names, ["обучение", "валидация", "обучение", "валидация"]);
     assert!(t.iter().all(|x| x["type"] == "scatter"));
     assert_eq!(floats(&t[0]["x"]), vec![1.0, 2.0, 3.0, 4.0, 5.0]);
     close(&floats(&t[0]["y"]), &h.column("train_loss").unwrap());
@@ -93,7 +93,13 @@ fn learning_curves_have_train_and_validation_per_epoch() {
         .iter()
         .map(|a| a["text"].as_str().unwrap())
         .collect();
-    assert_eq!(titles, ["<b>Loss</b>", "<b>Accuracy</b>"]);
+    assert_eq!(
+        titles,
+        ["<b>Функция потерь</b>", "<b>Точность (accuracy)</b>"]
+    );
+    assert_eq!(v["layout"]["xaxis"]["title"]["text"], "эпоха");
+    assert_eq!(v["layout"]["yaxis2"]["title"]["text"], "точность (accuracy)");
+    assert_eq!(v["layout"]["title"]["text"], "3 layers — кривые обучения");
     // Without validation: the training curves only.
     let v = json(&curves::learning_curves(&history("m", 3, false)).unwrap());
     assert_eq!(traces(&v).len(), 2);
@@ -115,9 +121,9 @@ fn compare_colors_runs_and_fades_validation() {
     let v = json(&fig);
     let t = traces(&v);
     assert_eq!(t.len(), 12);
-    assert_eq!(t[0]["name"], "plain train");
-    assert_eq!(t[1]["name"], "plain validation");
-    assert_eq!(t[2]["name"], "bn train");
+    assert_eq!(t[0]["name"], "plain (обучение)");
+    assert_eq!(t[1]["name"], "plain (валидация)");
+    assert_eq!(t[2]["name"], "bn (обучение)");
     assert_eq!(t[0]["line"]["color"], "#0072B2");
     assert_eq!(t[1]["line"]["color"], "rgba(0,114,178,0.55)");
     assert_eq!(t[1]["line"]["dash"], "dash");
@@ -128,7 +134,15 @@ fn compare_colors_runs_and_fades_validation() {
         &floats(&t[7]["y"]),
         &runs[1].column("val_accuracy").unwrap(),
     );
-    assert!(fig.description().contains("3 runs"));
+    assert!(
+        fig.description().starts_with("Сравнение запусков (3: plain, bn, dropout): loss и точность (accuracy), эпох 4"),
+        "{}",
+        fig.description()
+    );
+    assert_eq!(
+        v["layout"]["title"]["text"],
+        "Функция потерь и точность (accuracy)"
+    );
     // `val_` prefix is accepted; an unknown metric names the known ones.
     assert_eq!(
         traces(&json(
@@ -137,9 +151,15 @@ fn compare_colors_runs_and_fades_validation() {
         .len(),
         12
     );
-    assert_eq!(
-        traces(&json(&curves::compare(&runs, "loss", None).unwrap())).len(),
-        6
+    // The loss alone: named once, never "loss и loss".
+    let only_loss = curves::compare(&runs, "loss", None).unwrap();
+    let v = json(&only_loss);
+    assert_eq!(traces(&v).len(), 6);
+    assert_eq!(v["layout"]["title"]["text"], "Функция потерь");
+    assert!(
+        only_loss.description().contains("): loss, эпох 4"),
+        "{}",
+        only_loss.description()
     );
     let e = curves::compare(&runs, "f1_macro", None)
         .err()
@@ -182,10 +202,10 @@ fn panels_make_a_two_by_two_grid() {
     assert_eq!(
         titles,
         [
-            "<b>Train loss</b>",
-            "<b>Train accuracy</b>",
-            "<b>Validation loss</b>",
-            "<b>Validation accuracy</b>"
+            "<b>Loss, обучение</b>",
+            "<b>Точность (accuracy), обучение</b>",
+            "<b>Loss, валидация</b>",
+            "<b>Точность (accuracy), валидация</b>"
         ]
     );
     let e = curves::panels(&runs, &["train_loss", "val_f1"])
@@ -245,7 +265,11 @@ fn sweep_draws_one_line_per_other_setting_with_log_x() {
     close(&floats(&t[0]["y"]), &[3.0, 2.0, 1.0]);
     close(&floats(&t[1]["y"]), &[6.0, 4.0, 2.0]);
     assert_eq!(v["layout"]["xaxis"]["type"], "log");
-    assert!(fig.description().contains("log x"));
+    assert!(fig.description().contains("логарифмическая ось x"));
+    assert_eq!(
+        v["layout"]["title"]["text"],
+        "Loss, валидация, в конце в зависимости от lr"
+    );
     let e = curves::sweep(&g, "lr", "val_f1_final")
         .err()
         .unwrap()
@@ -265,6 +289,10 @@ fn sweep_draws_one_line_per_other_setting_with_log_x() {
     assert_eq!(t.len(), 1);
     assert_eq!(t[0]["type"], "bar");
     assert_eq!(t[0]["x"][0], "optimizer=adam, lr=0.1");
+    assert_eq!(
+        v["layout"]["title"]["text"],
+        "Loss, обучение, лучшее по запускам"
+    );
     close(&floats(&t[0]["y"]), &[0.5, 1.5, 1.0, 1.0, 3.0, 2.0]);
 }
 
@@ -388,7 +416,7 @@ fn image_grid_is_one_mosaic_with_captions() {
     let w = l["width"].as_f64().unwrap() - 20.0;
     let h = l["height"].as_f64().unwrap() - 60.0;
     assert!((w / h - 14.0 / 21.0).abs() < 0.02, "{w}×{h}");
-    assert!(fig.description().contains("2 misclassified"));
+    assert!(fig.description().contains("ошибок 2"), "{}", fig.description());
 
     let e = images::image_grid(&ds, [7], 2, None)
         .err()
@@ -436,7 +464,10 @@ fn grayscale_scales_by_max_value_and_misclassified_gallery() {
         .map(|a| a["text"].as_str().unwrap())
         .collect();
     assert_eq!(texts, ["c0 → c1", "c1 → c0"]);
-    assert_eq!(v["layout"]["title"]["text"], "Misclassified: 2 of 3");
+    assert_eq!(
+        v["layout"]["title"]["text"],
+        "Ошибки классификации: 2 из 3"
+    );
     assert!(v["layout"]["shapes"]
         .as_array()
         .is_none_or(|s| s.is_empty()));
@@ -462,7 +493,7 @@ fn grayscale_scales_by_max_value_and_misclassified_gallery() {
     assert!(v["layout"]["annotations"][0]["text"]
         .as_str()
         .unwrap()
-        .contains("every sample"));
+        .contains("все объекты классифицированы верно"));
 }
 
 #[test]
@@ -516,6 +547,8 @@ fn class_distribution_groups_splits() {
     assert_eq!(floats(&t[0]["y"]), vec![2.0, 2.0, 1.0]);
     assert_eq!(floats(&t[1]["y"]), vec![1.0, 1.0, 0.0]);
     assert_eq!(v["layout"]["barmode"], "group");
+    assert_eq!(v["layout"]["title"]["text"], "Объектов по классам");
+    assert_eq!(v["layout"]["yaxis"]["title"]["text"], "объектов");
     let mut other = part.clone();
     other.classes = classes(3).into_iter().rev().collect();
     let e = images::class_distribution(&[("train", &ds), ("odd", &other)])
@@ -550,8 +583,8 @@ fn animated_trajectories_have_a_frame_per_step_and_controls() {
     // contour, minimum, start, then path + current point per run.
     assert_eq!(t.len(), 3 + 2 * 5);
     assert_eq!(t[0]["type"], "contour");
-    assert_eq!(t[1]["name"], "minimum (0, 0)");
-    assert_eq!(t[2]["name"], "start");
+    assert_eq!(t[1]["name"], "минимум функции (0, 0)");
+    assert_eq!(t[2]["name"], "старт");
     assert_eq!(t[3]["name"], "SGD lr=0.05");
     assert_eq!(t[11]["name"], "Adam lr=0.3");
     // The still picture shows whole paths.
@@ -577,7 +610,7 @@ fn animated_trajectories_have_a_frame_per_step_and_controls() {
         close(&floats(&p["y"]), &[runs[i].points[7][1]]);
     }
     assert!(d[4].get("name").is_none(), "the slider names the step");
-    assert_eq!(t[12]["name"], "Adam lr=0.3, current step");
+    assert_eq!(t[12]["name"], "Adam lr=0.3, текущий шаг");
     let menu = &v["layout"]["updatemenus"][0];
     assert_eq!(menu["buttons"].as_array().unwrap().len(), 2);
     assert_eq!(menu["buttons"][0]["method"], "animate");
@@ -587,7 +620,16 @@ fn animated_trajectories_have_a_frame_per_step_and_controls() {
     let slider = &v["layout"]["sliders"][0];
     assert_eq!(slider["steps"].as_array().unwrap().len(), 101);
     assert_eq!(slider["steps"][42]["args"][0], serde_json::json!(["42"]));
-    assert!(fig.description().contains("5 trajectories") && fig.description().contains("animated"));
+    assert!(
+        fig.description().starts_with("Траекторий: 5 на square_sum, шагов: 100, с анимацией"),
+        "{}",
+        fig.description()
+    );
+    assert_eq!(
+        v["layout"]["sliders"][0]["currentvalue"]["prefix"],
+        "шаг "
+    );
+    assert_eq!(v["layout"]["title"]["text"], "Оптимизаторов: 5 на square_sum = 5x² + y²");
 
     // Still: no frames, no controls.
     let v = json(&trajectory::trajectories(&runs, false).unwrap());
@@ -682,6 +724,12 @@ fn distance_to_minimum_is_on_a_log_axis() {
     close(&floats(&t[2]["y"]), &runs[2].distances_to([0.0, 0.0]));
     assert_eq!(floats(&t[2]["x"]).len(), 21);
     assert_eq!(t[4]["name"], "Adam lr=0.3");
+    assert_eq!(
+        v["layout"]["title"]["text"],
+        "Расстояние до минимума функции (0, 0) на square_sum"
+    );
+    assert_eq!(v["layout"]["xaxis"]["title"]["text"], "шаг");
+    assert_eq!(v["layout"]["yaxis"]["title"]["text"], "расстояние до минимума");
     // One run on its own.
     let v = json(&runs[0].plot(false).unwrap());
     assert_eq!(traces(&v).len(), 5);

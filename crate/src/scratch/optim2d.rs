@@ -349,23 +349,14 @@ impl Trajectory {
 }
 
 /// One row per run: `optimizer`, final `x`, `y`, `value`, `distance` to
-/// `target` (the known minimum, else the lowest point any run reached) and
+/// [`Function2d::minimum`] (for `complex_sum` the numerically found local
+/// minimum nearest (5, −2)) and
 /// `steps_to_0.1` (first step within 0.1 of it, null when never).
 pub fn compare(runs: &[Trajectory]) -> Result<DataFrame> {
     let Some(first) = runs.first() else {
         return Err(Error::config("runs", "expected at least one trajectory"));
     };
-    let target = first.function.minimum().unwrap_or_else(|| {
-        let mut best = (f64::INFINITY, first.points[0]);
-        for t in runs {
-            for (p, v) in t.points.iter().zip(&t.values) {
-                if *v < best.0 {
-                    best = (*v, *p);
-                }
-            }
-        }
-        best.1
-    });
+    let target = first.function.minimum();
     let last = |t: &Trajectory| *t.points.last().unwrap_or(&t.points[0]);
     let reach: Vec<Option<u64>> = runs
         .iter()

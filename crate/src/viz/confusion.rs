@@ -66,7 +66,7 @@ pub fn confusion_heatmap(
                 .map(|p| {
                     let share = cm.normalized()[t][p];
                     format!(
-                        "true {}<br>predicted {}<br>{} ({:.1}% of the row)",
+                        "истинный {}<br>предсказан {}<br>{} ({:.1}% строки)",
                         classes[t],
                         classes[p],
                         counts[t][p],
@@ -87,11 +87,15 @@ pub fn confusion_heatmap(
         .zmax(if normalized { 1.0 } else { zmax.max(1.0) })
         .hover_text_matrix(hover)
         .hover_info(plotly::common::HoverInfo::Text)
-        .name(if normalized { "row share" } else { "count" })
-        .color_bar(ColorBar::new().title(Title::with_text(if normalized {
-            "share of row"
+        .name(if normalized {
+            "доля строки"
         } else {
-            "count"
+            "число"
+        })
+        .color_bar(ColorBar::new().title(Title::with_text(if normalized {
+            "доля строки"
+        } else {
+            "число"
         })));
     let mut plot = Plot::new();
     plot.add_trace(heat);
@@ -139,14 +143,14 @@ pub fn confusion_heatmap(
     reversed.reverse();
     // Category axes: class names such as "0".."9" must not become numbers.
     let long = classes.iter().any(|c| c.chars().count() > 4);
-    let x = style::axis("predicted")
+    let x = style::axis("предсказанный класс")
         .type_(AxisType::Category)
         .show_grid(false)
         .show_line(false)
         .tick_angle(if long && k > 6 { -45.0 } else { 0.0 })
         .category_order(CategoryOrder::Array)
         .category_array(classes.to_vec());
-    let y = style::axis("true")
+    let y = style::axis("истинный класс")
         .type_(AxisType::Category)
         .show_grid(false)
         .show_line(false)
@@ -154,9 +158,9 @@ pub fn confusion_heatmap(
         .category_array(reversed)
         .scale_anchor("x");
     let title = if normalized {
-        "Confusion matrix (row-normalized)"
+        "Матрица ошибок (нормирована по строкам)"
     } else {
-        "Confusion matrix"
+        "Матрица ошибок"
     };
     plot.set_layout(
         base_layout(title)
@@ -167,7 +171,7 @@ pub fn confusion_heatmap(
             .height(side + 120),
     );
     let desc = format!(
-        "{title}: {k} classes, {} samples, accuracy {:.4}",
+        "{title}: классов {k}, объектов {}, accuracy {:.4}",
         cm.total(),
         cm.accuracy()
     );
@@ -250,7 +254,9 @@ mod tests {
             v["layout"]["yaxis"]["categoryarray"],
             serde_json::json!(["c", "b", "a"])
         );
-        assert!(fig.description().contains("7 samples"));
+        assert!(fig.description().contains("объектов 7"));
+        assert_eq!(v["layout"]["title"]["text"], "Матрица ошибок");
+        assert_eq!(v["layout"]["xaxis"]["title"]["text"], "предсказанный класс");
 
         let e = confusion_heatmap(&cm, &names(&["a", "b"]), false)
             .err()

@@ -5,7 +5,9 @@
 //! A [`History`] names its columns `train_loss`, `val_loss`,
 //! `train_<metric>`, `val_<metric>`, `lr`, `seconds`; the x axis is the
 //! 1-based epoch. Training curves are solid, validation curves the same color
-//! faded (and dashed when several runs share a chart).
+//! faded (and dashed when several runs share a chart). Titles, axes,
+//! legend entries and each figure's one-line text are Russian (the course's
+//! language): «обучение»/«валидация», «эпоха», «Функция потерь».
 //!
 //! ```
 //! use nnlab::train::history::{EpochRecord, History};
@@ -19,7 +21,8 @@
 //! let v: serde_json::Value = serde_json::from_str(&fig.to_json()).unwrap();
 //! assert_eq!(v["data"].as_array().unwrap().len(), 4);
 //! let cmp = nnlab::viz::curves::compare(&[h.clone(), h], "accuracy", None).unwrap();
-//! assert!(cmp.description().contains("2 runs"));
+//! assert!(cmp.description().starts_with("Сравнение запусков (2:"));
+//! assert_eq!(v["data"][0]["name"], "обучение");
 //! ```
 
 use super::style::{
@@ -56,6 +59,9 @@ fn mode_for(points: usize) -> Mode {
         Mode::Lines
     }
 }
+
+/// The title of a loss panel (the axis says `loss`).
+const LOSS_TITLE: &str = "Функция потерь";
 
 fn scatter(c: &Curve, panel: usize, show_legend: bool) -> Box<Scatter<f64, f64>> {
     let (xa, ya) = axis_refs(panel);
@@ -140,16 +146,19 @@ fn pair(
     let cols = h.columns();
     let x = epochs_of(h);
     let mut out = Vec::new();
-    for (prefix, which) in [("train", "train"), ("val", "validation")] {
+    for (prefix, group, which) in [
+        ("train", "train", "обучение"),
+        ("val", "validation", "валидация"),
+    ] {
         let col = format!("{prefix}_{metric}");
         if cols.contains(&col) {
             let is_val = prefix == "val";
             out.push(Curve {
                 name: match label {
-                    Some(l) => format!("{l} {which}"),
+                    Some(l) => format!("{l} ({which})"),
                     None => which.to_string(),
                 },
-                group: label.unwrap_or(which).to_string(),
+                group: label.unwrap_or(group).to_string(),
                 x: x.clone(),
                 y: h.column(&col)?,
                 color: if is_val {
@@ -193,7 +202,7 @@ pub fn learning_curves(history: &History) -> Result<Figure> {
     }
     let x = epochs_of(history);
     let mut loss = vec![Curve {
-        name: "train".into(),
+        name: "обучение".into(),
         group: "train".into(),
         x: x.clone(),
         y: history.column("train_loss")?,
@@ -202,7 +211,7 @@ pub fn learning_curves(history: &History) -> Result<Figure> {
     }];
     if history.columns().iter().any(|c| c == "val_loss") {
         loss.push(Curve {
-            name: "validation".into(),
+            name: "валидация".into(),
             group: "validation".into(),
             x: x.clone(),
             y: history.column("val_loss")?,
@@ -210,7 +219,7 @@ pub fn learning_curves(history: &History) -> Result<Figure> {
             dash: false,
         });
     }
-    let mut panels = vec![("Loss".to_string(), "loss".to_string(), loss, None)];
+    let mut panels = vec![(LOSS_TITLE.to_string(), "loss".to_string(), loss, None)];
     let mut summary = Vec::new();
     for c in ["val_loss", "train_loss"] {
         if let Some(v) = final_value(history, c) {
@@ -226,7 +235,7 @@ pub fn learning_curves(history: &History) -> Result<Figure> {
             }
         }
         let title = style::column_title(m);
-        panels.push((title.clone(), m.replace('_', " "), curves, None));
+        panels.push((title.clone(), style::metric_name(m), curves, None));
         for c in [format!("val_{m}"), format!("train_{m}")] {
             if let Some(v) = final_value(history, &c) {
                 summary.push(format!("{c} {v:.4}"));
@@ -235,13 +244,13 @@ pub fn learning_curves(history: &History) -> Result<Figure> {
         }
     }
     let desc = format!(
-        "Learning curves of `{}`: {} epochs, final {}",
+        "Кривые обучения `{}`: эпох {}, в конце {}",
         history.name,
         history.len(),
         summary.join(", ")
     );
     Ok(panel_figure(
-        &format!("{} — learning curves", history.name),
+        &format!("{} — кривые обучения", history.name),
         panels,
         history.len(),
         desc,
@@ -287,26 +296,28 @@ pub fn compare(runs: &[History], metric: &str, ylim: Option<(f64, f64)>) -> Resu
             other.extend(pair(h, metric, color(i), Some(&h.name), true)?);
         }
     }
-    let mut panels = vec![("Loss".to_string(), "loss".to_string(), loss, ylim)];
+    let mut panels = vec![(LOSS_TITLE.to_string(), "loss".to_string(), loss, ylim)];
     if metric != "loss" {
         panels.push((
             style::column_title(metric),
-            metric.replace('_', " "),
+            style::metric_name(metric),
             other,
             None,
         ));
     }
     let names: Vec<&str> = runs.iter().map(|h| h.name.as_str()).collect();
+    // The metric named once when it is the loss itself (never "loss и loss").
+    let (what, title) = if metric == "loss" {
+        ("loss".to_string(), LOSS_TITLE.to_string())
+    } else {
+        let m = style::metric_name(metric);
+        (format!("loss и {m}"), format!("{LOSS_TITLE} и {m}"))
+    };
     let desc = format!(
-        "Comparison of {} runs ({}): loss and {metric}, {epochs} epochs",
+        "Сравнение запусков ({}: {}): {what}, эпох {epochs}",
         runs.len(),
         names.join(", ")
     );
-    let title = if metric == "loss" {
-        "Loss".to_string()
-    } else {
-        format!("Loss and {}", style::column_title(metric))
-    };
     Ok(panel_figure(&title, panels, epochs, desc))
 }
 
@@ -354,13 +365,13 @@ pub fn panels(runs: &[History], columns: &[&str]) -> Result<Figure> {
             .unwrap_or(col);
         panels.push((
             style::column_title(col),
-            label.replace('_', " "),
+            style::metric_name(label),
             curves,
             None,
         ));
     }
     let desc = format!(
-        "{} panels ({}) of {} runs, {epochs} epochs",
+        "Панелей {} ({}), запусков {}, эпох {epochs}",
         columns.len(),
         columns.join(", "),
         runs.len()
@@ -437,7 +448,7 @@ pub fn sweep(results: &GridResults, x: &str, y: &str) -> Result<Figure> {
             .map(|(n, v)| format!("{n}={v}"))
             .collect();
         let label = if rest.is_empty() {
-            y.to_string()
+            style::column_title(y)
         } else {
             rest.join(", ")
         };
@@ -480,16 +491,16 @@ pub fn sweep(results: &GridResults, x: &str, y: &str) -> Result<Figure> {
             .tick_text(distinct.iter().map(|&v| style::short_number(v)).collect());
     }
     plot.set_layout(
-        base_layout(&format!("{y} vs {x}"))
+        base_layout(&format!("{} в зависимости от {x}", style::column_title(y)))
             .x_axis(xaxis)
-            .y_axis(axis(y))
+            .y_axis(axis(&style::column_title(y)))
             .height(420),
     );
     let desc = format!(
-        "Sweep of {y} over {x} ({} runs, {} values{})",
+        "Зависимость {y} от {x} (запусков {}, значений {}{})",
         results.runs.len(),
         distinct.len(),
-        if log { ", log x" } else { "" }
+        if log { ", логарифмическая ось x" } else { "" }
     );
     Ok(Figure::new(plot, desc))
 }
@@ -543,7 +554,7 @@ pub fn bars(labels: &[String], values: &[f64], title: &str, y_label: &str) -> Re
     );
     Ok(Figure::new(
         plot,
-        format!("{title}: {} bars of {y_label}", labels.len()),
+        format!("{title}: столбцов {}, {y_label}", labels.len()),
     ))
 }
 
@@ -552,7 +563,8 @@ pub fn grid_bars(results: &GridResults, column: &str) -> Result<Figure> {
     check_grid(results)?;
     let values = results_column(results, column)?;
     let labels: Vec<String> = results.runs.iter().map(|r| r.params.label()).collect();
-    bars(&labels, &values, &format!("{column} per run"), column)
+    let name = style::column_title(column);
+    bars(&labels, &values, &format!("{name} по запускам"), &name)
 }
 
 /// Generic lines: `series` = `(name, values)`, each drawn against its index
@@ -589,6 +601,6 @@ pub fn lines(
     );
     Ok(Figure::new(
         plot,
-        format!("{title}: {} series, up to {longest} points", series.len()),
+        format!("{title}: линий {}, точек до {longest}", series.len()),
     ))
 }

@@ -205,7 +205,7 @@ fn mosaic(
         .source(uri)
         .z_smooth(ZSmooth::False)
         .hover_info(HoverInfo::Skip)
-        .name("images");
+        .name("изображения");
     let font = 11;
     let annotations: Vec<Annotation> = tiles
         .iter()
@@ -366,9 +366,13 @@ pub fn image_grid(
     let indices = indices.as_slice();
     let (tiles, wrong) = dataset_tiles(ds, indices, cols, predictions)?;
     let [c, h, w] = ds.shape;
-    let mut desc = format!("{} images of `{}` ({c}×{h}×{w})", indices.len(), ds.name);
+    let mut desc = format!(
+        "Изображения `{}`: {} ({c}×{h}×{w})",
+        ds.name,
+        indices.len()
+    );
     if predictions.is_some() {
-        desc += &format!(", {wrong} misclassified");
+        desc += &format!(", ошибок {wrong}");
     }
     mosaic(&tiles, h, w, cols, true, &ds.name, desc)
 }
@@ -512,11 +516,11 @@ pub fn batch_grid(
         })
         .collect();
     let cols = ((b as f64).sqrt().ceil() as usize).clamp(1, 8);
-    let mut desc = format!("A batch of {b} images ({c}×{h}×{w})");
+    let mut desc = format!("Батч: изображений {b} ({c}×{h}×{w})");
     if predictions.is_some() {
-        desc += &format!(", {wrong} misclassified");
+        desc += &format!(", ошибок {wrong}");
     }
-    mosaic(&tiles, h, w, cols, true, "Batch", desc)
+    mosaic(&tiles, h, w, cols, true, "Батч", desc)
 }
 
 /// Every misclassified sample of `ds` (hw4's gallery), 10 a row, captioned
@@ -541,19 +545,16 @@ pub fn misclassified(ds: &Dataset, interp: &Interpretation) -> Result<Figure> {
         ));
     }
     let idx = interp.misclassified();
-    let title = format!("Misclassified: {} of {}", idx.len(), ds.len());
+    let title = format!("Ошибки классификации: {} из {}", idx.len(), ds.len());
     if idx.is_empty() {
-        return Ok(empty_gallery(
-            &title,
-            "every sample is classified correctly",
-        ));
+        return Ok(empty_gallery(&title, "все объекты классифицированы верно"));
     }
     let preds: Vec<u32> = idx.iter().map(|&i| interp.predictions[i]).collect();
     let (tiles, _) = dataset_tiles(ds, &idx, 10, Some(&preds))?;
     let desc = format!(
-        "{} misclassified samples of `{}` ({} samples)",
-        idx.len(),
+        "Ошибки классификации `{}`: {} из {} объектов",
         ds.name,
+        idx.len(),
         ds.len()
     );
     // Every tile is wrong here: red captions, no outlines.
@@ -589,20 +590,20 @@ pub fn class_distribution(splits: &[(&str, &Dataset)]) -> Result<Figure> {
         );
     }
     plot.set_layout(
-        base_layout("Samples per class")
+        base_layout("Объектов по классам")
             .bar_mode(BarMode::Group)
             .x_axis(
-                style::axis("class")
+                style::axis("класс")
                     .type_(plotly::layout::AxisType::Category)
                     .tick_angle(if first.classes.len() > 10 { -45.0 } else { 0.0 }),
             )
-            .y_axis(style::axis("samples"))
+            .y_axis(style::axis("объектов"))
             .height(420),
     );
     Ok(Figure::new(
         plot,
         format!(
-            "Samples per class over {} classes: {}",
+            "Объектов по классам (классов {}): {}",
             first.classes.len(),
             totals.join(", ")
         ),

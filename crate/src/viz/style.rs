@@ -2,6 +2,9 @@
 //! 2008), a white base layout, axis helpers and the faded variant of a color
 //! used for validation curves.
 //!
+//! Labels are Russian, like the course's prose: the epoch axis is «эпоха»,
+//! [`column_title`] names history columns («Точность (accuracy), валидация»).
+//!
 //! Colors are picked in order, `color(i) = PALETTE[i mod 8]`; the order puts
 //! the most distinct hues first and yellow (weak on white) last. A faded color
 //! is the same hue at opacity `α`: `#0072B2` at 0.5 → `rgba(0,114,178,0.5)`.
@@ -11,7 +14,7 @@
 //! assert_eq!(style::color(0), "#0072B2");
 //! assert_eq!(style::color(8), style::color(0));
 //! assert_eq!(style::faded("#0072B2", 0.5), "rgba(0,114,178,0.5)");
-//! let layout = style::base_layout("Loss").x_axis(style::epoch_axis(10));
+//! let layout = style::base_layout("Функция потерь").x_axis(style::epoch_axis(10));
 //! assert!(serde_json::to_string(&layout).unwrap().contains("\"dtick\":1.0"));
 //! ```
 
@@ -90,10 +93,10 @@ pub fn log_axis(title: &str) -> Axis {
         .exponent_format(plotly::common::ExponentFormat::Power)
 }
 
-/// The epoch axis: title "epoch", one tick per epoch up to 20 epochs, then
+/// The epoch axis: title «эпоха», one tick per epoch up to 20 epochs, then
 /// integer ticks chosen by plotly.
 pub fn epoch_axis(epochs: usize) -> Axis {
-    let a = axis("epoch").tick_format("d");
+    let a = axis("эпоха").tick_format("d");
     if epochs <= 20 {
         a.dtick(1.0).tick0(1.0)
     } else {
@@ -190,26 +193,48 @@ pub fn panel_title(text: &str, x_domain: [f64; 2], y_domain: [f64; 2]) -> Annota
         .font(Font::new().size(14).color(TEXT))
 }
 
-/// A human title for a history column: `val_accuracy` → `Validation accuracy`,
-/// `train_f1_macro` → `Train f1 macro`.
-pub fn column_title(column: &str) -> String {
-    let (prefix, rest) = if let Some(r) = column.strip_prefix("train_") {
-        ("Train ", r)
-    } else if let Some(r) = column.strip_prefix("val_") {
-        ("Validation ", r)
-    } else {
-        ("", column)
-    };
-    let rest = rest.replace('_', " ");
-    if prefix.is_empty() {
-        let mut c = rest.chars();
-        match c.next() {
-            Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-            None => String::new(),
-        }
-    } else {
-        format!("{prefix}{rest}")
+/// The Russian name of a metric or results column: `loss` → `loss`,
+/// `accuracy` → `точность (accuracy)`, `f1_macro` → `macro-F1`, `seconds` →
+/// `время, с`; another name with `_` read as a space.
+pub fn metric_name(metric: &str) -> String {
+    match metric {
+        "loss" => "loss".into(),
+        "accuracy" | "acc" => "точность (accuracy)".into(),
+        "f1_macro" | "macro_f1" => "macro-F1".into(),
+        "f1" => "F1".into(),
+        "seconds" => "время, с".into(),
+        "epochs" => "эпох".into(),
+        other => other.replace('_', " "),
     }
+}
+
+/// A Russian title for a history or results column: `val_accuracy` →
+/// `Точность (accuracy), валидация`, `train_f1_macro` → `Macro-F1, обучение`,
+/// `val_loss_best` → `Loss, валидация, лучшее`, `seconds` → `Время, с`.
+pub fn column_title(column: &str) -> String {
+    let (rest, when) = if let Some(r) = column.strip_suffix("_final") {
+        (r, ", в конце")
+    } else if let Some(r) = column.strip_suffix("_best") {
+        (r, ", лучшее")
+    } else {
+        (column, "")
+    };
+    let (rest, split) = if let Some(r) = rest.strip_prefix("train_") {
+        (r, ", обучение")
+    } else if let Some(r) = rest.strip_prefix("val_") {
+        (r, ", валидация")
+    } else if let Some(r) = rest.strip_prefix("test_") {
+        (r, ", тест")
+    } else {
+        (rest, "")
+    };
+    let name = metric_name(rest);
+    let mut c = name.chars();
+    let name = match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    };
+    format!("{name}{split}{when}")
 }
 
 /// A short number for labels: `0.001`, `0.25`, `64`, `1e-5`.
@@ -241,9 +266,13 @@ mod tests {
         assert!(spans_decades(&[1e-3, 5e-3, 1e-2, 5e-2]));
         assert!(!spans_decades(&[0.05, 0.1, 0.2, 0.3]));
         assert!(!spans_decades(&[0.0, 1.0, 1000.0]));
-        assert_eq!(column_title("val_accuracy"), "Validation accuracy");
-        assert_eq!(column_title("train_f1_macro"), "Train f1 macro");
-        assert_eq!(column_title("seconds"), "Seconds");
+        assert_eq!(column_title("val_accuracy"), "Точность (accuracy), валидация");
+        assert_eq!(column_title("train_f1_macro"), "Macro-F1, обучение");
+        assert_eq!(column_title("val_loss_best"), "Loss, валидация, лучшее");
+        assert_eq!(column_title("test_top_k"), "Top k, тест");
+        assert_eq!(column_title("seconds"), "Время, с");
+        assert_eq!(metric_name("accuracy"), "точность (accuracy)");
+        assert_eq!(metric_name("loss"), "loss");
         let d = grid_domains(2, 2);
         assert_eq!(d.len(), 4);
         assert_eq!(d[0].0[0], 0.0);
@@ -263,7 +292,7 @@ mod tests {
         let v: serde_json::Value = serde_json::to_value(&l).unwrap();
         assert_eq!(v["title"]["text"], "T");
         assert_eq!(v["xaxis"]["dtick"], 1.0);
-        assert_eq!(v["xaxis"]["title"]["text"], "epoch");
+        assert_eq!(v["xaxis"]["title"]["text"], "эпоха");
         assert_eq!(v["yaxis"]["type"], "log");
         assert_eq!(v["plot_bgcolor"], "#ffffff");
         let v: serde_json::Value = serde_json::to_value(epoch_axis(50)).unwrap();

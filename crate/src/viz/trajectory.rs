@@ -6,11 +6,17 @@
 //! The contour is of `log10(f(x, y) − f* + ε)` over the box enclosing every
 //! path (and the minimum) with a 10% margin, on an 80 × 80 grid; points
 //! outside the function's domain (`complex_sum` at x < 0) are left blank.
-//! `f*` is `f` at [`Function2d::minimum`] when the minimum is known
-//! analytically; `complex_sum`'s is not (its minimum near the course's start
-//! has no closed form), so there `f*` is the smallest value seen — on the
-//! grid or on any path — and the reference point is the best point found by
-//! the runs. `ε = 10⁻⁴·(max f − f*)` keeps the logarithm finite at the minimum.
+//! `f*` is `f` at [`Function2d::minimum`] (analytic for three functions; for
+//! `complex_sum` the local minimum nearest the course's start (5, −2), found
+//! numerically by gradient descent and Newton's method, see
+//! [`crate::scratch::functions::complex_sum_minimum`]), or the smallest value
+//! seen on the grid when that is lower (another basin inside the box).
+//! Every chart measures distances to, and stars, that minimum, never a run's
+//! own best point. `ε = 10⁻⁴·(max f − f*)` keeps the logarithm finite at the
+//! minimum.
+//!
+//! Every label is in Russian (the course's language): titles, axes, legend
+//! entries, hover text and the one-line text of each figure.
 //!
 //! ```
 //! use nnlab::scratch::{functions::Function2d, optim2d::Optimizer2d};
@@ -22,7 +28,7 @@
 //! let v: serde_json::Value = serde_json::from_str(&fig.to_json()).unwrap();
 //! assert_eq!(v["frames"].as_array().unwrap().len(), 21);
 //! let d = nnlab::viz::trajectory::distance_to_minimum(&runs).unwrap();
-//! assert!(d.description().contains("(0, 0)"));
+//! assert!(d.description().contains("минимума функции (0, 0)"));
 //! ```
 
 use super::rounding::round_significant;
@@ -54,7 +60,7 @@ const GRID: usize = 80;
 /// ([`crate::viz::rounding`]), which saves a seventh of the grid.
 const CONTOUR_DIGITS: usize = 4;
 
-/// `Adam lr=0.1`, `RMSprop lr=0.01 (course rule)`.
+/// `Adam lr=0.1`, `RMSprop lr=0.01 (правило курса)`.
 pub fn run_label(t: &Trajectory) -> String {
     let kind = match t.optimizer.kind {
         Kind::Sgd => "SGD",
@@ -64,7 +70,7 @@ pub fn run_label(t: &Trajectory) -> String {
         Kind::Adam => "Adam",
     };
     let rule = if t.optimizer.rule == Rule::Course {
-        " (course rule)"
+        " (правило курса)"
     } else {
         ""
     };
@@ -105,21 +111,13 @@ fn common_function(runs: &[Trajectory]) -> Result<Function2d> {
     Ok(first.function)
 }
 
-/// The reference point: the analytic minimum, or the best point of any run;
-/// with its name for labels.
-fn reference(runs: &[Trajectory], f: Function2d) -> ([f64; 2], &'static str) {
-    if let Some(m) = f.minimum() {
-        return (m, "minimum");
-    }
-    let mut best = (runs[0].points[0], f64::INFINITY);
-    for t in runs {
-        for (p, &v) in t.points.iter().zip(&t.values) {
-            if v < best.1 {
-                best = (*p, v);
-            }
-        }
-    }
-    (best.0, "best point found")
+/// `(x, y)` of a point with short numbers: `(4.257977, 5.4079)`.
+fn point_text(p: [f64; 2]) -> String {
+    format!(
+        "({}, {})",
+        style::short_number(p[0]),
+        style::short_number(p[1])
+    )
 }
 
 /// The box `[x0, x1] × [y0, y1]` enclosing every path and `extra`, with a
@@ -172,9 +170,9 @@ fn contour(
     let (lowest, highest) = seen.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
         (a.min(v), b.max(v))
     });
-    let f_star = match f.minimum().and_then(|m| f.value(m).ok()) {
-        Some(v) => v.min(lowest),
-        None => lowest,
+    let f_star = match f.value(f.minimum()) {
+        Ok(v) => v.min(lowest),
+        Err(_) => lowest,
     };
     let eps = (1e-4 * (highest - f_star)).max(1e-12);
     let z: Vec<Vec<Option<f64>>> = raw
@@ -221,7 +219,7 @@ fn path_traces(t: &Trajectory, i: usize, k: usize) -> PathAndEnd {
     .line(Line::new().color(c).width(2.0))
     .marker(Marker::new().size(4).color(c));
     let end = Scatter::new(vec![t.points[k][0]], vec![t.points[k][1]])
-        .name(format!("{name} at step {k}"))
+        .name(format!("{name}, шаг {k}"))
         .legend_group(name)
         .show_legend(false)
         .mode(Mode::Markers)
@@ -246,7 +244,7 @@ fn frame_point(t: &Trajectory, k: usize) -> Box<Scatter<f64, f64>> {
 }
 
 /// Every run's path over the log-scaled contour of its function, start and
-/// end marked, the minimum (or best point found) starred. With `animate`,
+/// end marked, the function's minimum ([`Function2d::minimum`]) starred. With `animate`,
 /// one frame per step (frames `0..=steps`: every run's current point, a
 /// diamond, moves along its whole path; a shorter run stays at its end), a
 /// Play/Pause menu and a step slider; the still picture shows the whole
@@ -254,18 +252,14 @@ fn frame_point(t: &Trajectory, k: usize) -> Box<Scatter<f64, f64>> {
 /// steps (each frame carries one point per run).
 pub fn trajectories(runs: &[Trajectory], animate: bool) -> Result<Figure> {
     let f = common_function(runs)?;
-    let (target, target_name) = reference(runs, f);
+    let target = f.minimum();
     let (xr, yr) = bounds(runs, target);
     let steps = runs.iter().map(|t| t.points.len() - 1).max().unwrap_or(0);
     let mut plot = Plot::new();
     plot.add_trace(contour(runs, f, xr, yr));
     plot.add_trace(
         Scatter::new(vec![target[0]], vec![target[1]])
-            .name(format!(
-                "{target_name} ({}, {})",
-                style::short_number(target[0]),
-                style::short_number(target[1])
-            ))
+            .name(format!("минимум функции {}", point_text(target)))
             .mode(Mode::Markers)
             .marker(
                 Marker::new()
@@ -285,7 +279,7 @@ pub fn trajectories(runs: &[Trajectory], animate: bool) -> Result<Figure> {
             starts.iter().map(|p| p[0]).collect(),
             starts.iter().map(|p| p[1]).collect(),
         )
-        .name("start")
+        .name("старт")
         .mode(Mode::Markers)
         .marker(
             Marker::new()
@@ -299,17 +293,17 @@ pub fn trajectories(runs: &[Trajectory], animate: bool) -> Result<Figure> {
         let (path, end) = path_traces(t, i, steps);
         plot.add_trace(path);
         plot.add_trace(if animate {
-            end.name(format!("{}, current step", run_label(t)))
+            end.name(format!("{}, текущий шаг", run_label(t)))
         } else {
             end
         });
     }
     let title = format!(
-        "{} on {} = {}",
+        "{} на {} = {}",
         if runs.len() == 1 {
             run_label(&runs[0])
         } else {
-            format!("{} optimizers", runs.len())
+            format!("Оптимизаторов: {}", runs.len())
         },
         f.name(),
         f.formula()
@@ -337,11 +331,11 @@ pub fn trajectories(runs: &[Trajectory], animate: bool) -> Result<Figure> {
         // `redraw: true`: with `false`, plotly.js drops the contour (not an
         // animatable trace) at the first animated frame (seen in Chromium).
         let duration = (5000 / steps.max(1)).clamp(20, 200);
-        let play = Button::new().label("▶ Play").method(ButtonMethod::Animate).args(json!([
+        let play = Button::new().label("▶ Пуск").method(ButtonMethod::Animate).args(json!([
             null,
             {"frame": {"duration": duration, "redraw": true}, "transition": {"duration": 0}, "fromcurrent": false, "mode": "immediate"}
         ]));
-        let pause = Button::new().label("❚❚ Pause").method(ButtonMethod::Animate).args(json!([
+        let pause = Button::new().label("❚❚ Пауза").method(ButtonMethod::Animate).args(json!([
             [null],
             {"frame": {"duration": 0, "redraw": true}, "transition": {"duration": 0}, "mode": "immediate"}
         ]));
@@ -365,7 +359,7 @@ pub fn trajectories(runs: &[Trajectory], animate: bool) -> Result<Figure> {
         let slider = Slider::new()
             .active(steps as i32)
             .steps(slider_steps)
-            .current_value(SliderCurrentValue::new().prefix("step ").visible(true))
+            .current_value(SliderCurrentValue::new().prefix("шаг ").visible(true))
             .x(0.3)
             .length(0.7)
             .y(-0.1)
@@ -381,30 +375,28 @@ pub fn trajectories(runs: &[Trajectory], animate: bool) -> Result<Figure> {
         .iter()
         .map(|t| {
             let p = t.points[t.points.len() - 1];
-            format!("{} ends at ({:.3}, {:.3})", run_label(t), p[0], p[1])
+            format!("{} заканчивает в ({:.3}, {:.3})", run_label(t), p[0], p[1])
         })
         .collect();
     let desc = format!(
-        "{} on {}, {steps} steps{}: {}",
-        if runs.len() == 1 {
-            "1 trajectory".to_string()
-        } else {
-            format!("{} trajectories", runs.len())
-        },
+        "Траекторий: {} на {}, шагов: {steps}{}, минимум функции {}: {}",
+        runs.len(),
         f.name(),
-        if animate { ", animated" } else { "" },
+        if animate { ", с анимацией" } else { "" },
+        point_text(target),
         finals.join("; ")
     );
     Ok(Figure::new(plot, desc))
 }
 
-/// Euclidean distance to the minimum per step, one line per run, log y. The
-/// reference is [`Function2d::minimum`], or the best point found by the runs
-/// when the minimum is not known analytically (`complex_sum`); a distance of
-/// exactly 0 cannot be drawn on the log axis and is left out.
+/// Euclidean distance to the function's minimum per step, one line per run,
+/// log y. The reference is [`Function2d::minimum`] (for `complex_sum` the
+/// numerically found local minimum nearest (5, −2)), the same for every run,
+/// so no run's distance is 0 by construction; a distance of exactly 0 cannot
+/// be drawn on the log axis and is left out.
 pub fn distance_to_minimum(runs: &[Trajectory]) -> Result<Figure> {
     let f = common_function(runs)?;
-    let (target, target_name) = reference(runs, f);
+    let target = f.minimum();
     let mut plot = Plot::new();
     let mut finals = Vec::new();
     for (i, t) in runs.iter().enumerate() {
@@ -427,24 +419,20 @@ pub fn distance_to_minimum(runs: &[Trajectory]) -> Result<Figure> {
                 .marker(Marker::new().size(5).color(c)),
         );
     }
-    let at = format!(
-        "({}, {})",
-        style::short_number(target[0]),
-        style::short_number(target[1])
-    );
+    let at = point_text(target);
     plot.set_layout(
         base_layout(&format!(
-            "Distance to the {target_name} {at} on {}",
+            "Расстояние до минимума функции {at} на {}",
             f.name()
         ))
-        .x_axis(axis("step"))
-        .y_axis(log_axis(&format!("distance to the {target_name}")))
+        .x_axis(axis("шаг"))
+        .y_axis(log_axis("расстояние до минимума"))
         .height(440),
     );
     Ok(Figure::new(
         plot,
         format!(
-            "Distance to the {target_name} {at} per step on {}: final {}",
+            "Расстояние до минимума функции {at} по шагам на {}, в конце: {}",
             f.name(),
             finals.join(", ")
         ),
@@ -464,7 +452,7 @@ mod tests {
     use crate::scratch::optim2d::Optimizer2d;
 
     #[test]
-    fn complex_sum_uses_best_point_and_blank_outside_domain() {
+    fn complex_sum_uses_its_minimum_and_blank_outside_domain() {
         let runs = vec![
             Optimizer2d::adam(0.1)
                 .run(Function2d::ComplexSum, [5.0, -2.0], 30)
@@ -473,13 +461,22 @@ mod tests {
                 .run(Function2d::ComplexSum, [5.0, -2.0], 30)
                 .unwrap(),
         ];
-        let (target, name) = reference(&runs, Function2d::ComplexSum);
-        assert_eq!(name, "best point found");
-        let best = runs
+        // The star is the function's minimum, not a run's best point: no
+        // distance reaches 0.
+        let m = Function2d::ComplexSum.minimum();
+        let fig = trajectories(&runs, false).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&fig.to_json()).unwrap();
+        assert_eq!(v["data"][1]["name"], format!("минимум функции {}", point_text(m)));
+        assert!((v["data"][1]["x"][0].as_f64().unwrap() - m[0]).abs() < 1e-3);
+        assert!(runs
             .iter()
-            .flat_map(|t| t.values.iter().copied())
-            .fold(f64::INFINITY, f64::min);
-        assert_eq!(Function2d::ComplexSum.value(target).unwrap(), best);
+            .all(|t| t.distances_to(m).iter().all(|&d| d > 1e-3)));
+        let d = distance_to_minimum(&runs).unwrap();
+        assert!(
+            d.description().starts_with("Расстояние до минимума функции (4.257977, 5.4079)"),
+            "{}",
+            d.description()
+        );
         // A box reaching x < 0 leaves those grid cells blank (null).
         let c = contour(&runs, Function2d::ComplexSum, [-1.0, 5.0], [-2.0, 5.0]);
         let v: serde_json::Value = serde_json::from_str(&c.to_json()).unwrap();
