@@ -476,7 +476,7 @@ fn chromium_draws_a_report_page_built_from_the_stored_json() {
                 .bundle(),
         ),
         (
-            "2 optimizers on square_sum",
+            "Оптимизаторов: 2 на square_sum",
             trajectory::trajectories(&runs, true).unwrap().bundle(),
         ),
         (
@@ -539,7 +539,7 @@ fn chromium_draws_a_report_page_built_from_the_stored_json() {
     // The animation's controls are drawn.
     let anim = figure_dom(&dom, &figures[1].1);
     assert!(
-        anim.contains("Play") && anim.contains("slider"),
+        anim.contains("Пуск") && anim.contains("slider"),
         "animation controls"
     );
     assert!(dom.contains("2 rows × 2 columns"));

@@ -98,7 +98,10 @@ fn learning_curves_have_train_and_validation_per_epoch() {
         ["<b>Функция потерь</b>", "<b>Точность (accuracy)</b>"]
     );
     assert_eq!(v["layout"]["xaxis"]["title"]["text"], "эпоха");
-    assert_eq!(v["layout"]["yaxis2"]["title"]["text"], "точность (accuracy)");
+    assert_eq!(
+        v["layout"]["yaxis2"]["title"]["text"],
+        "точность (accuracy)"
+    );
     assert_eq!(v["layout"]["title"]["text"], "3 layers — кривые обучения");
     // Without validation: the training curves only.
     let v = json(&curves::learning_curves(&history("m", 3, false)).unwrap());
@@ -135,7 +138,9 @@ fn compare_colors_runs_and_fades_validation() {
         &runs[1].column("val_accuracy").unwrap(),
     );
     assert!(
-        fig.description().starts_with("Сравнение запусков (3: plain, bn, dropout): loss и точность (accuracy), эпох 4"),
+        fig.description().starts_with(
+            "Сравнение запусков (3: plain, bn, dropout): loss и точность (accuracy), эпох 4"
+        ),
         "{}",
         fig.description()
     );
@@ -416,7 +421,11 @@ fn image_grid_is_one_mosaic_with_captions() {
     let w = l["width"].as_f64().unwrap() - 20.0;
     let h = l["height"].as_f64().unwrap() - 60.0;
     assert!((w / h - 14.0 / 21.0).abs() < 0.02, "{w}×{h}");
-    assert!(fig.description().contains("ошибок 2"), "{}", fig.description());
+    assert!(
+        fig.description().contains("ошибок 2"),
+        "{}",
+        fig.description()
+    );
 
     let e = images::image_grid(&ds, [7], 2, None)
         .err()
@@ -464,10 +473,7 @@ fn grayscale_scales_by_max_value_and_misclassified_gallery() {
         .map(|a| a["text"].as_str().unwrap())
         .collect();
     assert_eq!(texts, ["c0 → c1", "c1 → c0"]);
-    assert_eq!(
-        v["layout"]["title"]["text"],
-        "Ошибки классификации: 2 из 3"
-    );
+    assert_eq!(v["layout"]["title"]["text"], "Ошибки классификации: 2 из 3");
     assert!(v["layout"]["shapes"]
         .as_array()
         .is_none_or(|s| s.is_empty()));
@@ -621,15 +627,16 @@ fn animated_trajectories_have_a_frame_per_step_and_controls() {
     assert_eq!(slider["steps"].as_array().unwrap().len(), 101);
     assert_eq!(slider["steps"][42]["args"][0], serde_json::json!(["42"]));
     assert!(
-        fig.description().starts_with("Траекторий: 5 на square_sum, шагов: 100, с анимацией"),
+        fig.description()
+            .starts_with("Траекторий: 5 на square_sum, шагов: 100, с анимацией"),
         "{}",
         fig.description()
     );
+    assert_eq!(v["layout"]["sliders"][0]["currentvalue"]["prefix"], "шаг ");
     assert_eq!(
-        v["layout"]["sliders"][0]["currentvalue"]["prefix"],
-        "шаг "
+        v["layout"]["title"]["text"],
+        "Оптимизаторов: 5 на square_sum = 5x² + y²"
     );
-    assert_eq!(v["layout"]["title"]["text"], "Оптимизаторов: 5 на square_sum = 5x² + y²");
 
     // Still: no frames, no controls.
     let v = json(&trajectory::trajectories(&runs, false).unwrap());
@@ -729,7 +736,10 @@ fn distance_to_minimum_is_on_a_log_axis() {
         "Расстояние до минимума функции (0, 0) на square_sum"
     );
     assert_eq!(v["layout"]["xaxis"]["title"]["text"], "шаг");
-    assert_eq!(v["layout"]["yaxis"]["title"]["text"], "расстояние до минимума");
+    assert_eq!(
+        v["layout"]["yaxis"]["title"]["text"],
+        "расстояние до минимума"
+    );
     // One run on its own.
     let v = json(&runs[0].plot(false).unwrap());
     assert_eq!(traces(&v).len(), 5);

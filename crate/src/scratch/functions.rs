@@ -165,12 +165,19 @@ impl Function2d {
             let rel = (0..2)
                 .map(|i| (g[i] - fd[i]).abs() / g[i].abs().max(fd[i].abs()).max(1e-12))
                 .fold(0.0, f64::max);
-            for (col, v) in rows.iter_mut().zip([p[0], p[1], g[0], fd[0], g[1], fd[1], rel]) {
+            for (col, v) in rows
+                .iter_mut()
+                .zip([p[0], p[1], g[0], fd[0], g[1], fd[1], rel])
+            {
                 col.push(v);
             }
         }
         let names = ["x", "y", "dfdx", "dfdx_fd", "dfdy", "dfdy_fd", "rel_error"];
-        let cols = names.iter().zip(rows).map(|(n, v)| Column::new((*n).into(), v)).collect();
+        let cols = names
+            .iter()
+            .zip(rows)
+            .map(|(n, v)| Column::new((*n).into(), v))
+            .collect();
         Ok(DataFrame::new(points.len(), cols)?)
     }
 
@@ -299,7 +306,11 @@ mod tests {
 
     #[test]
     fn minima_have_zero_gradient() {
-        for f in [Function2d::SquareSum, Function2d::Rosenbrock, Function2d::Himmelblau] {
+        for f in [
+            Function2d::SquareSum,
+            Function2d::Rosenbrock,
+            Function2d::Himmelblau,
+        ] {
             let m = f.minimum();
             assert_eq!(f.grad(m).unwrap(), [0.0, 0.0], "{f}");
             assert_eq!(f.value(m).unwrap(), 0.0, "{f}");
@@ -314,11 +325,17 @@ mod tests {
         use crate::scratch::optim2d::Optimizer2d;
         let f = Function2d::ComplexSum;
         let m = f.minimum();
-        assert!((m[0] - 4.2579766).abs() < 1e-6 && (m[1] - 5.4078997).abs() < 1e-6, "{m:?}");
+        assert!(
+            (m[0] - 4.2579766).abs() < 1e-6 && (m[1] - 5.4078997).abs() < 1e-6,
+            "{m:?}"
+        );
         let g = f.grad(m).unwrap();
         assert!(g[0].hypot(g[1]) < 1e-10, "gradient {g:?} at {m:?}");
         let [[a, b], [_, c]] = complex_sum_hessian(m);
-        assert!(a > 0.0 && a * c - b * b > 0.0, "Hessian not positive definite: {a} {b} {c}");
+        assert!(
+            a > 0.0 && a * c - b * b > 0.0,
+            "Hessian not positive definite: {a} {b} {c}"
+        );
         // The Hessian agrees with central differences of the gradient.
         let h = 1e-6;
         let gx = f.grad([m[0] + h, m[1]]).unwrap();
@@ -339,7 +356,11 @@ mod tests {
         for o in runs.into_iter().flat_map(|o| [o, o.course()]) {
             let t = o.run(f, [5.0, -2.0], 100).unwrap();
             let lowest = t.values.iter().copied().fold(f64::INFINITY, f64::min);
-            assert!(fm < lowest, "{}: reaches {lowest} < f(minimum) {fm}", o.label());
+            assert!(
+                fm < lowest,
+                "{}: reaches {lowest} < f(minimum) {fm}",
+                o.label()
+            );
         }
     }
 

@@ -151,11 +151,19 @@ impl Optimizer2d {
     /// The same optimizer with Adam's decays (β₁ for m, β₂ for v; the course
     /// calls them β and μ).
     pub fn betas(self, beta1: f64, beta2: f64) -> Self {
-        Optimizer2d { beta1, beta2, ..self }
+        Optimizer2d {
+            beta1,
+            beta2,
+            ..self
+        }
     }
     /// A short label: `Adam(lr=0.1)`, with `, course` for the course's rules.
     pub fn label(&self) -> String {
-        let rule = if self.rule == Rule::Course { ", course" } else { "" };
+        let rule = if self.rule == Rule::Course {
+            ", course"
+        } else {
+            ""
+        };
         format!("{}(lr={}{rule})", self.kind.name(), self.lr)
     }
 
@@ -360,14 +368,38 @@ pub fn compare(runs: &[Trajectory]) -> Result<DataFrame> {
     let last = |t: &Trajectory| *t.points.last().unwrap_or(&t.points[0]);
     let reach: Vec<Option<u64>> = runs
         .iter()
-        .map(|t| t.distances_to(target).iter().position(|d| *d < 0.1).map(|i| i as u64))
+        .map(|t| {
+            t.distances_to(target)
+                .iter()
+                .position(|d| *d < 0.1)
+                .map(|i| i as u64)
+        })
         .collect();
     let cols = vec![
-        Column::new("optimizer".into(), runs.iter().map(|t| t.optimizer.label()).collect::<Vec<_>>()),
-        Column::new("x".into(), runs.iter().map(|t| last(t)[0]).collect::<Vec<_>>()),
-        Column::new("y".into(), runs.iter().map(|t| last(t)[1]).collect::<Vec<_>>()),
-        Column::new("value".into(), runs.iter().map(|t| *t.values.last().unwrap_or(&f64::NAN)).collect::<Vec<_>>()),
-        Column::new("distance".into(), runs.iter().map(|t| *t.distances_to(target).last().unwrap_or(&f64::NAN)).collect::<Vec<_>>()),
+        Column::new(
+            "optimizer".into(),
+            runs.iter().map(|t| t.optimizer.label()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "x".into(),
+            runs.iter().map(|t| last(t)[0]).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "y".into(),
+            runs.iter().map(|t| last(t)[1]).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "value".into(),
+            runs.iter()
+                .map(|t| *t.values.last().unwrap_or(&f64::NAN))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "distance".into(),
+            runs.iter()
+                .map(|t| *t.distances_to(target).last().unwrap_or(&f64::NAN))
+                .collect::<Vec<_>>(),
+        ),
         Column::new("steps_to_0.1".into(), reach),
     ];
     Ok(DataFrame::new(runs.len(), cols)?)
@@ -382,7 +414,12 @@ mod tests {
         let f = Function2d::SquareSum;
         let runs = vec![
             Optimizer2d::sgd(0.05).run(f, [5.0, 5.0], 100).unwrap(),
-            Optimizer2d::adam(0.1).betas(0.9, 0.9).eps(1e-6).course().run(f, [5.0, 5.0], 3).unwrap(),
+            Optimizer2d::adam(0.1)
+                .betas(0.9, 0.9)
+                .eps(1e-6)
+                .course()
+                .run(f, [5.0, 5.0], 3)
+                .unwrap(),
         ];
         let df = compare(&runs).unwrap();
         assert_eq!(df.height(), 2);
@@ -390,11 +427,23 @@ mod tests {
         let names: Vec<&str> = (0..2).map(|i| col.get(i).unwrap()).collect();
         assert_eq!(names, ["sgd(lr=0.05)", "adam(lr=0.1, course)"]);
         // SGD at lr 0.05: y shrinks by 0.9 per step → 5·0.9¹⁰⁰ ≈ 1.3e-4 from the minimum.
-        let d = df.column("distance").unwrap().f64().unwrap().get(0).unwrap();
+        let d = df
+            .column("distance")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .get(0)
+            .unwrap();
         assert!((d - 5.0 * 0.9f64.powi(100)).abs() < 1e-9, "{d}");
         // y < 0.1 first when 5·0.9ᵗ < 0.1 → t = 38 (x is faster: factor 0.5).
-        assert_eq!(df.column("steps_to_0.1").unwrap().u64().unwrap().get(0), Some(38));
-        assert_eq!(df.column("steps_to_0.1").unwrap().u64().unwrap().get(1), None);
+        assert_eq!(
+            df.column("steps_to_0.1").unwrap().u64().unwrap().get(0),
+            Some(38)
+        );
+        assert_eq!(
+            df.column("steps_to_0.1").unwrap().u64().unwrap().get(1),
+            None
+        );
         assert!(compare(&[]).is_err());
     }
 

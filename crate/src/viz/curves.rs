@@ -500,7 +500,11 @@ pub fn sweep(results: &GridResults, x: &str, y: &str) -> Result<Figure> {
         "Зависимость {y} от {x} (запусков {}, значений {}{})",
         results.runs.len(),
         distinct.len(),
-        if log { ", логарифмическая ось x" } else { "" }
+        if log {
+            ", логарифмическая ось x"
+        } else {
+            ""
+        }
     );
     Ok(Figure::new(plot, desc))
 }

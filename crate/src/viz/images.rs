@@ -366,11 +366,7 @@ pub fn image_grid(
     let indices = indices.as_slice();
     let (tiles, wrong) = dataset_tiles(ds, indices, cols, predictions)?;
     let [c, h, w] = ds.shape;
-    let mut desc = format!(
-        "Изображения `{}`: {} ({c}×{h}×{w})",
-        ds.name,
-        indices.len()
-    );
+    let mut desc = format!("Изображения `{}`: {} ({c}×{h}×{w})", ds.name, indices.len());
     if predictions.is_some() {
         desc += &format!(", ошибок {wrong}");
     }

@@ -215,7 +215,7 @@ impl Show for Stack {
     fn headline(&self) -> String {
         match &self.title {
             Some(t) => t.clone(),
-            None => format!("Составная фигура: частей {}", self.items.len()),
+            None => format!("Сводка: частей {}", self.items.len()),
         }
     }
 }

@@ -266,7 +266,10 @@ mod tests {
         assert!(spans_decades(&[1e-3, 5e-3, 1e-2, 5e-2]));
         assert!(!spans_decades(&[0.05, 0.1, 0.2, 0.3]));
         assert!(!spans_decades(&[0.0, 1.0, 1000.0]));
-        assert_eq!(column_title("val_accuracy"), "Точность (accuracy), валидация");
+        assert_eq!(
+            column_title("val_accuracy"),
+            "Точность (accuracy), валидация"
+        );
         assert_eq!(column_title("train_f1_macro"), "Macro-F1, обучение");
         assert_eq!(column_title("val_loss_best"), "Loss, валидация, лучшее");
         assert_eq!(column_title("test_top_k"), "Top k, тест");

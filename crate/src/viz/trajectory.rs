@@ -382,7 +382,11 @@ pub fn trajectories(runs: &[Trajectory], animate: bool) -> Result<Figure> {
         "Траекторий: {} на {}, шагов: {steps}{}, минимум функции {}: {}",
         runs.len(),
         f.name(),
-        if animate { ", с анимацией" } else { "" },
+        if animate {
+            ", с анимацией"
+        } else {
+            ""
+        },
         point_text(target),
         finals.join("; ")
     );
@@ -466,14 +470,18 @@ mod tests {
         let m = Function2d::ComplexSum.minimum();
         let fig = trajectories(&runs, false).unwrap();
         let v: serde_json::Value = serde_json::from_str(&fig.to_json()).unwrap();
-        assert_eq!(v["data"][1]["name"], format!("минимум функции {}", point_text(m)));
+        assert_eq!(
+            v["data"][1]["name"],
+            format!("минимум функции {}", point_text(m))
+        );
         assert!((v["data"][1]["x"][0].as_f64().unwrap() - m[0]).abs() < 1e-3);
         assert!(runs
             .iter()
             .all(|t| t.distances_to(m).iter().all(|&d| d > 1e-3)));
         let d = distance_to_minimum(&runs).unwrap();
         assert!(
-            d.description().starts_with("Расстояние до минимума функции (4.257977, 5.4079)"),
+            d.description()
+                .starts_with("Расстояние до минимума функции (4.257977, 5.4079)"),
             "{}",
             d.description()
         );
