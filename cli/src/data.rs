@@ -166,9 +166,23 @@ mod tests {
     #[test]
     fn table_with_fewer_test_classes_does_not_panic() {
         let cls = |n: usize| (0..n).map(|i| format!("c{i}")).collect::<Vec<String>>();
-        let train = Dataset::new("t", "m", cls(3), [1, 1, 1], vec![0, 1, 2], vec![0, 1, 2], 255).unwrap();
+        let train = Dataset::new(
+            "t",
+            "m",
+            cls(3),
+            [1, 1, 1],
+            vec![0, 1, 2],
+            vec![0, 1, 2],
+            255,
+        )
+        .unwrap();
         let test = Dataset::new("u", "m", cls(1), [1, 1, 1], vec![0], vec![0], 255).unwrap();
-        let s = Splits { name: "t".into(), train, test: Some(test), others: vec![] };
+        let s = Splits {
+            name: "t".into(),
+            train,
+            test: Some(test),
+            others: vec![],
+        };
         let t = table(&s, &info_json(&s));
         assert!(t.contains("c2") && t.contains("total"), "{t}");
     }
@@ -198,9 +212,16 @@ mod tests {
             }
         }
         let args = Args {
-            command: Command::Info { spec: format!("folder:{}", d.path().display()), root: None, json: false },
+            command: Command::Info {
+                spec: format!("folder:{}", d.path().display()),
+                root: None,
+                json: false,
+            },
         };
         let e = run(args).unwrap_err().to_string();
-        assert!(e.contains("Testing") && e.contains("Training") && e.contains("class `b`"), "{e}");
+        assert!(
+            e.contains("Testing") && e.contains("Training") && e.contains("class `b`"),
+            "{e}"
+        );
     }
 }

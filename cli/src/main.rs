@@ -13,7 +13,11 @@ mod summary;
 mod train;
 
 #[derive(Parser, Debug)]
-#[command(name = "nnlab", version, about = "nnlab: datasets, training and teaching tools of the course")]
+#[command(
+    name = "nnlab",
+    version,
+    about = "nnlab: datasets, training and teaching tools of the course"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

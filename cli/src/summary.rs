@@ -84,14 +84,25 @@ mod tests {
         let t = render(&args(&format!("config:{}", p.display()), false)).unwrap();
         assert!(t.contains("Total params: 407,050"), "{t}");
         // issue 17: a 10⁶×10⁶ layer aborted the process allocating 8 TB
-        std::fs::write(&p, r#"{"input_size": 1000000, "layers": [{"type": "linear", "size": 1000000}]}"#).unwrap();
-        let e = render(&args(&format!("config:{}", p.display()), false)).unwrap_err().to_string();
+        std::fs::write(
+            &p,
+            r#"{"input_size": 1000000, "layers": [{"type": "linear", "size": 1000000}]}"#,
+        )
+        .unwrap();
+        let e = render(&args(&format!("config:{}", p.display()), false))
+            .unwrap_err()
+            .to_string();
         assert!(
-            e.contains("m.json") && e.contains("layers[0]") && e.contains("1000001000000 parameters") && e.contains("MAX_PARAMS"),
+            e.contains("m.json")
+                && e.contains("layers[0]")
+                && e.contains("1000001000000 parameters")
+                && e.contains("MAX_PARAMS"),
             "{e}"
         );
         std::fs::write(&p, r#"{"num_classes": 18446744073709551615}"#).unwrap();
-        let e = render(&args(&format!("config:{}", p.display()), false)).unwrap_err().to_string();
+        let e = render(&args(&format!("config:{}", p.display()), false))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("m.json") && e.contains("num_classes"), "{e}");
         let e = render(&args("zoo:vgg", false)).unwrap_err().to_string();
         assert!(

@@ -57,7 +57,10 @@ pub fn build_model(spec: &str) -> Result<Model> {
     } else if let Some(path) = spec.strip_prefix("config:") {
         Mlp::from_file(path)
     } else {
-        Err(Error::config("--model", format!("`{spec}`: expected zoo:NAME or config:PATH")))
+        Err(Error::config(
+            "--model",
+            format!("`{spec}`: expected zoo:NAME or config:PATH"),
+        ))
     }
 }
 
@@ -80,7 +83,11 @@ pub fn run(a: Args) -> Result<()> {
         ));
     }
     let opt = optimizer_by_name(&a.optimizer, a.lr)?;
-    let progress = if a.json { Progress::Silent } else { Progress::Auto };
+    let progress = if a.json {
+        Progress::Silent
+    } else {
+        Progress::Auto
+    };
     let mut learn = Learner::new(model, &loaders)
         .optimizer(opt)
         .metrics([accuracy(), f1_macro()])

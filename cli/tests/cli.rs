@@ -16,8 +16,16 @@ fn mirror() -> Option<String> {
 
 /// Runs nnlab with a fresh data root; returns (success, stdout, stderr).
 fn nnlab(args: &[&str], root: &std::path::Path) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_nnlab")).args(args).env("NNLAB_DATA_DIR", root).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    let out = Command::new(env!("CARGO_BIN_EXE_nnlab"))
+        .args(args)
+        .env("NNLAB_DATA_DIR", root)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 fn last_json(stdout: &str) -> Value {
@@ -25,7 +33,12 @@ fn last_json(stdout: &str) -> Value {
 }
 
 fn per_class(v: &Value, split: &str) -> Vec<u64> {
-    v["splits"][split]["per_class"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect()
+    v["splits"][split]["per_class"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect()
 }
 
 #[test]
@@ -36,8 +49,14 @@ fn data_info_counts_every_real_dataset() {
     assert!(ok, "{err}");
     let v = last_json(&out);
     assert_eq!(v["shape"], serde_json::json!([1, 28, 28]));
-    assert_eq!(per_class(&v, "train"), [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
-    assert_eq!(per_class(&v, "test"), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
+    assert_eq!(
+        per_class(&v, "train"),
+        [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    );
+    assert_eq!(
+        per_class(&v, "test"),
+        [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    );
     assert!((v["pixel_mean"].as_f64().unwrap() - 0.1307).abs() < 1e-4);
     assert!((v["pixel_std"].as_f64().unwrap() - 0.3081).abs() < 1e-4);
 
@@ -65,11 +84,31 @@ fn data_info_counts_every_real_dataset() {
 fn bad_input_exits_non_zero_with_a_message() {
     let root = tempfile::tempdir().unwrap();
     let (ok, _, err) = nnlab(&["data", "info", "imagenet"], root.path());
-    assert!(!ok && err.contains("imagenet") && err.contains("not a known dataset"), "{err}");
-    let (ok, _, err) = nnlab(&["train", "--dataset", "digits", "--model", "zoo:nope"], root.path());
+    assert!(
+        !ok && err.contains("imagenet") && err.contains("not a known dataset"),
+        "{err}"
+    );
+    let (ok, _, err) = nnlab(
+        &["train", "--dataset", "digits", "--model", "zoo:nope"],
+        root.path(),
+    );
     assert!(!ok && err.contains("nope"), "{err}");
-    let (ok, _, err) = nnlab(&["train", "--dataset", "digits", "--model", "zoo:hw1/5_layers", "--optimizer", "lbfgs"], root.path());
-    assert!(!ok && (err.contains("lbfgs") || err.contains("784")), "{err}");
+    let (ok, _, err) = nnlab(
+        &[
+            "train",
+            "--dataset",
+            "digits",
+            "--model",
+            "zoo:hw1/5_layers",
+            "--optimizer",
+            "lbfgs",
+        ],
+        root.path(),
+    );
+    assert!(
+        !ok && (err.contains("lbfgs") || err.contains("784")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -77,8 +116,22 @@ fn train_digits_mlp_reaches_095() {
     let Some(_) = mirror() else { return };
     let root = tempfile::tempdir().unwrap();
     let (ok, out, err) = nnlab(
-        &["train", "--dataset", "digits", "--model", "zoo:hw4/MLPDigits_relu", "--epochs", "30", "--optimizer", "momentum",
-          "--lr", "0.1", "--batch-size", "32", "--json"],
+        &[
+            "train",
+            "--dataset",
+            "digits",
+            "--model",
+            "zoo:hw4/MLPDigits_relu",
+            "--epochs",
+            "30",
+            "--optimizer",
+            "momentum",
+            "--lr",
+            "0.1",
+            "--batch-size",
+            "32",
+            "--json",
+        ],
         root.path(),
     );
     assert!(ok, "{err}");
@@ -98,16 +151,36 @@ fn train_mnist_five_layer_mlp_one_epoch_reaches_096() {
     // target is held by the mean over seeds 0–2.
     let mut accs = Vec::new();
     for seed in ["0", "1", "2"] {
-        let (ok, out, err) = nnlab(&["train", "--dataset", "mnist", "--model", "zoo:hw1/5_layers", "--epochs", "1", "--seed", seed, "--json"], root.path());
+        let (ok, out, err) = nnlab(
+            &[
+                "train",
+                "--dataset",
+                "mnist",
+                "--model",
+                "zoo:hw1/5_layers",
+                "--epochs",
+                "1",
+                "--seed",
+                seed,
+                "--json",
+            ],
+            root.path(),
+        );
         assert!(ok, "{err}");
         let v = last_json(&out);
         let acc = v["test_accuracy"].as_f64().unwrap();
-        assert!(acc >= 0.94, "seed {seed}: MNIST test accuracy after 1 epoch {acc}");
+        assert!(
+            acc >= 0.94,
+            "seed {seed}: MNIST test accuracy after 1 epoch {acc}"
+        );
         assert!(v["test_f1_macro"].as_f64().unwrap() > 0.93);
         accs.push(acc);
     }
     let mean = accs.iter().sum::<f64>() / accs.len() as f64;
-    assert!(mean >= 0.955, "MNIST test accuracy after 1 epoch, mean over seeds 0–2: {mean} ({accs:?})");
+    assert!(
+        mean >= 0.955,
+        "MNIST test accuracy after 1 epoch, mean over seeds 0–2: {mean} ({accs:?})"
+    );
 }
 
 #[test]

@@ -53,7 +53,10 @@ fn main() {
         let x = Tensor::randn(0f32, 1.0, (n, c, h, h), &dev).unwrap();
         let w = Tensor::randn(0f32, 0.1, (o, c, k, k), &dev).unwrap();
         let b = Tensor::randn(0f32, 0.1, o, &dev).unwrap();
-        let p = Conv2dParams { padding: pad, ..Default::default() };
+        let p = Conv2dParams {
+            padding: pad,
+            ..Default::default()
+        };
         let oh = h + 2 * pad - k + 1;
         let dy = Tensor::randn(0f32, 1.0, (n, o, oh, oh), &dev).unwrap();
         let gflop = 2.0 * (n * o * c * k * k * oh * oh) as f64 / 1e9;

@@ -26,20 +26,42 @@ fn var(shape: &[usize]) -> Var {
 }
 
 fn step(net: &Net, x: &Tensor, y: &Tensor, ours: bool) -> f64 {
-    let p = Conv2dParams { padding: 1, ..Default::default() };
+    let p = Conv2dParams {
+        padding: 1,
+        ..Default::default()
+    };
     let conv = |x: &Tensor, w: &Var, b: &Var| -> Tensor {
         if ours {
             conv2d(x, w, Some(b), p).unwrap()
         } else {
-            x.conv2d(w, 1, 1, 1, 1).unwrap().broadcast_add(&b.reshape((1, (), 1, 1)).unwrap()).unwrap()
+            x.conv2d(w, 1, 1, 1, 1)
+                .unwrap()
+                .broadcast_add(&b.reshape((1, (), 1, 1)).unwrap())
+                .unwrap()
         }
     };
-    let pool = |x: &Tensor| if ours { max_pool2d(x, 2, 2).unwrap() } else { x.max_pool2d(2).unwrap() };
+    let pool = |x: &Tensor| {
+        if ours {
+            max_pool2d(x, 2, 2).unwrap()
+        } else {
+            x.max_pool2d(2).unwrap()
+        }
+    };
     let h = pool(&conv(x, &net.w1, &net.b1).relu().unwrap());
     let h = pool(&conv(&h, &net.w2, &net.b2).relu().unwrap());
     let h = h.flatten_from(1).unwrap();
-    let h = h.matmul(&net.l1.t().unwrap()).unwrap().broadcast_add(&net.lb1).unwrap().relu().unwrap();
-    let out = h.matmul(&net.l2.t().unwrap()).unwrap().broadcast_add(&net.lb2).unwrap();
+    let h = h
+        .matmul(&net.l1.t().unwrap())
+        .unwrap()
+        .broadcast_add(&net.lb1)
+        .unwrap()
+        .relu()
+        .unwrap();
+    let out = h
+        .matmul(&net.l2.t().unwrap())
+        .unwrap()
+        .broadcast_add(&net.lb2)
+        .unwrap();
     let loss = candle_nn::loss::cross_entropy(&out, y).unwrap();
     let _grads = loss.backward().unwrap();
     loss.to_scalar::<f32>().unwrap() as f64
@@ -76,8 +98,18 @@ fn main() {
         lb2: var(&[10]),
     };
     let x = Tensor::rand(0f32, 1., (64, 1, 28, 28), &Device::Cpu).unwrap();
-    let y = Tensor::arange(0u32, 64, &Device::Cpu).unwrap().affine(1.0, 0.0).unwrap().to_dtype(DType::U32).unwrap();
-    let y = (y.to_dtype(DType::F32).unwrap() / 10.0).unwrap().floor().unwrap().to_dtype(DType::U32).unwrap();
+    let y = Tensor::arange(0u32, 64, &Device::Cpu)
+        .unwrap()
+        .affine(1.0, 0.0)
+        .unwrap()
+        .to_dtype(DType::U32)
+        .unwrap();
+    let y = (y.to_dtype(DType::F32).unwrap() / 10.0)
+        .unwrap()
+        .floor()
+        .unwrap()
+        .to_dtype(DType::U32)
+        .unwrap();
     let ours = median_ms(&mut || {
         step(&net, &x, &y, true);
     });

@@ -20,7 +20,10 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// The temporary file for `path`, unique within the process.
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
@@ -33,7 +36,10 @@ pub fn write_with(path: &Path, fill: impl FnOnce(&mut File) -> Result<()>) -> Re
     let at_tmp = |e: std::io::Error| {
         Error::io(
             path,
-            std::io::Error::new(e.kind(), format!("{e} (writing the temporary file {})", tmp.display())),
+            std::io::Error::new(
+                e.kind(),
+                format!("{e} (writing the temporary file {})", tmp.display()),
+            ),
         )
     };
     let result = File::create(&tmp).map_err(at_tmp).and_then(|mut f| {
@@ -66,7 +72,10 @@ mod tests {
         let e = write_with(&p, |_| Err(Error::config("test", "fails mid-write"))).unwrap_err();
         assert!(e.to_string().contains("fails mid-write"));
         assert_eq!(std::fs::read(&p).unwrap(), b"old");
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("x.bin")]);
     }
 

@@ -48,8 +48,11 @@ pub fn parse_device(s: &str) -> Result<Device> {
     let ordinal = if s == "cuda" {
         0
     } else if let Some(n) = s.strip_prefix("cuda:") {
-        n.parse::<usize>()
-            .map_err(|_| bad(format!("`{s}`: expected cpu, cuda or cuda:N with N a GPU index")))?
+        n.parse::<usize>().map_err(|_| {
+            bad(format!(
+                "`{s}`: expected cpu, cuda or cuda:N with N a GPU index"
+            ))
+        })?
     } else {
         return Err(bad(format!("`{s}`: expected cpu, cuda or cuda:N")));
     };

@@ -36,7 +36,10 @@ impl Profile {
         match text.trim().to_ascii_lowercase().as_str() {
             "full" => Ok(Profile::Full),
             "quick" => Ok(Profile::Quick),
-            other => Err(Error::config("NNLAB_PROFILE", format!("expected `full` or `quick`, got `{other}`"))),
+            other => Err(Error::config(
+                "NNLAB_PROFILE",
+                format!("expected `full` or `quick`, got `{other}`"),
+            )),
         }
     }
 

@@ -98,7 +98,11 @@ fn cifar10_subset() {
 fn course_datasets_by_name() {
     let Some(m) = mirror() else { return };
     let by_name = nnlab::data::sources::Cifar10::subset().unwrap();
-    let by_path = load(&format!("cifar10:{}", m.join("cifar10-bin-subset").display()), None).unwrap();
+    let by_path = load(
+        &format!("cifar10:{}", m.join("cifar10-bin-subset").display()),
+        None,
+    )
+    .unwrap();
     assert_eq!(by_name.train.labels, by_path.train.labels);
     assert_eq!(by_name.test_set().unwrap().len(), 1000);
     let cache = tempfile::tempdir().unwrap();
@@ -110,6 +114,11 @@ fn course_datasets_by_name() {
         .unwrap();
     assert_eq!(test.class_counts(), vec![100, 115, 105, 74]);
     assert_eq!(test.classes[0], "glioma_tumor");
-    let e = nnlab::data::image_folder::ImageFolder::course("brain-tumor-mri/Validation").unwrap_err().to_string();
-    assert!(e.contains("brain-tumor-mri/Validation") && e.contains("kaggle.com"), "{e}");
+    let e = nnlab::data::image_folder::ImageFolder::course("brain-tumor-mri/Validation")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("brain-tumor-mri/Validation") && e.contains("kaggle.com"),
+        "{e}"
+    );
 }

@@ -194,19 +194,43 @@ fn http_download_is_capped_at_the_official_size() {
     let root = tempfile::tempdir().unwrap();
     let cap = official_size("mnist", "t10k-labels-idx1-ubyte.gz").unwrap();
     let t = std::time::Instant::now();
-    let e = fetch_from("mnist", "t10k-labels-idx1-ubyte.gz", None, root.path(), &mirror)
-        .unwrap_err()
-        .to_string();
+    let e = fetch_from(
+        "mnist",
+        "t10k-labels-idx1-ubyte.gz",
+        None,
+        root.path(),
+        &mirror,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
-        e.contains("/mnist/t10k-labels-idx1-ubyte.gz") && e.contains(&format!("more than {cap} bytes, the official file's size")),
+        e.contains("/mnist/t10k-labels-idx1-ubyte.gz")
+            && e.contains(&format!("more than {cap} bytes, the official file's size")),
         "{e}"
     );
-    assert!(t.elapsed().as_secs() < 10, "stopped early: {:?}", t.elapsed());
-    let e = fetch_from("mnist", "train-labels-idx1-ubyte.gz", None, root.path(), &mirror)
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("Content-Length 300000000 bytes, expected at most 28881"), "{e}");
-    assert!(entries(root.path()).is_empty(), "nothing left: {:?}", entries(root.path()));
+    assert!(
+        t.elapsed().as_secs() < 10,
+        "stopped early: {:?}",
+        t.elapsed()
+    );
+    let e = fetch_from(
+        "mnist",
+        "train-labels-idx1-ubyte.gz",
+        None,
+        root.path(),
+        &mirror,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("Content-Length 300000000 bytes, expected at most 28881"),
+        "{e}"
+    );
+    assert!(
+        entries(root.path()).is_empty(),
+        "nothing left: {:?}",
+        entries(root.path())
+    );
 }
 
 /// Issue 17: `.part-PID` files of processes that no longer run (killed by a
@@ -222,7 +246,10 @@ fn stale_part_files_of_dead_processes_are_removed() {
     let mut dead = std::process::Command::new("true").spawn().unwrap();
     let dead_pid = dead.id();
     dead.wait().unwrap();
-    let mut live = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let mut live = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
     let stale = dir.join(format!(".t10k-labels-idx1-ubyte.gz.part-{dead_pid}"));
     let running = dir.join(format!(".t10k-labels-idx1-ubyte.gz.part-{}", live.id()));
     let other = dir.join(format!(".train-images-idx3-ubyte.gz.part-{dead_pid}"));
@@ -230,11 +257,21 @@ fn stale_part_files_of_dead_processes_are_removed() {
         std::fs::write(p, b"half a download").unwrap();
     }
     let m = Mirror::Folder(mirror.path().to_path_buf());
-    let p = fetch_from("mnist", "t10k-labels-idx1-ubyte.gz", Some(BODY_MD5), root.path(), &m).unwrap();
+    let p = fetch_from(
+        "mnist",
+        "t10k-labels-idx1-ubyte.gz",
+        Some(BODY_MD5),
+        root.path(),
+        &m,
+    )
+    .unwrap();
     assert_eq!(std::fs::read(p).unwrap(), BODY);
     assert!(!stale.exists(), "the dead process's part file is removed");
     assert!(running.exists(), "a running process's part file is kept");
-    assert!(other.exists(), "another file's part is not this download's business");
+    assert!(
+        other.exists(),
+        "another file's part is not this download's business"
+    );
     let _ = live.kill();
     let _ = live.wait();
 }
@@ -247,16 +284,32 @@ fn folder_mirror_refuses_devices_and_fifos() {
     let ds = mirror.path().join("ds");
     std::fs::create_dir_all(&ds).unwrap();
     std::os::unix::fs::symlink("/dev/zero", ds.join("zero.bin")).unwrap();
-    let ok = std::process::Command::new("mkfifo").arg(ds.join("pipe.bin")).status().unwrap();
+    let ok = std::process::Command::new("mkfifo")
+        .arg(ds.join("pipe.bin"))
+        .status()
+        .unwrap();
     assert!(ok.success());
     std::fs::create_dir(ds.join("folder.bin")).unwrap();
     let root = tempfile::tempdir().unwrap();
     let m = Mirror::Folder(mirror.path().to_path_buf());
     let t = std::time::Instant::now();
-    for (file, kind) in [("zero.bin", "character device"), ("pipe.bin", "FIFO"), ("folder.bin", "a folder")] {
-        let e = fetch_from("ds", file, None, root.path(), &m).unwrap_err().to_string();
-        assert!(e.contains(file) && e.contains(kind) && e.contains("expected a regular file"), "{e}");
+    for (file, kind) in [
+        ("zero.bin", "character device"),
+        ("pipe.bin", "FIFO"),
+        ("folder.bin", "a folder"),
+    ] {
+        let e = fetch_from("ds", file, None, root.path(), &m)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(file) && e.contains(kind) && e.contains("expected a regular file"),
+            "{e}"
+        );
     }
     assert!(t.elapsed().as_secs() < 5);
-    assert!(entries(root.path()).is_empty(), "nothing written: {:?}", entries(root.path()));
+    assert!(
+        entries(root.path()).is_empty(),
+        "nothing written: {:?}",
+        entries(root.path())
+    );
 }

@@ -41,7 +41,10 @@ fn loaders(ds: &Dataset, batch: usize) -> Loaders {
 fn same_curves(a: &History, b: &History) {
     assert_eq!(a.len(), b.len());
     for (x, y) in a.epochs.iter().zip(&b.epochs) {
-        assert_eq!((x.epoch, x.train_loss, x.val_loss, x.lr), (y.epoch, y.train_loss, y.val_loss, y.lr));
+        assert_eq!(
+            (x.epoch, x.train_loss, x.val_loss, x.lr),
+            (y.epoch, y.train_loss, y.val_loss, y.lr)
+        );
         assert_eq!(x.train_metrics, y.train_metrics);
         assert_eq!(x.val_metrics, y.val_metrics);
     }
@@ -79,7 +82,9 @@ fn resuming_from_a_checkpoint_repeats_the_uninterrupted_run() {
     let path = dir.path().join("run.safetensors");
     let fresh = || {
         nnlab::seed(11);
-        Learner::new(zoo::mlp_digits("tanh", 32, Some(0.2)).unwrap(), &l).optimizer(Adam::new(3e-3)).silent()
+        Learner::new(zoo::mlp_digits("tanh", 32, Some(0.2)).unwrap(), &l)
+            .optimizer(Adam::new(3e-3))
+            .silent()
     };
     let straight = fresh().fit(4).unwrap();
 
@@ -108,7 +113,11 @@ fn early_stopping_stops_and_restores_the_best_weights() {
     // lr so high that the validation loss soon stops improving
     let mut learn = Learner::new(zoo::mlp_digits("relu", 52, None).unwrap(), &l)
         .optimizer(Sgd::new(0.5).momentum(0.9))
-        .callback(EarlyStopping::new("val_loss").patience(2).restore_best(true))
+        .callback(
+            EarlyStopping::new("val_loss")
+                .patience(2)
+                .restore_best(true),
+        )
         .callback(KeepBest::new("val_loss", &best_path))
         .callback(on_epoch(move |_ctx| {
             c2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -118,13 +127,22 @@ fn early_stopping_stops_and_restores_the_best_weights() {
     let h = learn.fit(60).unwrap();
     epochs_seen += counter.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(epochs_seen, h.len());
-    assert!(h.len() < 60, "early stopping never fired in {} epochs", h.len());
+    assert!(
+        h.len() < 60,
+        "early stopping never fired in {} epochs",
+        h.len()
+    );
     let best = h.best_epoch("val_loss").unwrap().clone();
     // Stopped `patience` epochs after the best one.
     assert_eq!(h.len(), best.epoch + 2);
     // The restored model gives the best epoch's validation loss again.
     let ev = learn.evaluate(l.val.as_ref().unwrap()).unwrap();
-    assert!((ev.loss - best.val_loss.unwrap()).abs() < 1e-5, "{} vs {:?}", ev.loss, best.val_loss);
+    assert!(
+        (ev.loss - best.val_loss.unwrap()).abs() < 1e-5,
+        "{} vs {:?}",
+        ev.loss,
+        best.val_loss
+    );
     // The keep-best checkpoint holds that epoch.
     let ck = nnlab::train::checkpoint::load(&best_path, &candle_core::Device::Cpu).unwrap();
     assert_eq!(ck.info.epoch, best.epoch);
@@ -136,11 +154,16 @@ fn a_diverging_run_is_an_error_naming_epoch_batch_and_lr() {
     let Some(ds) = digits() else { return };
     let l = loaders(&ds, 64);
     nnlab::seed(1);
-    let mut learn = Learner::new(zoo::mlp_digits("relu", 52, None).unwrap(), &l).optimizer(Sgd::new(1e6)).silent();
+    let mut learn = Learner::new(zoo::mlp_digits("relu", 52, None).unwrap(), &l)
+        .optimizer(Sgd::new(1e6))
+        .silent();
     match learn.fit(3) {
         Err(e @ Error::Diverged { .. }) => {
             let msg = e.to_string();
-            assert!(msg.contains("epoch 1") && msg.contains("batch") && msg.contains("lr 1000000"), "{msg}");
+            assert!(
+                msg.contains("epoch 1") && msg.contains("batch") && msg.contains("lr 1000000"),
+                "{msg}"
+            );
         }
         other => panic!("expected a divergence error, got {other:?}"),
     }
@@ -156,10 +179,19 @@ fn random_forest_baseline_scores_like_scikit_learn_on_digits() {
     let Some(ds) = digits() else { return };
     let (train, val) = train_test_split(&ds, 0.3, 20231110, true).unwrap();
     let accs: Vec<f64> = (0..5)
-        .map(|seed| nnlab::train::baseline::random_forest(&train, &val, 10, 10, seed).unwrap().accuracy)
+        .map(|seed| {
+            nnlab::train::baseline::random_forest(&train, &val, 10, 10, seed)
+                .unwrap()
+                .accuracy
+        })
         .collect();
     let mean = accs.iter().sum::<f64>() / accs.len() as f64;
-    assert!((0.92..=0.99).contains(&mean), "mean accuracy {mean} over seeds: {accs:?}");
-    let e = nnlab::train::baseline::random_forest(&train, &val, 0, 10, 0).unwrap_err().to_string();
+    assert!(
+        (0.92..=0.99).contains(&mean),
+        "mean accuracy {mean} over seeds: {accs:?}"
+    );
+    let e = nnlab::train::baseline::random_forest(&train, &val, 0, 10, 0)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("trees = 0"), "{e}");
 }

@@ -15,11 +15,23 @@ use std::path::{Path, PathBuf};
 
 /// What a cell must not contain, and why (printed with a failure).
 const BANNED: [(&str, &str); 5] = [
-    ("unwrap(", "a panic loses every variable of the kernel: use `?`"),
-    ("::<", "a turbofish: let the library's types or a `let x: T` say it"),
+    (
+        "unwrap(",
+        "a panic loses every variable of the kernel: use `?`",
+    ),
+    (
+        "::<",
+        "a turbofish: let the library's types or a `let x: T` say it",
+    ),
     ("Box::new", "boxes stay inside the library"),
-    ("std::env", "the library reads environment variables, cells do not"),
-    ("shared/", "a folder outside the repository: find course data by name"),
+    (
+        "std::env",
+        "the library reads environment variables, cells do not",
+    ),
+    (
+        "shared/",
+        "a folder outside the repository: find course data by name",
+    ),
 ];
 
 /// The notebooks whose homework code is written in cells between
@@ -30,7 +42,9 @@ const WITH_SOLUTIONS: [&str; 2] = ["02_scratch_layers_svhn.ipynb", "06_optimizer
 const NOTEBOOKS: usize = 6;
 
 fn notebooks() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("notebooks");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("notebooks");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("a directory entry").path())
@@ -45,7 +59,9 @@ fn code_cells(path: &Path) -> Vec<(usize, String)> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let nb: serde_json::Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()));
-    let cells = nb["cells"].as_array().unwrap_or_else(|| panic!("{}: no `cells` list", path.display()));
+    let cells = nb["cells"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}: no `cells` list", path.display()));
     cells
         .iter()
         .enumerate()
@@ -53,7 +69,9 @@ fn code_cells(path: &Path) -> Vec<(usize, String)> {
         .map(|(i, c)| {
             let source = match &c["source"] {
                 serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Array(lines) => lines.iter().filter_map(|l| l.as_str()).collect(),
+                serde_json::Value::Array(lines) => {
+                    lines.iter().filter_map(|l| l.as_str()).collect()
+                }
                 other => panic!("{} cell {i}: source is {other}", path.display()),
             };
             (i, source)
@@ -67,7 +85,11 @@ fn violations(notebook: &str, cell: usize, source: &str) -> Vec<String> {
     for (n, line) in source.lines().enumerate() {
         for (pattern, why) in BANNED {
             if line.contains(pattern) {
-                found.push(format!("{notebook} cell {cell}, line {}: `{pattern}` ({why}):\n    {}", n + 1, line.trim()));
+                found.push(format!(
+                    "{notebook} cell {cell}, line {}: `{pattern}` ({why}):\n    {}",
+                    n + 1,
+                    line.trim()
+                ));
             }
         }
     }
@@ -91,14 +113,24 @@ fn bare_unit(source: &str) -> Option<usize> {
         !l.trim().is_empty() && !l.starts_with(char::is_whitespace) && !l.starts_with('}')
     })?;
     let head = lines[start];
-    ["for ", "while ", "if ", "match "].iter().any(|k| head.starts_with(k)).then_some(start + 1)
+    ["for ", "while ", "if ", "match "]
+        .iter()
+        .any(|k| head.starts_with(k))
+        .then_some(start + 1)
 }
 
 #[test]
 fn code_cells_hold_no_rust_ceremony() {
     let paths = notebooks();
-    let names: Vec<String> = paths.iter().map(|p| p.file_name().unwrap_or_default().to_string_lossy().into()).collect();
-    assert_eq!(paths.len(), NOTEBOOKS, "expected the {NOTEBOOKS} course notebooks, found {names:?}");
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| p.file_name().unwrap_or_default().to_string_lossy().into())
+        .collect();
+    assert_eq!(
+        paths.len(),
+        NOTEBOOKS,
+        "expected the {NOTEBOOKS} course notebooks, found {names:?}"
+    );
     let mut found = Vec::new();
     let mut cells = 0;
     for (path, name) in paths.iter().zip(&names) {
@@ -109,19 +141,44 @@ fn code_cells_hold_no_rust_ceremony() {
             found.extend(violations(name, i, &source));
         }
     }
-    assert!(found.is_empty(), "{} banned patterns in {cells} code cells:\n{}", found.len(), found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "{} banned patterns in {cells} code cells:\n{}",
+        found.len(),
+        found.join("\n")
+    );
 }
 
 #[test]
 fn the_scan_names_notebook_cell_and_line() {
-    let v = violations("01_x.ipynb", 7, "let a = 1;\nlet b = h.column(\"x\")?.last().unwrap();\nBox::new(Adam::new(1e-3))");
+    let v = violations(
+        "01_x.ipynb",
+        7,
+        "let a = 1;\nlet b = h.column(\"x\")?.last().unwrap();\nBox::new(Adam::new(1e-3))",
+    );
     assert_eq!(v.len(), 2, "{v:?}");
-    assert!(v[0].starts_with("01_x.ipynb cell 7, line 2: `unwrap(`"), "{}", v[0]);
-    assert!(v[1].starts_with("01_x.ipynb cell 7, line 3: `Box::new`"), "{}", v[1]);
+    assert!(
+        v[0].starts_with("01_x.ipynb cell 7, line 2: `unwrap(`"),
+        "{}",
+        v[0]
+    );
+    assert!(
+        v[1].starts_with("01_x.ipynb cell 7, line 3: `Box::new`"),
+        "{}",
+        v[1]
+    );
     assert!(violations("n", 0, "let x = profile.pick(10, 2);").is_empty());
-    let unit = violations("n", 3, "let mut v = Vec::new();\nfor i in 0..3 {\n    v.push(i);\n}");
+    let unit = violations(
+        "n",
+        3,
+        "let mut v = Vec::new();\nfor i in 0..3 {\n    v.push(i);\n}",
+    );
     assert_eq!(unit.len(), 1, "{unit:?}");
-    assert!(unit[0].starts_with("n cell 3, line 2: a `for`"), "{}", unit[0]);
+    assert!(
+        unit[0].starts_with("n cell 3, line 2: a `for`"),
+        "{}",
+        unit[0]
+    );
     assert!(violations("n", 0, "for i in 0..3 {\n    v.push(i);\n};").is_empty());
     assert!(violations("n", 0, "fn f() -> usize {\n    for i in 0..3 {}\n    1\n}").is_empty());
     assert!(violations("n", 0, "match x {\n    _ => 1,\n}.to_string()").is_empty());
@@ -147,12 +204,17 @@ fn region_problems(notebook: &str, cell: usize, source: &str) -> (usize, Vec<Str
             regions += 1;
         } else if t.starts_with("// END SOLUTION") {
             if open.take().is_none() {
-                found.push(format!("{notebook} cell {cell}, line {}: END SOLUTION without BEGIN SOLUTION", n + 1));
+                found.push(format!(
+                    "{notebook} cell {cell}, line {}: END SOLUTION without BEGIN SOLUTION",
+                    n + 1
+                ));
             }
         }
     }
     if let Some(first) = open {
-        found.push(format!("{notebook} cell {cell}, line {first}: BEGIN SOLUTION without END SOLUTION"));
+        found.push(format!(
+            "{notebook} cell {cell}, line {first}: BEGIN SOLUTION without END SOLUTION"
+        ));
     }
     (regions, found)
 }
@@ -161,7 +223,11 @@ fn region_problems(notebook: &str, cell: usize, source: &str) -> (usize, Vec<Str
 fn solution_regions_are_closed_and_hinted() {
     let mut found = Vec::new();
     for path in notebooks() {
-        let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         let mut regions = 0;
         for (i, source) in code_cells(&path) {
             let (n, problems) = region_problems(&name, i, &source);
@@ -169,12 +235,23 @@ fn solution_regions_are_closed_and_hinted() {
             found.extend(problems);
         }
         if WITH_SOLUTIONS.contains(&name.as_str()) {
-            assert!(regions >= 5, "{name}: {regions} solution regions, expected the homework's code in cells");
+            assert!(
+                regions >= 5,
+                "{name}: {regions} solution regions, expected the homework's code in cells"
+            );
         }
     }
     assert!(found.is_empty(), "{}", found.join("\n"));
-    let (n, p) = region_problems("n", 2, "fn f() {\n    // BEGIN SOLUTION: x\n    1\n    // END SOLUTION\n}\n// BEGIN SOLUTION\n");
+    let (n, p) = region_problems(
+        "n",
+        2,
+        "fn f() {\n    // BEGIN SOLUTION: x\n    1\n    // END SOLUTION\n}\n// BEGIN SOLUTION\n",
+    );
     assert_eq!(n, 2);
     assert_eq!(p.len(), 2, "{p:?}");
-    assert!(p[0].contains("line 6: BEGIN SOLUTION without a hint") && p[1].contains("line 6: BEGIN SOLUTION without END"), "{p:?}");
+    assert!(
+        p[0].contains("line 6: BEGIN SOLUTION without a hint")
+            && p[1].contains("line 6: BEGIN SOLUTION without END"),
+        "{p:?}"
+    );
 }

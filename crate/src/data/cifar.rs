@@ -158,8 +158,18 @@ pub fn read_dir(dir: impl AsRef<Path>) -> Result<(Dataset, Dataset)> {
         if std::fs::symlink_metadata(&p).is_ok() {
             let (mut r, gz) = crate::data::bounded::open(&p)?;
             let limit = limit_of(&name);
-            let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0).min(limit) as usize;
-            let bytes = crate::data::bounded::read_at_most_hinted(&p, &mut r, limit, gz, "the size of an official CIFAR-10 batch", len + 1)?;
+            let len = std::fs::metadata(&p)
+                .map(|m| m.len())
+                .unwrap_or(0)
+                .min(limit) as usize;
+            let bytes = crate::data::bounded::read_at_most_hinted(
+                &p,
+                &mut r,
+                limit,
+                gz,
+                "the size of an official CIFAR-10 batch",
+                len + 1,
+            )?;
             files.insert(name, (p.clone(), bytes));
         }
     }
@@ -172,13 +182,20 @@ pub fn read_archive(path: impl AsRef<Path>) -> Result<(Dataset, Dataset)> {
     let path = path.as_ref();
     let file = crate::data::bounded::open_regular(path)?;
     let gz = MultiGzDecoder::new(std::io::BufReader::with_capacity(1 << 20, file));
-    let mut tar = tar::Archive::new(Capped::new(gz, ARCHIVE_MAX, "six official CIFAR-10 batches and the archive's other members"));
+    let mut tar = tar::Archive::new(Capped::new(
+        gz,
+        ARCHIVE_MAX,
+        "six official CIFAR-10 batches and the archive's other members",
+    ));
     let bad = |e: std::io::Error| {
         let e = e.to_string();
         if e.contains(CAPPED) {
             Error::format(path, e)
         } else if e.contains("corrupt") || e.contains("invalid gzip header") {
-            Error::format(path, format!("not a readable tar.gz archive: corrupt gzip stream: {e}"))
+            Error::format(
+                path,
+                format!("not a readable tar.gz archive: corrupt gzip stream: {e}"),
+            )
         } else {
             Error::format(path, format!("not a readable tar.gz archive: {e}"))
         }
@@ -218,7 +235,11 @@ pub fn read_archive(path: impl AsRef<Path>) -> Result<(Dataset, Dataset)> {
                 format!(
                     "{} bytes, expected at most {limit} (an official CIFAR-10 {}); not read",
                     entry.size(),
-                    if limit == META_MAX { "batches.meta.txt" } else { "batch of 10,000 records" }
+                    if limit == META_MAX {
+                        "batches.meta.txt"
+                    } else {
+                        "batch of 10,000 records"
+                    }
                 ),
             ));
         }
@@ -387,9 +408,17 @@ mod tests {
         tgz(
             &p,
             &mut [
-                ("cifar-10-batches-bin/data_batch_1.bin", a.len() as u64, &mut &a[..]),
+                (
+                    "cifar-10-batches-bin/data_batch_1.bin",
+                    a.len() as u64,
+                    &mut &a[..],
+                ),
                 ("other/data_batch_1.bin", b.len() as u64, &mut &b[..]),
-                ("cifar-10-batches-bin/test_batch.bin", t.len() as u64, &mut &t[..]),
+                (
+                    "cifar-10-batches-bin/test_batch.bin",
+                    t.len() as u64,
+                    &mut &t[..],
+                ),
             ],
         );
         let e = read_archive(&p).unwrap_err().to_string();
@@ -408,24 +437,39 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("big.tar.gz");
         let n = MEMBER_MAX + 1;
-        tgz(&p, &mut [("data_batch_1.bin", n, &mut std::io::repeat(0).take(n))]);
+        tgz(
+            &p,
+            &mut [("data_batch_1.bin", n, &mut std::io::repeat(0).take(n))],
+        );
         let e = read_archive(&p).unwrap_err().to_string();
         assert!(
-            e.contains("data_batch_1.bin (in") && e.contains(&format!("{n} bytes, expected at most {MEMBER_MAX}")),
+            e.contains("data_batch_1.bin (in")
+                && e.contains(&format!("{n} bytes, expected at most {MEMBER_MAX}")),
             "{e}"
         );
         let n = ARCHIVE_MAX + 1;
-        tgz(&p, &mut [("readme.html", n, &mut std::io::repeat(0).take(n))]);
+        tgz(
+            &p,
+            &mut [("readme.html", n, &mut std::io::repeat(0).take(n))],
+        );
         let e = read_archive(&p).unwrap_err().to_string();
         assert!(
-            e.contains("big.tar.gz") && e.contains(&format!("more than {ARCHIVE_MAX} bytes (uncompressed)")),
+            e.contains("big.tar.gz")
+                && e.contains(&format!("more than {ARCHIVE_MAX} bytes (uncompressed)")),
             "{e}"
         );
         let dir = tmp.path().join("d");
         write_dir(&dir, &[1]);
-        std::fs::write(dir.join("batches.meta.txt"), vec![b'a'; META_MAX as usize + 1]).unwrap();
+        std::fs::write(
+            dir.join("batches.meta.txt"),
+            vec![b'a'; META_MAX as usize + 1],
+        )
+        .unwrap();
         let e = read_dir(&dir).unwrap_err().to_string();
-        assert!(e.contains("batches.meta.txt") && e.contains(&format!("more than {META_MAX} bytes")), "{e}");
+        assert!(
+            e.contains("batches.meta.txt") && e.contains(&format!("more than {META_MAX} bytes")),
+            "{e}"
+        );
     }
 
     #[test]
@@ -478,7 +522,10 @@ mod tests {
         let junk = tmp.path().join("junk.tar.gz");
         std::fs::write(&junk, b"\x1f\x8b\x08\x00junk").unwrap();
         let e = read_archive(&junk).unwrap_err().to_string();
-        assert!(e.contains("junk.tar.gz") && e.contains("not a readable tar.gz"), "{e}");
+        assert!(
+            e.contains("junk.tar.gz") && e.contains("not a readable tar.gz"),
+            "{e}"
+        );
         std::fs::write(&junk, b"not gzip").unwrap();
         let e = read_archive(&junk).unwrap_err().to_string();
         assert!(

@@ -46,11 +46,17 @@ impl Dataset {
         max_value: u8,
     ) -> Result<Self> {
         let name = name.into();
-        let sample = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(0);
+        let sample = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .unwrap_or(0);
         if sample == 0 {
             return Err(Error::config(
                 format!("{name}.shape"),
-                format!("{shape:?}: every dimension must be positive, the product at most {}", usize::MAX),
+                format!(
+                    "{shape:?}: every dimension must be positive, the product at most {}",
+                    usize::MAX
+                ),
             ));
         }
         if labels.len().checked_mul(sample) != Some(pixels.len()) {
@@ -64,13 +70,29 @@ impl Dataset {
                 ),
             ));
         }
-        if let Some((i, &l)) = labels.iter().enumerate().find(|(_, &l)| l as usize >= classes.len()) {
+        if let Some((i, &l)) = labels
+            .iter()
+            .enumerate()
+            .find(|(_, &l)| l as usize >= classes.len())
+        {
             return Err(Error::config(
                 format!("{name}.labels[{i}]"),
-                format!("label {l}, expected 0..{} ({} classes)", classes.len(), classes.len()),
+                format!(
+                    "label {l}, expected 0..{} ({} classes)",
+                    classes.len(),
+                    classes.len()
+                ),
             ));
         }
-        Ok(Dataset { name, source: source.into(), classes, shape, pixels, labels, max_value })
+        Ok(Dataset {
+            name,
+            source: source.into(),
+            classes,
+            shape,
+            pixels,
+            labels,
+            max_value,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -108,7 +130,10 @@ impl Dataset {
     /// Per-channel mean and standard deviation of `pixel / max_value` over
     /// every sample (what torchvision's `Normalize` is usually given).
     pub fn channel_stats(&self) -> (Vec<f64>, Vec<f64>) {
-        self.channel_histograms().iter().map(|h| self.histogram_stats(h)).unzip()
+        self.channel_histograms()
+            .iter()
+            .map(|h| self.histogram_stats(h))
+            .unzip()
     }
 
     /// Mean and standard deviation of `pixel / max_value` over every pixel of
@@ -142,8 +167,18 @@ impl Dataset {
     fn histogram_stats(&self, hist: &[u64; 256]) -> (f64, f64) {
         let scale = 1.0 / self.max_value.max(1) as f64;
         let n = hist.iter().sum::<u64>().max(1) as f64;
-        let mean = hist.iter().enumerate().map(|(p, &k)| p as f64 * scale * k as f64).sum::<f64>() / n;
-        let var = hist.iter().enumerate().map(|(p, &k)| (p as f64 * scale - mean).powi(2) * k as f64).sum::<f64>() / n;
+        let mean = hist
+            .iter()
+            .enumerate()
+            .map(|(p, &k)| p as f64 * scale * k as f64)
+            .sum::<f64>()
+            / n;
+        let var = hist
+            .iter()
+            .enumerate()
+            .map(|(p, &k)| (p as f64 * scale - mean).powi(2) * k as f64)
+            .sum::<f64>()
+            / n;
         (mean, var.sqrt())
     }
 
@@ -162,7 +197,11 @@ impl Dataset {
             pixels.extend_from_slice(self.image(i));
             labels.push(self.labels[i]);
         }
-        Ok(Dataset { pixels, labels, ..self.clone_meta() })
+        Ok(Dataset {
+            pixels,
+            labels,
+            ..self.clone_meta()
+        })
     }
 
     /// `n` distinct samples drawn at random with `seed`, kept in dataset order.

@@ -35,7 +35,10 @@ pub fn read(path: impl AsRef<Path>) -> Result<Dataset> {
     let text = String::from_utf8(bytes).map_err(|e| {
         Error::format(
             path,
-            format!("not UTF-8 text at byte {}, expected a CSV of integers", e.utf8_error().valid_up_to()),
+            format!(
+                "not UTF-8 text at byte {}, expected a CSV of integers",
+                e.utf8_error().valid_up_to()
+            ),
         )
     })?;
     parse(path, &text)
@@ -45,28 +48,55 @@ pub fn read(path: impl AsRef<Path>) -> Result<Dataset> {
 pub fn parse(path: &Path, text: &str) -> Result<Dataset> {
     let mut pixels = Vec::with_capacity(1797 * 64);
     let mut labels = Vec::with_capacity(1797);
-    for (row, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (row, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let at = |what: String| Error::format(path, format!("line {}: {what}", row + 1));
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         if fields.len() != 65 {
-            return Err(at(format!("{} fields, expected 65 (64 pixels and a label)", fields.len())));
+            return Err(at(format!(
+                "{} fields, expected 65 (64 pixels and a label)",
+                fields.len()
+            )));
         }
         for (col, f) in fields[..64].iter().enumerate() {
-            let v = parse_number(f).filter(|v| *v <= MAX_VALUE as u32).ok_or_else(|| {
-                at(format!("pixel {col} is `{f}`, expected an integer 0–{MAX_VALUE}"))
-            })?;
+            let v = parse_number(f)
+                .filter(|v| *v <= MAX_VALUE as u32)
+                .ok_or_else(|| {
+                    at(format!(
+                        "pixel {col} is `{f}`, expected an integer 0–{MAX_VALUE}"
+                    ))
+                })?;
             pixels.push(v as u8);
         }
         let label = parse_number(fields[64])
             .filter(|v| *v <= 9)
-            .ok_or_else(|| at(format!("label is `{}`, expected an integer 0–9", fields[64])))?;
+            .ok_or_else(|| {
+                at(format!(
+                    "label is `{}`, expected an integer 0–9",
+                    fields[64]
+                ))
+            })?;
         labels.push(label);
     }
     if labels.is_empty() {
-        return Err(Error::format(path, "no rows, expected 1,797 rows of 65 integers"));
+        return Err(Error::format(
+            path,
+            "no rows, expected 1,797 rows of 65 integers",
+        ));
     }
     let classes = (0..10).map(|d| d.to_string()).collect();
-    Dataset::new("digits", path.display().to_string(), classes, [1, 8, 8], pixels, labels, MAX_VALUE)
+    Dataset::new(
+        "digits",
+        path.display().to_string(),
+        classes,
+        [1, 8, 8],
+        pixels,
+        labels,
+        MAX_VALUE,
+    )
 }
 
 /// Accepts `7` and `7.0` (scikit-learn writes integers, other tools floats).
@@ -99,9 +129,16 @@ mod tests {
 
     #[test]
     fn bad_rows_name_line_and_field() {
-        let e = parse(Path::new("t.csv"), &format!("{}\n1,2,3\n", row("1"))).unwrap_err().to_string();
-        assert!(e.contains("t.csv") && e.contains("line 2") && e.contains("3 fields"), "{e}");
-        let e = parse(Path::new("t.csv"), &row("12")).unwrap_err().to_string();
+        let e = parse(Path::new("t.csv"), &format!("{}\n1,2,3\n", row("1")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("t.csv") && e.contains("line 2") && e.contains("3 fields"),
+            "{e}"
+        );
+        let e = parse(Path::new("t.csv"), &row("12"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("label is `12`"), "{e}");
         let bad = row("1").replacen("0,", "17,", 1);
         let e = parse(Path::new("t.csv"), &bad).unwrap_err().to_string();
@@ -123,11 +160,14 @@ mod tests {
         let rows = (0..30_000).map(|_| row("1")).collect::<Vec<_>>().join("\n");
         std::fs::write(&p, gz(&rows)).unwrap();
         let e = read(&p).unwrap_err().to_string();
-        assert!(e.contains("digits.csv.gz") && e.contains(&format!("more than {MAX_TEXT} bytes (uncompressed)")), "{e}");
+        assert!(
+            e.contains("digits.csv.gz")
+                && e.contains(&format!("more than {MAX_TEXT} bytes (uncompressed)")),
+            "{e}"
+        );
         let mut two = gz(&(row("3") + "\n"));
         two.extend(gz(&row("4")));
         std::fs::write(&p, two).unwrap();
         assert_eq!(read(&p).unwrap().labels, vec![3, 4]);
     }
-
 }

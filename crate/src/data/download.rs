@@ -172,7 +172,13 @@ fn fetch_into(
 }
 
 /// GET `url` into `dest`.
-fn http(url: &str, dest: &Path, md5: Option<&str>, cap: Option<u64>, hint: &str) -> Result<PathBuf> {
+fn http(
+    url: &str,
+    dest: &Path,
+    md5: Option<&str>,
+    cap: Option<u64>,
+    hint: &str,
+) -> Result<PathBuf> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(std::time::Duration::from_secs(30)))
         .timeout_recv_response(Some(std::time::Duration::from_secs(60)))

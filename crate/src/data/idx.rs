@@ -109,7 +109,9 @@ pub fn read(
 /// (one byte more tells that there is more): a gzip stream that expands past
 /// it is an error, whatever its size.
 fn read_idx(path: &Path, magic: u32, what: &str) -> Result<(Vec<usize>, Vec<u8>)> {
-    let file_len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+    let file_len = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
     let (mut src, gz) = bounded::open(path)?;
     let mut head = [0u8; 4];
     let got = bounded::read_full(path, &mut src, &mut head, gz)?;
@@ -128,7 +130,11 @@ fn read_idx(path: &Path, magic: u32, what: &str) -> Result<(Vec<usize>, Vec<u8>)
         return finish(path, dims, vec![], expected, data);
     }
     // deflate expands at most ~1032×: a lying header cannot make us reserve more
-    let capacity = if gz { expected.min((file_len as usize).saturating_mul(1032)) } else { expected };
+    let capacity = if gz {
+        expected.min((file_len as usize).saturating_mul(1032))
+    } else {
+        expected
+    };
     let data = bounded::read_at_most_hinted(
         path,
         &mut src,
@@ -169,7 +175,9 @@ fn finish(
     if present > expected {
         return Err(Error::format(
             path,
-            format!("{present} bytes after the header, expected {expected} for dimensions {dims:?}"),
+            format!(
+                "{present} bytes after the header, expected {expected} for dimensions {dims:?}"
+            ),
         ));
     }
     Ok((dims, data))
@@ -216,7 +224,10 @@ fn data_len(path: &Path, dims: &[usize]) -> Result<usize> {
     if let Some(i) = dims.iter().skip(1).position(|&d| d == 0) {
         return Err(Error::format(
             path,
-            format!("dimensions {dims:?}: {} is 0, expected at least 1", NAMES.get(i + 1).unwrap_or(&"a dimension")),
+            format!(
+                "dimensions {dims:?}: {} is 0, expected at least 1",
+                NAMES.get(i + 1).unwrap_or(&"a dimension")
+            ),
         ));
     }
     dims.iter()
@@ -375,7 +386,9 @@ mod tests {
         assert!(std::fs::metadata(&p).unwrap().len() < 200_000);
         let e = read_labels(&p).unwrap_err().to_string();
         assert!(
-            e.contains("bomb-idx1-ubyte.gz") && e.contains("more than 10 bytes (uncompressed)") && e.contains("stopped reading"),
+            e.contains("bomb-idx1-ubyte.gz")
+                && e.contains("more than 10 bytes (uncompressed)")
+                && e.contains("stopped reading"),
             "{e}"
         );
     }
@@ -390,13 +403,19 @@ mod tests {
         two.extend(gz(&file[9..]));
         std::fs::write(&p, &two).unwrap();
         let img = read_images(&p).unwrap();
-        assert_eq!((img.count, img.pixels.clone()), (2, vec![1, 2, 3, 4, 5, 6, 7, 8]));
+        assert_eq!(
+            (img.count, img.pixels.clone()),
+            (2, vec![1, 2, 3, 4, 5, 6, 7, 8])
+        );
         let mut bad = gz(&file);
         let n = bad.len();
         bad[n - 5] ^= 0x55; // CRC
         std::fs::write(&p, &bad).unwrap();
         let e = read_images(&p).unwrap_err().to_string();
-        assert!(e.contains("corrupt gzip stream") && !e.contains("truncated"), "{e}");
+        assert!(
+            e.contains("corrupt gzip stream") && !e.contains("truncated"),
+            "{e}"
+        );
     }
 
     /// Issue 17: a zero image side names the file and the dimension.
@@ -406,10 +425,16 @@ mod tests {
         let p = dir.path().join("zero-rows");
         std::fs::write(&p, idx(IMAGES_MAGIC, &[3, 0, 2], &[])).unwrap();
         let e = read_images(&p).unwrap_err().to_string();
-        assert!(e.contains("zero-rows") && e.contains("rows is 0, expected at least 1"), "{e}");
+        assert!(
+            e.contains("zero-rows") && e.contains("rows is 0, expected at least 1"),
+            "{e}"
+        );
         std::fs::write(&p, idx(IMAGES_MAGIC, &[u32::MAX, u32::MAX, 2], &[])).unwrap();
         let e = read_images(&p).unwrap_err().to_string();
-        assert!(e.contains("zero-rows") && e.contains("hold more than"), "{e}");
+        assert!(
+            e.contains("zero-rows") && e.contains("hold more than"),
+            "{e}"
+        );
     }
 
     #[test]

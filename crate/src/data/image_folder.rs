@@ -341,12 +341,14 @@ impl ImageFolder {
                     path: e.path.clone(),
                     reason: why,
                 }),
-                Err(why) => return Err(Error::format(
-                    &e.path,
-                    format!(
+                Err(why) => {
+                    return Err(Error::format(
+                        &e.path,
+                        format!(
                         "cannot decode image ({why}); use .skip_bad(true) to leave such files out"
                     ),
-                )),
+                    ))
+                }
             }
         }
         let Some(shape) = shape else {
@@ -423,7 +425,10 @@ pub fn check_same_classes(
         .position(|(a, b)| a != b)
         .unwrap_or(train.len().min(other.len()));
     let what = match (train.get(i), other.get(i)) {
-        (Some(t), Some(o)) => format!("class {i} is `{o}` here but `{t}` in {}", train_dir.display()),
+        (Some(t), Some(o)) => format!(
+            "class {i} is `{o}` here but `{t}` in {}",
+            train_dir.display()
+        ),
         (Some(t), None) => format!("class `{t}` of {} is missing here", train_dir.display()),
         (None, Some(o)) => format!("class `{o}` is not in {}", train_dir.display()),
         (None, None) => String::new(),
@@ -828,7 +833,10 @@ mod tests {
         ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
         let mut f = b"\x89PNG\r\n\x1a\n".to_vec();
         f.extend(chunk(b"IHDR", &ihdr));
-        f.extend(chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]));
+        f.extend(chunk(
+            b"IDAT",
+            &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+        ));
         f.extend(chunk(b"IEND", &[]));
         std::fs::write(path, f).unwrap();
     }
@@ -839,19 +847,49 @@ mod tests {
     fn images_over_the_pixel_limit_are_refused_from_the_header() {
         let t = make_folder();
         png_header_only(&t.path().join("b_cls").join("bomb.png"), 20000, 20000);
-        let e = ImageFolder::new(t.path()).cache(false).load().unwrap_err().to_string();
+        let e = ImageFolder::new(t.path())
+            .cache(false)
+            .load()
+            .unwrap_err()
+            .to_string();
         assert!(
-            e.contains("bomb.png") && e.contains("20000×20000 = 400000000 pixels") && e.contains(&MAX_PIXELS.to_string()),
+            e.contains("bomb.png")
+                && e.contains("20000×20000 = 400000000 pixels")
+                && e.contains(&MAX_PIXELS.to_string()),
             "{e}"
         );
-        let r = ImageFolder::new(t.path()).cache(false).skip_bad(true).load_report().unwrap();
+        let r = ImageFolder::new(t.path())
+            .cache(false)
+            .skip_bad(true)
+            .load_report()
+            .unwrap();
         assert_eq!(r.skipped.len(), 1);
-        assert!(r.skipped[0].reason.contains("max_pixels"), "{:?}", r.skipped);
+        assert!(
+            r.skipped[0].reason.contains("max_pixels"),
+            "{:?}",
+            r.skipped
+        );
         // a real image over a lower limit
         std::fs::remove_file(t.path().join("b_cls").join("bomb.png")).unwrap();
-        let e = ImageFolder::new(t.path()).cache(false).max_pixels(7).load().unwrap_err().to_string();
-        assert!(e.contains("4×2 = 8 pixels, more than the limit of 7"), "{e}");
-        assert_eq!(ImageFolder::new(t.path()).cache(false).max_pixels(8).load().unwrap().len(), 4);
+        let e = ImageFolder::new(t.path())
+            .cache(false)
+            .max_pixels(7)
+            .load()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("4×2 = 8 pixels, more than the limit of 7"),
+            "{e}"
+        );
+        assert_eq!(
+            ImageFolder::new(t.path())
+                .cache(false)
+                .max_pixels(8)
+                .load()
+                .unwrap()
+                .len(),
+            4
+        );
     }
 
     /// Issue 17: split detection: plain class folders (even with nested
@@ -875,7 +913,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.starts_with("/d/Testing: class 1 is `c` here but `b` in /d/Training"), "{e}");
+        assert!(
+            e.starts_with("/d/Testing: class 1 is `c` here but `b` in /d/Training"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -131,14 +131,21 @@ fn mix(a: u64, b: u64, c: u64) -> u64 {
 impl Loaders {
     /// The test loader; an error when there is none.
     pub fn test_loader(&self) -> Result<&Loader> {
-        self.test.as_ref().ok_or_else(|| Error::config("test", "these loaders have no test loader"))
+        self.test
+            .as_ref()
+            .ok_or_else(|| Error::config("test", "these loaders have no test loader"))
     }
 
     /// The usual course setup: the training set shuffled with `seed` and
     /// normalized with its own per-channel mean/std (0.1307/0.3081 for
     /// MNIST), the test set (when there is one) normalized the same way and
     /// evaluated in batches of 1,000.
-    pub fn standard(train: Dataset, test: Option<Dataset>, batch_size: usize, seed: u64) -> Result<Loaders> {
+    pub fn standard(
+        train: Dataset,
+        test: Option<Dataset>,
+        batch_size: usize,
+        seed: u64,
+    ) -> Result<Loaders> {
         if train.is_empty() {
             return Err(crate::Error::config(
                 "train",
@@ -167,12 +174,18 @@ impl Loaders {
         let (mean, std) = train.channel_stats();
         let mean: Vec<f32> = mean.iter().map(|&v| v as f32).collect();
         let std: Vec<f32> = std.iter().map(|&v| v as f32).collect();
-        let train = Loader::new(train, batch_size).shuffle(seed).normalize(&mean, &std)?;
+        let train = Loader::new(train, batch_size)
+            .shuffle(seed)
+            .normalize(&mean, &std)?;
         let test = match test {
             Some(t) => Some(Loader::new(t, 1000).normalize(&mean, &std)?),
             None => None,
         };
-        Ok(Loaders { train, val: None, test })
+        Ok(Loaders {
+            train,
+            val: None,
+            test,
+        })
     }
 }
 
@@ -181,7 +194,13 @@ impl Loader {
     /// one value applies to every channel.
     pub fn normalize(self, mean: &[f32], std: &[f32]) -> Result<Loader> {
         let c = self.dataset().shape[0];
-        let expand = |v: &[f32]| if v.len() == 1 { vec![v[0]; c] } else { v.to_vec() };
+        let expand = |v: &[f32]| {
+            if v.len() == 1 {
+                vec![v[0]; c]
+            } else {
+                v.to_vec()
+            }
+        };
         let n = crate::data::transforms::Normalize::new(&expand(mean), &expand(std));
         n.check(c)?;
         Ok(self.transform(crate::data::transforms::Compose::new().then(n)))
@@ -512,12 +531,35 @@ mod tests {
     #[test]
     fn standard_loaders_normalize_with_the_training_statistics() {
         let pixels: Vec<u8> = (0..6 * 4).map(|i| (i * 11 % 256) as u8).collect();
-        let ds = Dataset::new("toy", "memory", vec!["a".into(), "b".into()], [1, 2, 2], pixels, vec![0, 1, 0, 1, 0, 1], 255).unwrap();
+        let ds = Dataset::new(
+            "toy",
+            "memory",
+            vec!["a".into(), "b".into()],
+            [1, 2, 2],
+            pixels,
+            vec![0, 1, 0, 1, 0, 1],
+            255,
+        )
+        .unwrap();
         let l = Loaders::standard(ds.clone(), Some(ds), 4, 1).unwrap();
-        let x: Vec<f32> = l.train.iter_epoch(0).flat_map(|b| b.unwrap().x.flatten_all().unwrap().to_vec1::<f32>().unwrap()).collect();
+        let x: Vec<f32> = l
+            .train
+            .iter_epoch(0)
+            .flat_map(|b| {
+                b.unwrap()
+                    .x
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+            })
+            .collect();
         let mean = x.iter().sum::<f32>() / x.len() as f32;
         let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / x.len() as f32;
-        assert!(mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4, "{mean} {var}");
+        assert!(
+            mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4,
+            "{mean} {var}"
+        );
         assert_eq!(l.test.unwrap().num_samples(), 6);
     }
 
@@ -632,12 +674,21 @@ mod tests {
     /// epoch with `class 4 out of range`).
     #[test]
     fn standard_checks_an_empty_train_set_and_the_test_classes() {
-        let e = Loaders::standard(toy(0), Some(toy(2)), 4, 1).err().unwrap().to_string();
-        assert!(e.starts_with("train:") && e.contains("`toy` (mem) holds no sample"), "{e}");
+        let e = Loaders::standard(toy(0), Some(toy(2)), 4, 1)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.starts_with("train:") && e.contains("`toy` (mem) holds no sample"),
+            "{e}"
+        );
         let mut other = toy(2);
         other.classes = vec!["a".into(), "b".into(), "c".into(), "d".into()];
         other.name = "other".into();
-        let e = Loaders::standard(toy(4), Some(other), 4, 1).err().unwrap().to_string();
+        let e = Loaders::standard(toy(4), Some(other), 4, 1)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.starts_with("test:") && e.contains("`other` (mem) has classes [a, b, c, d], expected the classes of `toy` (mem): [a, b, c]"), "{e}");
         assert!(Loaders::standard(toy(4), Some(toy(2)), 4, 1).is_ok());
     }

@@ -59,7 +59,10 @@ impl Splits {
         self.test.as_ref().ok_or_else(|| {
             Error::config(
                 "test",
-                format!("`{}` has no test split; split the training set (`train_test_split`)", self.name),
+                format!(
+                    "`{}` has no test split; split the training set (`train_test_split`)",
+                    self.name
+                ),
             )
         })
     }
@@ -73,7 +76,12 @@ impl Splits {
     }
 
     /// [`loaders`](Self::loaders) with the training set cut to `limit` samples (seeded).
-    pub fn loaders_with(&self, batch_size: usize, limit: Option<usize>, seed: u64) -> Result<Loaders> {
+    pub fn loaders_with(
+        &self,
+        batch_size: usize,
+        limit: Option<usize>,
+        seed: u64,
+    ) -> Result<Loaders> {
         let (train, test) = match &self.test {
             Some(t) => (self.train.clone(), t.clone()),
             None => crate::data::split::train_test_split(&self.train, 0.3, 20231110, true)?,
@@ -141,7 +149,10 @@ pub fn course_folder_in(path: &str, data_dir: &Path, mirror: &Mirror) -> Result<
         let names: Vec<&str> = COURSE_FOLDERS.iter().map(|c| c.name).collect();
         return Err(Error::config(
             "dataset",
-            format!("`{name}` is not a course folder dataset, expected one of {}", names.join(", ")),
+            format!(
+                "`{name}` is not a course folder dataset, expected one of {}",
+                names.join(", ")
+            ),
         ));
     };
     let mut tried = vec![data_dir.join(path)];
@@ -183,15 +194,28 @@ pub const FOLDER_SIZE: usize = 128;
 /// folder is one training split.
 fn folder(path: &Path) -> Result<Splits> {
     let f = ImageFolder::new(path).resize(FOLDER_SIZE, FOLDER_SIZE);
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "folder".into());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "folder".into());
     if !f.has_split_folders()? {
-        return Ok(Splits { name, train: f.load()?, test: None, others: vec![] });
+        return Ok(Splits {
+            name,
+            train: f.load()?,
+            test: None,
+            others: vec![],
+        });
     }
     let mut splits = f.load_splits()?;
-    let test_at = splits.iter().position(|(n, _)| matches!(n.to_ascii_lowercase().as_str(), "test" | "testing"));
+    let test_at = splits
+        .iter()
+        .position(|(n, _)| matches!(n.to_ascii_lowercase().as_str(), "test" | "testing"));
     let test = test_at.map(|i| splits.remove(i));
     if splits.is_empty() {
-        return Err(Error::format(path, "only a test split: expected a training split folder beside it"));
+        return Err(Error::format(
+            path,
+            "only a test split: expected a training split folder beside it",
+        ));
     }
     let (train_name, train) = splits.remove(0);
     for (n, d) in test.iter().chain(&splits) {
@@ -202,7 +226,12 @@ fn folder(path: &Path) -> Result<Splits> {
             &d.classes,
         )?;
     }
-    Ok(Splits { name, train, test: test.map(|t| t.1), others: splits })
+    Ok(Splits {
+        name,
+        train,
+        test: test.map(|t| t.1),
+        others: splits,
+    })
 }
 
 /// The dataset names [`load`] knows.
@@ -453,7 +482,12 @@ impl Cifar10 {
     pub fn subset() -> Result<Splits> {
         let dir = course_folder("cifar10-bin-subset")?;
         let (train, test) = cifar::read_path(&dir)?;
-        Ok(Splits { name: "cifar10-subset".into(), train, test: Some(test), others: vec![] })
+        Ok(Splits {
+            name: "cifar10-subset".into(),
+            train,
+            test: Some(test),
+            others: vec![],
+        })
     }
 }
 named!(Svhn, "svhn");
@@ -514,29 +548,72 @@ mod tests {
         let found = course_folder_in("brain-tumor-mri/Training", data.path(), &m).unwrap();
         assert_eq!(found, data.path().join("brain-tumor-mri/Training"));
 
-        let e = course_folder_in("brain-tumor-mri/Testing", data.path(), &m).unwrap_err().to_string();
+        let e = course_folder_in("brain-tumor-mri/Testing", data.path(), &m)
+            .unwrap_err()
+            .to_string();
         for part in [
             "`brain-tumor-mri`",
-            &data.path().join("brain-tumor-mri/Testing").display().to_string(),
-            &mirror.path().join("brain-tumor-mri/Testing").display().to_string(),
+            &data
+                .path()
+                .join("brain-tumor-mri/Testing")
+                .display()
+                .to_string(),
+            &mirror
+                .path()
+                .join("brain-tumor-mri/Testing")
+                .display()
+                .to_string(),
             "kaggle.com/datasets/sartajbhuvaji/brain-tumor-classification-mri",
             "Sartaj Bhuvaji",
-            &format!("put it in {}", data.path().join("brain-tumor-mri").display()),
+            &format!(
+                "put it in {}",
+                data.path().join("brain-tumor-mri").display()
+            ),
             "{Training,Testing}",
         ] {
             assert!(e.contains(part), "`{part}` missing from: {e}");
         }
-        let e = course_folder_in("cifar10-bin-subset", data.path(), &Mirror::Official).unwrap_err().to_string();
-        assert!(e.contains("NNLAB_DATA_MIRROR is not set") && e.contains("cifar.html"), "{e}");
-        let e = course_folder_in("imagenet", data.path(), &m).unwrap_err().to_string();
-        assert!(e.contains("`imagenet`") && e.contains("brain-tumor-mri"), "{e}");
-        let s = Splits { name: "digits".into(), train: crate::data::Dataset::new("d", "m", vec!["a".into()], [1, 1, 1], vec![0], vec![0], 1).unwrap(), test: None, others: vec![] };
-        assert!(s.test_set().unwrap_err().to_string().contains("`digits` has no test split"));
+        let e = course_folder_in("cifar10-bin-subset", data.path(), &Mirror::Official)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("NNLAB_DATA_MIRROR is not set") && e.contains("cifar.html"),
+            "{e}"
+        );
+        let e = course_folder_in("imagenet", data.path(), &m)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`imagenet`") && e.contains("brain-tumor-mri"),
+            "{e}"
+        );
+        let s = Splits {
+            name: "digits".into(),
+            train: crate::data::Dataset::new(
+                "d",
+                "m",
+                vec!["a".into()],
+                [1, 1, 1],
+                vec![0],
+                vec![0],
+                1,
+            )
+            .unwrap(),
+            test: None,
+            others: vec![],
+        };
+        assert!(s
+            .test_set()
+            .unwrap_err()
+            .to_string()
+            .contains("`digits` has no test split"));
     }
 
     fn png(path: &Path, v: u8) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        image::RgbImage::from_pixel(3, 2, image::Rgb([v, v, v])).save(path).unwrap();
+        image::RgbImage::from_pixel(3, 2, image::Rgb([v, v, v]))
+            .save(path)
+            .unwrap();
     }
 
     /// Issue 17: `folder:PATH` of plain class folders is one training split.
@@ -548,7 +625,10 @@ mod tests {
         png(&t.path().join("dog/nested/2.png"), 30);
         let s = load(&format!("folder:{}", t.path().display()), None).unwrap();
         assert_eq!(s.train.classes, vec!["cat", "dog"]);
-        assert_eq!((s.train.len(), s.test.is_none(), s.train.shape), (3, true, [3, 128, 128]));
+        assert_eq!(
+            (s.train.len(), s.test.is_none(), s.train.shape),
+            (3, true, [3, 128, 128])
+        );
     }
 
     /// Issue 17: splits with fewer, renamed or extra classes are an error

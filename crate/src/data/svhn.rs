@@ -79,7 +79,11 @@ pub fn read(path: impl AsRef<Path>, name: &str) -> Result<Dataset> {
 /// at most [`MAX_ELEMENT`] bytes.
 fn inflate(path: &Path, data: &[u8], pos: usize, endian: Endian) -> Result<Vec<u8>> {
     let bad = |e: std::io::Error, got: usize| {
-        let kind = if e.kind() == std::io::ErrorKind::UnexpectedEof { "truncated" } else { "corrupt" };
+        let kind = if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            "truncated"
+        } else {
+            "corrupt"
+        };
         Error::format(
             path,
             format!("compressed element at byte {pos}: {kind} zlib stream after {got} bytes: {e}"),
@@ -103,7 +107,11 @@ fn inflate(path: &Path, data: &[u8], pos: usize, endian: Endian) -> Result<Vec<u
         ));
     }
     let first = u32_at(&tag, endian);
-    let body = if first >> 16 != 0 { 0 } else { u32_at(&tag[4..], endian) as u64 };
+    let body = if first >> 16 != 0 {
+        0
+    } else {
+        u32_at(&tag[4..], endian) as u64
+    };
     if body > MAX_ELEMENT {
         return Err(Error::format(
             path,
@@ -191,7 +199,10 @@ pub fn parse(path: &Path, bytes: &[u8], name: &str) -> Result<Dataset> {
     if h == 0 || w == 0 {
         return Err(Error::format(
             path,
-            format!("variable X has dimensions {:?}, expected [H, W, 3, N] with H and W at least 1", x.dims),
+            format!(
+                "variable X has dimensions {:?}, expected [H, W, 3, N] with H and W at least 1",
+                x.dims
+            ),
         ));
     }
     let too_large = |v: &str, d: &[usize]| {
@@ -221,7 +232,9 @@ pub fn parse(path: &Path, bytes: &[u8], name: &str) -> Result<Dataset> {
         .checked_mul(w)
         .and_then(|p| p.checked_mul(c))
         .ok_or_else(|| too_large("X", &x.dims))?;
-    let total = n.checked_mul(sample).ok_or_else(|| too_large("X", &x.dims))?;
+    let total = n
+        .checked_mul(sample)
+        .ok_or_else(|| too_large("X", &x.dims))?;
     let raw = x.as_u8(path)?;
     if raw.len() != total {
         return Err(Error::format(
@@ -715,8 +728,13 @@ mod tests {
     fn zero_sides_and_overflowing_dimensions_are_errors() {
         let y1 = || ("y", 6u32, vec![1u32, 1], MI_UINT8, vec![1u8]);
         for dims in [vec![0u32, 32, 3, 1], vec![32, 0, 3, 1]] {
-            let e = run(vec![("X", 9, dims, MI_UINT8, vec![]), y1()]).unwrap_err().to_string();
-            assert!(e.contains("bad.mat") && e.contains("H and W at least 1"), "{e}");
+            let e = run(vec![("X", 9, dims, MI_UINT8, vec![]), y1()])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("bad.mat") && e.contains("H and W at least 1"),
+                "{e}"
+            );
         }
         let big = u32::MAX;
         let e = run(vec![
@@ -725,7 +743,10 @@ mod tests {
         ])
         .unwrap_err()
         .to_string();
-        assert!(e.contains("bad.mat") && e.contains("product overflows"), "{e}");
+        assert!(
+            e.contains("bad.mat") && e.contains("product overflows"),
+            "{e}"
+        );
     }
 
     /// A compressed element (miCOMPRESSED) holding `inner`, zlib level 1.
@@ -754,13 +775,19 @@ mod tests {
         let e = err(&f);
         // the 16 zero bytes the tag announces are parsed (and refused); the
         // 50 MB after them are never decompressed
-        assert!(e.contains("array flags of type 0 (0 bytes)"), "the element ends at its tag: {e}");
+        assert!(
+            e.contains("array flags of type 0 (0 bytes)"),
+            "the element ends at its tag: {e}"
+        );
         let mut inner = MI_MATRIX.to_le_bytes().to_vec();
         inner.extend_from_slice(&u32::MAX.to_le_bytes());
         let mut f = head.clone();
         f.extend(compressed(&inner));
         let e = err(&f);
-        assert!(e.contains("claims 4294967295 bytes") && e.contains(&MAX_ELEMENT.to_string()), "{e}");
+        assert!(
+            e.contains("claims 4294967295 bytes") && e.contains(&MAX_ELEMENT.to_string()),
+            "{e}"
+        );
         let mut f = head;
         let mut inner = MI_MATRIX.to_le_bytes().to_vec();
         inner.extend_from_slice(&56u32.to_le_bytes());
@@ -772,5 +799,4 @@ mod tests {
         let e = err(&f);
         assert!(e.contains("corrupt zlib stream"), "{e}");
     }
-
 }

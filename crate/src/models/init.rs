@@ -192,8 +192,16 @@ mod tests {
     #[test]
     fn shapes_over_the_ceiling_are_refused() {
         let mut init = ParamInit::with_rng(&Device::Cpu, DType::F32, StdRng::seed_from_u64(1));
-        let e = init.uniform(&[1_000_000, 1_000_000], 0.1).unwrap_err().to_string();
-        assert!(e.contains("[1000000, 1000000]") && e.contains("1000000000000 values") && e.contains("ceiling"), "{e}");
+        let e = init
+            .uniform(&[1_000_000, 1_000_000], 0.1)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[1000000, 1000000]")
+                && e.contains("1000000000000 values")
+                && e.contains("ceiling"),
+            "{e}"
+        );
         let e = init.normal(&[usize::MAX, 2], 1.0).unwrap_err().to_string();
         assert!(e.contains("more values than usize counts"), "{e}");
         assert!(init.constant(&[usize::MAX, 3], 1.0).is_err());

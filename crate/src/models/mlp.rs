@@ -276,10 +276,16 @@ impl MlpConfig {
             let n = inp.checked_mul(out).and_then(|w| w.checked_add(out));
             match n {
                 Some(n) if n <= MAX_PARAMS => Ok(n),
-                Some(n) => Err(over(field, format!("a linear layer {inp} → {out} has {n} parameters"))),
+                Some(n) => Err(over(
+                    field,
+                    format!("a linear layer {inp} → {out} has {n} parameters"),
+                )),
                 None => Err(over(
                     field,
-                    format!("a linear layer {inp} → {out} has {} parameters", inp as u128 * out as u128 + out as u128),
+                    format!(
+                        "a linear layer {inp} → {out} has {} parameters",
+                        inp as u128 * out as u128 + out as u128
+                    ),
                 )),
             }
         };
@@ -298,12 +304,18 @@ impl MlpConfig {
             };
             total = total.saturating_add(n);
             if total > MAX_PARAMS {
-                return Err(over(format!("layers[{i}]"), format!("the layers up to this one have {total} parameters")));
+                return Err(over(
+                    format!("layers[{i}]"),
+                    format!("the layers up to this one have {total} parameters"),
+                ));
             }
         }
         total = total.saturating_add(linear("num_classes".into(), prev, self.num_classes)?);
         if total > MAX_PARAMS {
-            return Err(over("num_classes".into(), format!("the model has {total} parameters in all")));
+            return Err(over(
+                "num_classes".into(),
+                format!("the model has {total} parameters in all"),
+            ));
         }
         Ok(total)
     }
@@ -410,11 +422,13 @@ impl Mlp {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         // checked here (build checks again) so that every error names the file
-        let cfg = MlpConfig::from_json(&text).and_then(|c| c.validate().map(|_| c)).map_err(|e| match e {
-            Error::Json(j) => Error::format(path, format!("invalid JSON: {j}")),
-            Error::Config { field, what } => Error::format(path, format!("{field}: {what}")),
-            other => other,
-        })?;
+        let cfg = MlpConfig::from_json(&text)
+            .and_then(|c| c.validate().map(|_| c))
+            .map_err(|e| match e {
+                Error::Json(j) => Error::format(path, format!("invalid JSON: {j}")),
+                Error::Config { field, what } => Error::format(path, format!("{field}: {what}")),
+                other => other,
+            })?;
         Mlp::from_config(cfg)
     }
 
@@ -620,30 +634,50 @@ mod tests {
     /// naming the layer and the count, before anything is allocated.
     #[test]
     fn parameter_ceiling_names_the_layer_and_the_count() {
-        let e = Mlp::from_json(r#"{"input_size": 1000000, "layers": [{"type": "linear", "size": 1000000}]}"#)
+        let e = Mlp::from_json(
+            r#"{"input_size": 1000000, "layers": [{"type": "linear", "size": 1000000}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("layers[0]:")
+                && e.contains("1000000 → 1000000 has 1000001000000 parameters")
+                && e.contains("MAX_PARAMS"),
+            "{e}"
+        );
+        let e = Mlp::from_json(r#"{"num_classes": 18446744073709551615}"#)
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with("layers[0]:") && e.contains("1000000 → 1000000 has 1000001000000 parameters") && e.contains("MAX_PARAMS"),
+            e.starts_with("num_classes:") && e.contains("784 → 18446744073709551615"),
             "{e}"
         );
-        let e = Mlp::from_json(r#"{"num_classes": 18446744073709551615}"#).unwrap_err().to_string();
-        assert!(e.starts_with("num_classes:") && e.contains("784 → 18446744073709551615"), "{e}");
         let e = Mlp::from_json(
             r#"{"input_size": 12000, "layers": [{"type": "linear", "size": 12000}, {"type": "linear", "size": 12000}]}"#,
         )
         .unwrap_err()
         .to_string();
-        assert!(e.starts_with("layers[1]:") && e.contains("up to this one have 288024000"), "{e}");
+        assert!(
+            e.starts_with("layers[1]:") && e.contains("up to this one have 288024000"),
+            "{e}"
+        );
         let e = Mlp::new(1 << 20, 1 << 20).build().unwrap_err().to_string();
         assert!(e.starts_with("num_classes:"), "{e}");
-        assert_eq!(MlpConfig::from_json(r#"{"layers": ["relu"]}"#).unwrap().check_param_count().unwrap(), 7850);
+        assert_eq!(
+            MlpConfig::from_json(r#"{"layers": ["relu"]}"#)
+                .unwrap()
+                .check_param_count()
+                .unwrap(),
+            7850
+        );
     }
 
     /// Issue 17: a key given twice was accepted silently.
     #[test]
     fn duplicate_keys_are_errors() {
-        let e = MlpConfig::from_json(r#"{"num_classes": 10, "num_classes": 3}"#).unwrap_err().to_string();
+        let e = MlpConfig::from_json(r#"{"num_classes": 10, "num_classes": 3}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("duplicate key `num_classes`"), "{e}");
         let e = MlpConfig::from_json(r#"{"layers": [{"type": "linear", "size": 3, "size": 4}]}"#)
             .unwrap_err()

@@ -129,7 +129,10 @@ pub(super) fn checked_geometry(
     if c == 0 {
         return Err(Error::shape(
             "conv2d",
-            format!("input of shape {:?} has 0 channels, expected at least 1", x.dims()),
+            format!(
+                "input of shape {:?} has 0 channels, expected at least 1",
+                x.dims()
+            ),
         ));
     }
     let g = Geometry::new(c, h, wd, kh, kw, p.stride, p.padding, p.dilation).ok_or_else(|| {
@@ -1078,19 +1081,35 @@ mod tests {
     #[test]
     fn zero_channels_and_overflowing_padding_are_errors() {
         for dtype in [candle_core::DType::F32, candle_core::DType::F64] {
-            let x = candle_core::Tensor::zeros(&[1, 0, 4, 4], dtype, &candle_core::Device::Cpu).unwrap();
-            let w = candle_core::Tensor::zeros(&[2, 0, 3, 3], dtype, &candle_core::Device::Cpu).unwrap();
-            let e = conv2d(&x, &w, None, Conv2dParams::default()).unwrap_err().to_string();
-            assert!(e.contains("0 channels"), "{e}");
-            let e = super::super::conv_pool::conv2d_max_pool(&x, &w, None, Conv2dParams::default(), (2, 2), false)
-                .map(|_| ())
+            let x = candle_core::Tensor::zeros(&[1, 0, 4, 4], dtype, &candle_core::Device::Cpu)
+                .unwrap();
+            let w = candle_core::Tensor::zeros(&[2, 0, 3, 3], dtype, &candle_core::Device::Cpu)
+                .unwrap();
+            let e = conv2d(&x, &w, None, Conv2dParams::default())
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("0 channels"), "{e}");
+            let e = super::super::conv_pool::conv2d_max_pool(
+                &x,
+                &w,
+                None,
+                Conv2dParams::default(),
+                (2, 2),
+                false,
+            )
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("0 channels"), "{e}");
         }
         let x = rand(&[1, 1, 4, 4], 1);
-        let p = Conv2dParams { padding: usize::MAX / 2 + 1, ..Default::default() };
-        let e = conv2d(&x, &rand(&[1, 1, 3, 3], 2), None, p).unwrap_err().to_string();
+        let p = Conv2dParams {
+            padding: usize::MAX / 2 + 1,
+            ..Default::default()
+        };
+        let e = conv2d(&x, &rand(&[1, 1, 3, 3], 2), None, p)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("does not fit"), "{e}");
     }
 

@@ -411,36 +411,107 @@ mod tests {
         let one = [1.0f64];
         let b = [1.0f64, 2., 3., 4.];
         let mut c = [7.0f64; 4];
-        let far = Mat { data: &one[..], rs: usize::MAX, cs: 1 };
+        let far = Mat {
+            data: &one[..],
+            rs: usize::MAX,
+            cs: 1,
+        };
         let e = matmul(2, 2, 2, &mut c, 2, 1, false, far, Mat::rows(&b, 2), 1)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("ops::gemm::matmul") && e.contains("lhs") && e.contains("overflows"), "{e}");
+        assert!(
+            e.contains("ops::gemm::matmul") && e.contains("lhs") && e.contains("overflows"),
+            "{e}"
+        );
         // wraps to a small offset in unchecked arithmetic: 2·(usize::MAX/2+1) = 0
-        let wrap = Mat { data: &b[..], rs: usize::MAX / 2 + 1, cs: 1 };
-        let e = matmul(3, 2, 2, &mut [0.0f64; 6], 2, 1, false, wrap, Mat::rows(&b, 2), 1)
-            .unwrap_err()
-            .to_string();
+        let wrap = Mat {
+            data: &b[..],
+            rs: usize::MAX / 2 + 1,
+            cs: 1,
+        };
+        let e = matmul(
+            3,
+            2,
+            2,
+            &mut [0.0f64; 6],
+            2,
+            1,
+            false,
+            wrap,
+            Mat::rows(&b, 2),
+            1,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("lhs"), "{e}");
-        let e = matmul(2, 2, 2, &mut c, usize::MAX, 1, false, Mat::rows(&b, 2), Mat::rows(&b, 2), 1)
-            .unwrap_err()
-            .to_string();
+        let e = matmul(
+            2,
+            2,
+            2,
+            &mut c,
+            usize::MAX,
+            1,
+            false,
+            Mat::rows(&b, 2),
+            Mat::rows(&b, 2),
+            1,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("destination"), "{e}");
-        let e = matmul(2, 2, 2, &mut c, 1, 1, false, Mat::rows(&b, 2), Mat::rows(&b, 2), 1)
-            .unwrap_err()
-            .to_string();
+        let e = matmul(
+            2,
+            2,
+            2,
+            &mut c,
+            1,
+            1,
+            false,
+            Mat::rows(&b, 2),
+            Mat::rows(&b, 2),
+            1,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("overlap"), "{e}");
-        let e = matmul(2, 2, 2, &mut c[..3], 2, 1, false, Mat::rows(&b, 2), Mat::rows(&b, 2), 1)
-            .unwrap_err()
-            .to_string();
+        let e = matmul(
+            2,
+            2,
+            2,
+            &mut c[..3],
+            2,
+            1,
+            false,
+            Mat::rows(&b, 2),
+            Mat::rows(&b, 2),
+            1,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("reaches element 3, expected < 3"), "{e}");
-        let far_b = Mat { data: &b[..], rs: 2, cs: usize::MAX };
+        let far_b = Mat {
+            data: &b[..],
+            rs: 2,
+            cs: usize::MAX,
+        };
         let e = matmul(2, 2, 2, &mut c, 2, 1, false, Mat::rows(&b, 2), far_b, 1)
             .unwrap_err()
             .to_string();
         assert!(e.contains("rhs"), "{e}");
         assert_eq!(c, [7.0; 4], "nothing written on an error");
-        matmul(2, 2, 2, &mut c, 2, 1, false, Mat::rows(&b, 2), Mat::rows(&b, 2), 1).unwrap();
+        matmul(
+            2,
+            2,
+            2,
+            &mut c,
+            2,
+            1,
+            false,
+            Mat::rows(&b, 2),
+            Mat::rows(&b, 2),
+            1,
+        )
+        .unwrap();
         assert_eq!(c, [7., 10., 15., 22.]);
     }
 }

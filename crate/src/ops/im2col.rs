@@ -52,7 +52,10 @@ impl Geometry {
         c.checked_mul(hp)?.checked_mul(wp)?;
         let oh = (hp - span_h) / stride + 1;
         let ow = (wp - span_w) / stride + 1;
-        oh.checked_mul(ow)?.checked_mul(c)?.checked_mul(kh)?.checked_mul(kw)?;
+        oh.checked_mul(ow)?
+            .checked_mul(c)?
+            .checked_mul(kh)?
+            .checked_mul(kw)?;
         Some(Geometry {
             c,
             h,

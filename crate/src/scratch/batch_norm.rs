@@ -153,5 +153,4 @@ impl Layer for BatchNorm1d {
     fn set_training(&mut self, train: bool) {
         self.training = train;
     }
-
 }

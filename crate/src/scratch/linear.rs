@@ -109,5 +109,4 @@ impl Layer for Linear {
         self.bias = params[1].clone();
         Ok(())
     }
-
 }

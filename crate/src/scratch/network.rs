@@ -38,7 +38,10 @@ impl Network {
 
     /// A network without layers (λ = 0): add them with [`Network::layer`].
     pub fn empty() -> Self {
-        Network { layers: Vec::new(), l2: 0.0 }
+        Network {
+            layers: Vec::new(),
+            l2: 0.0,
+        }
     }
 
     /// The network with `layer` appended: a layer written in a notebook
@@ -91,8 +94,17 @@ impl Network {
 
     /// hw2's `NeuralNetwork`: Linear(inputs→hidden) → ReLU → [BatchNorm1d]
     /// → Linear(hidden→classes), BatchNorm after the activation as hw2 has it.
-    pub fn hw2(inputs: usize, hidden: usize, classes: usize, batch_norm: bool, dtype: DType) -> Result<Self> {
-        let mut layers: Vec<Box<dyn Layer>> = vec![Box::new(Linear::new(inputs, hidden, dtype)?), Box::new(Relu)];
+    pub fn hw2(
+        inputs: usize,
+        hidden: usize,
+        classes: usize,
+        batch_norm: bool,
+        dtype: DType,
+    ) -> Result<Self> {
+        let mut layers: Vec<Box<dyn Layer>> = vec![
+            Box::new(Linear::new(inputs, hidden, dtype)?),
+            Box::new(Relu),
+        ];
         if batch_norm {
             layers.push(Box::new(BatchNorm1d::new(hidden, dtype)?));
         }
@@ -244,13 +256,24 @@ impl Network {
     /// `cfg.check_rows` rows of the batch, in f64, on a copy of the network.
     /// Layers and optimizers may be a student's code: a panic inside them
     /// (a `todo!()` too) is an error naming it, never a panic.
-    pub fn fit(&mut self, opt: &mut dyn Optimizer, data: &Split, cfg: &FitConfig) -> Result<FitReport> {
+    pub fn fit(
+        &mut self,
+        opt: &mut dyn Optimizer,
+        data: &Split,
+        cfg: &FitConfig,
+    ) -> Result<FitReport> {
         let layers: Vec<String> = self.layers.iter().map(|l| l.name()).collect();
         let name = format!("Network[{}].fit with {}", layers.join(", "), opt.name());
         match super::verdict::catch(|| self.fit_unguarded(opt, data, cfg)) {
             Ok(r) => r,
-            Err(p) if p.not_implemented => Err(Error::config(name, format!("не реализовано / not implemented: {}", p.message))),
-            Err(p) => Err(Error::config(name, format!("паника / panic: {}", p.message))),
+            Err(p) if p.not_implemented => Err(Error::config(
+                name,
+                format!("не реализовано / not implemented: {}", p.message),
+            )),
+            Err(p) => Err(Error::config(
+                name,
+                format!("паника / panic: {}", p.message),
+            )),
         }
     }
 
@@ -319,8 +342,12 @@ impl Network {
             report
                 .val_accuracy
                 .push(self.accuracy(&data.val_x, &data.val_labels)?);
-            report.val_loss.push(self.eval_loss(&data.val_x, &data.val_labels)?);
-            report.epoch_seconds.push(started.elapsed().as_secs_f64() - report.epoch_seconds.iter().sum::<f64>());
+            report
+                .val_loss
+                .push(self.eval_loss(&data.val_x, &data.val_labels)?);
+            report
+                .epoch_seconds
+                .push(started.elapsed().as_secs_f64() - report.epoch_seconds.iter().sum::<f64>());
         }
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
@@ -402,14 +429,37 @@ impl FitReport {
             })
             .collect();
         let cols = vec![
-            Column::new("step".into(), self.checks.iter().map(|s| s.step as u64).collect::<Vec<_>>()),
-            Column::new("checks".into(), self.checks.iter().map(|s| s.checks.len() as u32).collect::<Vec<_>>()),
+            Column::new(
+                "step".into(),
+                self.checks
+                    .iter()
+                    .map(|s| s.step as u64)
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "checks".into(),
+                self.checks
+                    .iter()
+                    .map(|s| s.checks.len() as u32)
+                    .collect::<Vec<_>>(),
+            ),
             Column::new("max_rel_err_fd".into(), fd),
             Column::new(
                 "max_rel_err_autograd".into(),
-                self.checks.iter().map(|s| s.checks.iter().map(|c| c.max_rel_err_autograd).fold(0.0, f64::max)).collect::<Vec<_>>(),
+                self.checks
+                    .iter()
+                    .map(|s| {
+                        s.checks
+                            .iter()
+                            .map(|c| c.max_rel_err_autograd)
+                            .fold(0.0, f64::max)
+                    })
+                    .collect::<Vec<_>>(),
             ),
-            Column::new("seconds".into(), self.checks.iter().map(|s| s.seconds).collect::<Vec<_>>()),
+            Column::new(
+                "seconds".into(),
+                self.checks.iter().map(|s| s.seconds).collect::<Vec<_>>(),
+            ),
         ];
         Ok(DataFrame::new(n, cols)?)
     }
@@ -425,7 +475,11 @@ impl FitReport {
                 train_loss: *loss,
                 val_loss: self.val_loss.get(i).copied(),
                 train_metrics: vec![],
-                val_metrics: self.val_accuracy.get(i).map(|a| vec![("accuracy".to_string(), *a)]).unwrap_or_default(),
+                val_metrics: self
+                    .val_accuracy
+                    .get(i)
+                    .map(|a| vec![("accuracy".to_string(), *a)])
+                    .unwrap_or_default(),
                 lr,
                 seconds: self.epoch_seconds.get(i).copied().unwrap_or(0.0),
             });
@@ -490,8 +544,15 @@ mod tests {
             assert!(acc >= 0.95, "{}: {:?}", opt.name(), r.val_accuracy);
             assert!(r.train_loss.last().unwrap() < &r.train_loss[0]);
             // Validation loss per epoch, falling; the report reads as a History.
-            assert_eq!((r.val_loss.len(), r.epoch_seconds.len()), (cfg.epochs, cfg.epochs));
-            assert!(r.val_loss.last().unwrap() < &r.val_loss[0], "{:?}", r.val_loss);
+            assert_eq!(
+                (r.val_loss.len(), r.epoch_seconds.len()),
+                (cfg.epochs, cfg.epochs)
+            );
+            assert!(
+                r.val_loss.last().unwrap() < &r.val_loss[0],
+                "{:?}",
+                r.val_loss
+            );
             let h = r.to_history(&opt.name(), 0.01);
             let table = r.checks_table().unwrap();
             assert_eq!(table.height(), r.checks.len());
@@ -515,8 +576,20 @@ mod tests {
     fn shapes_and_configs_are_checked() {
         // hw2's order: Linear, ReLU, BatchNorm1d, Linear → W, b, γ, β, W, b.
         let hw2 = Network::hw2(12, 5, 3, true, DType::F64).unwrap();
-        assert_eq!(hw2.params().iter().map(|p| p.elem_count()).collect::<Vec<_>>(), [60, 5, 5, 5, 15, 3]);
-        assert_eq!(Network::hw2(12, 5, 3, false, DType::F64).unwrap().params().len(), 4);
+        assert_eq!(
+            hw2.params()
+                .iter()
+                .map(|p| p.elem_count())
+                .collect::<Vec<_>>(),
+            [60, 5, 5, 5, 15, 3]
+        );
+        assert_eq!(
+            Network::hw2(12, 5, 3, false, DType::F64)
+                .unwrap()
+                .params()
+                .len(),
+            4
+        );
         let e = Network::mlp(&[4, 3, 2], "gelu", false, 0.0, DType::F64)
             .err()
             .unwrap()

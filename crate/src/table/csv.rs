@@ -9,7 +9,10 @@ use std::path::Path;
 /// Writes `df` to `path` as CSV with a header, creating its folder if needed.
 pub fn write_csv(df: &mut DataFrame, path: &Path) -> Result<()> {
     if path.file_name().is_none() {
-        return Err(Error::config("path", format!("{}: expected a file name", path.display())));
+        return Err(Error::config(
+            "path",
+            format!("{}: expected a file name", path.display()),
+        ));
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;

@@ -18,7 +18,9 @@
 use std::fmt;
 use std::time::Instant;
 
-use smartcore::ensemble::random_forest_classifier::{RandomForestClassifier, RandomForestClassifierParameters};
+use smartcore::ensemble::random_forest_classifier::{
+    RandomForestClassifier, RandomForestClassifierParameters,
+};
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
 use crate::data::Dataset;
@@ -36,7 +38,11 @@ pub struct Baseline {
 
 impl fmt::Display for Baseline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: accuracy {:.4} in {:.3} s", self.name, self.accuracy, self.seconds)
+        write!(
+            f,
+            "{}: accuracy {:.4} in {:.3} s",
+            self.name, self.accuracy, self.seconds
+        )
     }
 }
 
@@ -45,26 +51,53 @@ fn matrix(ds: &Dataset, what: &str) -> Result<DenseMatrix<f64>> {
         return Err(Error::config(what, "the dataset is empty"));
     }
     let scale = 1.0 / f64::from(ds.max_value.max(1));
-    let rows: Vec<Vec<f64>> = (0..ds.len()).map(|i| ds.image(i).iter().map(|&p| f64::from(p) * scale).collect()).collect();
-    DenseMatrix::from_2d_vec(&rows).map_err(|e| Error::config(what, format!("cannot build the feature matrix: {e}")))
+    let rows: Vec<Vec<f64>> = (0..ds.len())
+        .map(|i| ds.image(i).iter().map(|&p| f64::from(p) * scale).collect())
+        .collect();
+    DenseMatrix::from_2d_vec(&rows)
+        .map_err(|e| Error::config(what, format!("cannot build the feature matrix: {e}")))
 }
 
 /// Fits `trees` trees of depth ≤ `max_depth` on `train` (seeded) and scores
 /// them on `eval`. Both sets must have the same image shape.
-pub fn random_forest(train: &Dataset, eval: &Dataset, trees: u16, max_depth: u16, seed: u64) -> Result<Baseline> {
+pub fn random_forest(
+    train: &Dataset,
+    eval: &Dataset,
+    trees: u16,
+    max_depth: u16,
+    seed: u64,
+) -> Result<Baseline> {
     if train.shape != eval.shape {
-        return Err(Error::shape("random_forest", format!("train images are {:?}, evaluation images {:?}", train.shape, eval.shape)));
+        return Err(Error::shape(
+            "random_forest",
+            format!(
+                "train images are {:?}, evaluation images {:?}",
+                train.shape, eval.shape
+            ),
+        ));
     }
     if trees == 0 || max_depth == 0 {
-        return Err(Error::config("random_forest", format!("trees = {trees}, max_depth = {max_depth}: both must be positive")));
+        return Err(Error::config(
+            "random_forest",
+            format!("trees = {trees}, max_depth = {max_depth}: both must be positive"),
+        ));
     }
     let start = Instant::now();
     let x = matrix(train, "train")?;
-    let params = RandomForestClassifierParameters::default().with_n_trees(trees).with_max_depth(max_depth).with_seed(seed);
+    let params = RandomForestClassifierParameters::default()
+        .with_n_trees(trees)
+        .with_max_depth(max_depth)
+        .with_seed(seed);
     let forest = RandomForestClassifier::fit(&x, &train.labels, params)
         .map_err(|e| Error::config("random_forest", format!("fit failed: {e}")))?;
-    let predictions: Vec<u32> = forest.predict(&matrix(eval, "eval")?).map_err(|e| Error::config("random_forest", format!("predict failed: {e}")))?;
-    let correct = predictions.iter().zip(&eval.labels).filter(|(p, t)| p == t).count();
+    let predictions: Vec<u32> = forest
+        .predict(&matrix(eval, "eval")?)
+        .map_err(|e| Error::config("random_forest", format!("predict failed: {e}")))?;
+    let correct = predictions
+        .iter()
+        .zip(&eval.labels)
+        .filter(|(p, t)| p == t)
+        .count();
     Ok(Baseline {
         name: format!("random forest ({trees} trees, depth ≤ {max_depth})"),
         accuracy: correct as f64 / eval.len() as f64,

@@ -74,7 +74,13 @@ struct Best {
 
 impl Best {
     fn new(monitor: &str) -> Best {
-        Best { monitor: monitor.to_string(), minimize: minimize(monitor), min_delta: 0.0, value: None, epoch: 0 }
+        Best {
+            monitor: monitor.to_string(),
+            minimize: minimize(monitor),
+            min_delta: 0.0,
+            value: None,
+            epoch: 0,
+        }
     }
 
     /// True when `v` beats the best so far by more than `min_delta`.
@@ -99,7 +105,13 @@ pub struct EarlyStopping {
 impl EarlyStopping {
     /// Monitors a history column, e.g. `val_loss` (minimized) or `val_f1_macro` (maximized).
     pub fn new(monitor: &str) -> EarlyStopping {
-        EarlyStopping { best: Best::new(monitor), patience: 5, wait: 0, restore_best: false, best_state: None }
+        EarlyStopping {
+            best: Best::new(monitor),
+            patience: 5,
+            wait: 0,
+            restore_best: false,
+            best_state: None,
+        }
     }
 
     /// Epochs without improvement before stopping (default 5).
@@ -128,7 +140,10 @@ impl EarlyStopping {
 
 impl Callback for EarlyStopping {
     fn name(&self) -> String {
-        format!("EarlyStopping({}, patience={}, min_delta={})", self.best.monitor, self.patience, self.best.min_delta)
+        format!(
+            "EarlyStopping({}, patience={}, min_delta={})",
+            self.best.monitor, self.patience, self.best.min_delta
+        )
     }
 
     fn on_epoch_end(&mut self, ctx: &mut EpochContext) -> Result<()> {
@@ -172,7 +187,10 @@ pub struct KeepBest {
 impl KeepBest {
     /// Writes `path` (safetensors) and `path.json` (the sidecar).
     pub fn new(monitor: &str, path: impl Into<PathBuf>) -> KeepBest {
-        KeepBest { best: Best::new(monitor), path: path.into() }
+        KeepBest {
+            best: Best::new(monitor),
+            path: path.into(),
+        }
     }
 }
 
@@ -186,7 +204,13 @@ impl Callback for KeepBest {
         if self.best.improves(v) {
             self.best.value = Some(v);
             self.best.epoch = ctx.history.len();
-            checkpoint::save(&self.path, ctx.model, ctx.optimizer, ctx.scheduler, ctx.history)?;
+            checkpoint::save(
+                &self.path,
+                ctx.model,
+                ctx.optimizer,
+                ctx.scheduler,
+                ctx.history,
+            )?;
         }
         Ok(())
     }

@@ -106,8 +106,9 @@ pub fn save(
     }
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     let meta = HashMap::from([("nnlab".to_string(), json.clone())]);
-    let bytes = safetensors::tensor::serialize(tensors.iter().map(|(k, t)| (k.as_str(), t)), Some(meta))
-        .map_err(|e| Error::format(path, format!("cannot serialize the checkpoint: {e}")))?;
+    let bytes =
+        safetensors::tensor::serialize(tensors.iter().map(|(k, t)| (k.as_str(), t)), Some(meta))
+            .map_err(|e| Error::format(path, format!("cannot serialize the checkpoint: {e}")))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
@@ -121,7 +122,10 @@ pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Checkpoint> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            Error::missing(path, "no checkpoint there: write one with `learn.save(path)` or the KeepBest callback")
+            Error::missing(
+                path,
+                "no checkpoint there: write one with `learn.save(path)` or the KeepBest callback",
+            )
         } else {
             Error::io(path, e)
         }
@@ -134,12 +138,20 @@ pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Checkpoint> {
         .metadata()
         .as_ref()
         .and_then(|m| m.get("nnlab"))
-        .ok_or_else(|| Error::format(path, "a safetensors file without the `nnlab` metadata: not an nnlab checkpoint"))?;
+        .ok_or_else(|| {
+            Error::format(
+                path,
+                "a safetensors file without the `nnlab` metadata: not an nnlab checkpoint",
+            )
+        })?;
     let info: CheckpointInfo = crate::json::parse(json)
         .and_then(serde_json::from_value)
         .map_err(|e| Error::format(path, format!("checkpoint metadata: {e}")))?;
     if info.format != FORMAT {
-        return Err(Error::format(path, format!("format `{}`, expected `{FORMAT}`", info.format)));
+        return Err(Error::format(
+            path,
+            format!("format `{}`, expected `{FORMAT}`", info.format),
+        ));
     }
     let (mut model, mut optimizer) = (HashMap::new(), HashMap::new());
     for (name, view) in st.tensors() {
@@ -149,10 +161,17 @@ pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Checkpoint> {
         } else if let Some(k) = name.strip_prefix("optimizer.") {
             optimizer.insert(k.to_string(), t);
         } else {
-            return Err(Error::format(path, format!("tensor `{name}`: expected a `model.` or `optimizer.` prefix")));
+            return Err(Error::format(
+                path,
+                format!("tensor `{name}`: expected a `model.` or `optimizer.` prefix"),
+            ));
         }
     }
-    Ok(Checkpoint { info, model, optimizer })
+    Ok(Checkpoint {
+        info,
+        model,
+        optimizer,
+    })
 }
 
 /// `<path>.json`

@@ -80,10 +80,17 @@ pub struct Params(pub Vec<(String, Param)>);
 
 impl Params {
     fn get(&self, name: &str) -> Result<&Param> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v).ok_or_else(|| {
-            let names: Vec<&str> = self.0.iter().map(|(n, _)| n.as_str()).collect();
-            Error::config(name, format!("no such grid axis; expected one of {}", names.join(", ")))
-        })
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.0.iter().map(|(n, _)| n.as_str()).collect();
+                Error::config(
+                    name,
+                    format!("no such grid axis; expected one of {}", names.join(", ")),
+                )
+            })
     }
     fn wrong(name: &str, v: &Param, expected: &str) -> Error {
         Error::config(name, format!("grid value `{v}` is not {expected}"))
@@ -103,7 +110,10 @@ impl Params {
     pub fn usize(&self, name: &str) -> Result<usize> {
         let x = self.f64(name)?;
         if x < 0.0 || x.fract() != 0.0 {
-            return Err(Error::config(name, format!("grid value {x} is not a non-negative integer")));
+            return Err(Error::config(
+                name,
+                format!("grid value {x} is not a non-negative integer"),
+            ));
         }
         Ok(x as usize)
     }
@@ -115,7 +125,11 @@ impl Params {
     }
     /// `bn=true, lr=0.001` — a run label.
     pub fn label(&self) -> String {
-        self.0.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join(", ")
+        self.0
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -135,7 +149,10 @@ impl Grid {
         I: IntoIterator<Item = V>,
         V: Into<Param>,
     {
-        self.axes.push((name.to_string(), values.into_iter().map(Into::into).collect()));
+        self.axes.push((
+            name.to_string(),
+            values.into_iter().map(Into::into).collect(),
+        ));
         self
     }
 
@@ -168,8 +185,13 @@ impl Grid {
         let mut runs = Vec::new();
         for p in self.combinations() {
             let t = Instant::now();
-            let h = f(&p).map_err(|e| Error::config(format!("grid run {}", p.label()), e.to_string()))?;
-            runs.push(GridRun { params: p, history: h, seconds: t.elapsed().as_secs_f64() });
+            let h = f(&p)
+                .map_err(|e| Error::config(format!("grid run {}", p.label()), e.to_string()))?;
+            runs.push(GridRun {
+                params: p,
+                history: h,
+                seconds: t.elapsed().as_secs_f64(),
+            });
         }
         Ok(GridResults { runs })
     }
@@ -198,11 +220,26 @@ impl GridResults {
         if let Some(first) = self.runs.first() {
             for (name, v) in &first.params.0 {
                 let col = match v {
-                    Param::Bool(_) => Column::new(name.as_str().into(), self.runs.iter().map(|r| r.params.bool(name)).collect::<Result<Vec<_>>>()?),
-                    Param::Num(_) => Column::new(name.as_str().into(), self.runs.iter().map(|r| r.params.f64(name)).collect::<Result<Vec<_>>>()?),
+                    Param::Bool(_) => Column::new(
+                        name.as_str().into(),
+                        self.runs
+                            .iter()
+                            .map(|r| r.params.bool(name))
+                            .collect::<Result<Vec<_>>>()?,
+                    ),
+                    Param::Num(_) => Column::new(
+                        name.as_str().into(),
+                        self.runs
+                            .iter()
+                            .map(|r| r.params.f64(name))
+                            .collect::<Result<Vec<_>>>()?,
+                    ),
                     Param::Text(_) => Column::new(
                         name.as_str().into(),
-                        self.runs.iter().map(|r| r.params.str(name).map(str::to_string)).collect::<Result<Vec<_>>>()?,
+                        self.runs
+                            .iter()
+                            .map(|r| r.params.str(name).map(str::to_string))
+                            .collect::<Result<Vec<_>>>()?,
                     ),
                 };
                 cols.push(col);
@@ -220,15 +257,30 @@ impl GridResults {
                 for r in &self.runs {
                     let v = r.history.column(m)?;
                     finals.push(v.last().copied().unwrap_or(f64::NAN));
-                    let best = v.iter().copied().filter(|x| !x.is_nan()).reduce(|a, b| if (b < a) == lower { b } else { a });
+                    let best = v.iter().copied().filter(|x| !x.is_nan()).reduce(|a, b| {
+                        if (b < a) == lower {
+                            b
+                        } else {
+                            a
+                        }
+                    });
                     bests.push(best.unwrap_or(f64::NAN));
                 }
                 cols.push(Column::new(format!("{m}_final").into(), finals));
                 cols.push(Column::new(format!("{m}_best").into(), bests));
             }
         }
-        cols.push(Column::new("epochs".into(), self.runs.iter().map(|r| r.history.len() as u32).collect::<Vec<_>>()));
-        cols.push(Column::new("seconds".into(), self.runs.iter().map(|r| r.seconds).collect::<Vec<_>>()));
+        cols.push(Column::new(
+            "epochs".into(),
+            self.runs
+                .iter()
+                .map(|r| r.history.len() as u32)
+                .collect::<Vec<_>>(),
+        ));
+        cols.push(Column::new(
+            "seconds".into(),
+            self.runs.iter().map(|r| r.seconds).collect::<Vec<_>>(),
+        ));
         Ok(DataFrame::new(n, cols)?)
     }
 
@@ -236,10 +288,23 @@ impl GridResults {
     pub fn to_dataframe_sorted(&self, column: &str, ascending: bool) -> Result<DataFrame> {
         let df = self.to_dataframe()?;
         if df.column(column).is_err() {
-            let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
-            return Err(Error::config("sort column", format!("`{column}` is not a column; expected one of {}", names.join(", "))));
+            let names: Vec<String> = df
+                .get_column_names()
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            return Err(Error::config(
+                "sort column",
+                format!(
+                    "`{column}` is not a column; expected one of {}",
+                    names.join(", ")
+                ),
+            ));
         }
-        Ok(df.sort([column], SortMultipleOptions::default().with_order_descending(!ascending))?)
+        Ok(df.sort(
+            [column],
+            SortMultipleOptions::default().with_order_descending(!ascending),
+        )?)
     }
 
     /// The run with the best value of `column` — the smallest of a loss, the
@@ -249,7 +314,8 @@ impl GridResults {
     pub fn best(&self, column: &str) -> Result<&GridRun> {
         // `val_loss` or `val_loss_final`: the last epoch's value; `val_loss_best`:
         // the best epoch's (min for losses, max otherwise), as in the table.
-        let (name, best_epoch) = match (column.strip_suffix("_final"), column.strip_suffix("_best")) {
+        let (name, best_epoch) = match (column.strip_suffix("_final"), column.strip_suffix("_best"))
+        {
             (Some(n), _) => (n, false),
             (_, Some(n)) => (n, true),
             _ => (column, false),
@@ -260,7 +326,12 @@ impl GridResults {
             let values = r.history.column(name)?;
             let v = if best_epoch {
                 let lower = minimize(name);
-                values.iter().copied().filter(|x| !x.is_nan()).reduce(|a, b| if (b < a) == lower { b } else { a }).unwrap_or(f64::NAN)
+                values
+                    .iter()
+                    .copied()
+                    .filter(|x| !x.is_nan())
+                    .reduce(|a, b| if (b < a) == lower { b } else { a })
+                    .unwrap_or(f64::NAN)
             } else {
                 values.last().copied().unwrap_or(f64::NAN)
             };
@@ -271,7 +342,8 @@ impl GridResults {
                 best = Some((r, v));
             }
         }
-        best.map(|(r, _)| r).ok_or_else(|| Error::config(column, "no run has a value for this column"))
+        best.map(|(r, _)| r)
+            .ok_or_else(|| Error::config(column, "no run has a value for this column"))
     }
 
     /// The history of every run, in order (for `curves::compare`).
@@ -312,22 +384,42 @@ mod tests {
 
     #[test]
     fn grid_rows_sort_and_best() {
-        let g = Grid::new().axis("bn", [true, false]).axis("lr", [1e-3, 1e-2]).axis("optimizer", ["adam", "momentum"]);
+        let g = Grid::new()
+            .axis("bn", [true, false])
+            .axis("lr", [1e-3, 1e-2])
+            .axis("optimizer", ["adam", "momentum"]);
         let combos = g.combinations();
         assert_eq!(combos.len(), 8);
         assert_eq!(combos[1].label(), "bn=true, lr=0.001, optimizer=momentum");
         let res = g
             .run(|p| {
-                let base = if p.bool("bn")? { 0.3 } else { 0.6 } + if p.str("optimizer")? == "adam" { 0.0 } else { 0.1 };
+                let base = if p.bool("bn")? { 0.3 } else { 0.6 }
+                    + if p.str("optimizer")? == "adam" {
+                        0.0
+                    } else {
+                        0.1
+                    };
                 Ok(hist(&[base + 0.2, base, base + p.f64("lr")?]))
             })
             .unwrap();
         let df = res.to_dataframe_sorted("val_loss_final", true).unwrap();
         assert_eq!(df.height(), 8);
         assert_eq!(res.histories().len(), 8);
-        let first = df.column("val_loss_final").unwrap().f64().unwrap().get(0).unwrap();
+        let first = df
+            .column("val_loss_final")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .get(0)
+            .unwrap();
         assert!((first - 0.351).abs() < 1e-12, "{first}");
-        let best = df.column("val_loss_best").unwrap().f64().unwrap().get(0).unwrap();
+        let best = df
+            .column("val_loss_best")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .get(0)
+            .unwrap();
         assert!((best - 0.35).abs() < 1e-12);
         let b = res.best("val_loss").unwrap();
         assert_eq!(b.params.label(), "bn=true, lr=0.001, optimizer=adam");
@@ -336,23 +428,47 @@ mod tests {
         assert_eq!(res.best("val_loss_best").unwrap().params, b.params);
         // a metric: the largest value wins
         let most_accurate = res.best("val_accuracy_best").unwrap();
-        assert_eq!(most_accurate.params.label(), "bn=true, lr=0.001, optimizer=adam");
-        assert!(res.best("val_f1_best").unwrap_err().to_string().contains("val_f1"));
-        assert!(res.to_dataframe_sorted("nope", true).unwrap_err().to_string().contains("`nope`"));
+        assert_eq!(
+            most_accurate.params.label(),
+            "bn=true, lr=0.001, optimizer=adam"
+        );
+        assert!(res
+            .best("val_f1_best")
+            .unwrap_err()
+            .to_string()
+            .contains("val_f1"));
+        assert!(res
+            .to_dataframe_sorted("nope", true)
+            .unwrap_err()
+            .to_string()
+            .contains("`nope`"));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tables").join("grid.csv"); // the folder is created
         res.to_csv(&path, Some(("val_loss_final", true))).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("bn,lr,optimizer,train_loss_final"), "{text}");
+        assert!(
+            text.starts_with("bn,lr,optimizer,train_loss_final"),
+            "{text}"
+        );
         assert_eq!(text.lines().count(), 9);
     }
 
     #[test]
     fn errors_name_the_run_and_axis() {
         let g = Grid::new().axis("lr", [0.1]);
-        let e = g.run(|p| p.bool("lr").map(|_| History::new("x"))).unwrap_err().to_string();
-        assert!(e.contains("grid run lr=0.1") && e.contains("not a bool"), "{e}");
-        let e = Grid::new().axis("lr", Vec::<f64>::new()).run(|_| Ok(History::new("x"))).unwrap_err().to_string();
+        let e = g
+            .run(|p| p.bool("lr").map(|_| History::new("x")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("grid run lr=0.1") && e.contains("not a bool"),
+            "{e}"
+        );
+        let e = Grid::new()
+            .axis("lr", Vec::<f64>::new())
+            .run(|_| Ok(History::new("x")))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("lr") && e.contains("no values"), "{e}");
     }
 }

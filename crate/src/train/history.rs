@@ -57,7 +57,10 @@ pub struct History {
 
 impl History {
     pub fn new(name: impl Into<String>) -> Self {
-        History { name: name.into(), epochs: Vec::new() }
+        History {
+            name: name.into(),
+            epochs: Vec::new(),
+        }
     }
 
     pub fn push(&mut self, r: EpochRecord) {
@@ -86,7 +89,10 @@ impl History {
             None => Err(self.no_epochs(column)),
             Some(v) if v.is_nan() => Err(Error::config(
                 "column",
-                format!("`{column}` has no value at the last epoch of `{}`", self.name),
+                format!(
+                    "`{column}` has no value at the last epoch of `{}`",
+                    self.name
+                ),
             )),
             Some(&v) => Ok(v),
         }
@@ -113,7 +119,8 @@ impl History {
                 best = Some(i);
             }
         }
-        best.map(|i| &self.epochs[i]).ok_or_else(|| self.no_epochs(column))
+        best.map(|i| &self.epochs[i])
+            .ok_or_else(|| self.no_epochs(column))
     }
 
     /// Mean wall-clock seconds of an epoch (0 before the first).
@@ -145,7 +152,13 @@ impl History {
     }
 
     fn no_epochs(&self, column: &str) -> Error {
-        Error::config("column", format!("`{column}` has no values yet: `{}` has not trained an epoch", self.name))
+        Error::config(
+            "column",
+            format!(
+                "`{column}` has no values yet: `{}` has not trained an epoch",
+                self.name
+            ),
+        )
     }
 
     /// Column names in order: epoch, train_loss, val_loss, train_*, val_*, lr, seconds.
@@ -168,10 +181,17 @@ impl History {
         if !self.columns().iter().any(|c| c == name) {
             return Err(Error::config(
                 "column",
-                format!("`{name}` is not in this history; expected one of {}", self.columns().join(", ")),
+                format!(
+                    "`{name}` is not in this history; expected one of {}",
+                    self.columns().join(", ")
+                ),
             ));
         }
-        Ok(self.epochs.iter().map(|e| value(e, name).unwrap_or(f64::NAN)).collect())
+        Ok(self
+            .epochs
+            .iter()
+            .map(|e| value(e, name).unwrap_or(f64::NAN))
+            .collect())
     }
 
     /// One row per epoch, one column per quantity.
@@ -204,17 +224,31 @@ impl History {
             }
         }
         let mut cols = vec![
-            Column::new("run".into(), runs.iter().map(|h| h.name.clone()).collect::<Vec<_>>()),
-            Column::new("epochs".into(), runs.iter().map(|h| h.len() as u32).collect::<Vec<_>>()),
+            Column::new(
+                "run".into(),
+                runs.iter().map(|h| h.name.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "epochs".into(),
+                runs.iter().map(|h| h.len() as u32).collect::<Vec<_>>(),
+            ),
         ];
         for name in &names {
             let v: Vec<Option<f64>> = runs
                 .iter()
-                .map(|h| h.column(name).ok().and_then(|c| c.last().copied()).filter(|x| !x.is_nan()))
+                .map(|h| {
+                    h.column(name)
+                        .ok()
+                        .and_then(|c| c.last().copied())
+                        .filter(|x| !x.is_nan())
+                })
                 .collect();
             cols.push(Column::new(name.as_str().into(), v));
         }
-        let secs: Vec<Option<f64>> = runs.iter().map(|h| (!h.is_empty()).then(|| h.seconds_per_epoch())).collect();
+        let secs: Vec<Option<f64>> = runs
+            .iter()
+            .map(|h| (!h.is_empty()).then(|| h.seconds_per_epoch()))
+            .collect();
         cols.push(Column::new("seconds_per_epoch".into(), secs));
         Ok(DataFrame::new(runs.len(), cols)?)
     }
@@ -243,7 +277,8 @@ fn value(e: &EpochRecord, name: &str) -> Option<f64> {
         "lr" => Some(e.lr),
         "seconds" => Some(e.seconds),
         _ => {
-            let find = |m: &[(String, f64)], n: &str| m.iter().find(|(k, _)| k == n).map(|(_, v)| *v);
+            let find =
+                |m: &[(String, f64)], n: &str| m.iter().find(|(k, _)| k == n).map(|(_, v)| *v);
             if let Some(n) = name.strip_prefix("train_") {
                 find(&e.train_metrics, n)
             } else if let Some(n) = name.strip_prefix("val_") {
@@ -281,20 +316,44 @@ mod tests {
         let df = History::compare(&[a, b]).unwrap();
         assert_eq!(df.shape(), (2, 7));
         assert_eq!(df.column("epochs").unwrap().u32().unwrap().get(0), Some(2));
-        assert!((df.column("val_loss").unwrap().f64().unwrap().get(0).unwrap() - 0.4).abs() < 1e-12);
-        assert_eq!(df.column("val_accuracy").unwrap().f64().unwrap().get(1), Some(0.85));
+        assert!(
+            (df.column("val_loss")
+                .unwrap()
+                .f64()
+                .unwrap()
+                .get(0)
+                .unwrap()
+                - 0.4)
+                .abs()
+                < 1e-12
+        );
+        assert_eq!(
+            df.column("val_accuracy").unwrap().f64().unwrap().get(1),
+            Some(0.85)
+        );
         assert!(History::compare(&[]).is_err());
     }
 
     #[test]
     fn columns_best_and_frame() {
         let mut h = History::new("m");
-        for (i, (l, a)) in [(0.5, 0.8), (0.3, 0.9), (0.35, 0.88)].into_iter().enumerate() {
+        for (i, (l, a)) in [(0.5, 0.8), (0.3, 0.9), (0.35, 0.88)]
+            .into_iter()
+            .enumerate()
+        {
             h.push(rec(i + 1, l, a));
         }
         assert_eq!(
             h.columns(),
-            ["epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy", "lr", "seconds"]
+            [
+                "epoch",
+                "train_loss",
+                "val_loss",
+                "train_accuracy",
+                "val_accuracy",
+                "lr",
+                "seconds"
+            ]
         );
         assert_eq!(h.best_epoch("val_loss").unwrap().epoch, 2);
         assert_eq!(h.best_epoch("val_accuracy").unwrap().epoch, 2);
@@ -308,7 +367,10 @@ mod tests {
         let e = h.column("val_f1").unwrap_err().to_string();
         assert!(e.contains("`val_f1`") && e.contains("val_accuracy"), "{e}");
         let e = h.last("val_f1").unwrap_err().to_string();
-        assert!(e.contains("`val_f1`") && e.contains("train_loss, val_loss"), "{e}");
+        assert!(
+            e.contains("`val_f1`") && e.contains("train_loss, val_loss"),
+            "{e}"
+        );
         let back = History::from_json(&h.to_json().unwrap()).unwrap();
         assert_eq!(back, h);
     }
@@ -317,13 +379,23 @@ mod tests {
     fn last_and_best_explain_what_is_missing() {
         let empty = History::new("fresh");
         let e = empty.last("train_loss").unwrap_err().to_string();
-        assert!(e.contains("`train_loss`") && e.contains("`fresh` has not trained"), "{e}");
+        assert!(
+            e.contains("`train_loss`") && e.contains("`fresh` has not trained"),
+            "{e}"
+        );
         assert!(empty.best("train_loss").is_err());
         assert_eq!(empty.seconds_per_epoch(), 0.0);
         let mut no_val = History::new("no val");
-        no_val.push(EpochRecord { val_loss: None, val_metrics: vec![], ..rec(1, 0.5, 0.8) });
+        no_val.push(EpochRecord {
+            val_loss: None,
+            val_metrics: vec![],
+            ..rec(1, 0.5, 0.8)
+        });
         let e = no_val.last("val_loss").unwrap_err().to_string();
-        assert!(e.contains("`val_loss`") && e.contains("train_accuracy"), "{e}");
+        assert!(
+            e.contains("`val_loss`") && e.contains("train_accuracy"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -338,7 +410,10 @@ mod tests {
         let runs = [a, b, c];
         assert_eq!(History::best_run(&runs, "val_accuracy").unwrap().name, "b");
         assert_eq!(History::best_run(&runs, "val_loss").unwrap().name, "b");
-        assert_eq!(History::best_run(&runs[..1], "train_loss").unwrap().name, "a");
+        assert_eq!(
+            History::best_run(&runs[..1], "train_loss").unwrap().name,
+            "a"
+        );
         let e = History::best_run(&runs, "val_f1").unwrap_err().to_string();
         assert!(e.contains("`val_f1`") && e.contains("val_accuracy"), "{e}");
         assert!(History::best_run(&[], "val_loss").is_err());

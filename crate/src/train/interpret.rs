@@ -40,7 +40,12 @@ pub struct TopLoss {
 }
 
 impl Interpretation {
-    pub fn new(classes: Vec<String>, predictions: Vec<u32>, targets: Vec<u32>, losses: Vec<f64>) -> Result<Self> {
+    pub fn new(
+        classes: Vec<String>,
+        predictions: Vec<u32>,
+        targets: Vec<u32>,
+        losses: Vec<f64>,
+    ) -> Result<Self> {
         if predictions.len() != targets.len() || losses.len() != targets.len() {
             return Err(Error::config(
                 "interpretation",
@@ -54,7 +59,12 @@ impl Interpretation {
         }
         // Validates the labels once.
         ConfusionMatrix::from_labels(&predictions, &targets, classes.len())?;
-        Ok(Interpretation { classes, predictions, targets, losses })
+        Ok(Interpretation {
+            classes,
+            predictions,
+            targets,
+            losses,
+        })
     }
 
     pub fn confusion_matrix(&self) -> ConfusionMatrix {
@@ -96,7 +106,9 @@ impl Interpretation {
 
     /// Indices of every sample whose prediction is wrong, in order.
     pub fn misclassified(&self) -> Vec<usize> {
-        (0..self.targets.len()).filter(|&i| self.predictions[i] != self.targets[i]).collect()
+        (0..self.targets.len())
+            .filter(|&i| self.predictions[i] != self.targets[i])
+            .collect()
     }
 }
 
@@ -106,7 +118,10 @@ mod tests {
 
     #[test]
     fn confusions_losses_and_errors() {
-        let classes: Vec<String> = ["cat", "dog", "fox"].iter().map(|s| s.to_string()).collect();
+        let classes: Vec<String> = ["cat", "dog", "fox"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let it = Interpretation::new(
             classes,
             vec![1, 1, 0, 2, 1, 2],
@@ -116,13 +131,18 @@ mod tests {
         .unwrap();
         assert_eq!(it.misclassified(), vec![0, 1, 4, 5]);
         let mc = it.most_confused(1);
-        assert_eq!((mc[0].actual.as_str(), mc[0].predicted.as_str(), mc[0].count), ("cat", "dog", 2));
+        assert_eq!(
+            (mc[0].actual.as_str(), mc[0].predicted.as_str(), mc[0].count),
+            ("cat", "dog", 2)
+        );
         assert_eq!(mc.len(), 3);
         assert_eq!(it.most_confused(2).len(), 1);
         let top = it.top_losses(2);
         assert_eq!((top[0].index, top[1].index), (4, 0));
         assert_eq!(top[0].actual, "fox");
-        let e = Interpretation::new(vec!["a".into()], vec![0], vec![0, 0], vec![0.0]).unwrap_err().to_string();
+        let e = Interpretation::new(vec!["a".into()], vec![0], vec![0, 0], vec![0.0])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("1 predictions, 2 targets"), "{e}");
     }
 }

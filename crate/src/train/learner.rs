@@ -62,10 +62,17 @@ pub struct Evaluation {
 impl Evaluation {
     /// The value of metric `name` (`accuracy`, `f1_macro`, …).
     pub fn metric(&self, name: &str) -> Result<f64> {
-        self.metrics.iter().find(|(n, _)| n == name).map(|(_, v)| *v).ok_or_else(|| {
-            let known: Vec<&str> = self.metrics.iter().map(|(n, _)| n.as_str()).collect();
-            Error::config("metric", format!("`{name}` was not computed; computed: {}", known.join(", ")))
-        })
+        self.metrics
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.metrics.iter().map(|(n, _)| n.as_str()).collect();
+                Error::config(
+                    "metric",
+                    format!("`{name}` was not computed; computed: {}", known.join(", ")),
+                )
+            })
     }
 }
 
@@ -198,7 +205,13 @@ impl Learner {
     /// Writes a checkpoint: model, optimizer state, epoch, best metrics, history.
     pub fn save(&mut self, path: impl AsRef<std::path::Path>) -> Result<()> {
         self.attach()?;
-        checkpoint::save(path, &self.model, self.optimizer.as_ref(), self.scheduler.as_deref(), &self.history)
+        checkpoint::save(
+            path,
+            &self.model,
+            self.optimizer.as_ref(),
+            self.scheduler.as_deref(),
+            &self.history,
+        )
     }
 
     /// Loads a checkpoint into this learner (same architecture and optimizer
@@ -210,7 +223,11 @@ impl Learner {
         if ck.info.model != self.model.name() {
             return Err(Error::format(
                 path,
-                format!("checkpoint of model `{}`, this learner trains `{}`", ck.info.model, self.model.name()),
+                format!(
+                    "checkpoint of model `{}`, this learner trains `{}`",
+                    ck.info.model,
+                    self.model.name()
+                ),
             ));
         }
         self.model.load_state_dict(&ck.model)?;
@@ -218,12 +235,13 @@ impl Learner {
         self.optimizer.set_lr(ck.info.lr);
         match (self.scheduler.as_mut(), &ck.info.scheduler) {
             (Some(s), Some(state)) => s.load_state(state)?,
-            (None, Some(_)) => {
-                return Err(Error::config(
-                    "scheduler",
-                    format!("{} was saved with a scheduler: set the same one on this learner before resume", path.display()),
-                ))
-            }
+            (None, Some(_)) => return Err(Error::config(
+                "scheduler",
+                format!(
+                    "{} was saved with a scheduler: set the same one on this learner before resume",
+                    path.display()
+                ),
+            )),
             _ => {}
         }
         self.history = ck.info.history;
@@ -284,7 +302,11 @@ impl Learner {
         let classes = self.train.dataset().classes.len();
         let mut cm = ConfusionMatrix::new(classes);
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
-        let params = if self.l2 > 0.0 { self.model.named_params() } else { Vec::new() };
+        let params = if self.l2 > 0.0 {
+            self.model.named_params()
+        } else {
+            Vec::new()
+        };
         let n_batches = self.train.num_batches();
         let progress = bar.then(|| ProgressBar::new(e + 1, total, n_batches));
         for (b, batch) in self.train.iter_epoch(e).enumerate() {
@@ -298,7 +320,12 @@ impl Learner {
             }
             let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
             if !value.is_finite() {
-                return Err(Error::Diverged { epoch: e + 1, batch: b + 1, lr, loss: value });
+                return Err(Error::Diverged {
+                    epoch: e + 1,
+                    batch: b + 1,
+                    lr,
+                    loss: value,
+                });
             }
             let grads = loss.backward()?;
             self.optimizer.step(&grads)?;
@@ -314,10 +341,17 @@ impl Learner {
             p.finish();
         }
         if seen == 0 {
-            return Err(Error::config("train loader", "it yielded no batch (empty dataset, or drop_last with fewer samples than a batch)"));
+            return Err(Error::config(
+                "train loader",
+                "it yielded no batch (empty dataset, or drop_last with fewer samples than a batch)",
+            ));
         }
         let train_loss = loss_sum / seen as f64;
-        let train_metrics = self.metrics.iter().map(|m| (m.name(), m.compute(&cm))).collect();
+        let train_metrics = self
+            .metrics
+            .iter()
+            .map(|m| (m.name(), m.compute(&cm)))
+            .collect();
         let (val_loss, val_metrics) = match &self.val {
             Some(v) => {
                 let ev = self.evaluate(v)?;
@@ -352,16 +386,31 @@ impl Learner {
             let n = batch.indices.len();
             // The mean of the reduced loss, weighted by batch size (torch's usual
             // `total += loss.item() * len(x)`), so class weights count as in training.
-            let l = self.loss.forward(&out, &y)?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            let l = self
+                .loss
+                .forward(&out, &y)?
+                .to_dtype(DType::F64)?
+                .to_scalar::<f64>()?;
             loss_sum += l * n as f64;
             seen += n;
             cm.add(&argmax(&out)?, &y.to_vec1::<u32>()?)?;
         }
         if seen == 0 {
-            return Err(Error::config("loader", "it yielded no batch: nothing to evaluate"));
+            return Err(Error::config(
+                "loader",
+                "it yielded no batch: nothing to evaluate",
+            ));
         }
-        let metrics = self.metrics.iter().map(|m| (m.name(), m.compute(&cm))).collect();
-        Ok(Evaluation { loss: loss_sum / seen as f64, metrics, confusion: cm })
+        let metrics = self
+            .metrics
+            .iter()
+            .map(|m| (m.name(), m.compute(&cm)))
+            .collect();
+        Ok(Evaluation {
+            loss: loss_sum / seen as f64,
+            metrics,
+            confusion: cm,
+        })
     }
 
     /// Predicted class of every sample of `loader`, in the loader's order.
@@ -382,7 +431,11 @@ impl Learner {
             let x = batch.x.to_device(self.model.device())?;
             let y = batch.y.to_device(self.model.device())?;
             let out = self.model.forward_t(&x, false)?.detach();
-            let l = self.loss.per_sample(&out, &y)?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+            let l = self
+                .loss
+                .per_sample(&out, &y)?
+                .to_dtype(DType::F64)?
+                .to_vec1::<f64>()?;
             let p = argmax(&out)?;
             let t = y.to_vec1::<u32>()?;
             for (k, &i) in batch.indices.iter().enumerate() {
@@ -405,12 +458,18 @@ impl Learner {
 
 /// Index of the largest output of each row.
 pub fn argmax(out: &Tensor) -> Result<Vec<u32>> {
-    Ok(out.argmax(D::Minus1)?.to_dtype(DType::U32)?.to_vec1::<u32>()?)
+    Ok(out
+        .argmax(D::Minus1)?
+        .to_dtype(DType::U32)?
+        .to_vec1::<u32>()?)
 }
 
 /// `epoch 3/10  train_loss 0.2143  val_loss 0.1987  val_accuracy 0.9412  lr 1.0e-3  4.2s`
 pub fn epoch_line(r: &EpochRecord, total: usize) -> String {
-    let mut s = format!("epoch {}/{}  train_loss {:.4}", r.epoch, total, r.train_loss);
+    let mut s = format!(
+        "epoch {}/{}  train_loss {:.4}",
+        r.epoch, total, r.train_loss
+    );
     for (n, v) in &r.train_metrics {
         s.push_str(&format!("  train_{n} {v:.4}"));
     }
@@ -434,7 +493,12 @@ struct ProgressBar {
 
 impl ProgressBar {
     fn new(epoch: usize, total: usize, batches: usize) -> ProgressBar {
-        ProgressBar { epoch, total, batches, start: Instant::now() }
+        ProgressBar {
+            epoch,
+            total,
+            batches,
+            start: Instant::now(),
+        }
     }
 
     fn update(&self, done: usize, loss: f64) {

@@ -27,7 +27,10 @@ pub struct ConfusionMatrix {
 impl ConfusionMatrix {
     /// An empty matrix for `classes` classes.
     pub fn new(classes: usize) -> Self {
-        ConfusionMatrix { classes, counts: vec![0; classes * classes] }
+        ConfusionMatrix {
+            classes,
+            counts: vec![0; classes * classes],
+        }
     }
 
     /// The matrix of `predictions` against `targets`.
@@ -42,7 +45,11 @@ impl ConfusionMatrix {
         if predictions.len() != targets.len() {
             return Err(Error::config(
                 "predictions",
-                format!("{} predictions for {} targets, expected as many", predictions.len(), targets.len()),
+                format!(
+                    "{} predictions for {} targets, expected as many",
+                    predictions.len(),
+                    targets.len()
+                ),
             ));
         }
         for (i, (&p, &t)) in predictions.iter().zip(targets).enumerate() {
@@ -70,7 +77,10 @@ impl ConfusionMatrix {
 
     /// Rows of counts (row = true class).
     pub fn rows(&self) -> Vec<Vec<u64>> {
-        self.counts.chunks(self.classes.max(1)).map(|r| r.to_vec()).collect()
+        self.counts
+            .chunks(self.classes.max(1))
+            .map(|r| r.to_vec())
+            .collect()
     }
 
     /// Each row divided by its sum (recall on the diagonal); empty rows stay 0.
@@ -79,7 +89,9 @@ impl ConfusionMatrix {
             .into_iter()
             .map(|r| {
                 let s: u64 = r.iter().sum();
-                r.iter().map(|&c| if s == 0 { 0.0 } else { c as f64 / s as f64 }).collect()
+                r.iter()
+                    .map(|&c| if s == 0 { 0.0 } else { c as f64 / s as f64 })
+                    .collect()
             })
             .collect()
     }
@@ -90,11 +102,15 @@ impl ConfusionMatrix {
 
     /// Samples of each true class.
     pub fn support(&self) -> Vec<u64> {
-        (0..self.classes).map(|t| (0..self.classes).map(|p| self.get(t, p)).sum()).collect()
+        (0..self.classes)
+            .map(|t| (0..self.classes).map(|p| self.get(t, p)).sum())
+            .collect()
     }
 
     fn predicted(&self) -> Vec<u64> {
-        (0..self.classes).map(|p| (0..self.classes).map(|t| self.get(t, p)).sum()).collect()
+        (0..self.classes)
+            .map(|p| (0..self.classes).map(|t| self.get(t, p)).sum())
+            .collect()
     }
 
     /// Σ_k C[k][k] / N (0 for an empty matrix).
@@ -109,25 +125,33 @@ impl ConfusionMatrix {
     /// Per-class precision C[k][k] / Σ_t C[t][k].
     pub fn precision(&self) -> Vec<f64> {
         let pred = self.predicted();
-        (0..self.classes).map(|k| ratio(self.get(k, k), pred[k])).collect()
+        (0..self.classes)
+            .map(|k| ratio(self.get(k, k), pred[k]))
+            .collect()
     }
 
     /// Per-class recall C[k][k] / Σ_p C[k][p].
     pub fn recall(&self) -> Vec<f64> {
         let sup = self.support();
-        (0..self.classes).map(|k| ratio(self.get(k, k), sup[k])).collect()
+        (0..self.classes)
+            .map(|k| ratio(self.get(k, k), sup[k]))
+            .collect()
     }
 
     /// Per-class F1 = 2·TP / (2·TP + FP + FN).
     pub fn f1(&self) -> Vec<f64> {
         let (sup, pred) = (self.support(), self.predicted());
-        (0..self.classes).map(|k| ratio(2 * self.get(k, k), sup[k] + pred[k])).collect()
+        (0..self.classes)
+            .map(|k| ratio(2 * self.get(k, k), sup[k] + pred[k]))
+            .collect()
     }
 
     /// Classes that occur among the targets or the predictions.
     fn present(&self) -> Vec<usize> {
         let (sup, pred) = (self.support(), self.predicted());
-        (0..self.classes).filter(|&k| sup[k] + pred[k] > 0).collect()
+        (0..self.classes)
+            .filter(|&k| sup[k] + pred[k] > 0)
+            .collect()
     }
 
     fn macro_of(&self, per_class: Vec<f64>) -> f64 {
@@ -150,7 +174,12 @@ impl ConfusionMatrix {
             return 0.0;
         }
         let sup = self.support();
-        self.f1().iter().zip(&sup).map(|(f, &s)| f * s as f64).sum::<f64>() / n as f64
+        self.f1()
+            .iter()
+            .zip(&sup)
+            .map(|(f, &s)| f * s as f64)
+            .sum::<f64>()
+            / n as f64
     }
 
     pub fn precision_macro(&self) -> f64 {
@@ -237,7 +266,11 @@ mod tests {
         for (a, b) in cm.precision().iter().zip([0.6, 0.5, 0.8, 1.0]) {
             close(*a, b);
         }
-        for (a, b) in cm.recall().iter().zip([0.75, 0.6666666666666666, 0.8, 0.3333333333333333]) {
+        for (a, b) in cm
+            .recall()
+            .iter()
+            .zip([0.75, 0.6666666666666666, 0.8, 0.3333333333333333])
+        {
             close(*a, b);
         }
         let sparse = ConfusionMatrix::from_labels(&[0, 3, 3], &[0, 0, 3], 4).unwrap();
@@ -255,9 +288,13 @@ mod tests {
 
     #[test]
     fn bad_labels_are_errors() {
-        let e = ConfusionMatrix::from_labels(&[0, 5], &[0, 1], 3).unwrap_err().to_string();
+        let e = ConfusionMatrix::from_labels(&[0, 5], &[0, 1], 3)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("predictions[1]") && e.contains("class 5"), "{e}");
-        let e = ConfusionMatrix::from_labels(&[0], &[0, 1], 3).unwrap_err().to_string();
+        let e = ConfusionMatrix::from_labels(&[0], &[0, 1], 3)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("1 predictions for 2 targets"), "{e}");
     }
 }

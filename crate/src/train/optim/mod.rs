@@ -120,7 +120,9 @@ pub struct OptimizerConfig {
 impl OptimizerConfig {
     /// The configuration of `optimizer` (its parameters and state, if any, are left behind).
     pub fn new(optimizer: impl Optimizer + 'static) -> OptimizerConfig {
-        OptimizerConfig { template: optimizer.fresh() }
+        OptimizerConfig {
+            template: optimizer.fresh(),
+        }
     }
 
     /// A fresh optimizer with these hyperparameters, ready for `Learner::optimizer`.
@@ -136,7 +138,9 @@ impl OptimizerConfig {
 
 impl Clone for OptimizerConfig {
     fn clone(&self) -> Self {
-        OptimizerConfig { template: self.template.fresh() }
+        OptimizerConfig {
+            template: self.template.fresh(),
+        }
     }
 }
 
@@ -646,7 +650,10 @@ macro_rules! impl_optimizer {
                 r
             }
             fn fresh(&self) -> Box<dyn $crate::train::optim::Optimizer> {
-                let slots = Slots { force_tensor: self.slots.force_tensor, ..Slots::default() };
+                let slots = Slots {
+                    force_tensor: self.slots.force_tensor,
+                    ..Slots::default()
+                };
                 Box::new(Self { slots, ..*self })
             }
         }
@@ -755,10 +762,16 @@ mod tests {
             let mut built = config.clone().build();
             assert_eq!(built.name(), used.name());
             assert_eq!(train(&mut built, DType::F64), first, "{}", config);
-            assert_eq!(format!("{config:?}"), format!("OptimizerConfig({})", used.name()));
+            assert_eq!(
+                format!("{config:?}"),
+                format!("OptimizerConfig({})", used.name())
+            );
         }
         let mut tensor = Adam::new(0.01).tensor_path().fresh();
-        assert_eq!(train(&mut tensor, DType::F32), train(&mut Adam::new(0.01).tensor_path(), DType::F32));
+        assert_eq!(
+            train(&mut tensor, DType::F32),
+            train(&mut Adam::new(0.01).tensor_path(), DType::F32)
+        );
     }
 
     /// The tensor-op path (CUDA, f16, bf16) computes what the fused CPU path
