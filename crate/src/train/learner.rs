@@ -235,13 +235,15 @@ impl Learner {
         self.optimizer.set_lr(ck.info.lr);
         match (self.scheduler.as_mut(), &ck.info.scheduler) {
             (Some(s), Some(state)) => s.load_state(state)?,
-            (None, Some(_)) => return Err(Error::config(
-                "scheduler",
-                format!(
+            (None, Some(_)) => {
+                return Err(Error::config(
+                    "scheduler",
+                    format!(
                     "{} was saved with a scheduler: set the same one on this learner before resume",
                     path.display()
                 ),
-            )),
+                ))
+            }
             _ => {}
         }
         self.history = ck.info.history;
