@@ -202,13 +202,11 @@ fn region_problems(notebook: &str, cell: usize, source: &str) -> (usize, Vec<Str
             }
             open = Some(n + 1);
             regions += 1;
-        } else if t.starts_with("// END SOLUTION") {
-            if open.take().is_none() {
-                found.push(format!(
-                    "{notebook} cell {cell}, line {}: END SOLUTION without BEGIN SOLUTION",
-                    n + 1
-                ));
-            }
+        } else if t.starts_with("// END SOLUTION") && open.take().is_none() {
+            found.push(format!(
+                "{notebook} cell {cell}, line {}: END SOLUTION without BEGIN SOLUTION",
+                n + 1
+            ));
         }
     }
     if let Some(first) = open {

@@ -754,7 +754,7 @@ fn digits_run_charts() {
         return;
     };
     let ds =
-        nnlab::data::digits::read(&std::path::PathBuf::from(mirror).join("digits/digits.csv.gz"))
+        nnlab::data::digits::read(std::path::PathBuf::from(mirror).join("digits/digits.csv.gz"))
             .unwrap();
     let (train, val) = nnlab::data::split::train_test_split(&ds, 0.3, 20231110, true).unwrap();
     let loaders = Loaders {
@@ -790,7 +790,7 @@ fn digits_run_charts() {
     }
     let cm = json(&interp.plot_confusion(false).unwrap());
     let z = cm["data"][0]["z"].as_array().unwrap();
-    let total: f64 = z.iter().flat_map(|r| floats(r)).sum();
+    let total: f64 = z.iter().flat_map(floats).sum();
     assert_eq!(total as usize, val.len());
     let table = confusion::most_confused_table(&interp, 1).unwrap();
     assert_eq!(table.width(), 4);

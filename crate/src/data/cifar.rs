@@ -53,7 +53,7 @@ pub fn parse_batch(
     pixels: &mut Vec<u8>,
     labels: &mut Vec<u32>,
 ) -> Result<()> {
-    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
         return Err(Error::format(
             path,
             format!(

@@ -180,7 +180,7 @@ mod tests {
         let labels: Vec<u32> = counts
             .iter()
             .enumerate()
-            .flat_map(|(c, &n)| std::iter::repeat(c as u32).take(n))
+            .flat_map(|(c, &n)| std::iter::repeat_n(c as u32, n))
             .collect();
         let pixels = (0..labels.len()).map(|i| i as u8).collect();
         let classes = (0..counts.len()).map(|c| format!("c{c}")).collect();

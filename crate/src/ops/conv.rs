@@ -1113,8 +1113,6 @@ mod tests {
         assert!(e.contains("does not fit"), "{e}");
     }
 
-    /// `max |a − b| / max |b|`.
-
     /// f32 runs the direct kernels where the CPU has AVX-512 (f64 always
     /// runs im2col + gemm): the f32 forward, its backward and the two
     /// gradient functions equal the f64 results to f32 precision, on shapes

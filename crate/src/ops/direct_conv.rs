@@ -349,7 +349,7 @@ impl WeightGrad {
     fn transpose_band(&mut self, dy: &[f32], l: usize, p0: usize, pn: usize) {
         let o = self.o;
         let len = o.next_multiple_of(LANES) * pn;
-        if o % LANES == 0 {
+        if o.is_multiple_of(LANES) {
             // every lane is written below
             self.dyt.resize(len, 0.0);
         } else {
@@ -363,7 +363,7 @@ impl WeightGrad {
             let block = &mut self.dyt[ob * pn..];
             for c0 in (0..pn).step_by(LANES) {
                 let cn = (pn - c0).min(LANES);
-                if cn == LANES && width % LANES == 0 {
+                if cn == LANES && width.is_multiple_of(LANES) {
                     for v in (0..width).step_by(LANES) {
                         let src = &dy[(ob + v) * l + p0 + c0..];
                         let dst = &mut block[c0 * stride + v..];

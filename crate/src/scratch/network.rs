@@ -304,7 +304,7 @@ impl Network {
                 let x = data.train_x.index_select(&idx, 0)?;
                 let y: Vec<u32> = chunk.iter().map(|&i| data.train_labels[i]).collect();
                 if let Some(k) = cfg.check_every {
-                    if k > 0 && step % k == 0 {
+                    if k > 0 && step.is_multiple_of(k) {
                         let t = Instant::now();
                         let rows = cfg.check_rows.clamp(2, chunk.len());
                         let checks = gradcheck::check_network_sample(

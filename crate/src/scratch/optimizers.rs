@@ -214,7 +214,7 @@ mod tests {
         let p = Tensor::new(&[0.0f64], &Device::Cpu).unwrap();
         let g = Tensor::new(&[1.0f64], &Device::Cpu).unwrap();
         let mut o = Momentum::new(0.1, 0.9);
-        let p1 = o.step(&[p], &[g.clone()]).unwrap();
+        let p1 = o.step(&[p], std::slice::from_ref(&g)).unwrap();
         let p2 = o.step(&p1, &[g]).unwrap();
         // −0.1·1 − 0.1·(0.9 + 1)
         assert!((p2[0].to_vec1::<f64>().unwrap()[0] + 0.29).abs() < 1e-12);

@@ -63,8 +63,16 @@ pub const CHECK_START: [f64; 2] = [5.0, -2.0];
 /// every 3 steps in x and every 4 in y.
 pub fn check_gradient(t: usize) -> [f64; 2] {
     let k = ((t - 1) % 20) as f64 / 19.0;
-    let sx = if (t - 1) / 3 % 2 == 0 { 1.0 } else { -1.0 };
-    let sy = if (t - 1) / 4 % 2 == 0 { -1.0 } else { 1.0 };
+    let sx = if ((t - 1) / 3).is_multiple_of(2) {
+        1.0
+    } else {
+        -1.0
+    };
+    let sy = if ((t - 1) / 4).is_multiple_of(2) {
+        -1.0
+    } else {
+        1.0
+    };
     [
         sx * 10f64.powf(-3.0 + 5.0 * k),
         sy * 10f64.powf(2.0 - 5.0 * k),

@@ -85,7 +85,7 @@ impl Interpretation {
                 count: cm.get(t, p),
             })
             .collect();
-        pairs.sort_by(|a, b| b.count.cmp(&a.count));
+        pairs.sort_by_key(|p| std::cmp::Reverse(p.count));
         pairs
     }
 

@@ -505,7 +505,7 @@ impl ProgressBar {
 
     fn update(&self, done: usize, loss: f64) {
         use std::io::Write;
-        if done % 8 != 0 && done != self.batches {
+        if !done.is_multiple_of(8) && done != self.batches {
             return;
         }
         let width = 30;

@@ -336,7 +336,7 @@ impl Scheduler for StepLr {
             return Err(Error::config("StepLR step_size", "0, expected at least 1"));
         }
         self.last_epoch += 1;
-        Ok(if self.last_epoch % self.step_size as u64 == 0 {
+        Ok(if self.last_epoch.is_multiple_of(self.step_size as u64) {
             lr * self.gamma
         } else {
             lr

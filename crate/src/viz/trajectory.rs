@@ -111,7 +111,7 @@ fn common_function(runs: &[Trajectory]) -> Result<Function2d> {
     Ok(first.function)
 }
 
-/// `(x, y)` of a point with short numbers: `(4.257977, 5.4079)`.
+/// `(x, y)` of a point with short numbers, e.g. `(3.262224, 5.2497)`.
 fn point_text(p: [f64; 2]) -> String {
     format!(
         "({}, {})",
@@ -481,10 +481,11 @@ mod tests {
         let d = distance_to_minimum(&runs).unwrap();
         assert!(
             d.description()
-                .starts_with("Расстояние до минимума функции (4.257977, 5.4079)"),
+                .starts_with(&format!("Расстояние до минимума функции {}", point_text(m))),
             "{}",
             d.description()
         );
+        assert!(point_text(m).starts_with("(3.262"), "{}", point_text(m));
         // A box reaching x < 0 leaves those grid cells blank (null).
         let c = contour(&runs, Function2d::ComplexSum, [-1.0, 5.0], [-2.0, 5.0]);
         let v: serde_json::Value = serde_json::from_str(&c.to_json()).unwrap();
