@@ -143,6 +143,10 @@ fn early_stopping_stops_and_restores_the_best_weights() {
         ev.loss,
         best.val_loss
     );
+    // The history says which epoch the model holds, and ranks by it.
+    assert_eq!(h.restored_epoch, Some(best.epoch));
+    assert_eq!(h.kept("val_loss").unwrap(), best.val_loss.unwrap());
+    assert!(h.kept("val_loss").unwrap() < h.last("val_loss").unwrap());
     // The keep-best checkpoint holds that epoch.
     let ck = nnlab::train::checkpoint::load(&best_path, &candle_core::Device::Cpu).unwrap();
     assert_eq!(ck.info.epoch, best.epoch);

@@ -5,7 +5,9 @@
 //!   sklearn's `_approximate_mode` (floor of `n_c/n · n_draws`, the leftover
 //!   draws to the largest remainders, ties broken at random).
 //! - [`split_counts`]: `torch.utils.data.random_split(ds, [50000, 10000, ...])`.
-//! - [`holdout_per_class`]: hw5's per-class validation folder, deterministic.
+//! - [`holdout_per_class`]: hw5's per-class validation folder: in each class
+//!   `⌊f·n_c⌋` samples drawn at random without replacement (hw5's
+//!   `sample_without_replacement(n_c, k, random_state=42)`).
 //!
 //! ```
 //! use nnlab::data::{split::train_test_split, Dataset};
@@ -151,21 +153,25 @@ pub fn split_counts(ds: &Dataset, counts: &[usize], seed: u64) -> Result<Vec<Dat
     Ok(out)
 }
 
-/// `(train, val)`: the last `⌊fraction·n_c⌋` samples of each class (in file
-/// order) go to validation — hw5's `int(num_images * VAL_FRAC)` counts
-/// (826 → 247 at 0.3), with no randomness and no file moves.
-pub fn holdout_per_class(ds: &Dataset, fraction: f64) -> Result<(Dataset, Dataset)> {
+/// `(train, val)`: in each class `⌊fraction·n_c⌋` samples drawn at random
+/// without replacement with `seed` go to validation — hw5's
+/// `int(num_images * VAL_FRAC)` counts (826 → 247 at 0.3) and its
+/// `sample_without_replacement(num_images, num_val, random_state=42)`. The
+/// draw is nnlab's own (the same counts and the same seed give the same
+/// split here, not numpy's indices). Both parts keep the dataset's order.
+pub fn holdout_per_class(ds: &Dataset, fraction: f64, seed: u64) -> Result<(Dataset, Dataset)> {
     check_fraction("holdout_per_class.fraction", fraction)?;
     let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); ds.num_classes()];
     for (i, &l) in ds.labels.iter().enumerate() {
         by_class[l as usize].push(i);
     }
+    let mut rng = StdRng::seed_from_u64(seed);
     let (mut train, mut val) = (Vec::new(), Vec::new());
-    for idx in by_class {
+    for mut idx in by_class {
         let k = (fraction * idx.len() as f64) as usize;
-        let cut = idx.len() - k;
-        train.extend_from_slice(&idx[..cut]);
-        val.extend_from_slice(&idx[cut..]);
+        idx.shuffle(&mut rng);
+        val.extend_from_slice(&idx[..k]);
+        train.extend_from_slice(&idx[k..]);
     }
     train.sort_unstable();
     val.sort_unstable();
@@ -244,17 +250,24 @@ mod tests {
     }
 
     #[test]
-    fn holdout_takes_the_last_of_each_class() {
+    fn holdout_draws_hw5s_counts_at_random_per_class() {
         // hw5: Training counts 826/822/395/827 at 0.3 -> val 247/246/118/248.
         let ds = toy(&[826, 822, 395, 827]);
-        let (tr, va) = holdout_per_class(&ds, 0.3).unwrap();
+        let (tr, va) = holdout_per_class(&ds, 0.3, 42).unwrap();
         assert_eq!(va.class_counts(), vec![247, 246, 118, 248]);
         assert_eq!(tr.class_counts(), vec![579, 576, 277, 579]);
-        let small = toy(&[4, 3]);
-        let (tr, va) = holdout_per_class(&small, 0.5).unwrap();
-        assert_eq!(va.pixels, vec![2, 3, 6]); // last 2 of class 0, last 1 of class 1
-        assert_eq!(tr.pixels, vec![0, 1, 4, 5]);
-        assert!(holdout_per_class(&small, 1.5)
+        // The two parts are disjoint and cover the dataset (pixel i is sample i mod 256).
+        let small = toy(&[40, 30]);
+        let (tr, va) = holdout_per_class(&small, 0.5, 42).unwrap();
+        let mut all: Vec<u8> = tr.pixels.iter().chain(&va.pixels).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..70).collect::<Vec<u8>>());
+        // Random, not the tail of each class: the validation part of class 0
+        // is not samples 20..40, and another seed draws another part.
+        assert_ne!(va.pixels[..20], (20..40).collect::<Vec<u8>>()[..]);
+        assert_eq!(va, holdout_per_class(&small, 0.5, 42).unwrap().1);
+        assert_ne!(va, holdout_per_class(&small, 0.5, 7).unwrap().1);
+        assert!(holdout_per_class(&small, 1.5, 42)
             .unwrap_err()
             .to_string()
             .contains("fraction"));

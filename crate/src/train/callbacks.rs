@@ -54,7 +54,7 @@ impl EpochContext<'_> {
 pub trait Callback: Send {
     fn name(&self) -> String;
     fn on_epoch_end(&mut self, ctx: &mut EpochContext) -> Result<()>;
-    fn on_fit_end(&mut self, _model: &Model, _history: &History) -> Result<()> {
+    fn on_fit_end(&mut self, _model: &Model, _history: &mut History) -> Result<()> {
         Ok(())
     }
 }
@@ -170,9 +170,10 @@ impl Callback for EarlyStopping {
         Ok(())
     }
 
-    fn on_fit_end(&mut self, model: &Model, _history: &History) -> Result<()> {
+    fn on_fit_end(&mut self, model: &Model, history: &mut History) -> Result<()> {
         if let Some(state) = &self.best_state {
             model.load_state_dict(state)?;
+            history.restored_epoch = Some(self.best.epoch);
         }
         Ok(())
     }

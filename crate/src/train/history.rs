@@ -53,6 +53,11 @@ pub struct History {
     /// The run's name (usually the model's).
     pub name: String,
     pub epochs: Vec<EpochRecord>,
+    /// The epoch (1-based) whose weights the model holds after training,
+    /// when a callback put an earlier epoch's weights back
+    /// (`EarlyStopping::restore_best`); `None`: the last epoch's.
+    #[serde(default)]
+    pub restored_epoch: Option<usize>,
 }
 
 impl History {
@@ -60,6 +65,7 @@ impl History {
         History {
             name: name.into(),
             epochs: Vec::new(),
+            restored_epoch: None,
         }
     }
 
@@ -131,14 +137,40 @@ impl History {
         self.epochs.iter().map(|e| e.seconds).sum::<f64>() / self.len() as f64
     }
 
-    /// The run whose last value of `column` is best (the smallest loss, the
-    /// largest of anything else; the first of equal ones): `History::best_run(&runs,
-    /// "val_accuracy")?`. Runs without a value there are passed over.
+    /// The value of `column` at the epoch whose weights the model holds:
+    /// the restored epoch ([`History::restored_epoch`]) or else the last.
+    /// This is what evaluating the trained model reproduces.
+    pub fn kept(&self, column: &str) -> Result<f64> {
+        match self.restored_epoch {
+            None => self.last(column),
+            Some(e) => {
+                let values = self.column(column)?;
+                match values.get(e.wrapping_sub(1)) {
+                    Some(v) if !v.is_nan() => Ok(*v),
+                    _ => Err(Error::config(
+                        "column",
+                        format!(
+                            "`{column}` has no value at epoch {e} (the restored one) of `{}`, which has {} epochs",
+                            self.name,
+                            self.len()
+                        ),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// The run whose trained model is best by `column` — ranked by
+    /// [`History::kept`], the value at the epoch whose weights each model
+    /// holds (the last epoch, or the best one when early stopping restored
+    /// it); the smallest loss, the largest of anything else; the first of
+    /// equal ones: `History::best_run(&runs, "val_accuracy")?`. Runs without
+    /// a value there are passed over.
     pub fn best_run<'a>(runs: &'a [History], column: &str) -> Result<&'a History> {
         let lower = minimize(column);
         let mut best: Option<(&History, f64)> = None;
         for h in runs {
-            let Ok(v) = h.last(column) else { continue };
+            let Ok(v) = h.kept(column) else { continue };
             if best.is_none_or(|(_, b)| if lower { v < b } else { v > b }) {
                 best = Some((h, v));
             }
@@ -147,7 +179,7 @@ impl History {
             (Some((h, _)), _) => Ok(h),
             (None, None) => Err(Error::config("runs", "expected at least one history")),
             // every run lacks it: the first run's error names the columns there are
-            (None, Some(first)) => first.last(column).map(|_| first),
+            (None, Some(first)) => first.kept(column).map(|_| first),
         }
     }
 
@@ -208,9 +240,12 @@ impl History {
         Ok(DataFrame::new(self.epochs.len(), cols)?)
     }
 
-    /// One row per run: `run`, `epochs`, the last epoch's value of every
-    /// loss and metric column, and `seconds_per_epoch` (mean). Columns absent
-    /// from a run are null there.
+    /// One row per run: `run`, `epochs`, the value of every loss and metric
+    /// column at the epoch whose weights the run's model holds
+    /// ([`History::kept`]: the last epoch, or the restored best one), and
+    /// `seconds_per_epoch` (mean). When a run was restored to an earlier
+    /// epoch, a `kept_epoch` column says which epoch the values are from.
+    /// Columns absent from a run are null there.
     pub fn compare(runs: &[History]) -> Result<DataFrame> {
         if runs.is_empty() {
             return Err(Error::config("runs", "expected at least one history"));
@@ -233,16 +268,16 @@ impl History {
                 runs.iter().map(|h| h.len() as u32).collect::<Vec<_>>(),
             ),
         ];
+        if runs.iter().any(|h| h.restored_epoch.is_some()) {
+            cols.push(Column::new(
+                "kept_epoch".into(),
+                runs.iter()
+                    .map(|h| h.restored_epoch.unwrap_or(h.len()) as u32)
+                    .collect::<Vec<_>>(),
+            ));
+        }
         for name in &names {
-            let v: Vec<Option<f64>> = runs
-                .iter()
-                .map(|h| {
-                    h.column(name)
-                        .ok()
-                        .and_then(|c| c.last().copied())
-                        .filter(|x| !x.is_nan())
-                })
-                .collect();
+            let v: Vec<Option<f64>> = runs.iter().map(|h| h.kept(name).ok()).collect();
             cols.push(Column::new(name.as_str().into(), v));
         }
         let secs: Vec<Option<f64>> = runs
@@ -313,8 +348,20 @@ mod tests {
         a.push(rec(2, 0.3, 0.9));
         let mut b = History::new("b");
         b.push(rec(1, 0.4, 0.85));
-        let df = History::compare(&[a, b]).unwrap();
+        let df = History::compare(&[a.clone(), b.clone()]).unwrap();
         assert_eq!(df.shape(), (2, 7));
+        assert!(df.column("kept_epoch").is_err());
+        // a run restored to epoch 1 shows epoch 1's values and says so
+        let mut restored = a.clone();
+        restored.restored_epoch = Some(1);
+        let df2 = History::compare(&[restored, b.clone()]).unwrap();
+        assert_eq!(df2.shape(), (2, 8));
+        let kept = df2.column("kept_epoch").unwrap().u32().unwrap().clone();
+        assert_eq!((kept.get(0), kept.get(1)), (Some(1), Some(1)));
+        assert_eq!(
+            df2.column("val_accuracy").unwrap().f64().unwrap().get(0),
+            Some(0.8)
+        );
         assert_eq!(df.column("epochs").unwrap().u32().unwrap().get(0), Some(2));
         assert!(
             (df.column("val_loss")
@@ -418,5 +465,36 @@ mod tests {
         assert!(e.contains("`val_f1`") && e.contains("val_accuracy"), "{e}");
         assert!(History::best_run(&[], "val_loss").is_err());
         assert!(minimize("val_loss") && !minimize("val_f1_macro"));
+    }
+
+    #[test]
+    fn best_run_ranks_a_restored_run_by_the_epoch_its_model_holds() {
+        // `early` peaked at 0.95 and its best weights were put back; `late`
+        // ends higher than `early`'s last epoch but below its kept one.
+        let mut early = History::new("early");
+        early.push(rec(1, 0.2, 0.95));
+        early.push(rec(2, 0.4, 0.80));
+        let mut late = History::new("late");
+        late.push(rec(1, 0.3, 0.85));
+        let runs = [early.clone(), late.clone()];
+        assert_eq!(
+            History::best_run(&runs, "val_accuracy").unwrap().name,
+            "late"
+        );
+        early.restored_epoch = Some(1);
+        assert_eq!(early.kept("val_accuracy").unwrap(), 0.95);
+        assert_eq!(late.kept("val_accuracy").unwrap(), 0.85);
+        let runs = [early.clone(), late];
+        assert_eq!(
+            History::best_run(&runs, "val_accuracy").unwrap().name,
+            "early"
+        );
+        assert_eq!(History::best_run(&runs, "val_loss").unwrap().name, "early");
+        early.restored_epoch = Some(7);
+        let e = early.kept("val_loss").unwrap_err().to_string();
+        assert!(e.contains("epoch 7") && e.contains("2 epochs"), "{e}");
+        // an old JSON without the field reads as "the last epoch"
+        let json = r#"{"name":"old","epochs":[]}"#;
+        assert_eq!(History::from_json(json).unwrap().restored_epoch, None);
     }
 }

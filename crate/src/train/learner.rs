@@ -265,6 +265,8 @@ impl Learner {
         let bar = self.progress == Progress::Auto && std::io::stdout().is_terminal();
         let lines = self.progress != Progress::Silent;
         let first = self.history.len();
+        // training goes on from the weights the model holds now
+        self.history.restored_epoch = None;
         let mut stopped = None;
         for e in first..first + epochs {
             let record = self.run_epoch(e, first + epochs, bar)?;
@@ -288,7 +290,7 @@ impl Learner {
             }
         }
         for cb in self.callbacks.iter_mut() {
-            cb.on_fit_end(&self.model, &self.history)?;
+            cb.on_fit_end(&self.model, &mut self.history)?;
         }
         if let (Some(why), true) = (stopped, self.progress != Progress::Silent) {
             println!("stopped after epoch {}: {why}", self.history.len());

@@ -60,6 +60,36 @@ fn mode_for(points: usize) -> Mode {
     }
 }
 
+/// At most this many points per line: a longer series (04's 10 000
+/// full-batch steps) is drawn from evenly spaced points plus its smallest,
+/// largest and last values, so a stored chart stays small and its extremes
+/// stay where they are.
+pub const MAX_POINTS: usize = 500;
+
+/// `(x, y)` thinned to at most [`MAX_POINTS`] points (see there).
+fn thin(x: &[f64], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let n = x.len().min(y.len());
+    if n <= MAX_POINTS {
+        return (x[..n].to_vec(), y[..n].to_vec());
+    }
+    let stride = n.div_ceil(MAX_POINTS - 3);
+    let mut keep: Vec<usize> = (0..n).step_by(stride).collect();
+    let finite = || (0..n).filter(|&i| y[i].is_finite());
+    if let Some(lo) = finite().min_by(|&a, &b| y[a].total_cmp(&y[b])) {
+        keep.push(lo);
+    }
+    if let Some(hi) = finite().max_by(|&a, &b| y[a].total_cmp(&y[b])) {
+        keep.push(hi);
+    }
+    keep.push(n - 1);
+    keep.sort_unstable();
+    keep.dedup();
+    (
+        keep.iter().map(|&i| x[i]).collect(),
+        keep.iter().map(|&i| y[i]).collect(),
+    )
+}
+
 /// The title of a loss panel (the axis says `loss`).
 const LOSS_TITLE: &str = "Функция потерь";
 
@@ -69,7 +99,8 @@ fn scatter(c: &Curve, panel: usize, show_legend: bool) -> Box<Scatter<f64, f64>>
     if c.dash {
         line = line.dash(DashType::Dash);
     }
-    Scatter::new(c.x.clone(), c.y.clone())
+    let (x, y) = thin(&c.x, &c.y);
+    Scatter::new(x, y)
         .name(c.name.clone())
         .legend_group(c.group.clone())
         .show_legend(show_legend)
@@ -589,8 +620,10 @@ pub fn lines(
     let longest = series.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
     for (i, (name, v)) in series.iter().enumerate() {
         let c = color(i);
+        let index: Vec<f64> = (0..v.len()).map(|k| k as f64).collect();
+        let (x, y) = thin(&index, v);
         plot.add_trace(
-            Scatter::new((0..v.len()).map(|k| k as f64).collect(), v.clone())
+            Scatter::new(x, y)
                 .name(name.clone())
                 .mode(mode_for(v.len()))
                 .line(Line::new().color(c).width(2.0))
@@ -607,4 +640,31 @@ pub fn lines(
         plot,
         format!("{title}: линий {}, точек до {longest}", series.len()),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_series_are_thinned_keeping_extremes_and_the_end() {
+        let x: Vec<f64> = (0..10_000).map(|i| i as f64).collect();
+        let mut y: Vec<f64> = x.iter().map(|v| (v / 500.0).sin()).collect();
+        y[4321] = -7.0; // a spike between the evenly spaced points
+        let (tx, ty) = thin(&x, &y);
+        assert!(
+            tx.len() <= MAX_POINTS && tx.len() > MAX_POINTS * 9 / 10,
+            "{}",
+            tx.len()
+        );
+        assert_eq!((tx[0], *tx.last().unwrap()), (0.0, 9_999.0));
+        assert!(tx.windows(2).all(|w| w[0] < w[1]));
+        let spike = tx
+            .iter()
+            .position(|&v| v == 4321.0)
+            .expect("the minimum is kept");
+        assert_eq!(ty[spike], -7.0);
+        let short = [1.0, 2.0, 3.0];
+        assert_eq!(thin(&short, &short), (short.to_vec(), short.to_vec()));
+    }
 }
