@@ -10,18 +10,18 @@
 
 pub mod batch_norm;
 pub mod conv;
-pub mod conv_pool;
-pub mod direct_conv;
 pub mod gemm;
-pub mod im2col;
 pub mod linear;
 pub mod pool;
-pub mod reduce;
+pub(crate) mod reduce;
 pub mod relu;
+pub(crate) mod storage;
 
 pub use batch_norm::batch_norm_train;
-pub use conv::{conv2d, conv2d_input_grad, conv2d_relu, conv2d_weight_grad, Conv2dParams};
-pub use conv_pool::conv2d_max_pool;
+pub use conv::direct as direct_conv;
+pub use conv::{
+    conv2d, conv2d_input_grad, conv2d_max_pool, conv2d_relu, conv2d_weight_grad, Conv2dParams,
+};
 pub use linear::{linear, linear_relu, LinearLayout};
 pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_pool2d};
 pub use relu::relu;
