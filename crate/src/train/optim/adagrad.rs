@@ -112,8 +112,8 @@ impl Rule for Adagrad {
         );
         for ((p, &g), s) in p.iter_mut().zip(g).zip(bufs[0].iter_mut()) {
             let g = if decay { g + wd * *p } else { g };
-            *s = *s + g * g;
-            *p = *p + (-clr) * (g / (s.sqrt() + eps));
+            *s += g * g;
+            *p += (-clr) * (g / (s.sqrt() + eps));
         }
     }
 

@@ -101,7 +101,7 @@ impl AdamCfg {
                     *m = m.lerp(g, w1, one);
                     *v = *v * b2 + w2 * (g * g);
                     *vmax = vmax.max(*v);
-                    *p = *p + neg_step * (*m / (vmax.sqrt() / bc2s + eps));
+                    *p += neg_step * (*m / (vmax.sqrt() / bc2s + eps));
                 }
             }
             [] => {
@@ -112,7 +112,7 @@ impl AdamCfg {
                     }
                     *m = m.lerp(g, w1, one);
                     *v = *v * b2 + w2 * (g * g);
-                    *p = *p + neg_step * (*m / (v.sqrt() / bc2s + eps));
+                    *p += neg_step * (*m / (v.sqrt() / bc2s + eps));
                 }
             }
         }

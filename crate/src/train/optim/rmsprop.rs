@@ -155,9 +155,9 @@ impl Rule for RmsProp {
             match mom.as_deref_mut() {
                 Some(b) => {
                     b[i] = b[i] * mu + g / avg;
-                    p[i] = p[i] + (-lr) * b[i];
+                    p[i] += (-lr) * b[i];
                 }
-                None => p[i] = p[i] + (-lr) * (g / avg),
+                None => p[i] += (-lr) * (g / avg),
             }
         }
     }
