@@ -7,6 +7,10 @@
 //! ReLU, training-mode batch normalisation, and the channel sums their
 //! bias gradients need.
 //! On CUDA these call Candle's own kernels.
+//!
+//! Every op's CPU side is written once over the float type ([`gemm::Real`]:
+//! f32 or f64) and reads its operands and picks that type the same way
+//! (`storage.rs`: `operand` and `float_dispatch!`).
 
 pub mod batch_norm;
 pub mod conv;

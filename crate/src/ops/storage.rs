@@ -7,7 +7,7 @@
 //!   with `T = f32` or `T = f64`; any other dtype is the error
 //!   `"<op>: dtype <D> is not supported, use f32 or f64"`.
 //!
-//! ```ignore
+//! ```text
 //! let out = float_dispatch!("relu", s, |T| T::storage(forward::<T>(operand(s, l, "relu", "input")?)));
 //! ```
 //!
