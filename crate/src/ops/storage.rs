@@ -8,7 +8,9 @@
 //!   `"<op>: dtype <D> is not supported, use f32 or f64"`.
 //!
 //! ```text
-//! let out = float_dispatch!("relu", s, |T| T::storage(forward::<T>(operand(s, l, "relu", "input")?)));
+//! let out = float_dispatch!("relu", s, |T| {
+//!     T::storage(forward::<T>(operand(s, l, "relu", "input")?))
+//! });
 //! ```
 //!
 //! An op whose f32 path differs (the direct convolution kernels) spells the

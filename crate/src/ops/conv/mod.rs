@@ -36,10 +36,10 @@
 //! | `mod.rs` | the public functions and their shape checks |
 //! | `forward.rs` | the forward op (`(x, w[, b]) → y`, bias and ReLU fused) and its backward |
 //! | `grad.rs` | the two gradient ops, `(dy, w) → dx` and `(x, dy) → dW` |
-//! | [`fused_pool`] (`fused_pool.rs`) | conv + (ReLU +) max pooling as one op ([`conv2d_max_pool`]) |
+//! | [`fused_pool`] | conv + (ReLU +) max pooling as one op ([`conv2d_max_pool`]) |
 //! | `kernel_choice.rs` | which kernel runs: direct (AVX-512, f32, stride 1) or im2col + gemm |
 //! | `tiling.rs` | samples split across threads, output rows in cache-sized bands |
-//! | [`direct`] (`direct.rs`) | the direct AVX-512 kernels |
+//! | [`direct`] | the direct AVX-512 kernels |
 //! | `im2col.rs` | im2col / col2im, the column matrix of the gemm path |
 
 use candle_core::Tensor;

@@ -16,7 +16,7 @@ use crate::ops::gemm::num_threads;
 
 /// Elements of a column tile: `K × T` f32 values that stay in the L2 cache
 /// next to the product's own packed copy (256 KiB).
-pub(super) const TILE_ELEMS: usize = 64 * 1024;
+const TILE_ELEMS: usize = 64 * 1024;
 
 /// Output rows per column tile: the im2col matrix of a whole sample
 /// (`K × L`, 1.2 MB for a 32-channel 3×3 conv on 32×32) is built and
