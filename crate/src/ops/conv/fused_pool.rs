@@ -448,18 +448,16 @@ mod avx512 {
     }
 }
 
+/// The op's name in errors of its forward's operands ([`conv2d_max_pool`] only
+/// builds this op for an f32 input and weight).
+const OP: &str = "conv2d_max_pool";
+
 /// A CPU tensor's f32 elements in the backward.
 fn cpu_f32<'a>(st: &'a Storage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
     match st {
         Storage::Cpu(c) => operand(c, l, "conv2d", what),
         _ => candle_core::bail!("conv2d_max_pool: the {what} is not on the CPU"),
     }
-}
-
-/// An f32 operand of the forward ([`conv2d_max_pool`] only builds this op
-/// for an f32 input and weight).
-fn f32_only<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
-    operand(s, l, "conv2d_max_pool", what)
 }
 
 impl CustomOp2 for ConvPool {
@@ -475,8 +473,8 @@ impl CustomOp2 for ConvPool {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         Ok(self.forward(
-            f32_only(s1, l1, "input")?,
-            f32_only(s2, l2, "weight")?,
+            operand(s1, l1, OP, "input")?,
+            operand(s2, l2, OP, "weight")?,
             None,
         ))
     }
@@ -508,9 +506,9 @@ impl CustomOp3 for ConvPool {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         Ok(self.forward(
-            f32_only(s1, l1, "input")?,
-            f32_only(s2, l2, "weight")?,
-            Some(f32_only(s3, l3, "bias")?),
+            operand(s1, l1, OP, "input")?,
+            operand(s2, l2, OP, "weight")?,
+            Some(operand(s3, l3, OP, "bias")?),
         ))
     }
 
