@@ -15,6 +15,7 @@ pub mod data;
 pub mod device;
 pub mod display;
 pub mod error;
+mod float;
 pub mod json;
 pub mod models;
 pub mod notebook;

@@ -22,11 +22,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::gemm::{contiguous_data, Real};
+use super::storage::{float_dispatch, operand};
+use crate::float::Real;
 use crate::{Error, Result};
 
 /// `(y, batch mean, biased batch variance)` for `x: [N, C, ...]`, weight
@@ -104,9 +104,8 @@ struct BatchNorm {
     stats: Arc<Mutex<Option<Stats>>>,
 }
 
-fn data<'a, T: Real>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
-    contiguous_data(s, l, "batch_norm", what)
-}
+/// The op's name in operand errors.
+const OP: &str = "batch_norm";
 
 impl BatchNorm {
     /// The `N` runs of channel `ch`, each `l` long.
@@ -232,22 +231,11 @@ impl CustomOp3 for BatchNorm {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let out = match s1 {
-            CpuStorage::F32(_) => f32::storage(self.forward::<f32>(
-                data(s1, l1, "input")?,
-                data(s2, l2, "weight")?,
-                data(s3, l3, "bias")?,
-            )),
-            CpuStorage::F64(_) => f64::storage(self.forward::<f64>(
-                data(s1, l1, "input")?,
-                data(s2, l2, "weight")?,
-                data(s3, l3, "bias")?,
-            )),
-            other => candle_core::bail!(
-                "batch_norm: dtype {:?} is not supported, use f32 or f64",
-                other.dtype()
-            ),
-        };
+        let out = float_dispatch!("batch_norm", s1, |T| T::storage(self.forward::<T>(
+            operand(s1, l1, OP, "input")?,
+            operand(s2, l2, OP, "weight")?,
+            operand(s3, l3, OP, "bias")?,
+        )));
         Ok((out, l1.shape().clone()))
     }
 
@@ -279,38 +267,19 @@ impl CustomOp3 for BatchNorm {
         };
         let dev = x.device();
         let (c, shape) = (self.c, x.shape().clone());
-        let (dx, dg, db) = match xs {
-            CpuStorage::F32(_) => {
-                let (dx, dg, db) = self.backward::<f32>(
-                    data(xs, xl, "input")?,
-                    data(gs, gl, "weight")?,
-                    data(ds, dl, "output gradient")?,
-                    &stats,
-                );
-                (
-                    Tensor::from_vec(dx, shape, dev)?,
-                    Tensor::from_vec(dg, c, dev)?,
-                    Tensor::from_vec(db, c, dev)?,
-                )
-            }
-            CpuStorage::F64(_) => {
-                let (dx, dg, db) = self.backward::<f64>(
-                    data(xs, xl, "input")?,
-                    data(gs, gl, "weight")?,
-                    data(ds, dl, "output gradient")?,
-                    &stats,
-                );
-                (
-                    Tensor::from_vec(dx, shape, dev)?,
-                    Tensor::from_vec(dg, c, dev)?,
-                    Tensor::from_vec(db, c, dev)?,
-                )
-            }
-            other => candle_core::bail!(
-                "batch_norm backward: dtype {:?} is not supported",
-                other.dtype()
-            ),
-        };
+        let (dx, dg, db) = float_dispatch!("batch_norm backward", xs, |T| {
+            let (dx, dg, db) = self.backward::<T>(
+                operand(xs, xl, OP, "input")?,
+                operand(gs, gl, OP, "weight")?,
+                operand(ds, dl, OP, "output gradient")?,
+                &stats,
+            );
+            (
+                Tensor::from_vec(dx, shape, dev)?,
+                Tensor::from_vec(dg, c, dev)?,
+                Tensor::from_vec(db, c, dev)?,
+            )
+        });
         Ok((
             x.track_op().then_some(dx),
             gamma.track_op().then_some(dg),

@@ -22,12 +22,13 @@
 //! assert_eq!(y.to_vec2::<f32>().unwrap(), [[1.5, 3., 3.]]);
 //! ```
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
-use super::gemm::{contiguous_data, gemm, num_threads, Mat, Real};
+use super::gemm::{gemm, num_threads, Mat};
 use super::reduce::channel_sum;
 use super::relu::{relu_grad, relu_in_place};
+use super::storage::{float_dispatch, operand};
+use crate::float::Real;
 use crate::{Error, Result};
 
 /// How a linear layer stores its weight.
@@ -148,9 +149,8 @@ fn w_out_in<'a, T>(w: &'a [T], l: &Linear) -> Mat<'a, T> {
     }
 }
 
-fn data<'a, T: Real>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
-    contiguous_data(s, l, "linear", what)
-}
+/// The op's name in operand errors.
+const OP: &str = "linear";
 
 impl Linear {
     fn run<T: Real>(&self, x: &[T], w: &[T], b: Option<&[T]>) -> Vec<T> {
@@ -185,26 +185,17 @@ impl Linear {
         b: Option<(&CpuStorage, &Layout)>,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let shape = Shape::from((self.rows, self.out));
-        let out = match s1 {
-            CpuStorage::F32(_) => {
-                let b = match b {
-                    Some((s, l)) => Some(data::<f32>(s, l, "bias")?),
-                    None => None,
-                };
-                f32::storage(self.run::<f32>(data(s1, l1, "input")?, data(s2, l2, "weight")?, b))
-            }
-            CpuStorage::F64(_) => {
-                let b = match b {
-                    Some((s, l)) => Some(data::<f64>(s, l, "bias")?),
-                    None => None,
-                };
-                f64::storage(self.run::<f64>(data(s1, l1, "input")?, data(s2, l2, "weight")?, b))
-            }
-            other => candle_core::bail!(
-                "linear: dtype {:?} is not supported, use f32 or f64",
-                other.dtype()
-            ),
-        };
+        let out = float_dispatch!("linear", s1, |T| {
+            let b = match b {
+                Some((s, l)) => Some(operand::<T>(s, l, OP, "bias")?),
+                None => None,
+            };
+            T::storage(self.run::<T>(
+                operand(s1, l1, OP, "input")?,
+                operand(s2, l2, OP, "weight")?,
+                b,
+            ))
+        });
         Ok((out, shape))
     }
 
@@ -400,18 +391,10 @@ impl CustomOp2 for LinearGrad {
                 },
             ),
         };
-        let out = match s1 {
-            CpuStorage::F32(_) => {
-                f32::storage(self.run::<f32>(data(s1, l1, names[0])?, data(s2, l2, names[1])?))
-            }
-            CpuStorage::F64(_) => {
-                f64::storage(self.run::<f64>(data(s1, l1, names[0])?, data(s2, l2, names[1])?))
-            }
-            other => candle_core::bail!(
-                "linear backward: dtype {:?} is not supported",
-                other.dtype()
-            ),
-        };
+        let out = float_dispatch!("linear backward", s1, |T| T::storage(self.run::<T>(
+            operand(s1, l1, OP, names[0])?,
+            operand(s2, l2, OP, names[1])?
+        )));
         Ok((out, shape))
     }
 }

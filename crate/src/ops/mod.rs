@@ -7,21 +7,25 @@
 //! ReLU, training-mode batch normalisation, and the channel sums their
 //! bias gradients need.
 //! On CUDA these call Candle's own kernels.
+//!
+//! Every op's CPU side is written once over the float type ([`gemm::Real`]:
+//! f32 or f64) and reads its operands and picks that type the same way
+//! (`storage.rs`: `operand` and `float_dispatch!`).
 
 pub mod batch_norm;
 pub mod conv;
-pub mod conv_pool;
-pub mod direct_conv;
 pub mod gemm;
-pub mod im2col;
 pub mod linear;
 pub mod pool;
-pub mod reduce;
+pub(crate) mod reduce;
 pub mod relu;
+pub(crate) mod storage;
 
 pub use batch_norm::batch_norm_train;
-pub use conv::{conv2d, conv2d_input_grad, conv2d_relu, conv2d_weight_grad, Conv2dParams};
-pub use conv_pool::conv2d_max_pool;
+pub use conv::direct as direct_conv;
+pub use conv::{
+    conv2d, conv2d_input_grad, conv2d_max_pool, conv2d_relu, conv2d_weight_grad, Conv2dParams,
+};
 pub use linear::{linear, linear_relu, LinearLayout};
 pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_pool2d};
 pub use relu::relu;

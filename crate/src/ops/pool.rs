@@ -18,11 +18,11 @@
 //! assert_eq!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), [10., 11., 14., 15.]);
 //! ```
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::gemm::{contiguous_data, Real};
+use super::storage::{float_dispatch, operand};
+use crate::float::Real;
 use crate::{Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,10 +210,6 @@ pub(super) fn fixed_output(
     Ok(((h - k) / s + 1, (w - k) / s + 1))
 }
 
-fn slice<'a, T: Real>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [T]> {
-    contiguous_data(s, l, "pooling", "input")
-}
-
 /// Position (in the plane) of the first largest value of a window; NaN wins.
 fn argmax<T: Real>(
     plane: &[T],
@@ -317,14 +313,9 @@ impl CustomOp1 for Pool {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let shape = Shape::from((self.win.n, self.win.c, self.win.oh, self.win.ow));
-        let out = match s {
-            CpuStorage::F32(_) => f32::storage(self.run::<f32>(slice(s, l)?)),
-            CpuStorage::F64(_) => f64::storage(self.run::<f64>(slice(s, l)?)),
-            other => candle_core::bail!(
-                "pooling: dtype {:?} is not supported, use f32 or f64",
-                other.dtype()
-            ),
-        };
+        let out = float_dispatch!("pooling", s, |T| T::storage(
+            self.run::<T>(operand(s, l, "pooling", "input")?)
+        ));
         Ok((out, shape))
     }
 
@@ -422,14 +413,10 @@ impl CustomOp2 for PoolGrad {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let shape = Shape::from((self.win.n, self.win.c, self.win.h, self.win.w));
-        let out = match s1 {
-            CpuStorage::F32(_) => f32::storage(self.run::<f32>(slice(s1, l1)?, slice(s2, l2)?)),
-            CpuStorage::F64(_) => f64::storage(self.run::<f64>(slice(s1, l1)?, slice(s2, l2)?)),
-            other => candle_core::bail!(
-                "pooling backward: dtype {:?} is not supported",
-                other.dtype()
-            ),
-        };
+        let out = float_dispatch!("pooling backward", s1, |T| T::storage(self.run::<T>(
+            operand(s1, l1, "pooling", "input")?,
+            operand(s2, l2, "pooling", "input")?,
+        )));
         Ok((out, shape))
     }
 }

@@ -4,11 +4,12 @@
 //! view element by element; here each thread sums a block of samples and
 //! the partial sums are added.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::gemm::{contiguous_data, num_threads, Real};
+use super::gemm::num_threads;
+use super::storage::{float_dispatch, operand};
+use crate::float::Real;
 
 /// `t` (any shape with `n·c·l` elements, `c` at the second position of the
 /// `[n, c, l]` view) → `[c]`.
@@ -83,18 +84,12 @@ impl CustomOp1 for ChannelSum {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let out = match s {
-            CpuStorage::F32(_) => {
-                f32::storage(self.run::<f32>(contiguous_data(s, l, "channel sum", "input")?))
-            }
-            CpuStorage::F64(_) => {
-                f64::storage(self.run::<f64>(contiguous_data(s, l, "channel sum", "input")?))
-            }
-            other => candle_core::bail!(
-                "channel sum: dtype {:?} is not supported, use f32 or f64",
-                other.dtype()
-            ),
-        };
+        let out = float_dispatch!("channel sum", s, |T| T::storage(self.run::<T>(operand(
+            s,
+            l,
+            "channel sum",
+            "input"
+        )?)));
         Ok((out, Shape::from(self.c)))
     }
 }

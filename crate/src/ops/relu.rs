@@ -11,11 +11,11 @@
 //! assert_eq!(nnlab::ops::relu(&x).unwrap().to_vec1::<f32>().unwrap(), [0., 0., 2.]);
 //! ```
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::gemm::{contiguous_data, Real};
+use super::storage::{float_dispatch, operand};
+use crate::float::Real;
 use crate::Result;
 
 /// Elements per parallel task: small tensors stay on one thread.
@@ -27,10 +27,6 @@ pub fn relu(x: &Tensor) -> Result<Tensor> {
         return Ok(x.relu()?);
     }
     Ok(x.contiguous()?.apply_op1(Relu)?)
-}
-
-fn data<'a, T: Real>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
-    contiguous_data(s, l, "relu", what)
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -55,14 +51,9 @@ impl CustomOp1 for Relu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let out = match s {
-            CpuStorage::F32(_) => f32::storage(forward::<f32>(data(s, l, "input")?)),
-            CpuStorage::F64(_) => f64::storage(forward::<f64>(data(s, l, "input")?)),
-            other => candle_core::bail!(
-                "relu: dtype {:?} is not supported, use f32 or f64",
-                other.dtype()
-            ),
-        };
+        let out = float_dispatch!("relu", s, |T| T::storage(forward::<T>(operand(
+            s, l, "relu", "input"
+        )?)));
         Ok((out, l.shape().clone()))
     }
 
@@ -114,19 +105,10 @@ impl CustomOp2 for ReluGrad {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let out = match s1 {
-            CpuStorage::F32(_) => f32::storage(backward::<f32>(
-                data(s1, l1, "output")?,
-                data(s2, l2, "output gradient")?,
-            )),
-            CpuStorage::F64(_) => f64::storage(backward::<f64>(
-                data(s1, l1, "output")?,
-                data(s2, l2, "output gradient")?,
-            )),
-            other => {
-                candle_core::bail!("relu backward: dtype {:?} is not supported", other.dtype())
-            }
-        };
+        let out = float_dispatch!("relu backward", s1, |T| T::storage(backward::<T>(
+            operand(s1, l1, "relu", "output")?,
+            operand(s2, l2, "relu", "output gradient")?,
+        )));
         Ok((out, l1.shape().clone()))
     }
 }

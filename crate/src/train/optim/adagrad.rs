@@ -104,16 +104,16 @@ impl Rule for Adagrad {
 
     #[inline(always)]
     fn host<T: Real>(&self, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [&mut [T]]) {
-        let clr = T::of(k.lr / (1.0 + (k.step - 1) as f64 * self.lr_decay));
+        let clr = T::from_f64(k.lr / (1.0 + (k.step - 1) as f64 * self.lr_decay));
         let (wd, eps, decay) = (
-            T::of(self.weight_decay),
-            T::of(self.eps),
+            T::from_f64(self.weight_decay),
+            T::from_f64(self.eps),
             self.weight_decay != 0.0,
         );
         for ((p, &g), s) in p.iter_mut().zip(g).zip(bufs[0].iter_mut()) {
             let g = if decay { g + wd * *p } else { g };
-            *s = *s + g * g;
-            *p = *p + (-clr) * (g / (s.sqrt() + eps));
+            *s += g * g;
+            *p += (-clr) * (g / (s.sqrt() + eps));
         }
     }
 

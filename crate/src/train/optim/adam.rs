@@ -69,22 +69,22 @@ impl AdamCfg {
     pub(crate) fn host<T: Real>(&self, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [&mut [T]]) {
         let bc1 = 1.0 - self.beta1.powi(k.step as i32);
         let bc2 = 1.0 - self.beta2.powi(k.step as i32);
-        let neg_step = T::of(-(k.lr / bc1));
-        let eps = T::of(self.eps);
+        let neg_step = T::from_f64(-(k.lr / bc1));
+        let eps = T::from_f64(self.eps);
         let (w1, b2, w2, one) = (
-            T::of(1.0 - self.beta1),
-            T::of(self.beta2),
-            T::of(1.0 - self.beta2),
-            T::of(1.0),
+            T::from_f64(1.0 - self.beta1),
+            T::from_f64(self.beta2),
+            T::from_f64(1.0 - self.beta2),
+            T::from_f64(1.0),
         );
         let l2 = !self.decoupled && self.weight_decay != 0.0;
         let (wd, shrink) = (
-            T::of(self.weight_decay),
-            T::of(1.0 - k.lr * self.weight_decay),
+            T::from_f64(self.weight_decay),
+            T::from_f64(1.0 - k.lr * self.weight_decay),
         );
         let shrinks = self.decoupled && self.weight_decay != 0.0;
         let [m, v, rest @ ..] = bufs else { return };
-        let bc2s = T::of(bc2.sqrt());
+        let bc2s = T::from_f64(bc2.sqrt());
         match rest {
             [vmax, ..] => {
                 for ((((p, &g), m), v), vmax) in p
@@ -101,7 +101,7 @@ impl AdamCfg {
                     *m = m.lerp(g, w1, one);
                     *v = *v * b2 + w2 * (g * g);
                     *vmax = vmax.max(*v);
-                    *p = *p + neg_step * (*m / (vmax.sqrt() / bc2s + eps));
+                    *p += neg_step * (*m / (vmax.sqrt() / bc2s + eps));
                 }
             }
             [] => {
@@ -112,7 +112,7 @@ impl AdamCfg {
                     }
                     *m = m.lerp(g, w1, one);
                     *v = *v * b2 + w2 * (g * g);
-                    *p = *p + neg_step * (*m / (v.sqrt() / bc2s + eps));
+                    *p += neg_step * (*m / (v.sqrt() / bc2s + eps));
                 }
             }
         }

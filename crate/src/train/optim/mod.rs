@@ -50,7 +50,6 @@ use candle_core::{CpuStorage, DType, Device, Layout, Tensor, Var};
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::ops::{Add, Div, Mul, Neg, Sub};
 
 /// A torch.optim-style optimizer, object-safe (`Box<dyn Optimizer>`).
 pub trait Optimizer: Send {
@@ -214,61 +213,8 @@ pub(crate) fn unit(field: &str, x: f64) -> Result<()> {
     }
 }
 
-/// The float types the fused CPU path computes in.
-pub(crate) trait Real:
-    Copy
-    + Send
-    + Sync
-    + PartialOrd
-    + Add<Output = Self>
-    + Sub<Output = Self>
-    + Mul<Output = Self>
-    + Div<Output = Self>
-    + Neg<Output = Self>
-{
-    fn of(x: f64) -> Self;
-    fn sqrt(self) -> Self;
-    /// torch's `lerp(start, end, w)`: `start + w·(end − start)` for `w < ½`,
-    /// else `end − (end − start)·(1 − w)`.
-    #[inline]
-    fn lerp(self, end: Self, w: Self, one: Self) -> Self {
-        if w < Self::of(0.5) {
-            self + w * (end - self)
-        } else {
-            end - (end - self) * (one - w)
-        }
-    }
-    #[inline]
-    fn max(self, other: Self) -> Self {
-        if other > self {
-            other
-        } else {
-            self
-        }
-    }
-}
-
-impl Real for f32 {
-    #[inline]
-    fn of(x: f64) -> Self {
-        x as f32
-    }
-    #[inline]
-    fn sqrt(self) -> Self {
-        f32::sqrt(self)
-    }
-}
-
-impl Real for f64 {
-    #[inline]
-    fn of(x: f64) -> Self {
-        x
-    }
-    #[inline]
-    fn sqrt(self) -> Self {
-        f64::sqrt(self)
-    }
-}
+/// The float types the fused CPU path computes in (the crate's one float trait).
+pub(crate) use crate::float::Real;
 
 /// Where one step of one parameter stands.
 #[derive(Clone, Copy, Debug)]

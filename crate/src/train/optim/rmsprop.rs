@@ -117,12 +117,16 @@ impl Rule for RmsProp {
     #[inline(always)]
     fn host<T: Real>(&self, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [&mut [T]]) {
         let (lr, wd, eps, mu) = (
-            T::of(k.lr),
-            T::of(self.weight_decay),
-            T::of(self.eps),
-            T::of(self.momentum),
+            T::from_f64(k.lr),
+            T::from_f64(self.weight_decay),
+            T::from_f64(self.eps),
+            T::from_f64(self.momentum),
         );
-        let (alpha, w, one) = (T::of(self.alpha), T::of(1.0 - self.alpha), T::of(1.0));
+        let (alpha, w, one) = (
+            T::from_f64(self.alpha),
+            T::from_f64(1.0 - self.alpha),
+            T::from_f64(1.0),
+        );
         let decay = self.weight_decay != 0.0;
         let (sq, rest) = bufs
             .split_first_mut()
@@ -151,9 +155,9 @@ impl Rule for RmsProp {
             match mom.as_deref_mut() {
                 Some(b) => {
                     b[i] = b[i] * mu + g / avg;
-                    p[i] = p[i] + (-lr) * b[i];
+                    p[i] += (-lr) * b[i];
                 }
-                None => p[i] = p[i] + (-lr) * (g / avg),
+                None => p[i] += (-lr) * (g / avg),
             }
         }
     }

@@ -113,8 +113,12 @@ impl Rule for Sgd {
 
     #[inline(always)]
     fn host<T: Real>(&self, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [&mut [T]]) {
-        let (lr, wd, mu) = (T::of(k.lr), T::of(self.weight_decay), T::of(self.momentum));
-        let damp = T::of(1.0 - self.dampening);
+        let (lr, wd, mu) = (
+            T::from_f64(k.lr),
+            T::from_f64(self.weight_decay),
+            T::from_f64(self.momentum),
+        );
+        let damp = T::from_f64(1.0 - self.dampening);
         let decay = self.weight_decay != 0.0;
         match bufs {
             [] => {

@@ -6,7 +6,7 @@
 //! `L = OH·OW`. col2im is its adjoint: it adds every column entry back onto
 //! the pixel it came from.
 
-use super::gemm::Real;
+use crate::float::Real;
 
 /// Geometry of a 2-D convolution on one sample.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,7 +104,9 @@ impl Geometry {
     }
 }
 
-/// Fills `cols` (`K × L`) from the image `x` (`C × H × W`).
+/// Fills `cols` (`K × L`) from the image `x` (`C × H × W`) (the ops use
+/// [`im2col_rows`]; this whole-sample form is the tests' reference).
+#[cfg(test)]
 pub fn im2col<T: Real>(g: &Geometry, x: &[T], cols: &mut [T]) {
     im2col_rows(g, x, 0..g.oh, cols)
 }
@@ -146,7 +148,9 @@ pub fn im2col_rows<T: Real>(g: &Geometry, x: &[T], rows: std::ops::Range<usize>,
 }
 
 /// Sums the column matrix `cols` (`K × L`) back into the image `x` (`C × H × W`),
-/// overwriting it (the adjoint of [`im2col`]).
+/// overwriting it (the adjoint of [`im2col`]; the ops use
+/// [`col2im_add_rows`], this whole-sample form is the tests').
+#[cfg(test)]
 pub fn col2im<T: Real>(g: &Geometry, cols: &[T], x: &mut [T]) {
     // zeroed by a write before the adds (a read of fresh memory maps the zero
     // page, and each later write then copies it)

@@ -22,7 +22,7 @@
 //! instead writes a `K × L` column matrix, packs it again, and spent 35 % of
 //! a CIFAR10CNN epoch doing so (BENCHMARKS.md).
 //!
-//! Used by [`super::conv`] and [`super::conv_pool`] for f32 on CPUs with AVX-512F; elsewhere (and for
+//! Used by the convolution ops ([`super`]) for f32 on CPUs with AVX-512F; elsewhere (and for
 //! f64, strides and dilations) the im2col path runs. `NNLAB_CONV=im2col`
 //! turns this path off, for comparisons.
 

@@ -3,7 +3,7 @@
 //! `Conv2d → MaxPool2d → ReLU` (hw5), which are equal since ReLU is
 //! monotone (the model's forward fuses both).
 //!
-//! On the CPU in f32 with the direct kernels ([`super::direct_conv`]), the
+//! On the CPU in f32 with the direct kernels ([`super::direct`]), the
 //! convolution's output `z` of one sample lives only in a per-thread
 //! buffer: the forward pools it at once and keeps, for every output, the
 //! position of its window's maximum (one byte, `r·k + c`); the backward
@@ -30,18 +30,17 @@
 
 use std::sync::OnceLock;
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
-use super::conv::{
-    checked_geometry, chunks, contiguous, conv2d, conv2d_relu, direct_forward, direct_grad_input,
-    Conv2dParams,
-};
-use super::direct_conv::{self, DirectConv, WeightGrad};
+use super::direct::{self, DirectConv, WeightGrad};
 use super::im2col::Geometry;
-use super::pool::{fixed_output, max_pool2d};
-use super::reduce::sum_partials;
+use super::kernel_choice::{direct_forward, direct_grad_input};
+use super::tiling::chunks;
+use super::{checked_geometry, conv2d, conv2d_relu, Conv2dParams};
+use crate::ops::pool::{fixed_output, max_pool2d};
+use crate::ops::reduce::sum_partials;
+use crate::ops::storage::operand;
 use crate::Result;
 
 /// `relu(max_pool2d(conv2d(x, w, b), k, s))` when `relu`, else
@@ -119,7 +118,7 @@ impl ConvPool {
         FUSED_RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (g, o, dc) = (&self.g, self.o, &self.dc);
         let (xs, l, ys) = (g.c * g.h * g.w, g.oh * g.ow, o * self.ph * self.pw);
-        let packed = direct_conv::pack(w, o, g.k());
+        let packed = direct::pack(w, o, g.k());
         let mut y = vec![0f32; self.n * ys];
         let mut arg = vec![0u8; self.n * ys];
         let mut jobs = Vec::new();
@@ -224,7 +223,7 @@ impl ConvPool {
         );
         let (g, o, dc, k) = (&self.g, self.o, &self.dc, self.g.k());
         let (xs, l, ys) = (g.c * g.h * g.w, g.oh * g.ow, o * self.ph * self.pw);
-        let flipped = dc_in.map(|_| direct_conv::pack_flipped(wv, o, g.c, g.kh, g.kw));
+        let flipped = dc_in.map(|_| direct::pack_flipped(wv, o, g.c, g.kh, g.kw));
         let mut dx: Vec<f32> = Vec::with_capacity(if need_dx { self.n * xs } else { 0 });
         let mut jobs = Vec::new();
         let mut rest = &mut dx.spare_capacity_mut()[..];
@@ -307,7 +306,7 @@ impl ConvPool {
 fn column_max(m: &mut [f32], a: &mut [u32], row: &[f32], r: u32) {
     assert!(a.len() == m.len() && row.len() == m.len());
     #[cfg(target_arch = "x86_64")]
-    if direct_conv::available() {
+    if direct::available() {
         // SAFETY: AVX-512F is there; the three slices have the same length
         // and every access is masked to it.
         unsafe { avx512::column_max(m, a, row, r) };
@@ -337,7 +336,7 @@ fn window_max(
         y.len() == arg.len() && m.len() == rows.len() && m.len() >= (y.len().max(1) - 1) * s + k
     );
     #[cfg(target_arch = "x86_64")]
-    if direct_conv::available() && m.len() < (i32::MAX as usize) {
+    if direct::available() && m.len() < (i32::MAX as usize) {
         // SAFETY: AVX-512F is there; every gathered index `j·s + c` with
         // `j < y.len()`, `c < k` is below `m.len()` (asserted above).
         unsafe { avx512::window_max(m, rows, k, s, relu, y, arg) };
@@ -449,20 +448,15 @@ mod avx512 {
     }
 }
 
+/// The op's name in errors of its forward's operands ([`conv2d_max_pool`] only
+/// builds this op for an f32 input and weight).
+const OP: &str = "conv2d_max_pool";
+
+/// A CPU tensor's f32 elements in the backward.
 fn cpu_f32<'a>(st: &'a Storage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
     match st {
-        Storage::Cpu(c) => contiguous(c, l, what),
+        Storage::Cpu(c) => operand(c, l, "conv2d", what),
         _ => candle_core::bail!("conv2d_max_pool: the {what} is not on the CPU"),
-    }
-}
-
-fn f32_only<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
-    match s {
-        CpuStorage::F32(_) => contiguous(s, l, what),
-        other => candle_core::bail!(
-            "conv2d_max_pool: the {what} has dtype {:?}, expected f32",
-            other.dtype()
-        ),
     }
 }
 
@@ -479,8 +473,8 @@ impl CustomOp2 for ConvPool {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         Ok(self.forward(
-            f32_only(s1, l1, "input")?,
-            f32_only(s2, l2, "weight")?,
+            operand(s1, l1, OP, "input")?,
+            operand(s2, l2, OP, "weight")?,
             None,
         ))
     }
@@ -512,9 +506,9 @@ impl CustomOp3 for ConvPool {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         Ok(self.forward(
-            f32_only(s1, l1, "input")?,
-            f32_only(s2, l2, "weight")?,
-            Some(f32_only(s3, l3, "bias")?),
+            operand(s1, l1, OP, "input")?,
+            operand(s2, l2, OP, "weight")?,
+            Some(operand(s3, l3, OP, "bias")?),
         ))
     }
 
@@ -577,7 +571,7 @@ mod tests {
                 with_relu,
             )
             .unwrap();
-            if direct_conv::available() {
+            if direct::available() {
                 assert!(
                     FUSED_RUNS.load(std::sync::atomic::Ordering::Relaxed) > before,
                     "case {i}: the fused op ran"

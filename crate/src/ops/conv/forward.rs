@@ -1,0 +1,249 @@
+//! The forward op of [`conv2d`](super::conv2d) /
+//! [`conv2d_relu`](super::conv2d_relu) on the CPU, per sample `n`:
+//!
+//! ```text
+//! y[n] = relu?( b ⊗ 1 + W · im2col(x[n]) )      W: O×K, im2col(x[n]): K×L
+//! ```
+//!
+//! with `K = C·KH·KW`, `L = OH·OW`: im2col + gemm a band of output rows at
+//! a time ([`super::tiling`]), or in f32 the direct kernels where
+//! [`super::kernel_choice`] picks them. The bias is the product's initial
+//! value (one pass, its gradient one channel sum of `dy`); the ReLU is
+//! applied while the sample's output is in cache, and the backward masks
+//! `dy` once by `y > 0`.
+
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+
+use super::direct;
+use super::grad::{Conv2dGradInput, Conv2dGradWeight};
+use super::im2col::{im2col_rows, Geometry};
+use super::kernel_choice::direct_forward;
+use super::tiling::{for_each_sample, tile_rows, tiles};
+use crate::float::Real;
+use crate::ops::gemm::{gemm, gemm_rows, Mat};
+use crate::ops::reduce::channel_sum;
+use crate::ops::relu::{relu_grad, relu_in_place};
+use crate::ops::storage::{float_dispatch, operand};
+
+/// The op's name in errors.
+const OP: &str = "conv2d";
+
+/// The input, the weight and the bias (if any) as `&[T]`, read in that order.
+fn operands<'a, T: Real>(
+    s1: &'a CpuStorage,
+    l1: &Layout,
+    s2: &'a CpuStorage,
+    l2: &Layout,
+    b: Option<(&'a CpuStorage, &Layout)>,
+) -> candle_core::Result<(&'a [T], &'a [T], Option<&'a [T]>)> {
+    let x = operand(s1, l1, OP, "input")?;
+    let w = operand(s2, l2, OP, "weight")?;
+    let b = match b {
+        Some((s3, l3)) => Some(operand(s3, l3, OP, "bias")?),
+        None => None,
+    };
+    Ok((x, w, b))
+}
+
+/// The forward op: `(x, w) → y`, or `(x, w, b) → y` with the bias added
+/// in the same pass (no separate broadcast add, and its gradient is one
+/// channel sum of `dy` instead of Candle's strided reduction).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Conv2d {
+    pub(super) g: Geometry,
+    pub(super) n: usize,
+    pub(super) o: usize,
+    /// `y = relu(conv)`: see [`conv2d_relu`](super::conv2d_relu)
+    pub(super) relu: bool,
+}
+
+impl Conv2d {
+    fn run_f32(&self, x: &[f32], w: &[f32], b: Option<&[f32]>) -> Vec<f32> {
+        let Some(dc) = direct_forward(&self.g) else {
+            return self.run(x, w, b);
+        };
+        let (xs, ys) = (self.g.c * self.g.h * self.g.w, self.o * self.g.l());
+        let packed = direct::pack(w, self.o, self.g.k());
+        // every element is written by the kernel: no zero fill first (a
+        // memset of the whole output when the allocator reuses memory)
+        let mut y = Vec::with_capacity(self.n * ys);
+        for_each_sample(
+            self.n,
+            &mut y.spare_capacity_mut()[..self.n * ys],
+            ys,
+            dc.scratch_len(),
+            |s, yn, scratch: &mut [f32], _| {
+                let xp = dc.padded(&x[s * xs..(s + 1) * xs], scratch);
+                dc.forward(xp, &packed, b, self.relu, yn);
+            },
+        );
+        // SAFETY: `forward` wrote all `ys` elements of every sample
+        unsafe { y.set_len(self.n * ys) };
+        y
+    }
+
+    fn run<T: Real>(&self, x: &[T], w: &[T], b: Option<&[T]>) -> Vec<T> {
+        let g = &self.g;
+        let (k, l, o) = (g.k(), g.l(), self.o);
+        let (xs, ys) = (g.c * g.h * g.w, o * l);
+        let mut y = vec![T::ZERO; self.n * ys];
+        let tile = tile_rows(g);
+        let scratch = if g.is_pointwise() { 0 } else { k * tile * g.ow };
+        for_each_sample(self.n, &mut y, ys, scratch, |s, yn, cols, inner| {
+            let xn = &x[s * xs..(s + 1) * xs];
+            if let Some(b) = b {
+                for (row, &bo) in yn.chunks_mut(l).zip(b) {
+                    row.fill(bo);
+                }
+            }
+            if g.is_pointwise() {
+                gemm(
+                    o,
+                    l,
+                    k,
+                    yn,
+                    b.is_some(),
+                    Mat::rows(w, k),
+                    Mat::rows(xn, l),
+                    inner,
+                );
+                if self.relu {
+                    relu_in_place(yn);
+                }
+                return;
+            }
+            for rows in tiles(g.oh, tile) {
+                let (at, t) = (rows.start * g.ow, rows.len() * g.ow);
+                im2col_rows(g, xn, rows, cols);
+                gemm_rows(
+                    o,
+                    t,
+                    k,
+                    &mut yn[at..],
+                    l,
+                    b.is_some(),
+                    Mat::rows(w, k),
+                    Mat::rows(cols, t),
+                    inner,
+                );
+            }
+            if self.relu {
+                relu_in_place(yn);
+            }
+        });
+        y
+    }
+
+    /// `cpu_fwd` of both ops: `b` is the bias operand of the three-input one.
+    fn cpu(
+        &self,
+        (s1, l1): (&CpuStorage, &Layout),
+        (s2, l2): (&CpuStorage, &Layout),
+        b: Option<(&CpuStorage, &Layout)>,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let shape = Shape::from((self.n, self.o, self.g.oh, self.g.ow));
+        let out = float_dispatch!(
+            OP,
+            s1,
+            f32 => {
+                let (x, w, b) = operands(s1, l1, s2, l2, b)?;
+                f32::storage(self.run_f32(x, w, b))
+            },
+            f64 => {
+                let (x, w, b) = operands(s1, l1, s2, l2, b)?;
+                f64::storage(self.run::<f64>(x, w, b))
+            },
+        );
+        Ok((out, shape))
+    }
+
+    /// `(dx, dW, dy)`, `dy` masked by `y > 0` when the op includes the ReLU
+    /// (the bias gradient is its channel sum).
+    fn backward(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        y: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Tensor)> {
+        let dy = if self.relu {
+            relu_grad(y, dy)?
+        } else {
+            dy.contiguous()?
+        };
+        let (g, n, o) = (self.g, self.n, self.o);
+        let dx = if x.track_op() {
+            Some(dy.apply_op2_no_bwd(w, &Conv2dGradInput { g, n, o })?)
+        } else {
+            None
+        };
+        let dw = if w.track_op() {
+            Some(x.apply_op2_no_bwd(&dy, &Conv2dGradWeight { g, n, o })?)
+        } else {
+            None
+        };
+        Ok((dx, dw, dy))
+    }
+}
+
+impl CustomOp2 for Conv2d {
+    fn name(&self) -> &'static str {
+        "nnlab-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.cpu((s1, l1), (s2, l2), None)
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        y: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw, _) = self.backward(x, w, y, dy)?;
+        Ok((dx, dw))
+    }
+}
+
+impl CustomOp3 for Conv2d {
+    fn name(&self) -> &'static str {
+        "nnlab-conv2d-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.cpu((s1, l1), (s2, l2), Some((s3, l3)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        y: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw, dy) = self.backward(x, w, y, dy)?;
+        let db = if b.track_op() {
+            Some(channel_sum(&dy, self.n, self.o, self.g.l())?)
+        } else {
+            None
+        };
+        Ok((dx, dw, db))
+    }
+}

@@ -1,0 +1,40 @@
+//! Which kernel a convolution runs: the direct AVX-512 kernels
+//! ([`super::direct`]) for f32 with stride 1 and dilation 1 where the CPU
+//! has AVX-512F (and `NNLAB_CONV` is not `im2col`), else im2col + gemm.
+//! The input gradient takes the direct path only when it is the forward
+//! of `dy` padded by `K−1−pad` with the flipped kernel (`pad ≤ K−1`).
+
+use super::direct::{self, DirectConv};
+use super::im2col::Geometry;
+
+/// The direct kernel for this convolution's forward and weight gradient
+/// (f32, stride 1, dilation 1, an AVX-512 CPU), if it applies.
+pub(super) fn direct_forward(g: &Geometry) -> Option<DirectConv> {
+    if !direct::available() || g.stride != 1 || g.dilation != 1 {
+        return None;
+    }
+    DirectConv::new(g.c, g.h, g.w, g.kh, g.kw, g.padding, g.padding)
+}
+
+/// The direct kernel for the input gradient: the forward of `dy` padded by
+/// `K−1−pad` with the flipped kernel (needs `pad ≤ K−1`).
+pub(super) fn direct_grad_input(g: &Geometry, o: usize) -> Option<DirectConv> {
+    if !direct::available()
+        || g.stride != 1
+        || g.dilation != 1
+        || g.padding >= g.kh
+        || g.padding >= g.kw
+    {
+        return None;
+    }
+    let dc = DirectConv::new(
+        o,
+        g.oh,
+        g.ow,
+        g.kh,
+        g.kw,
+        g.kh - 1 - g.padding,
+        g.kw - 1 - g.padding,
+    )?;
+    (dc.oh == g.h && dc.ow == g.w).then_some(dc)
+}

@@ -1,0 +1,438 @@
+//! Tests of the convolution: forward and gradients against Candle's own
+//! convolution and finite differences, the fused bias and ReLU, the f32
+//! direct kernels against f64, row tiles, and the shape errors.
+
+use super::tiling::tile_rows;
+use super::*;
+use candle_core::{DType, Device, Var};
+
+use crate::ops::test_util::{grads_of, max_diff, rand, rel_diff};
+
+/// (N, C, H, W, O, K, stride, padding, dilation)
+const CASES: [(
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+); 8] = [
+    (2, 3, 7, 6, 4, 3, 1, 1, 1),
+    (1, 2, 9, 9, 3, 3, 2, 1, 1),
+    (3, 1, 5, 5, 2, 1, 1, 0, 1),
+    (2, 2, 11, 10, 3, 7, 1, 3, 1),
+    (1, 4, 8, 8, 5, 3, 1, 2, 2),
+    (4, 3, 6, 7, 2, 2, 2, 0, 1),
+    (1, 1, 4, 4, 1, 3, 1, 0, 1),
+    (5, 2, 8, 8, 3, 5, 2, 2, 1),
+];
+
+#[test]
+fn forward_and_gradients_equal_candles_own_conv() {
+    for (i, &(n, c, h, w, o, k, s, pad, d)) in CASES.iter().enumerate() {
+        let x = Var::from_tensor(&rand(&[n, c, h, w], i as u64)).unwrap();
+        let wt = Var::from_tensor(&rand(&[o, c, k, k], 100 + i as u64)).unwrap();
+        let p = Conv2dParams {
+            stride: s,
+            padding: pad,
+            dilation: d,
+        };
+        let ours = conv2d(&x, &wt, None, p).unwrap();
+        let theirs = x.conv2d(&wt, pad, s, d, 1).unwrap();
+        assert_eq!(ours.dims(), theirs.dims(), "case {i}");
+        assert!(max_diff(&ours, &theirs) < 1e-12, "case {i}: forward");
+        // A loss that weighs every output differently.
+        let r = rand(ours.dims(), 200 + i as u64);
+        let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        // Candle's own backward fails on some odd sizes with stride 2
+        // (its input gradient comes out one column short): those cases
+        // are covered by the finite differences below.
+        let Ok(g2) = (&theirs * &r).unwrap().sum_all().unwrap().backward() else {
+            continue;
+        };
+        for (what, v) in [("input", &x), ("weight", &wt)] {
+            let a = g1.get(v).unwrap();
+            let b = g2.get(v).unwrap();
+            assert!(
+                max_diff(a, b) < 1e-11,
+                "case {i}: {what} gradient differs by {}",
+                max_diff(a, b)
+            );
+        }
+    }
+}
+
+#[test]
+fn several_row_tiles_equal_candles_conv() {
+    // K·OW·OH above TILE_ELEMS: the column matrix is built in 2–3 bands
+    for (i, &(n, c, h, o, k, s, pad)) in [
+        (2, 8, 40, 3, 3, 1, 1),
+        (1, 16, 50, 4, 3, 2, 1),
+        (3, 30, 30, 2, 4, 1, 0),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let g = Geometry::new(c, h, h, k, k, s, pad, 1).unwrap();
+        assert!(tile_rows(&g) < g.oh, "case {i} fits one tile");
+        let x = Var::from_tensor(&rand(&[n, c, h, h], 400 + i as u64)).unwrap();
+        let wt = Var::from_tensor(&rand(&[o, c, k, k], 500 + i as u64)).unwrap();
+        let p = Conv2dParams {
+            stride: s,
+            padding: pad,
+            dilation: 1,
+        };
+        let ours = conv2d(&x, &wt, None, p).unwrap();
+        let theirs = x.conv2d(&wt, pad, s, 1, 1).unwrap();
+        assert!(max_diff(&ours, &theirs) < 1e-11, "case {i}: forward");
+        let r = rand(ours.dims(), 600 + i as u64);
+        let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (&theirs * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for (what, v) in [("input", &x), ("weight", &wt)] {
+            let d = max_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
+            assert!(d < 1e-10, "case {i}: {what} gradient differs by {d}");
+        }
+    }
+}
+
+#[test]
+fn fused_relu_equals_a_separate_relu() {
+    for (i, &(n, c, h, w, o, k, s, pad, d)) in CASES.iter().enumerate() {
+        let x = Var::from_tensor(&rand(&[n, c, h, w], i as u64)).unwrap();
+        let wt = Var::from_tensor(&rand(&[o, c, k, k], 100 + i as u64)).unwrap();
+        let b = Var::from_tensor(&rand(&[o], 300 + i as u64)).unwrap();
+        let p = Conv2dParams {
+            stride: s,
+            padding: pad,
+            dilation: d,
+        };
+        for bias in [Some(b.as_tensor()), None] {
+            let ours = conv2d_relu(&x, &wt, bias, p).unwrap();
+            let theirs = crate::ops::relu(&conv2d(&x, &wt, bias, p).unwrap()).unwrap();
+            assert_eq!(max_diff(&ours, &theirs), 0.0, "case {i}: forward");
+            let r = rand(ours.dims(), 200 + i as u64);
+            let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (&theirs * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            for (what, v) in [("input", &x), ("weight", &wt), ("bias", &b)] {
+                if what == "bias" && bias.is_none() {
+                    continue;
+                }
+                let d = max_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
+                assert!(d < 1e-12, "case {i}: {what} gradient differs by {d}");
+            }
+        }
+    }
+}
+
+#[test]
+fn fused_bias_equals_a_broadcast_add() {
+    for (i, &(n, c, h, w, o, k, s, pad, d)) in CASES.iter().enumerate() {
+        let x = Var::from_tensor(&rand(&[n, c, h, w], i as u64)).unwrap();
+        let wt = Var::from_tensor(&rand(&[o, c, k, k], 100 + i as u64)).unwrap();
+        let b = Var::from_tensor(&rand(&[o], 300 + i as u64)).unwrap();
+        let p = Conv2dParams {
+            stride: s,
+            padding: pad,
+            dilation: d,
+        };
+        let ours = conv2d(&x, &wt, Some(&b), p).unwrap();
+        let theirs = conv2d(&x, &wt, None, p)
+            .unwrap()
+            .broadcast_add(&b.reshape((1, o, 1, 1)).unwrap())
+            .unwrap();
+        assert!(max_diff(&ours, &theirs) < 1e-12, "case {i}: forward");
+        let r = rand(ours.dims(), 200 + i as u64);
+        let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (&theirs * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for (what, v) in [("input", &x), ("weight", &wt), ("bias", &b)] {
+            let d = max_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
+            assert!(d < 1e-11, "case {i}: {what} gradient differs by {d}");
+        }
+    }
+    let e = conv2d(
+        &rand(&[1, 2, 5, 5], 1),
+        &rand(&[3, 2, 3, 3], 2),
+        Some(&rand(&[2], 3)),
+        Conv2dParams::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("bias") && e.contains("[3]"), "{e}");
+}
+
+#[test]
+fn gradients_equal_finite_differences() {
+    let (n, c, o, k) = (2, 2, 3, 3);
+    for (h, w, s, pad) in [(5, 6, 1, 1), (5, 6, 2, 0), (7, 6, 2, 1), (6, 7, 2, 0)] {
+        let x = Var::from_tensor(&rand(&[n, c, h, w], 7)).unwrap();
+        let wt = Var::from_tensor(&rand(&[o, c, k, k], 8)).unwrap();
+        let b = Var::from_tensor(&rand(&[o], 9)).unwrap();
+        let p = Conv2dParams {
+            stride: s,
+            padding: pad,
+            dilation: 1,
+        };
+        let y = conv2d(&x, &wt, Some(&b), p).unwrap();
+        let r = rand(y.dims(), 10);
+        let loss = |x: &Tensor, wt: &Tensor, b: &Tensor| -> f64 {
+            (conv2d(x, wt, Some(b), p).unwrap() * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap()
+        };
+        let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let eps = 1e-6;
+        for (which, v) in [(0, &x), (1, &wt), (2, &b)] {
+            let g = grads
+                .get(v)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f64>()
+                .unwrap();
+            let base = v
+                .as_tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f64>()
+                .unwrap();
+            for idx in (0..base.len()).step_by(3) {
+                let bump = |delta: f64| {
+                    let mut m = base.clone();
+                    m[idx] += delta;
+                    Tensor::from_vec(m, v.dims(), &Device::Cpu).unwrap()
+                };
+                let (plus, minus) = (bump(eps), bump(-eps));
+                let f = |t: &Tensor| match which {
+                    0 => loss(t, &wt, &b),
+                    1 => loss(&x, t, &b),
+                    _ => loss(&x, &wt, t),
+                };
+                let fd = (f(&plus) - f(&minus)) / (2.0 * eps);
+                // relative error, with an absolute floor for near-zero gradients
+                let err = (fd - g[idx]).abs() / (1.0 + g[idx].abs());
+                assert!(
+                    err < 1e-7,
+                    "stride {s} pad {pad} param {which} index {idx}: {fd} vs {}",
+                    g[idx]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn f32_matches_f64_and_data_inputs_get_no_gradient() {
+    let x = rand(&[3, 2, 6, 6], 1);
+    let wt = Var::from_tensor(&rand(&[4, 2, 3, 3], 2)).unwrap();
+    let y64 = conv2d(&x, &wt, None, Conv2dParams::default()).unwrap();
+    let y32 = conv2d(
+        &x.to_dtype(DType::F32).unwrap(),
+        &wt.to_dtype(DType::F32).unwrap(),
+        None,
+        Conv2dParams::default(),
+    )
+    .unwrap();
+    assert!(max_diff(&y64, &y32.to_dtype(DType::F64).unwrap()) < 1e-5);
+    let grads = y64.sum_all().unwrap().backward().unwrap();
+    assert!(grads.get(&x).is_none());
+    assert!(grads.get(&wt).is_some());
+}
+
+#[test]
+fn bad_shapes_are_errors() {
+    let x = rand(&[1, 3, 4, 4], 1);
+    let e = conv2d(&x, &rand(&[2, 2, 3, 3], 2), None, Conv2dParams::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("3 channels") && e.contains("expects 2"), "{e}");
+    let e = conv2d(&x, &rand(&[2, 3, 5, 5], 2), None, Conv2dParams::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("does not fit"), "{e}");
+    let e = conv2d(
+        &rand(&[3, 4, 4], 1),
+        &rand(&[2, 3, 3, 3], 2),
+        None,
+        Conv2dParams::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("[N, C, H, W]"), "{e}");
+}
+
+/// Issue 17: zero channels panicked in the direct kernel
+/// (`chunks_exact(0)`); a padding whose arithmetic overflows wrapped.
+#[test]
+fn zero_channels_and_overflowing_padding_are_errors() {
+    for dtype in [candle_core::DType::F32, candle_core::DType::F64] {
+        let x =
+            candle_core::Tensor::zeros(&[1, 0, 4, 4], dtype, &candle_core::Device::Cpu).unwrap();
+        let w =
+            candle_core::Tensor::zeros(&[2, 0, 3, 3], dtype, &candle_core::Device::Cpu).unwrap();
+        let e = conv2d(&x, &w, None, Conv2dParams::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("0 channels"), "{e}");
+        let e = conv2d_max_pool(&x, &w, None, Conv2dParams::default(), (2, 2), false)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("0 channels"), "{e}");
+    }
+    let x = rand(&[1, 1, 4, 4], 1);
+    let p = Conv2dParams {
+        padding: usize::MAX / 2 + 1,
+        ..Default::default()
+    };
+    let e = conv2d(&x, &rand(&[1, 1, 3, 3], 2), None, p)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("does not fit"), "{e}");
+}
+
+/// f32 runs the direct kernels where the CPU has AVX-512 (f64 always
+/// runs im2col + gemm): the f32 forward, its backward and the two
+/// gradient functions equal the f64 results to f32 precision, on shapes
+/// with ragged row ends (masked lanes), channel counts that are not
+/// multiples of the register tiles, several samples per weight-gradient
+/// pass, batch 1, 1×1 to 7×7 kernels and a padding the direct input
+/// gradient does not take (k = 3, pad 3: im2col).
+#[test]
+fn f32_direct_kernels_equal_f64() {
+    let direct_expected = direct::available();
+    if std::env::var("NNLAB_CONV").map_or(true, |v| v != "im2col") {
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(
+            direct_expected,
+            std::arch::is_x86_feature_detected!("avx512f"),
+            "the direct kernels run exactly where AVX-512F is"
+        );
+    }
+    // (N, C, H, W, O, K, padding, stride)
+    for (i, &(n, c, h, w, o, k, pad, s)) in [
+        (3, 5, 9, 37, 13, 3, 1, 1),
+        (1, 16, 14, 14, 32, 3, 1, 1),
+        (4, 3, 19, 7, 8, 4, 0, 1),
+        (2, 1, 28, 28, 16, 3, 1, 1),
+        (2, 9, 11, 17, 5, 5, 2, 1),
+        (1, 4, 12, 12, 6, 7, 3, 1),
+        (5, 7, 6, 6, 3, 1, 0, 1),
+        (2, 6, 8, 8, 4, 3, 3, 1),
+        (2, 4, 9, 9, 6, 3, 1, 2),
+        (3, 2, 33, 33, 9, 2, 1, 1),
+        // two bands of rows, two channel blocks (32 + 16)
+        (2, 3, 40, 40, 48, 3, 1, 1),
+        // a two-vector block with 4 padded channels
+        (1, 2, 10, 10, 20, 3, 1, 1),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let x64 = rand(&[n, c, h, w], 700 + i as u64);
+        let w64 = rand(&[o, c, k, k], 800 + i as u64);
+        let b64 = rand(&[o], 900 + i as u64);
+        let p = Conv2dParams {
+            stride: s,
+            padding: pad,
+            dilation: 1,
+        };
+        let f32_ = |t: &Tensor| Var::from_tensor(&t.to_dtype(DType::F32).unwrap()).unwrap();
+        let (x32, w32, b32) = (f32_(&x64), f32_(&w64), f32_(&b64));
+        let (x, wt, b) = (
+            Var::from_tensor(&x64).unwrap(),
+            Var::from_tensor(&w64).unwrap(),
+            Var::from_tensor(&b64).unwrap(),
+        );
+        for relu in [false, true] {
+            let run = |x: &Tensor, w: &Tensor, b: &Tensor| {
+                if relu {
+                    conv2d_relu(x, w, Some(b), p).unwrap()
+                } else {
+                    conv2d(x, w, Some(b), p).unwrap()
+                }
+            };
+            let y64 = run(&x, &wt, &b);
+            let y32 = run(&x32, &w32, &b32);
+            let d = rel_diff(&y32, &y64);
+            assert!(d < 1e-5, "case {i} relu {relu}: forward differs by {d}");
+            let r = rand(y64.dims(), 950 + i as u64);
+            let (g64, g32) = (grads_of(&y64, &r), grads_of(&y32, &r));
+            for (what, v64, v32) in [
+                ("input", &x, &x32),
+                ("weight", &wt, &w32),
+                ("bias", &b, &b32),
+            ] {
+                let d = rel_diff(g32.get(v32).unwrap(), g64.get(v64).unwrap());
+                assert!(
+                    d < 1e-5,
+                    "case {i} relu {relu}: {what} gradient differs by {d}"
+                );
+            }
+        }
+        let dy = rand(
+            &[n, o, (h + 2 * pad - k) / s + 1, (w + 2 * pad - k) / s + 1],
+            990 + i as u64,
+        );
+        let dy32 = dy.to_dtype(DType::F32).unwrap();
+        let d = rel_diff(
+            &conv2d_input_grad(&dy32, &w32, (h, w), p).unwrap(),
+            &conv2d_input_grad(&dy, &w64, (h, w), p).unwrap(),
+        );
+        assert!(d < 1e-5, "case {i}: conv2d_input_grad differs by {d}");
+        let d = rel_diff(
+            &conv2d_weight_grad(&x32, &dy32, (k, k), p).unwrap(),
+            &conv2d_weight_grad(&x64, &dy, (k, k), p).unwrap(),
+        );
+        assert!(d < 1e-5, "case {i}: conv2d_weight_grad differs by {d}");
+    }
+}
+
+#[test]
+fn gradient_functions_check_their_shapes() {
+    let p = Conv2dParams {
+        padding: 1,
+        ..Default::default()
+    };
+    let (x, w, dy) = (
+        rand(&[2, 3, 8, 8], 1),
+        rand(&[4, 3, 3, 3], 2),
+        rand(&[2, 4, 8, 8], 3),
+    );
+    let e = conv2d_input_grad(&dy, &w, (9, 8), p)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("9×8 input") && e.contains("8×8"), "{e}");
+    let e = conv2d_weight_grad(&x, &dy.narrow(0, 0, 1).unwrap(), (3, 3), p)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("2 samples") && e.contains("1"), "{e}");
+    let e = conv2d_input_grad(&dy, &rand(&[5, 3, 3, 3], 2), (8, 8), p)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("4 channels") && e.contains("weight 5"), "{e}");
+    let e = conv2d_weight_grad(&rand(&[2, 3, 8], 1), &dy, (3, 3), p)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("input of shape [2, 3, 8]"), "{e}");
+}
