@@ -99,6 +99,8 @@ def execute(nb, workdir: Path, timeout: int, name: str):
         allow_errors=False,
         resources={"metadata": {"path": str(workdir)}},
     )
+    started = {}   # the index of the cell the kernel was last given
+    client.on_cell_start = lambda cell, cell_index: started.update(index=cell_index)
     try:
         client.execute()
         check_stderr(nb, name)
@@ -110,7 +112,7 @@ def execute(nb, workdir: Path, timeout: int, name: str):
             None,
         )
         if failed is None:
-            raise NotebookFailed(f"report: {name}: {type(e).__name__}: {str(e).strip()[-3000:]}")
+            raise NotebookFailed(f"report: {name}: {type(e).__name__}: {str(e).strip()[-3000:]}{running_cell(nb, started.get('index'))}")
         index, cell = failed
         details = []
         for o in cell.get("outputs", []):
@@ -122,6 +124,20 @@ def execute(nb, workdir: Path, timeout: int, name: str):
         source = cell.source if len(cell.source) < 400 else cell.source[:400] + " …"
         message = "\n".join(details).strip()[-4000:]
         raise NotebookFailed(f"report: {name}: cell {index + 1} failed:\n--- cell ---\n{source}\n--- error ---\n{message}")
+    except Exception as e:
+        # A kernel that dies (killed for memory, an abort) can surface as
+        # nbclient's own clean-up error: name the cell it was running.
+        raise NotebookFailed(f"report: {name}: the kernel or the client stopped ({type(e).__name__}: {str(e).strip()[-500:]})"
+                             f"{running_cell(nb, started.get('index'))}") from e
+
+
+def running_cell(nb, index) -> str:
+    """Names the cell the kernel was running when it stopped (from nbclient's on_cell_start)."""
+    if index is None:
+        return ""
+    source = nb.cells[index].source
+    source = source if len(source) < 400 else source[:400] + " …"
+    return f"\nwhile running cell {index + 1}:\n--- cell ---\n{source}"
 
 
 def check_stderr(nb, name: str):
