@@ -121,9 +121,8 @@ def execute(nb, workdir: Path, timeout: int, name: str):
                 details.extend(ANSI.sub("", t) for t in o.get("traceback", []))
             elif o.get("output_type") == "stream" and o.get("name") == "stderr":
                 details.append(ANSI.sub("", o.get("text", "")))
-        source = cell.source if len(cell.source) < 400 else cell.source[:400] + " …"
         message = "\n".join(details).strip()[-4000:]
-        raise NotebookFailed(f"report: {name}: cell {index + 1} failed:\n--- cell ---\n{source}\n--- error ---\n{message}")
+        raise NotebookFailed(f"report: {name}: cell {index + 1} failed:\n--- cell ---\n{excerpt(cell.source)}\n--- error ---\n{message}")
     except Exception as e:
         # A kernel that dies (killed for memory, an abort) can surface as
         # nbclient's own clean-up error: name the cell it was running.
@@ -131,13 +130,16 @@ def execute(nb, workdir: Path, timeout: int, name: str):
                              f"{running_cell(nb, started.get('index'))}") from e
 
 
+def excerpt(source: str) -> str:
+    """A cell's source for an error message: its first 400 characters."""
+    return source if len(source) < 400 else source[:400] + " …"
+
+
 def running_cell(nb, index) -> str:
     """Names the cell the kernel was running when it stopped (from nbclient's on_cell_start)."""
     if index is None:
         return ""
-    source = nb.cells[index].source
-    source = source if len(source) < 400 else source[:400] + " …"
-    return f"\nwhile running cell {index + 1}:\n--- cell ---\n{source}"
+    return f"\nwhile running cell {index + 1}:\n--- cell ---\n{excerpt(nb.cells[index].source)}"
 
 
 def check_stderr(nb, name: str):
@@ -147,8 +149,7 @@ def check_stderr(nb, name: str):
     for index, cell in enumerate(nb.cells):
         for o in cell.get("outputs", []):
             if o.get("output_type") == "stream" and o.get("name") == "stderr" and o.get("text", "").strip():
-                source = cell.source if len(cell.source) < 400 else cell.source[:400] + " …"
-                raise NotebookFailed(f"report: {name}: cell {index + 1} returned an error:\n--- cell ---\n{source}\n--- error ---\n{ANSI.sub('', o['text']).strip()[-4000:]}")
+                raise NotebookFailed(f"report: {name}: cell {index + 1} returned an error:\n--- cell ---\n{excerpt(cell.source)}\n--- error ---\n{ANSI.sub('', o['text']).strip()[-4000:]}")
 
 
 def text_of(nb):
