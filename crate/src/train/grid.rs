@@ -19,6 +19,7 @@
 //! ```
 
 use crate::train::history::{minimize, History};
+use crate::display::{table_bundle, MimeBundle, Show};
 use crate::{Error, Result};
 use polars::prelude::*;
 use std::fmt;
@@ -358,6 +359,15 @@ impl GridResults {
             None => self.to_dataframe()?,
         };
         crate::table::write_csv(&mut df, path.as_ref())
+    }
+}
+
+impl Show for GridResults {
+    fn bundle(&self) -> MimeBundle {
+        table_bundle(self.to_dataframe(), 60, &self.headline())
+    }
+    fn headline(&self) -> String {
+        format!("grid: {} runs", self.runs.len())
     }
 }
 
