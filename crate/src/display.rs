@@ -170,7 +170,11 @@ impl Show for MimeBundle {
 }
 
 /// A DataFrame whose building failed shows the error instead.
-pub(crate) fn table_bundle(df: Result<DataFrame, crate::Error>, max_rows: usize, caption: &str) -> MimeBundle {
+pub(crate) fn table_bundle(
+    df: Result<DataFrame, crate::Error>,
+    max_rows: usize,
+    caption: &str,
+) -> MimeBundle {
     match df {
         Ok(df) => MimeBundle::html(
             format!(

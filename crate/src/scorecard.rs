@@ -22,8 +22,8 @@
 
 use polars::prelude::*;
 
-use crate::notebook::Profile;
 use crate::display::{table_bundle, MimeBundle, Show};
+use crate::notebook::Profile;
 use crate::Result;
 
 /// What a row's number must satisfy.

@@ -31,7 +31,12 @@ pub(crate) trait BiasOp {
 
 /// `x.apply_op3(w, b, op)` with a bias, `x.apply_op2(w, op)` without (the
 /// bias made contiguous; `x` and `w` must be already).
-pub(crate) fn apply<Op>(x: &Tensor, w: &Tensor, b: Option<&Tensor>, op: Op) -> candle_core::Result<Tensor>
+pub(crate) fn apply<Op>(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    op: Op,
+) -> candle_core::Result<Tensor>
 where
     Op: CustomOp2 + CustomOp3 + Send + Sync + 'static,
 {
@@ -66,7 +71,8 @@ macro_rules! impl_bias_op {
                 w: &candle_core::Tensor,
                 y: &candle_core::Tensor,
                 dy: &candle_core::Tensor,
-            ) -> candle_core::Result<(Option<candle_core::Tensor>, Option<candle_core::Tensor>)> {
+            ) -> candle_core::Result<(Option<candle_core::Tensor>, Option<candle_core::Tensor>)>
+            {
                 let (dx, dw, _) = $crate::ops::bias_op::BiasOp::gradients(self, x, w, None, y, dy)?;
                 Ok((dx, dw))
             }

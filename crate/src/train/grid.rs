@@ -18,8 +18,8 @@
 //! assert_eq!(df.height(), 4);
 //! ```
 
-use crate::train::history::{minimize, History};
 use crate::display::{table_bundle, MimeBundle, Show};
+use crate::train::history::{minimize, History};
 use crate::{Error, Result};
 use polars::prelude::*;
 use std::fmt;

@@ -24,8 +24,8 @@
 //! # Ok::<(), nnlab::Error>(())
 //! ```
 
-use crate::{Error, Result};
 use crate::display::{table_bundle, MimeBundle, Show};
+use crate::{Error, Result};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 

@@ -9,11 +9,11 @@
 //! assert_eq!(it.most_confused(1)[0].count, 1);
 //! ```
 
-use crate::train::metrics::ConfusionMatrix;
 use crate::display::{MimeBundle, Show};
 use crate::table::html::{escape, to_html};
-use polars::prelude::df;
+use crate::train::metrics::ConfusionMatrix;
 use crate::{Error, Result};
+use polars::prelude::df;
 
 /// Predictions, targets and per-sample losses of a whole loader, in sample order.
 #[derive(Clone, Debug)]

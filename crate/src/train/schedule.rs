@@ -53,7 +53,10 @@ enum SchedulerState {
     #[serde(rename = "StepLR")]
     Step { last_epoch: u64 },
     #[serde(rename = "CosineAnnealingLR")]
-    Cosine { base_lr: Option<f64>, last_epoch: u64 },
+    Cosine {
+        base_lr: Option<f64>,
+        last_epoch: u64,
+    },
 }
 
 impl SchedulerState {

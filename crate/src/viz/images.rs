@@ -27,12 +27,12 @@
 
 use super::style::{self, bare_axis, base_layout, color};
 use super::Figure;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use crate::data::loader::Batch;
 use crate::data::Dataset;
 use crate::train::interpret::Interpretation;
 use crate::{Error, Result};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use candle_core::DType;
 use plotly::color::Rgb;
 use plotly::common::{Anchor, Font, HoverInfo, Marker, TextPosition};

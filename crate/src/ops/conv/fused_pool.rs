@@ -488,7 +488,11 @@ impl BiasOp for ConvPool {
     }
 }
 
-impl_bias_op!(ConvPool, "nnlab-conv2d-max-pool", "nnlab-conv2d-bias-max-pool");
+impl_bias_op!(
+    ConvPool,
+    "nnlab-conv2d-max-pool",
+    "nnlab-conv2d-bias-max-pool"
+);
 
 #[cfg(test)]
 mod tests {

@@ -58,7 +58,6 @@ use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use std::collections::HashMap;
 
-
 /// A torch.optim-style optimizer, object-safe (`Box<dyn Optimizer>`).
 pub trait Optimizer: Send {
     /// The optimizer and its hyperparameters: `Adam(lr=0.001, betas=(0.9, 0.999), eps=1e-8)`.

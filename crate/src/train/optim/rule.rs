@@ -8,7 +8,6 @@ use super::Real;
 use crate::Result;
 use candle_core::Tensor;
 
-
 /// Where one step of one parameter stands.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Ctx {

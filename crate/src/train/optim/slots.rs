@@ -36,7 +36,6 @@ pub(crate) struct Slots {
     pub(crate) force_tensor: bool,
 }
 
-
 impl Slots {
     pub(crate) fn attach<R: Rule>(
         &mut self,
