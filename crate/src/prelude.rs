@@ -10,7 +10,9 @@ pub use crate::data::transforms::{
 };
 pub use crate::data::Dataset;
 pub use crate::display::Show;
-pub use crate::models::{cnn::Cnn, mlp::Mlp, model::Model, model::Output, summary::Summary, zoo};
+pub use crate::models::{
+    cnn::Cnn, layer_stack::LayerStack, mlp::Mlp, model::Model, model::Output, summary::Summary, zoo,
+};
 pub use crate::notebook::{key_result, profile, Profile};
 pub use crate::scorecard::Scorecard;
 pub use crate::scratch::{self, Layer as ScratchLayer};
