@@ -9,8 +9,8 @@
 //! assert_eq!(s.train_labels.len() + s.val_labels.len(), 1797);
 //! ```
 
-use crate::data::Dataset;
 use crate::data::split::train_test_split;
+use crate::data::Dataset;
 use crate::Result;
 use candle_core::{DType, Device, Tensor};
 
