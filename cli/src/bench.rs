@@ -9,7 +9,7 @@
 //! ```text
 //! $ nnlab bench --case mlp5-mnist --epochs 1 --threads 2 --json
 //! {"case":"mlp5-mnist","epochs":1,"samples":60000,"seconds_per_epoch":7.7,"samples_per_s":7792.2,
-//!  "peak_rss_mb":180.3,"threads":2,"final_loss":0.21,"params":830090,"gflop_per_epoch":298.8}
+//!  "peak_rss_mb":180.3,"threads":2,"simd":"avx512","final_loss":0.21,"params":830090,"gflop_per_epoch":298.8}
 //! ```
 //!
 //! `gflop_per_epoch = 2 · 3 · mult-adds per sample (torchinfo's count, batch
@@ -133,6 +133,8 @@ pub struct BenchResult {
     pub samples_per_s: f64,
     pub peak_rss_mb: f64,
     pub threads: usize,
+    /// The SIMD level of nnlab's own kernels (`NNLAB_SIMD` caps it).
+    pub simd: &'static str,
     pub final_loss: f64,
     pub params: usize,
     pub gflop_per_epoch: f64,
@@ -231,6 +233,7 @@ pub fn train(case: &Case, ds: Dataset, epochs: usize) -> Result<BenchResult> {
         samples_per_s: (samples * epochs) as f64 / secs,
         peak_rss_mb: peak_rss_mb(),
         threads: nnlab::ops::gemm::num_threads(),
+        simd: nnlab::simd::level().name(),
         final_loss,
         params: summary.total_params,
         gflop_per_epoch: 6.0 * summary.total_mult_adds as f64 * samples as f64 / 1e9,

@@ -24,7 +24,7 @@ pub enum Command {
     Info {
         /// mnist | fashion-mnist | cifar10 | svhn | digits | NAME:PATH
         spec: String,
-        /// Data folder (default $NNLAB_DATA_DIR or <repo>/data).
+        /// Data folder (default $NNLAB_DATA_DIR or the repository's data/ folder).
         #[arg(long)]
         root: Option<PathBuf>,
         /// Print one JSON object instead of a table.

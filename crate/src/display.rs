@@ -31,6 +31,11 @@
 //! No bundle ever holds a `<script>`: an untrusted JupyterLab would not run
 //! it, and a script would be stored once per output.
 //!
+//! This file holds the trait, [`MimeBundle`] and the impl for polars'
+//! `DataFrame`; every nnlab type's `impl Show` sits next to the type
+//! (`History` in `train/history.rs`, `Figure` in `viz/figure.rs`, …), with
+//! `table_bundle` for the ones that show as a captioned table.
+//!
 //! ```
 //! use nnlab::display::{MimeBundle, Show};
 //! let b = MimeBundle::text("3 epochs");
@@ -41,13 +46,7 @@
 
 use polars::prelude::*;
 
-use crate::models::summary::Summary;
-use crate::scorecard::Scorecard;
-use crate::scratch::gradcheck::{self, Check};
 use crate::table::html::{escape, shape_line, to_html};
-use crate::train::grid::GridResults;
-use crate::train::history::History;
-use crate::train::interpret::Interpretation;
 
 /// MIME type of plotly figures (JupyterLab's plotly renderer).
 pub const PLOTLY_MIME: &str = "application/vnd.plotly.v1+json";
@@ -171,7 +170,11 @@ impl Show for MimeBundle {
 }
 
 /// A DataFrame whose building failed shows the error instead.
-fn table_bundle(df: Result<DataFrame, crate::Error>, max_rows: usize, caption: &str) -> MimeBundle {
+pub(crate) fn table_bundle(
+    df: Result<DataFrame, crate::Error>,
+    max_rows: usize,
+    caption: &str,
+) -> MimeBundle {
     match df {
         Ok(df) => MimeBundle::html(
             format!(
@@ -194,114 +197,13 @@ impl Show for DataFrame {
     }
 }
 
-impl Show for Summary {
-    fn bundle(&self) -> MimeBundle {
-        MimeBundle::html(self.to_html(), self.to_string())
-    }
-    fn headline(&self) -> String {
-        format!("{} summary: {} params", self.model, self.total_params)
-    }
-}
-
-impl Show for History {
-    fn bundle(&self) -> MimeBundle {
-        table_bundle(self.to_dataframe(), 60, &self.headline())
-    }
-    fn headline(&self) -> String {
-        let name = if self.name.is_empty() {
-            "history"
-        } else {
-            self.name.as_str()
-        };
-        format!("{name}: {} epochs", self.len())
-    }
-}
-
-impl Show for Scorecard {
-    fn bundle(&self) -> MimeBundle {
-        table_bundle(self.to_dataframe(), 60, &self.title())
-    }
-    fn headline(&self) -> String {
-        self.title()
-    }
-}
-
-impl Show for GridResults {
-    fn bundle(&self) -> MimeBundle {
-        table_bundle(self.to_dataframe(), 60, &self.headline())
-    }
-    fn headline(&self) -> String {
-        format!("grid: {} runs", self.runs.len())
-    }
-}
-
-impl Show for Vec<Check> {
-    fn bundle(&self) -> MimeBundle {
-        table_bundle(gradcheck::to_dataframe(self), 60, &self.headline())
-    }
-    fn headline(&self) -> String {
-        let worst = |f: fn(&Check) -> f64| self.iter().map(f).fold(0.0, f64::max);
-        format!(
-            "gradcheck: {} checks, max rel err {:.1e} (finite differences), {:.1e} (autograd)",
-            self.len(),
-            worst(|c| c.max_rel_err),
-            worst(|c| c.max_rel_err_autograd)
-        )
-    }
-}
-
-impl Show for Interpretation {
-    /// Accuracy, the most confused pairs (top 10) and the top losses (top 10).
-    fn bundle(&self) -> MimeBundle {
-        let confused = self.most_confused(1);
-        let top = self.top_losses(10);
-        let confused_df = df!(
-            "actual" => confused.iter().take(10).map(|c| c.actual.clone()).collect::<Vec<_>>(),
-            "predicted" => confused.iter().take(10).map(|c| c.predicted.clone()).collect::<Vec<_>>(),
-            "count" => confused.iter().take(10).map(|c| c.count).collect::<Vec<_>>()
-        );
-        let top_df = df!(
-            "index" => top.iter().map(|t| t.index as u64).collect::<Vec<_>>(),
-            "loss" => top.iter().map(|t| t.loss).collect::<Vec<_>>(),
-            "actual" => top.iter().map(|t| t.actual.clone()).collect::<Vec<_>>(),
-            "predicted" => top.iter().map(|t| t.predicted.clone()).collect::<Vec<_>>()
-        );
-        let (confused_df, top_df) = match (confused_df, top_df) {
-            (Ok(a), Ok(b)) => (a, b),
-            (Err(e), _) | (_, Err(e)) => {
-                return MimeBundle::text(format!("{}: {e}", self.headline()))
-            }
-        };
-        let html = format!(
-            "<div class=\"nnlab-caption\">{}</div>\n<div class=\"nnlab-caption\">Most confused (actual → predicted)</div>\n{}\n<div class=\"nnlab-caption\">Top losses</div>\n{}",
-            escape(&self.headline()),
-            to_html(&confused_df, 10),
-            to_html(&top_df, 10)
-        );
-        let text = format!(
-            "{}\nMost confused:\n{confused_df}\nTop losses:\n{top_df}",
-            self.headline()
-        );
-        MimeBundle::html(html, text)
-    }
-    fn headline(&self) -> String {
-        let n = self.targets.len();
-        let right = n - self.misclassified().len();
-        let acc = if n == 0 {
-            0.0
-        } else {
-            100.0 * right as f64 / n as f64
-        };
-        format!(
-            "interpretation: {n} samples, {} wrong, accuracy {acc:.2}%",
-            n - right
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scratch::gradcheck::Check;
+    use crate::train::grid::GridResults;
+    use crate::train::history::History;
+    use crate::train::interpret::Interpretation;
 
     #[test]
     fn the_evcxr_block_format_is_exact() {

@@ -23,6 +23,7 @@ pub mod ops;
 pub mod prelude;
 pub mod scorecard;
 pub mod scratch;
+pub mod simd;
 pub mod table;
 pub mod train;
 pub mod viz;

@@ -10,11 +10,13 @@ pub use crate::data::transforms::{
 };
 pub use crate::data::Dataset;
 pub use crate::display::Show;
-pub use crate::models::{cnn::Cnn, mlp::Mlp, model::Model, model::Output, summary::Summary, zoo};
+pub use crate::models::{
+    cnn::Cnn, layer_stack::LayerStack, mlp::Mlp, model::Model, model::Output, summary::Summary, zoo,
+};
 pub use crate::notebook::{key_result, profile, Profile};
 pub use crate::scorecard::Scorecard;
 pub use crate::scratch::{self, Layer as ScratchLayer};
-pub use crate::train::callbacks::{on_epoch, EarlyStopping, KeepBest};
+pub use crate::train::callbacks::{on_batch, on_epoch, EarlyStopping, KeepBest};
 pub use crate::train::grid::{Grid, GridResults, Params};
 pub use crate::train::history::History;
 pub use crate::train::learner::{Evaluation, Learner, Progress};

@@ -22,6 +22,7 @@
 
 use polars::prelude::*;
 
+use crate::display::{table_bundle, MimeBundle, Show};
 use crate::notebook::Profile;
 use crate::Result;
 
@@ -186,6 +187,15 @@ impl Scorecard {
             self.profile.name(),
             self.rows.len()
         )
+    }
+}
+
+impl Show for Scorecard {
+    fn bundle(&self) -> MimeBundle {
+        table_bundle(self.to_dataframe(), 60, &self.title())
+    }
+    fn headline(&self) -> String {
+        self.title()
     }
 }
 

@@ -8,7 +8,7 @@ use nnlab::data::loader::{Loader, Loaders};
 use nnlab::data::split::train_test_split;
 use nnlab::data::Dataset;
 use nnlab::models::zoo;
-use nnlab::train::callbacks::{on_epoch, EarlyStopping, KeepBest};
+use nnlab::train::callbacks::{on_batch, on_epoch, EarlyStopping, KeepBest};
 use nnlab::train::history::History;
 use nnlab::train::learner::Learner;
 use nnlab::train::metrics::{accuracy, f1_macro};
@@ -171,6 +171,70 @@ fn a_diverging_run_is_an_error_naming_epoch_batch_and_lr() {
         }
         other => panic!("expected a divergence error, got {other:?}"),
     }
+}
+
+/// One batch as an `on_batch` callback saw it: (epoch, batch, loss, running
+/// mean, samples).
+type BatchRow = (usize, usize, Option<f64>, f64, usize);
+
+#[test]
+fn a_batch_callback_sees_every_batch_and_the_lr_it_sets_takes_effect() -> nnlab::Result<()> {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(ds) = digits() else { return Ok(()) };
+    let l = loaders(&ds, 64);
+    let batches = l.train.num_batches();
+    let rows = std::sync::Arc::new(std::sync::Mutex::new(Vec::<BatchRow>::new()));
+    let log = rows.clone();
+    nnlab::seed(5);
+    let mut learn = Learner::new(zoo::mlp_digits("relu", 52, None)?, &l)
+        .optimizer(Sgd::new(0.1))
+        .silent()
+        .callback(on_batch(move |ctx| {
+            let mut log = log
+                .lock()
+                .map_err(|e| Error::config("batch log", e.to_string()))?;
+            log.push((
+                ctx.epoch,
+                ctx.batch,
+                ctx.loss,
+                ctx.running_loss,
+                ctx.samples,
+            ));
+            // From the fourth batch of the second epoch on, no more learning.
+            if ctx.epoch == 2 && ctx.batch == 3 {
+                ctx.optimizer.set_lr(0.0);
+            }
+            Ok(())
+        }));
+    let h = learn.fit(3)?;
+    let rows = rows
+        .lock()
+        .map_err(|e| Error::config("batch log", e.to_string()))?;
+    assert_eq!(rows.len(), 3 * batches);
+    for (e, record) in h.epochs.iter().enumerate() {
+        let epoch: Vec<&BatchRow> = rows.iter().filter(|r| r.0 == e + 1).collect();
+        assert_eq!(epoch.len(), batches);
+        let (mut sum, mut n) = (0.0, 0usize);
+        for (i, &&(_, batch, loss, running, samples)) in epoch.iter().enumerate() {
+            assert_eq!(batch, i + 1);
+            let loss = loss.ok_or_else(|| Error::config("batch loss", "missing after the step"))?;
+            sum += loss * samples as f64;
+            n += samples;
+            assert!(
+                (running - sum / n as f64).abs() < 1e-12,
+                "{running} vs {}",
+                sum / n as f64
+            );
+        }
+        // The running mean after the last batch is the epoch's training loss.
+        assert!((epoch[batches - 1].3 - record.train_loss).abs() < 1e-12);
+    }
+    // The lr the callback set holds from its batch on: the third epoch ran at
+    // lr 0, and the weights (hence the validation loss) stopped moving.
+    assert_eq!(h.epochs[2].lr, 0.0);
+    assert_eq!(h.epochs[1].val_loss, h.epochs[2].val_loss);
+    assert_ne!(h.epochs[0].val_loss, h.epochs[1].val_loss);
+    Ok(())
 }
 
 // The hw4 baseline. scikit-learn on the same split (seeds 0–19) gives

@@ -5,6 +5,7 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use nnlab::models::cnn::Cnn;
+use nnlab::models::layer_stack::LayerStack;
 use nnlab::models::mlp::Mlp;
 use nnlab::models::model::{Model, Output};
 use nnlab::models::zoo;

@@ -19,6 +19,7 @@
 use crate::mutate::{mutate, Rng};
 use candle_core::{DType, Device};
 use nnlab::data::{cifar, digits, idx, image_folder, svhn};
+use nnlab::models::layer_stack::LayerStack;
 use nnlab::models::mlp::{Mlp, MlpConfig};
 use nnlab::models::model::Model;
 use std::io::Write;

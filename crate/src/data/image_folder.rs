@@ -17,14 +17,17 @@
 //! header before it is decoded; a `folder:PATH` spec's splits must hold the
 //! same classes ([`check_same_classes`]).
 //!
-//! The decoded pixels are cached in `<cache dir>/folder-<md5>.bin`, where the
+//! The decoded pixels are cached in `<cache dir>/folder-<md5>.safetensors`, where the
 //! md5 covers the folder path, every file's relative path, size and mtime, the
 //! resize, the channel mode and `skip_bad`: a second load of an unchanged
 //! folder reads that file. The cache dir is `$NNLAB_DATA_DIR/.cache`, else
 //! `$HOME/.cache/nnlab/folders`. A cache file that does not parse is ignored
 //! and rebuilt; it is written to a temp file and renamed, never half-written.
-//! Cache layout: `NNLABIF1`, u64 LE header length, JSON header (name, source,
-//! classes, shape, len, skipped), `len` u32 LE labels, then the CHW pixels.
+//! Cache layout: a safetensors file, `labels` (U32, `[N]`) and `pixels` (U8,
+//! `[N, C, H, W]`), with the metadata `format` (`nnlab-image-folder/2`),
+//! `name`, `source`, `max_value`, `classes` and `skipped` (JSON). A cache in
+//! the first format (`folder-<md5>.bin`, `NNLABIF1`) is rebuilt in this one
+//! and removed, with one printed line saying so.
 //!
 //! A course dataset is found by name in the data directory or the mirror
 //! ([`ImageFolder::course`], see [`crate::data::sources::course_folder`]).
@@ -41,10 +44,14 @@ use crate::{Error, Result};
 use image::imageops::FilterType;
 use md5::{Digest, Md5};
 use rayon::prelude::*;
-use std::io::{Read, Write};
+use safetensors::tensor::{SafeTensors, TensorView};
+use safetensors::Dtype as StDtype;
+use std::collections::HashMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-const MAGIC: &[u8; 8] = b"NNLABIF1";
+/// The `format` metadata of a cache file in this layout.
+const CACHE_FORMAT: &str = "nnlab-image-folder/2";
 
 /// The most pixels one image may have by default: 2^25 ≈ 33.5 million
 /// (e.g. 8192 × 4096; 100 MB as RGB). The course's largest images (Brain
@@ -227,7 +234,7 @@ impl ImageFolder {
                 .cache_dir
                 .clone()
                 .unwrap_or_else(Self::default_cache_dir);
-            Some(dir.join(format!("folder-{}.bin", self.key(&entries))))
+            Some(dir.join(format!("folder-{}.safetensors", self.key(&entries))))
         } else {
             None
         };
@@ -244,7 +251,16 @@ impl ImageFolder {
         let (dataset, skipped) = self.decode_all(classes, &entries)?;
         if let Some(p) = &cache_path {
             // The cache only saves time: a read-only disk must not fail the load.
-            let _ = write_cache(p, &dataset, &skipped);
+            if write_cache(p, &dataset, &skipped).is_ok() {
+                let legacy = p.with_extension("bin");
+                if legacy.is_file() && std::fs::remove_file(&legacy).is_ok() {
+                    println!(
+                        "image cache: {} (old NNLABIF1 format) rebuilt as {}",
+                        legacy.display(),
+                        p.display()
+                    );
+                }
+            }
         }
         Ok(FolderLoad {
             dataset,
@@ -579,24 +595,33 @@ fn pil_luma(rgb: &image::RgbImage) -> image::GrayImage {
 fn write_cache(path: &Path, ds: &Dataset, skipped: &[SkippedFile]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let header = serde_json::json!({
-        "name": ds.name, "source": ds.source, "classes": ds.classes, "shape": ds.shape,
-        "len": ds.len(), "max_value": ds.max_value,
-        "skipped": skipped.iter().map(|s| (s.path.display().to_string(), s.reason.clone())).collect::<Vec<_>>(),
-    });
-    let header = serde_json::to_vec(&header)?;
-    crate::atomic::write_with(path, |file| {
-        let mut f = std::io::BufWriter::with_capacity(1 << 20, file);
-        let labels: Vec<u8> = ds.labels.iter().flat_map(|l| l.to_le_bytes()).collect();
-        let written = f
-            .write_all(MAGIC)
-            .and_then(|_| f.write_all(&(header.len() as u64).to_le_bytes()))
-            .and_then(|_| f.write_all(&header))
-            .and_then(|_| f.write_all(&labels))
-            .and_then(|_| f.write_all(&ds.pixels))
-            .and_then(|_| f.flush());
-        written.map_err(|e| Error::io(path, e))
-    })
+    let skipped: Vec<(String, String)> = skipped
+        .iter()
+        .map(|s| (s.path.display().to_string(), s.reason.clone()))
+        .collect();
+    let metadata = HashMap::from([
+        ("format".to_string(), CACHE_FORMAT.to_string()),
+        ("name".to_string(), ds.name.clone()),
+        ("source".to_string(), ds.source.clone()),
+        ("max_value".to_string(), ds.max_value.to_string()),
+        ("classes".to_string(), serde_json::to_string(&ds.classes)?),
+        ("skipped".to_string(), serde_json::to_string(&skipped)?),
+    ]);
+    let labels: Vec<u8> = ds.labels.iter().flat_map(|l| l.to_le_bytes()).collect();
+    let [c, h, w] = ds.shape;
+    let bad = |e: safetensors::SafeTensorError| Error::format(path, e.to_string());
+    let tensors = [
+        (
+            "labels",
+            TensorView::new(StDtype::U32, vec![ds.len()], &labels).map_err(bad)?,
+        ),
+        (
+            "pixels",
+            TensorView::new(StDtype::U8, vec![ds.len(), c, h, w], &ds.pixels).map_err(bad)?,
+        ),
+    ];
+    // safetensors writes a sibling temp file and renames it: never half-written.
+    safetensors::serialize_to_file(tensors, Some(metadata), path).map_err(bad)
 }
 
 /// Reads a cache file written by an [`ImageFolder`] load (layout in the
@@ -609,50 +634,43 @@ pub fn read_cache_file(path: &Path, classes: &[String]) -> Option<Dataset> {
 }
 
 /// The cached dataset, or None when the file is absent or not a valid cache.
+/// safetensors checks the header and every offset against the file's size.
 fn read_cache(path: &Path, classes: &[String]) -> Option<(Dataset, Vec<SkippedFile>)> {
     let mut f = crate::data::bounded::open_regular(path).ok()?;
-    let total = f.metadata().ok()?.len();
-    let mut magic = [0u8; 8];
-    f.read_exact(&mut magic).ok()?;
-    if &magic != MAGIC {
+    let mut buf = Vec::with_capacity(usize::try_from(f.metadata().ok()?.len()).ok()?);
+    f.read_to_end(&mut buf).ok()?;
+    let (_, header) = SafeTensors::read_metadata(&buf).ok()?;
+    let meta = header.metadata().as_ref()?;
+    let st = SafeTensors::deserialize(&buf).ok()?;
+    let field = |k: &str| meta.get(k).map(String::as_str);
+    if field("format")? != CACHE_FORMAT {
         return None;
     }
-    let mut len = [0u8; 8];
-    f.read_exact(&mut len).ok()?;
-    let hlen = u64::from_le_bytes(len);
-    if hlen > total {
+    let cls: Vec<String> = serde_json::from_str(field("classes")?).ok()?;
+    if cls != classes {
         return None;
     }
-    let mut header = vec![0u8; hlen as usize];
-    f.read_exact(&mut header).ok()?;
-    let h: serde_json::Value = serde_json::from_slice(&header).ok()?;
-    let cls: Vec<String> = serde_json::from_value(h.get("classes")?.clone()).ok()?;
-    let shape: [usize; 3] = serde_json::from_value(h.get("shape")?.clone()).ok()?;
-    let n = h.get("len")?.as_u64()?;
-    let sample = shape
-        .iter()
-        .try_fold(1u64, |a, &d| a.checked_mul(d as u64))?;
-    let body = n.checked_mul(4)?.checked_add(n.checked_mul(sample)?)?;
-    if cls != classes || body.checked_add(16 + hlen) != Some(total) {
+    let (labels, pixels) = (st.tensor("labels").ok()?, st.tensor("pixels").ok()?);
+    let &[n, c, h, w] = pixels.shape() else {
+        return None;
+    };
+    if labels.dtype() != StDtype::U32 || pixels.dtype() != StDtype::U8 || labels.shape() != [n] {
         return None;
     }
-    let mut lb = vec![0u8; 4 * n as usize];
-    f.read_exact(&mut lb).ok()?;
-    let labels = lb
+    let labels = labels
+        .data()
         .chunks_exact(4)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
-    let mut pixels = vec![0u8; (n * sample) as usize];
-    f.read_exact(&mut pixels).ok()?;
-    let skipped: Vec<(String, String)> = serde_json::from_value(h.get("skipped")?.clone()).ok()?;
+    let skipped: Vec<(String, String)> = serde_json::from_str(field("skipped")?).ok()?;
     let ds = Dataset::new(
-        h.get("name")?.as_str()?,
-        h.get("source")?.as_str()?,
+        field("name")?,
+        field("source")?,
         cls,
-        shape,
-        pixels,
+        [c, h, w],
+        pixels.data().to_vec(),
         labels,
-        h.get("max_value")?.as_u64()? as u8,
+        field("max_value")?.parse().ok()?,
     )
     .ok()?;
     let skipped = skipped
@@ -800,7 +818,7 @@ mod tests {
         let f = ImageFolder::new(t.path()).cache_dir(cache.path());
         let first = f.load_report().unwrap();
         let p = first.cache_path.clone().unwrap();
-        std::fs::write(&p, b"NNLABIF1garbage").unwrap();
+        std::fs::write(&p, b"\x10\0\0\0\0\0\0\0{\"garbage\":1}  ").unwrap();
         let r = f.load_report().unwrap();
         assert!(!r.from_cache);
         assert_eq!(r.dataset, first.dataset);
@@ -813,6 +831,36 @@ mod tests {
         assert!(!r.from_cache);
         assert_eq!(r.dataset.len(), 5);
         assert_ne!(r.cache_path.unwrap(), p);
+    }
+
+    #[test]
+    fn an_old_format_cache_is_rebuilt_as_safetensors_and_removed() -> Result<()> {
+        let t = make_folder();
+        let cache = tempfile::tempdir().map_err(|e| Error::io(Path::new("tempdir"), e))?;
+        let f = ImageFolder::new(t.path()).cache_dir(cache.path());
+        let first = f.load_report()?;
+        let p = first
+            .cache_path
+            .clone()
+            .ok_or_else(|| Error::config("cache_path", "missing with the cache on"))?;
+        assert_eq!(p.extension().and_then(|e| e.to_str()), Some("safetensors"));
+        // The file is a real safetensors file holding the labels and pixels.
+        let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::format(&p, e.to_string()))?;
+        let pixels = st
+            .tensor("pixels")
+            .map_err(|e| Error::format(&p, e.to_string()))?;
+        assert_eq!(pixels.data(), first.dataset.pixels.as_slice());
+        // An old NNLABIF1 cache of the same folder: rebuilt, then removed.
+        let legacy = p.with_extension("bin");
+        std::fs::write(&legacy, b"NNLABIF1\x02\0\0\0\0\0\0\0{}")
+            .map_err(|e| Error::io(&legacy, e))?;
+        std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+        let r = f.load_report()?;
+        assert!(!r.from_cache && p.is_file() && !legacy.exists());
+        assert_eq!(r.dataset, first.dataset);
+        assert!(f.load_report()?.from_cache);
+        Ok(())
     }
 
     /// A PNG whose header says `w × h`, with one tiny (wrong-sized) IDAT:

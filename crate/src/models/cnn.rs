@@ -9,6 +9,7 @@
 //!
 //! ```
 //! use nnlab::models::cnn::Cnn;
+//! use nnlab::models::layer_stack::LayerStack;
 //! let m = Cnn::new(&[1, 28, 28])
 //!     .conv2d(16, 3, 1, 1).relu().max_pool(2, 2)
 //!     .flatten().linear(10)
@@ -19,6 +20,7 @@
 //! ```
 
 use super::init::ParamInit;
+use super::layer_stack::{LayerSpec, LayerStack};
 use super::layers::{BatchNorm, Conv2d, Layer, LayerNorm, Linear, Pool2d};
 use super::model::{Entry, Model};
 use crate::{Error, Result};
@@ -44,16 +46,10 @@ pub enum CnnSpec {
     AdaptiveAvgPool {
         out: (usize, usize),
     },
-    BatchNorm,
-    LayerNorm,
-    Dropout(f64),
     Flatten,
-    Linear(usize),
-    Relu,
-    Sigmoid,
-    Tanh,
-    LeakyRelu(f64),
     LogSoftmax,
+    /// A layer of the shared vocabulary (linear, activations, dropout, norms).
+    Layer(LayerSpec),
 }
 
 impl CnnSpec {
@@ -63,16 +59,9 @@ impl CnnSpec {
             CnnSpec::MaxPool { .. } => "max_pool",
             CnnSpec::AvgPool { .. } => "avg_pool",
             CnnSpec::AdaptiveAvgPool { .. } => "adaptive_avg_pool",
-            CnnSpec::BatchNorm => "batch_norm",
-            CnnSpec::LayerNorm => "layer_norm",
-            CnnSpec::Dropout(_) => "dropout",
             CnnSpec::Flatten => "flatten",
-            CnnSpec::Linear(_) => "linear",
-            CnnSpec::Relu => "relu",
-            CnnSpec::Sigmoid => "sigmoid",
-            CnnSpec::Tanh => "tanh",
-            CnnSpec::LeakyRelu(_) => "leaky_relu",
             CnnSpec::LogSoftmax => "log_softmax",
+            CnnSpec::Layer(l) => l.label(),
         }
     }
 }
@@ -121,38 +110,12 @@ impl Cnn {
     pub fn adaptive_avg_pool(self, out_hw: (usize, usize)) -> Cnn {
         self.push(CnnSpec::AdaptiveAvgPool { out: out_hw })
     }
-    /// BatchNorm2d on `[C,H,W]`, BatchNorm1d on `[N]`.
-    pub fn batch_norm(self) -> Cnn {
-        self.push(CnnSpec::BatchNorm)
-    }
-    /// The same as [`Cnn::batch_norm`] (the name says what a conv input gets).
+    /// The same as [`LayerStack::batch_norm`] (the name says what a conv input gets).
     pub fn batch_norm2d(self) -> Cnn {
-        self.push(CnnSpec::BatchNorm)
-    }
-    pub fn layer_norm(self) -> Cnn {
-        self.push(CnnSpec::LayerNorm)
-    }
-    pub fn dropout(self, p: f64) -> Cnn {
-        self.push(CnnSpec::Dropout(p))
+        self.layer(LayerSpec::BatchNorm)
     }
     pub fn flatten(self) -> Cnn {
         self.push(CnnSpec::Flatten)
-    }
-    /// `nn.Linear(N, out)`: needs a flat input.
-    pub fn linear(self, out: usize) -> Cnn {
-        self.push(CnnSpec::Linear(out))
-    }
-    pub fn relu(self) -> Cnn {
-        self.push(CnnSpec::Relu)
-    }
-    pub fn sigmoid(self) -> Cnn {
-        self.push(CnnSpec::Sigmoid)
-    }
-    pub fn tanh(self) -> Cnn {
-        self.push(CnnSpec::Tanh)
-    }
-    pub fn leaky_relu(self, slope: f64) -> Cnn {
-        self.push(CnnSpec::LeakyRelu(slope))
     }
     /// Ends with `log_softmax(dim=1)`: the model's output becomes LogProbs.
     pub fn log_softmax(self) -> Cnn {
@@ -244,7 +207,8 @@ impl Cnn {
                     positive(out.1, "out.1")?;
                     Layer::AdaptiveAvgPool2d(*out)
                 }
-                CnnSpec::BatchNorm => match shape.len() {
+                CnnSpec::Flatten => Layer::Flatten,
+                CnnSpec::Layer(LayerSpec::BatchNorm) => match shape.len() {
                     3 => Layer::BatchNorm2d(BatchNorm::new(shape[0], 2, &mut init)?),
                     1 => Layer::BatchNorm1d(BatchNorm::new(shape[0], 1, &mut init)?),
                     _ => {
@@ -254,31 +218,30 @@ impl Cnn {
                         ))
                     }
                 },
-                CnnSpec::LayerNorm => {
+                CnnSpec::Layer(LayerSpec::LayerNorm) => {
                     Layer::LayerNorm(LayerNorm::new(shape[shape.len() - 1], &mut init)?)
                 }
-                CnnSpec::Dropout(p) => {
-                    if !(*p >= 0.0 && *p < 1.0) {
+                CnnSpec::Layer(LayerSpec::Dropout { rate }) => {
+                    if !(*rate >= 0.0 && *rate < 1.0) {
                         return Err(Error::config(
                             format!("{name}: layer {i} (dropout).p"),
-                            format!("{p}, expected a probability 0 ≤ p < 1"),
+                            format!("{rate}, expected a probability 0 ≤ p < 1"),
                         ));
                     }
-                    Layer::Dropout(*p)
+                    Layer::Dropout(*rate)
                 }
-                CnnSpec::Flatten => Layer::Flatten,
-                CnnSpec::Linear(out) => {
+                CnnSpec::Layer(LayerSpec::Linear { size }) => {
                     need(
                         shape.len() == 1,
                         "a flat [N] input: add .flatten() before .linear()",
                     )?;
-                    positive(*out, "out")?;
-                    Layer::Linear(Linear::new(shape[0], *out, &mut init)?)
+                    positive(*size, "out")?;
+                    Layer::Linear(Linear::new(shape[0], *size, &mut init)?)
                 }
-                CnnSpec::Relu => Layer::ReLU,
-                CnnSpec::Sigmoid => Layer::Sigmoid,
-                CnnSpec::Tanh => Layer::Tanh,
-                CnnSpec::LeakyRelu(s) => Layer::LeakyReLU(*s),
+                CnnSpec::Layer(LayerSpec::Relu) => Layer::ReLU,
+                CnnSpec::Layer(LayerSpec::Sigmoid) => Layer::Sigmoid,
+                CnnSpec::Layer(LayerSpec::Tanh) => Layer::Tanh,
+                CnnSpec::Layer(LayerSpec::LeakyRelu { slope }) => Layer::LeakyReLU(*slope),
                 CnnSpec::LogSoftmax => Layer::LogSoftmax,
             };
             shape = layer.out_shape(&shape).map_err(|e| match e {
@@ -297,6 +260,12 @@ impl Cnn {
             &device,
             self.dtype,
         )
+    }
+}
+
+impl LayerStack for Cnn {
+    fn layer(self, spec: LayerSpec) -> Cnn {
+        self.push(CnnSpec::Layer(spec))
     }
 }
 

@@ -25,6 +25,7 @@
 //!
 //! ```
 //! use nnlab::models::mlp::Mlp;
+//! use nnlab::models::layer_stack::LayerStack;
 //! let m = Mlp::from_json(r#"{"layers":[{"type":"linear","size":512},{"type":"relu"}]}"#).unwrap();
 //! assert_eq!(m.name(), "2 layers");
 //! assert_eq!(m.num_params(), 784 * 512 + 512 + 512 * 10 + 10);
@@ -33,6 +34,8 @@
 //! ```
 
 use super::init::{ParamInit, MAX_PARAMS};
+pub use super::layer_stack::LayerSpec;
+use super::layer_stack::LayerStack;
 use super::layers::{BatchNorm, Layer, LayerNorm, Linear};
 use super::model::{Entry, Model};
 use crate::{Error, Result};
@@ -40,20 +43,6 @@ use candle_core::{DType, Device};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::path::Path;
-
-/// One entry of `layers`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum LayerSpec {
-    Linear { size: usize },
-    Relu,
-    Sigmoid,
-    Tanh,
-    LeakyRelu { slope: f64 },
-    Dropout { rate: f64 },
-    BatchNorm,
-    LayerNorm,
-}
 
 /// hw1's config: see the module doc.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -367,30 +356,6 @@ impl Mlp {
         self.config.layers.push(l);
         self
     }
-    pub fn linear(self, size: usize) -> Mlp {
-        self.push(LayerSpec::Linear { size })
-    }
-    pub fn relu(self) -> Mlp {
-        self.push(LayerSpec::Relu)
-    }
-    pub fn sigmoid(self) -> Mlp {
-        self.push(LayerSpec::Sigmoid)
-    }
-    pub fn tanh(self) -> Mlp {
-        self.push(LayerSpec::Tanh)
-    }
-    pub fn leaky_relu(self, slope: f64) -> Mlp {
-        self.push(LayerSpec::LeakyRelu { slope })
-    }
-    pub fn dropout(self, rate: f64) -> Mlp {
-        self.push(LayerSpec::Dropout { rate })
-    }
-    pub fn batch_norm(self) -> Mlp {
-        self.push(LayerSpec::BatchNorm)
-    }
-    pub fn layer_norm(self) -> Mlp {
-        self.push(LayerSpec::LayerNorm)
-    }
     /// Device of the parameters (default `nnlab::device()`).
     pub fn device(mut self, d: &Device) -> Mlp {
         self.device = Some(d.clone());
@@ -480,6 +445,12 @@ impl Mlp {
             &device,
             self.dtype,
         )
+    }
+}
+
+impl LayerStack for Mlp {
+    fn layer(self, spec: LayerSpec) -> Mlp {
+        self.push(spec)
     }
 }
 

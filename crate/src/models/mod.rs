@@ -4,6 +4,7 @@
 
 pub mod cnn;
 pub mod init;
+pub mod layer_stack;
 pub mod layers;
 pub mod mlp;
 pub mod model;

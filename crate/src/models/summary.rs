@@ -35,6 +35,7 @@
 //! ```
 
 use super::model::Model;
+use crate::display::{MimeBundle, Show};
 use crate::Result;
 use polars::prelude::{Column, DataFrame, NamedFrom, Series};
 use serde::Serialize;
@@ -408,5 +409,14 @@ impl std::fmt::Display for Summary {
             writeln!(f, "{k}: {v}")?;
         }
         write!(f, "{divider}")
+    }
+}
+
+impl Show for Summary {
+    fn bundle(&self) -> MimeBundle {
+        MimeBundle::html(self.to_html(), self.to_string())
+    }
+    fn headline(&self) -> String {
+        format!("{} summary: {} params", self.model, self.total_params)
     }
 }

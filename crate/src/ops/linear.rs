@@ -22,8 +22,9 @@
 //! assert_eq!(y.to_vec2::<f32>().unwrap(), [[1.5, 3., 3.]]);
 //! ```
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
+use super::bias_op::{apply, impl_bias_op, BiasOp};
 use super::gemm::{gemm, num_threads, Mat};
 use super::reduce::channel_sum;
 use super::relu::{relu_grad, relu_in_place};
@@ -115,10 +116,7 @@ fn linear_then(
         layout,
         relu,
     };
-    let y = match b {
-        Some(b) => x2.apply_op3(&w, &b.contiguous()?, op)?,
-        None => x2.apply_op2(&w, op)?,
-    };
+    let y = apply(&x2, &w, b, op)?;
     Ok(y.reshape(out_dims)?)
 }
 
@@ -238,67 +236,34 @@ impl Linear {
     }
 }
 
-impl CustomOp2 for Linear {
-    fn name(&self) -> &'static str {
-        "nnlab-linear"
-    }
-
-    fn cpu_fwd(
+impl BiasOp for Linear {
+    fn cpu_forward(
         &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
+        (s1, l1): (&CpuStorage, &Layout),
+        (s2, l2): (&CpuStorage, &Layout),
+        b: Option<(&CpuStorage, &Layout)>,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        self.dispatch(s1, l1, s2, l2, None)
+        self.dispatch(s1, l1, s2, l2, b)
     }
 
-    fn bwd(
+    fn gradients(
         &self,
         x: &Tensor,
         w: &Tensor,
-        y: &Tensor,
-        dy: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, _) = self.backward(x, w, y, dy)?;
-        Ok((dx, dw))
-    }
-}
-
-impl CustomOp3 for Linear {
-    fn name(&self) -> &'static str {
-        "nnlab-linear-bias"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        self.dispatch(s1, l1, s2, l2, Some((s3, l3)))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        b: &Tensor,
+        b: Option<&Tensor>,
         y: &Tensor,
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (dx, dw, dy) = self.backward(x, w, y, dy)?;
-        let db = if b.track_op() {
-            Some(channel_sum(&dy, self.rows, self.out, 1)?)
-        } else {
-            None
+        let db = match b {
+            Some(b) if b.track_op() => Some(channel_sum(&dy, self.rows, self.out, 1)?),
+            _ => None,
         };
         Ok((dx, dw, db))
     }
 }
+
+impl_bias_op!(Linear, "nnlab-linear", "nnlab-linear-bias");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Wrt {

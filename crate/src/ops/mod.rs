@@ -13,6 +13,7 @@
 //! (`storage.rs`: `operand` and `float_dispatch!`).
 
 pub mod batch_norm;
+pub(crate) mod bias_op;
 pub mod conv;
 pub mod gemm;
 pub mod linear;

@@ -40,7 +40,7 @@ impl Layer for Relu {
     fn forward(&mut self, x: &Tensor) -> Result<(Tensor, Cache)> {
         Ok((x.relu()?, Cache::Relu { x: x.clone() }))
     }
-    /// dx = dy ⊙ [x > 0]
+    /// `dx = dy ⊙ [x > 0]`
     fn backward(&self, dy: &Tensor, cache: &Cache) -> Result<(Tensor, Grads)> {
         let Cache::Relu { x } = cache else {
             return Err(wrong_cache("ReLU", cache));

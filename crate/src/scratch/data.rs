@@ -1,7 +1,7 @@
-//! A tiny seeded stratified split for the scratch network (until
-//! `data::split` lands): per class, shuffle the indices with
-//! `device::rng("scratch.split", seed)` and send the first ⌊val_frac·n_c⌉ to
-//! validation. Features are `pixel / max_value` in `[0, 1]`, `[N, C·H·W]`.
+//! The scratch network's data: a dataset as features `[N, C·H·W]`, each
+//! `pixel / max_value` in `[0, 1]`, split into train and validation by
+//! [`train_test_split`] (stratified, scikit-learn's rule and seed handling:
+//! `⌈val_frac·n⌉` validation samples, the class proportions kept).
 //!
 //! ```no_run
 //! let ds = nnlab::data::digits::read("data/digits/digits.csv.gz").unwrap();
@@ -9,10 +9,10 @@
 //! assert_eq!(s.train_labels.len() + s.val_labels.len(), 1797);
 //! ```
 
+use crate::data::split::train_test_split;
 use crate::data::Dataset;
-use crate::{Error, Result};
+use crate::Result;
 use candle_core::{DType, Device, Tensor};
-use rand::seq::SliceRandom;
 
 /// Train and validation features `[N, D]` with their labels.
 #[derive(Clone, Debug)]
@@ -32,24 +32,7 @@ pub fn features(ds: &Dataset, dtype: DType) -> Result<Tensor> {
 
 /// Stratified split: `val_frac` of every class goes to validation.
 pub fn stratified_split(ds: &Dataset, val_frac: f64, seed: u64, dtype: DType) -> Result<Split> {
-    if !(0.0..1.0).contains(&val_frac) {
-        return Err(Error::config(
-            "val_frac",
-            format!("{val_frac}: expected 0 ≤ val_frac < 1"),
-        ));
-    }
-    let mut rng = crate::device::rng("scratch.split", seed);
-    let (mut train, mut val) = (Vec::new(), Vec::new());
-    for c in 0..ds.num_classes() as u32 {
-        let mut idx: Vec<usize> = (0..ds.len()).filter(|&i| ds.labels[i] == c).collect();
-        idx.shuffle(&mut rng);
-        let nv = (val_frac * idx.len() as f64).round() as usize;
-        val.extend_from_slice(&idx[..nv]);
-        train.extend_from_slice(&idx[nv..]);
-    }
-    train.shuffle(&mut rng);
-    val.shuffle(&mut rng);
-    let (tr, va) = (ds.select(&train)?, ds.select(&val)?);
+    let (tr, va) = train_test_split(ds, val_frac, seed, true)?;
     Ok(Split {
         train_x: features(&tr, dtype)?,
         train_labels: tr.labels,

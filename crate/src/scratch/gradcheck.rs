@@ -30,6 +30,7 @@
 use super::network::Network;
 use super::softmax_ce::{cross_entropy, cross_entropy_backward, l2_penalty};
 use super::{BatchNorm1d, Cache, Dropout, Layer, Linear, Relu, Sigmoid, Tanh};
+use crate::display::{table_bundle, MimeBundle, Show};
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use polars::prelude::*;
@@ -398,6 +399,21 @@ pub fn to_dataframe(checks: &[Check]) -> Result<DataFrame> {
             col_f("kink_margin", &|c| c.kink_margin),
         ],
     )?)
+}
+
+impl Show for Vec<Check> {
+    fn bundle(&self) -> MimeBundle {
+        table_bundle(to_dataframe(self), 60, &self.headline())
+    }
+    fn headline(&self) -> String {
+        let worst = |f: fn(&Check) -> f64| self.iter().map(f).fold(0.0, f64::max);
+        format!(
+            "gradcheck: {} checks, max rel err {:.1e} (finite differences), {:.1e} (autograd)",
+            self.len(),
+            worst(|c| c.max_rel_err),
+            worst(|c| c.max_rel_err_autograd)
+        )
+    }
 }
 
 #[cfg(test)]

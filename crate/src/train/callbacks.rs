@@ -1,12 +1,30 @@
 //! Callbacks: small objects the [`Learner`](crate::train::learner::Learner)
-//! calls at the end of every epoch (fastai style). They can read the history,
-//! the model and the optimizer, and ask training to stop.
+//! calls at the events of its loop (fastai style). They can read the model,
+//! the history and the optimizer, change the learning rate, and ask training
+//! to stop. The events, in order:
+//!
+//! ```text
+//! fit(n):  for each epoch:
+//!              for each training batch:
+//!                  before_batch                       (BatchContext, no loss yet)
+//!                  out = model(x); L = loss(out, y)
+//!                  after_loss                         (the batch's loss; before backward)
+//!                  L.backward(); optimizer.step()
+//!                  after_batch                        (the loss and the epoch's running mean)
+//!              validation; the epoch's record pushed to the history
+//!              after_epoch                            (EpochContext; may set `stop`)
+//!          after_fit                                  (the model and the history, once)
+//! ```
+//!
+//! Every `fit` runs the loop's own callbacks first (`loop_callbacks.rs`): the
+//! divergence check (after_loss), the scheduler step and the progress bar and
+//! epoch line; then the ones added with `Learner::callback`, in that order.
 //!
 //! - [`EarlyStopping`]: stop when `monitor` has not improved by more than
 //!   `min_delta` for `patience` epochs (Keras' rule); optionally put the best
 //!   weights back at the end.
 //! - [`KeepBest`]: write a checkpoint each time `monitor` improves.
-//! - [`on_epoch`]: any closure.
+//! - [`on_epoch`], [`on_batch`]: any closure, after each epoch or each batch.
 //!
 //! ```no_run
 //! # use nnlab::prelude::*;
@@ -14,6 +32,7 @@
 //! # let loaders = Mnist::load()?.loaders(64)?;
 //! let mut learn = Learner::new(zoo::build("hw1/3_layers")?, &loaders)
 //!     .callback(EarlyStopping::new("val_loss").patience(3).restore_best(true))
+//!     .callback(on_batch(|ctx| { if ctx.batch % 100 == 0 { println!("{:.4}", ctx.running_loss); } Ok(()) }))
 //!     .callback(on_epoch(|ctx| { println!("lr now {}", ctx.optimizer.lr()); Ok(()) }));
 //! learn.fit(42)?;
 //! # Ok(()) }
@@ -36,8 +55,11 @@ pub struct EpochContext<'a> {
     /// Every epoch so far; the last record is the one that just ended.
     pub history: &'a History,
     pub model: &'a Model,
-    pub optimizer: &'a dyn Optimizer,
-    pub scheduler: Option<&'a dyn Scheduler>,
+    /// The optimizer: read its state, or set the next epoch's learning rate.
+    pub optimizer: &'a mut dyn Optimizer,
+    pub scheduler: Option<&'a mut dyn Scheduler>,
+    /// The last epoch (1-based) this `fit` will run.
+    pub epochs: usize,
     /// Set to `Some(reason)` to stop training after this epoch.
     pub stop: Option<String>,
 }
@@ -50,11 +72,50 @@ impl EpochContext<'_> {
     }
 }
 
-/// A thing called at the end of each epoch and once when `fit` returns.
+/// What a callback sees around one training batch.
+pub struct BatchContext<'a> {
+    /// The epoch (1-based, as in the history) and the last one of this `fit`.
+    pub epoch: usize,
+    pub epochs: usize,
+    /// The batch (1-based) and the number of batches in the epoch.
+    pub batch: usize,
+    pub batches: usize,
+    /// This batch's loss (mean over its samples, with the L2 term);
+    /// `None` in `before_batch`.
+    pub loss: Option<f64>,
+    /// The epoch's mean training loss over the batches done, weighted by
+    /// batch size (the epoch's `train_loss` after its last batch); 0 before
+    /// the first `after_batch`.
+    pub running_loss: f64,
+    /// Samples in this batch.
+    pub samples: usize,
+    pub model: &'a Model,
+    /// The optimizer: a callback may change the learning rate per batch.
+    pub optimizer: &'a mut dyn Optimizer,
+}
+
+/// Something called at the events of the training loop (see the module
+/// doc); every event does nothing unless the callback overrides it.
 pub trait Callback: Send {
     fn name(&self) -> String;
-    fn on_epoch_end(&mut self, ctx: &mut EpochContext) -> Result<()>;
-    fn on_fit_end(&mut self, _model: &Model, _history: &mut History) -> Result<()> {
+    /// Before a training batch's forward pass.
+    fn before_batch(&mut self, _ctx: &mut BatchContext) -> Result<()> {
+        Ok(())
+    }
+    /// After the batch's loss is computed, before the backward pass.
+    fn after_loss(&mut self, _ctx: &mut BatchContext) -> Result<()> {
+        Ok(())
+    }
+    /// After the optimizer's step on the batch.
+    fn after_batch(&mut self, _ctx: &mut BatchContext) -> Result<()> {
+        Ok(())
+    }
+    /// After an epoch's training and validation; its record is in the history.
+    fn after_epoch(&mut self, _ctx: &mut EpochContext) -> Result<()> {
+        Ok(())
+    }
+    /// Once when `fit` returns (also after a stop).
+    fn after_fit(&mut self, _model: &Model, _history: &mut History) -> Result<()> {
         Ok(())
     }
 }
@@ -146,7 +207,7 @@ impl Callback for EarlyStopping {
         )
     }
 
-    fn on_epoch_end(&mut self, ctx: &mut EpochContext) -> Result<()> {
+    fn after_epoch(&mut self, ctx: &mut EpochContext) -> Result<()> {
         let v = ctx.value(&self.best.monitor)?;
         if self.best.improves(v) {
             self.best.value = Some(v);
@@ -170,7 +231,7 @@ impl Callback for EarlyStopping {
         Ok(())
     }
 
-    fn on_fit_end(&mut self, model: &Model, history: &mut History) -> Result<()> {
+    fn after_fit(&mut self, model: &Model, history: &mut History) -> Result<()> {
         if let Some(state) = &self.best_state {
             model.load_state_dict(state)?;
             history.restored_epoch = Some(self.best.epoch);
@@ -200,7 +261,7 @@ impl Callback for KeepBest {
         format!("KeepBest({}, {})", self.best.monitor, self.path.display())
     }
 
-    fn on_epoch_end(&mut self, ctx: &mut EpochContext) -> Result<()> {
+    fn after_epoch(&mut self, ctx: &mut EpochContext) -> Result<()> {
         let v = ctx.value(&self.best.monitor)?;
         if self.best.improves(v) {
             self.best.value = Some(v);
@@ -208,8 +269,8 @@ impl Callback for KeepBest {
             checkpoint::save(
                 &self.path,
                 ctx.model,
-                ctx.optimizer,
-                ctx.scheduler,
+                &*ctx.optimizer,
+                ctx.scheduler.as_deref(),
                 ctx.history,
             )?;
         }
@@ -230,7 +291,26 @@ impl Callback for OnEpoch {
         "on_epoch(closure)".into()
     }
 
-    fn on_epoch_end(&mut self, ctx: &mut EpochContext) -> Result<()> {
+    fn after_epoch(&mut self, ctx: &mut EpochContext) -> Result<()> {
+        (self.0)(ctx)
+    }
+}
+
+/// A closure called after every training batch.
+pub struct OnBatch(Box<dyn FnMut(&mut BatchContext) -> Result<()> + Send>);
+
+/// Wraps a closure as a callback: `on_batch(|ctx| { …; Ok(()) })`, called
+/// after each batch's optimizer step.
+pub fn on_batch(f: impl FnMut(&mut BatchContext) -> Result<()> + Send + 'static) -> OnBatch {
+    OnBatch(Box::new(f))
+}
+
+impl Callback for OnBatch {
+    fn name(&self) -> String {
+        "on_batch(closure)".into()
+    }
+
+    fn after_batch(&mut self, ctx: &mut BatchContext) -> Result<()> {
         (self.0)(ctx)
     }
 }

@@ -18,6 +18,7 @@
 //! assert_eq!(df.height(), 4);
 //! ```
 
+use crate::display::{table_bundle, MimeBundle, Show};
 use crate::train::history::{minimize, History};
 use crate::{Error, Result};
 use polars::prelude::*;
@@ -358,6 +359,15 @@ impl GridResults {
             None => self.to_dataframe()?,
         };
         crate::table::write_csv(&mut df, path.as_ref())
+    }
+}
+
+impl Show for GridResults {
+    fn bundle(&self) -> MimeBundle {
+        table_bundle(self.to_dataframe(), 60, &self.headline())
+    }
+    fn headline(&self) -> String {
+        format!("grid: {} runs", self.runs.len())
     }
 }
 

@@ -24,6 +24,7 @@
 //! # Ok::<(), nnlab::Error>(())
 //! ```
 
+use crate::display::{table_bundle, MimeBundle, Show};
 use crate::{Error, Result};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -322,6 +323,20 @@ fn value(e: &EpochRecord, name: &str) -> Option<f64> {
                 None
             }
         }
+    }
+}
+
+impl Show for History {
+    fn bundle(&self) -> MimeBundle {
+        table_bundle(self.to_dataframe(), 60, &self.headline())
+    }
+    fn headline(&self) -> String {
+        let name = if self.name.is_empty() {
+            "history"
+        } else {
+            self.name.as_str()
+        };
+        format!("{name}: {} epochs", self.len())
     }
 }
 

@@ -9,8 +9,11 @@
 //! assert_eq!(it.most_confused(1)[0].count, 1);
 //! ```
 
+use crate::display::{MimeBundle, Show};
+use crate::table::html::{escape, to_html};
 use crate::train::metrics::ConfusionMatrix;
 use crate::{Error, Result};
+use polars::prelude::df;
 
 /// Predictions, targets and per-sample losses of a whole loader, in sample order.
 #[derive(Clone, Debug)]
@@ -109,6 +112,55 @@ impl Interpretation {
         (0..self.targets.len())
             .filter(|&i| self.predictions[i] != self.targets[i])
             .collect()
+    }
+}
+
+impl Show for Interpretation {
+    /// Accuracy, the most confused pairs (top 10) and the top losses (top 10).
+    fn bundle(&self) -> MimeBundle {
+        let confused = self.most_confused(1);
+        let top = self.top_losses(10);
+        let confused_df = df!(
+            "actual" => confused.iter().take(10).map(|c| c.actual.clone()).collect::<Vec<_>>(),
+            "predicted" => confused.iter().take(10).map(|c| c.predicted.clone()).collect::<Vec<_>>(),
+            "count" => confused.iter().take(10).map(|c| c.count).collect::<Vec<_>>()
+        );
+        let top_df = df!(
+            "index" => top.iter().map(|t| t.index as u64).collect::<Vec<_>>(),
+            "loss" => top.iter().map(|t| t.loss).collect::<Vec<_>>(),
+            "actual" => top.iter().map(|t| t.actual.clone()).collect::<Vec<_>>(),
+            "predicted" => top.iter().map(|t| t.predicted.clone()).collect::<Vec<_>>()
+        );
+        let (confused_df, top_df) = match (confused_df, top_df) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => {
+                return MimeBundle::text(format!("{}: {e}", self.headline()))
+            }
+        };
+        let html = format!(
+            "<div class=\"nnlab-caption\">{}</div>\n<div class=\"nnlab-caption\">Most confused (actual → predicted)</div>\n{}\n<div class=\"nnlab-caption\">Top losses</div>\n{}",
+            escape(&self.headline()),
+            to_html(&confused_df, 10),
+            to_html(&top_df, 10)
+        );
+        let text = format!(
+            "{}\nMost confused:\n{confused_df}\nTop losses:\n{top_df}",
+            self.headline()
+        );
+        MimeBundle::html(html, text)
+    }
+    fn headline(&self) -> String {
+        let n = self.targets.len();
+        let right = n - self.misclassified().len();
+        let acc = if n == 0 {
+            0.0
+        } else {
+            100.0 * right as f64 / n as f64
+        };
+        format!(
+            "interpretation: {n} samples, {} wrong, accuracy {acc:.2}%",
+            n - right
+        )
     }
 }
 

@@ -4,9 +4,13 @@
 //!
 //! One epoch: for each training batch `out = model(x)`, `L = loss(out, y)
 //! (+ λ·Σ‖W‖²)`, `L.backward()`, `optimizer.step()`; then the validation
-//! loader in eval mode; then the scheduler (on the validation loss, else the
-//! training loss) and the callbacks. A NaN or infinite loss stops the run with
-//! [`Error::Diverged`] naming the epoch, the batch and the lr.
+//! loader in eval mode; then the callbacks' `after_epoch`. Around each batch
+//! the callbacks see `before_batch`, `after_loss` and `after_batch` (the
+//! events: [`crate::train::callbacks`]). The loop's own work beyond that is
+//! callbacks too, run first: the divergence check (a NaN or infinite loss
+//! stops the run with [`Error::Diverged`] naming the epoch, the batch and the
+//! lr), the scheduler step (on the validation loss, else the training loss)
+//! and the progress bar and epoch lines.
 //!
 //! Reproducible: batch order, random transforms and dropout masks are pure
 //! functions of the seed and the epoch, so a run resumed from a checkpoint
@@ -23,17 +27,17 @@
 //! # Ok(()) }
 //! ```
 
-use std::io::IsTerminal;
 use std::time::Instant;
 
 use candle_core::{DType, Tensor, D};
 
 use crate::data::loader::{Loader, Loaders};
 use crate::models::model::{Model, Output};
-use crate::train::callbacks::{Callback, EpochContext};
+use crate::train::callbacks::{BatchContext, Callback, EpochContext};
 use crate::train::checkpoint;
 use crate::train::history::{EpochRecord, History};
 use crate::train::interpret::Interpretation;
+use crate::train::loop_callbacks::{DivergenceCheck, ProgressReport, SchedulerStep};
 use crate::train::loss::{l2_penalty, Loss};
 use crate::train::metrics::{accuracy, ConfusionMatrix, Metric};
 use crate::train::optim::{Adam, Optimizer};
@@ -259,38 +263,46 @@ impl Learner {
     }
 
     /// Trains `epochs` more epochs; returns the history of every epoch so far.
-    /// Stops early when a callback asks to (early stopping).
+    /// Stops early when a callback asks to (early stopping). The loop and its
+    /// events are in the module doc of [`crate::train::callbacks`].
     pub fn fit(&mut self, epochs: usize) -> Result<History> {
         self.attach()?;
-        let bar = self.progress == Progress::Auto && std::io::stdout().is_terminal();
-        let lines = self.progress != Progress::Silent;
         let first = self.history.len();
+        let last = first + epochs;
         // training goes on from the weights the model holds now
         self.history.restored_epoch = None;
+        // The loop's own callbacks run before the user's, in this order.
+        let mut builtins: Vec<Box<dyn Callback>> = vec![
+            Box::new(DivergenceCheck),
+            Box::new(SchedulerStep),
+            Box::new(ProgressReport::new(self.progress)),
+        ];
         let mut stopped = None;
-        for e in first..first + epochs {
-            let record = self.run_epoch(e, first + epochs, bar)?;
-            if lines {
-                println!("{}", epoch_line(&record, first + epochs));
-            }
+        for e in first..last {
+            let record = self.run_epoch(e, last, &mut builtins)?;
             self.history.push(record);
             let mut ctx = EpochContext {
                 history: &self.history,
                 model: &self.model,
-                optimizer: self.optimizer.as_ref(),
-                scheduler: self.scheduler.as_deref(),
+                optimizer: self.optimizer.as_mut(),
+                // (the cast shortens the boxed scheduler's `'static` bound to the context's)
+                scheduler: match self.scheduler.as_mut() {
+                    Some(s) => Some(s.as_mut() as &mut dyn Scheduler),
+                    None => None,
+                },
+                epochs: last,
                 stop: None,
             };
-            for cb in self.callbacks.iter_mut() {
-                cb.on_epoch_end(&mut ctx)?;
+            for cb in builtins.iter_mut().chain(self.callbacks.iter_mut()) {
+                cb.after_epoch(&mut ctx)?;
             }
             if let Some(why) = ctx.stop {
                 stopped = Some(why);
                 break;
             }
         }
-        for cb in self.callbacks.iter_mut() {
-            cb.on_fit_end(&self.model, &mut self.history)?;
+        for cb in builtins.iter_mut().chain(self.callbacks.iter_mut()) {
+            cb.after_fit(&self.model, &mut self.history)?;
         }
         if let (Some(why), true) = (stopped, self.progress != Progress::Silent) {
             println!("stopped after epoch {}: {why}", self.history.len());
@@ -298,7 +310,13 @@ impl Learner {
         Ok(self.history.clone())
     }
 
-    fn run_epoch(&mut self, e: usize, total: usize, bar: bool) -> Result<EpochRecord> {
+    /// One epoch: the training batches with their events, then validation.
+    fn run_epoch(
+        &mut self,
+        e: usize,
+        last: usize,
+        builtins: &mut [Box<dyn Callback>],
+    ) -> Result<EpochRecord> {
         let start = Instant::now();
         // Dropout masks of epoch e do not depend on what ran before it.
         crate::device::set_stream_position((e as u64 + 1) << 32);
@@ -311,10 +329,28 @@ impl Learner {
         } else {
             Vec::new()
         };
-        let n_batches = self.train.num_batches();
-        let progress = bar.then(|| ProgressBar::new(e + 1, total, n_batches));
+        let batches = self.train.num_batches();
+        let callbacks = &mut self.callbacks;
         for (b, batch) in self.train.iter_epoch(e).enumerate() {
             let batch = batch?;
+            let mut ctx = BatchContext {
+                epoch: e + 1,
+                epochs: last,
+                batch: b + 1,
+                batches,
+                loss: None,
+                running_loss: if seen == 0 {
+                    0.0
+                } else {
+                    loss_sum / seen as f64
+                },
+                samples: batch.indices.len(),
+                model: &self.model,
+                optimizer: self.optimizer.as_mut(),
+            };
+            for cb in builtins.iter_mut().chain(callbacks.iter_mut()) {
+                cb.before_batch(&mut ctx)?;
+            }
             let x = batch.x.to_device(self.model.device())?;
             let y = batch.y.to_device(self.model.device())?;
             let out = self.model.forward_t(&x, true)?;
@@ -323,26 +359,20 @@ impl Learner {
                 loss = (loss + l2_penalty(&params, self.l2)?)?;
             }
             let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-            if !value.is_finite() {
-                return Err(Error::Diverged {
-                    epoch: e + 1,
-                    batch: b + 1,
-                    lr,
-                    loss: value,
-                });
+            ctx.loss = Some(value);
+            for cb in builtins.iter_mut().chain(callbacks.iter_mut()) {
+                cb.after_loss(&mut ctx)?;
             }
             let grads = loss.backward()?;
-            self.optimizer.step(&grads)?;
+            ctx.optimizer.step(&grads)?;
             let n = batch.indices.len();
             loss_sum += value * n as f64;
             seen += n;
             cm.add(&argmax(&out)?, &y.to_vec1::<u32>()?)?;
-            if let Some(p) = &progress {
-                p.update(b + 1, loss_sum / seen as f64);
+            ctx.running_loss = loss_sum / seen as f64;
+            for cb in builtins.iter_mut().chain(callbacks.iter_mut()) {
+                cb.after_batch(&mut ctx)?;
             }
-        }
-        if let Some(p) = progress {
-            p.finish();
         }
         if seen == 0 {
             return Err(Error::config(
@@ -363,10 +393,6 @@ impl Learner {
             }
             None => (None, Vec::new()),
         };
-        if let Some(s) = self.scheduler.as_mut() {
-            let next = s.step(lr, Some(val_loss.unwrap_or(train_loss)))?;
-            self.optimizer.set_lr(next);
-        }
         Ok(EpochRecord {
             epoch: e + 1,
             train_loss,
@@ -485,51 +511,4 @@ pub fn epoch_line(r: &EpochRecord, total: usize) -> String {
     }
     s.push_str(&format!("  lr {:.1e}  {:.1}s", r.lr, r.seconds));
     s
-}
-
-/// A one-line terminal bar redrawn in place (`\r`), only used on a TTY.
-struct ProgressBar {
-    epoch: usize,
-    total: usize,
-    batches: usize,
-    start: Instant,
-}
-
-impl ProgressBar {
-    fn new(epoch: usize, total: usize, batches: usize) -> ProgressBar {
-        ProgressBar {
-            epoch,
-            total,
-            batches,
-            start: Instant::now(),
-        }
-    }
-
-    fn update(&self, done: usize, loss: f64) {
-        use std::io::Write;
-        if !done.is_multiple_of(8) && done != self.batches {
-            return;
-        }
-        let width = 30;
-        let filled = (done * width) / self.batches.max(1);
-        let secs = self.start.elapsed().as_secs_f64();
-        let eta = secs / done as f64 * (self.batches - done) as f64;
-        print!(
-            "\repoch {}/{} [{}{}] {}/{} loss {:.4} {:.0}s<{:.0}s ",
-            self.epoch,
-            self.total,
-            "#".repeat(filled),
-            "-".repeat(width - filled),
-            done,
-            self.batches,
-            loss,
-            secs,
-            eta
-        );
-        let _ = std::io::stdout().flush();
-    }
-
-    fn finish(self) {
-        print!("\r{}\r", " ".repeat(90));
-    }
 }

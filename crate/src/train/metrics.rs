@@ -2,11 +2,11 @@
 //! definitions.
 //!
 //! `C[t][p]` counts samples of true class `t` predicted as `p`.
-//! precision_k = C[k][k] / Σ_t C[t][k], recall_k = C[k][k] / Σ_p C[k][p],
+//! precision_k = `C[k][k] / Σ_t C[t][k]`, recall_k = `C[k][k] / Σ_p C[k][p]`,
 //! F1_k = 2·P·R / (P + R) (0 when P + R = 0, sklearn's `zero_division=0`).
 //! Macro F1 averages F1_k over the labels present in the targets or the
 //! predictions (sklearn's `labels=None`); weighted F1 weights F1_k by the
-//! support Σ_p C[k][p].
+//! support `Σ_p C[k][p]`.
 //!
 //! ```
 //! use nnlab::train::metrics::ConfusionMatrix;
@@ -113,7 +113,7 @@ impl ConfusionMatrix {
             .collect()
     }
 
-    /// Σ_k C[k][k] / N (0 for an empty matrix).
+    /// `Σ_k C[k][k] / N` (0 for an empty matrix).
     pub fn accuracy(&self) -> f64 {
         let n = self.total();
         if n == 0 {
@@ -122,7 +122,7 @@ impl ConfusionMatrix {
         (0..self.classes).map(|k| self.get(k, k)).sum::<u64>() as f64 / n as f64
     }
 
-    /// Per-class precision C[k][k] / Σ_t C[t][k].
+    /// Per-class precision `C[k][k] / Σ_t C[t][k]`.
     pub fn precision(&self) -> Vec<f64> {
         let pred = self.predicted();
         (0..self.classes)
@@ -130,7 +130,7 @@ impl ConfusionMatrix {
             .collect()
     }
 
-    /// Per-class recall C[k][k] / Σ_p C[k][p].
+    /// Per-class recall `C[k][k] / Σ_p C[k][p]`.
     pub fn recall(&self) -> Vec<f64> {
         let sup = self.support();
         (0..self.classes)

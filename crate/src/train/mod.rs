@@ -8,6 +8,7 @@ pub mod grid;
 pub mod history;
 pub mod interpret;
 pub mod learner;
+mod loop_callbacks;
 pub mod loss;
 pub mod metrics;
 pub mod optim;

@@ -21,7 +21,8 @@
 //! ```
 
 use crate::{Error, Result};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::f64::consts::PI;
 
 /// An epoch-level learning-rate schedule, object-safe (`Box<dyn Scheduler>`).
@@ -37,38 +38,53 @@ pub trait Scheduler: Send {
     fn load_state(&mut self, s: &Value) -> Result<()>;
 }
 
-fn check_kind(s: &Value, kind: &str) -> Result<()> {
-    match s.get("kind").and_then(Value::as_str) {
-        Some(k) if k == kind => Ok(()),
-        k => Err(Error::config(
-            "scheduler state kind",
-            format!("{k:?}, expected \"{kind}\""),
-        )),
+/// A scheduler's counters as a checkpoint stores them (serde, tagged by
+/// torch's class name): `{"kind": "StepLR", "last_epoch": 3}`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = "kind")]
+enum SchedulerState {
+    #[serde(rename = "ReduceLROnPlateau")]
+    Plateau {
+        best: Option<f64>,
+        num_bad_epochs: u64,
+        cooldown_counter: u64,
+        last_epoch: u64,
+    },
+    #[serde(rename = "StepLR")]
+    Step { last_epoch: u64 },
+    #[serde(rename = "CosineAnnealingLR")]
+    Cosine {
+        base_lr: Option<f64>,
+        last_epoch: u64,
+    },
+}
+
+impl SchedulerState {
+    /// torch's class name, the `kind` tag.
+    fn kind(&self) -> &'static str {
+        match self {
+            SchedulerState::Plateau { .. } => "ReduceLROnPlateau",
+            SchedulerState::Step { .. } => "StepLR",
+            SchedulerState::Cosine { .. } => "CosineAnnealingLR",
+        }
     }
-}
 
-fn field_u64(s: &Value, kind: &str, name: &str) -> Result<u64> {
-    s.get(name).and_then(Value::as_u64).ok_or_else(|| {
+    fn to_value(&self) -> Value {
+        // Numbers and a tag only: serializing cannot fail (a non-finite best becomes null).
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// Reads a saved state; the error names the field and what was expected.
+    fn read(s: &Value) -> Result<SchedulerState> {
+        SchedulerState::deserialize(s).map_err(|e| Error::config("scheduler state", e.to_string()))
+    }
+
+    /// The error for a state of another scheduler.
+    fn wrong_kind(&self, expected: &str) -> Error {
         Error::config(
-            format!("{kind} state `{name}`"),
-            format!("{:?}, expected a whole number ≥ 0", s.get(name)),
+            "scheduler state kind",
+            format!("\"{}\", expected \"{expected}\"", self.kind()),
         )
-    })
-}
-
-fn field_f64(s: &Value, kind: &str, name: &str) -> Result<Option<f64>> {
-    match s.get(name) {
-        Some(Value::Null) => Ok(None),
-        Some(v) => v.as_f64().map(Some).ok_or_else(|| {
-            Error::config(
-                format!("{kind} state `{name}`"),
-                format!("{v}, expected a number or null"),
-            )
-        }),
-        None => Err(Error::config(
-            format!("{kind} state `{name}`"),
-            "missing, expected a number or null",
-        )),
     }
 }
 
@@ -276,31 +292,31 @@ impl Scheduler for ReduceLrOnPlateau {
     }
 
     fn state(&self) -> Value {
-        json!({
-            "kind": "ReduceLROnPlateau",
-            "best": self.best,
-            "num_bad_epochs": self.num_bad_epochs,
-            "cooldown_counter": self.cooldown_counter,
-            "last_epoch": self.last_epoch,
-        })
+        SchedulerState::Plateau {
+            best: self.best,
+            num_bad_epochs: self.num_bad_epochs,
+            cooldown_counter: self.cooldown_counter,
+            last_epoch: self.last_epoch,
+        }
+        .to_value()
     }
 
     fn load_state(&mut self, s: &Value) -> Result<()> {
-        let k = "ReduceLROnPlateau";
-        check_kind(s, k)?;
-        let best = field_f64(s, k, "best")?;
-        let (bad, cool, last) = (
-            field_u64(s, k, "num_bad_epochs")?,
-            field_u64(s, k, "cooldown_counter")?,
-            field_u64(s, k, "last_epoch")?,
-        );
-        (
-            self.best,
-            self.num_bad_epochs,
-            self.cooldown_counter,
-            self.last_epoch,
-        ) = (best, bad, cool, last);
-        Ok(())
+        match SchedulerState::read(s)? {
+            SchedulerState::Plateau {
+                best,
+                num_bad_epochs,
+                cooldown_counter,
+                last_epoch,
+            } => {
+                self.best = best;
+                self.num_bad_epochs = num_bad_epochs;
+                self.cooldown_counter = cooldown_counter;
+                self.last_epoch = last_epoch;
+                Ok(())
+            }
+            other => Err(other.wrong_kind("ReduceLROnPlateau")),
+        }
     }
 }
 
@@ -344,13 +360,20 @@ impl Scheduler for StepLr {
     }
 
     fn state(&self) -> Value {
-        json!({"kind": "StepLR", "last_epoch": self.last_epoch})
+        SchedulerState::Step {
+            last_epoch: self.last_epoch,
+        }
+        .to_value()
     }
 
     fn load_state(&mut self, s: &Value) -> Result<()> {
-        check_kind(s, "StepLR")?;
-        self.last_epoch = field_u64(s, "StepLR", "last_epoch")?;
-        Ok(())
+        match SchedulerState::read(s)? {
+            SchedulerState::Step { last_epoch } => {
+                self.last_epoch = last_epoch;
+                Ok(())
+            }
+            other => Err(other.wrong_kind("StepLR")),
+        }
     }
 }
 
@@ -405,22 +428,32 @@ impl Scheduler for CosineLr {
     }
 
     fn state(&self) -> Value {
-        json!({"kind": "CosineAnnealingLR", "base_lr": self.base_lr, "last_epoch": self.last_epoch})
+        SchedulerState::Cosine {
+            base_lr: self.base_lr,
+            last_epoch: self.last_epoch,
+        }
+        .to_value()
     }
 
     fn load_state(&mut self, s: &Value) -> Result<()> {
-        let k = "CosineAnnealingLR";
-        check_kind(s, k)?;
-        let base = field_f64(s, k, "base_lr")?;
-        self.last_epoch = field_u64(s, k, "last_epoch")?;
-        self.base_lr = base;
-        Ok(())
+        match SchedulerState::read(s)? {
+            SchedulerState::Cosine {
+                base_lr,
+                last_epoch,
+            } => {
+                self.base_lr = base_lr;
+                self.last_epoch = last_epoch;
+                Ok(())
+            }
+            other => Err(other.wrong_kind("CosineAnnealingLR")),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     // The lr after each scheduler.step(), printed by (torch 2.x):
     //

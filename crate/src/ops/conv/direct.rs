@@ -39,8 +39,9 @@ const LANES: usize = 16;
 /// 0: not decided yet, 1: direct, 2: im2col.
 static MODE: AtomicU8 = AtomicU8::new(0);
 
-/// Whether the direct kernels run: the CPU has AVX-512F, `NNLAB_CONV` is not
-/// `im2col`, and [`set_enabled`] did not turn them off.
+/// Whether the direct kernels run: the CPU has AVX-512F and `NNLAB_SIMD`
+/// does not cap it lower, `NNLAB_CONV` is not `im2col`, and [`set_enabled`]
+/// did not turn them off.
 pub(crate) fn available() -> bool {
     match MODE.load(Ordering::Relaxed) {
         1 => true,
@@ -62,14 +63,9 @@ pub fn set_enabled(on: bool) -> bool {
     on
 }
 
-#[cfg(target_arch = "x86_64")]
+/// AVX-512F is there and [`crate::simd::level`] allows it (`NNLAB_SIMD`).
 fn cpu_has_avx512() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn cpu_has_avx512() -> bool {
-    false
+    crate::simd::level() >= crate::simd::Simd::Avx512
 }
 
 /// Up to 16 pixels of one output row: where the first one's window starts

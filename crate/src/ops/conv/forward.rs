@@ -12,7 +12,7 @@
 //! applied while the sample's output is in cache, and the backward masks
 //! `dy` once by `y > 0`.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, Layout, Shape, Tensor};
 
 use super::direct;
 use super::grad::{Conv2dGradInput, Conv2dGradWeight};
@@ -20,6 +20,7 @@ use super::im2col::{im2col_rows, Geometry};
 use super::kernel_choice::direct_forward;
 use super::tiling::{for_each_sample, tile_rows, tiles};
 use crate::float::Real;
+use crate::ops::bias_op::{impl_bias_op, BiasOp};
 use crate::ops::gemm::{gemm, gemm_rows, Mat};
 use crate::ops::reduce::channel_sum;
 use crate::ops::relu::{relu_grad, relu_in_place};
@@ -186,64 +187,31 @@ impl Conv2d {
     }
 }
 
-impl CustomOp2 for Conv2d {
-    fn name(&self) -> &'static str {
-        "nnlab-conv2d"
-    }
-
-    fn cpu_fwd(
+impl BiasOp for Conv2d {
+    fn cpu_forward(
         &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
+        x: (&CpuStorage, &Layout),
+        w: (&CpuStorage, &Layout),
+        b: Option<(&CpuStorage, &Layout)>,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        self.cpu((s1, l1), (s2, l2), None)
+        self.cpu(x, w, b)
     }
 
-    fn bwd(
+    fn gradients(
         &self,
         x: &Tensor,
         w: &Tensor,
-        y: &Tensor,
-        dy: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, _) = self.backward(x, w, y, dy)?;
-        Ok((dx, dw))
-    }
-}
-
-impl CustomOp3 for Conv2d {
-    fn name(&self) -> &'static str {
-        "nnlab-conv2d-bias"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        self.cpu((s1, l1), (s2, l2), Some((s3, l3)))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        b: &Tensor,
+        b: Option<&Tensor>,
         y: &Tensor,
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (dx, dw, dy) = self.backward(x, w, y, dy)?;
-        let db = if b.track_op() {
-            Some(channel_sum(&dy, self.n, self.o, self.g.l())?)
-        } else {
-            None
+        let db = match b {
+            Some(b) if b.track_op() => Some(channel_sum(&dy, self.n, self.o, self.g.l())?),
+            _ => None,
         };
         Ok((dx, dw, db))
     }
 }
+
+impl_bias_op!(Conv2d, "nnlab-conv2d", "nnlab-conv2d-bias");

@@ -30,7 +30,7 @@
 
 use std::sync::OnceLock;
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, DType, Layout, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
 use super::direct::{self, DirectConv, WeightGrad};
@@ -38,6 +38,7 @@ use super::im2col::Geometry;
 use super::kernel_choice::{direct_forward, direct_grad_input};
 use super::tiling::chunks;
 use super::{checked_geometry, conv2d, conv2d_relu, Conv2dParams};
+use crate::ops::bias_op::{apply, impl_bias_op, BiasOp};
 use crate::ops::pool::{fixed_output, max_pool2d};
 use crate::ops::reduce::sum_partials;
 use crate::ops::storage::operand;
@@ -84,10 +85,7 @@ pub fn conv2d_max_pool(
         arg: OnceLock::new(),
     };
     let (x, w) = (x.contiguous()?, w.contiguous()?);
-    Ok(match b {
-        Some(b) => x.apply_op3(&w, &b.contiguous()?, op)?,
-        None => x.apply_op2(&w, op)?,
-    })
+    Ok(apply(&x, &w, b, op)?)
 }
 
 /// Forwards of the fused op, for the tests to see it ran.
@@ -460,69 +458,41 @@ fn cpu_f32<'a>(st: &'a Storage, l: &Layout, what: &str) -> candle_core::Result<&
     }
 }
 
-impl CustomOp2 for ConvPool {
-    fn name(&self) -> &'static str {
-        "nnlab-conv2d-max-pool"
-    }
-
-    fn cpu_fwd(
+impl BiasOp for ConvPool {
+    fn cpu_forward(
         &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
+        (s1, l1): (&CpuStorage, &Layout),
+        (s2, l2): (&CpuStorage, &Layout),
+        b: Option<(&CpuStorage, &Layout)>,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let b = match b {
+            Some((s3, l3)) => Some(operand(s3, l3, OP, "bias")?),
+            None => None,
+        };
         Ok(self.forward(
             operand(s1, l1, OP, "input")?,
             operand(s2, l2, OP, "weight")?,
-            None,
+            b,
         ))
     }
 
-    fn bwd(
+    fn gradients(
         &self,
         x: &Tensor,
         w: &Tensor,
-        y: &Tensor,
-        dy: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, _) = self.backward(x, w, None, y, dy)?;
-        Ok((dx, dw))
-    }
-}
-
-impl CustomOp3 for ConvPool {
-    fn name(&self) -> &'static str {
-        "nnlab-conv2d-bias-max-pool"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok(self.forward(
-            operand(s1, l1, OP, "input")?,
-            operand(s2, l2, OP, "weight")?,
-            Some(operand(s3, l3, OP, "bias")?),
-        ))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        b: &Tensor,
+        b: Option<&Tensor>,
         y: &Tensor,
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        self.backward(x, w, Some(b), y, dy)
+        self.backward(x, w, b, y, dy)
     }
 }
+
+impl_bias_op!(
+    ConvPool,
+    "nnlab-conv2d-max-pool",
+    "nnlab-conv2d-bias-max-pool"
+);
 
 #[cfg(test)]
 mod tests {

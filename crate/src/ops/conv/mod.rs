@@ -44,6 +44,7 @@
 
 use candle_core::Tensor;
 
+use crate::ops::bias_op::apply;
 use crate::{Error, Result};
 use forward::Conv2d;
 use grad::{Conv2dGradInput, Conv2dGradWeight};
@@ -113,10 +114,7 @@ fn conv2d_then(
     let x = x.contiguous()?;
     let w = w.contiguous()?;
     let op = Conv2d { g, n, o, relu };
-    Ok(match b {
-        Some(b) => x.apply_op3(&w, &b.contiguous()?, op)?,
-        None => x.apply_op2(&w, op)?,
-    })
+    Ok(apply(&x, &w, b, op)?)
 }
 
 /// The geometry of `conv2d(x, w, b)` with `(N, O)`, or an error naming the

@@ -19,7 +19,7 @@ use super::{impl_optimizer, non_negative, num, unit, Ctx, Real, Rule, Slots};
 use crate::Result;
 use candle_core::Tensor;
 
-/// The hyperparameters Adam and AdamW share.
+/// Adam's hyperparameters (AdamW is the same rule with `decoupled` set).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct AdamCfg {
     pub beta1: f64,
@@ -147,7 +147,8 @@ impl AdamCfg {
     }
 }
 
-/// torch.optim.Adam. Buffers: `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq` (amsgrad).
+/// torch.optim.Adam, and AdamW with [`Adam::decoupled_weight_decay`] (see
+/// [`AdamW`](super::AdamW)). Buffers: `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq` (amsgrad).
 pub struct Adam {
     lr: f64,
     cfg: AdamCfg,
@@ -187,10 +188,28 @@ impl Adam {
         self.cfg.eps = eps;
         self
     }
-    /// L2 penalty added to the gradient, `g + wd·θ` (default 0).
+    /// Weight decay `wd` (default 0; AdamW's 1e-2): an L2 penalty added to
+    /// the gradient, `g + wd·θ`, or, after [`Adam::decoupled_weight_decay`],
+    /// the parameter shrunk before the step, `θ ← θ·(1 − lr·wd)`.
     pub fn weight_decay(mut self, wd: f64) -> Self {
         self.cfg.weight_decay = wd;
         self
+    }
+    /// AdamW (torch's `Adam(decoupled_weight_decay=True)`): weight decay `wd`
+    /// applied to θ, `θ ← θ·(1 − lr·wd)`, then Adam on the raw gradient.
+    /// The optimizer is then named `AdamW(...)`, as torch.optim.AdamW.
+    pub fn decoupled_weight_decay(mut self, wd: f64) -> Self {
+        self.cfg.weight_decay = wd;
+        self.cfg.decoupled = true;
+        self
+    }
+    /// `Adam`, or `AdamW` when the weight decay is decoupled.
+    fn kind(&self) -> &'static str {
+        if self.cfg.decoupled {
+            "AdamW"
+        } else {
+            "Adam"
+        }
     }
     /// AMSGrad: divide by the running maximum of v.
     pub fn amsgrad(mut self, yes: bool) -> Self {
@@ -198,7 +217,8 @@ impl Adam {
         self
     }
     fn describe(&self) -> String {
-        self.cfg.describe("Adam", self.lr, false)
+        // AdamW always shows its weight decay, as torch prints it.
+        self.cfg.describe(self.kind(), self.lr, self.cfg.decoupled)
     }
 }
 
@@ -207,7 +227,7 @@ impl Rule for Adam {
         self.cfg.buffers()
     }
     fn validate(&self, lr: f64) -> Result<()> {
-        self.cfg.validate("Adam", lr)
+        self.cfg.validate(self.kind(), lr)
     }
     #[inline(always)]
     fn host<T: Real>(&self, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [&mut [T]]) {

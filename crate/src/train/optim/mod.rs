@@ -2,9 +2,11 @@
 //! [`Sgd`] (plain, momentum, Nesterov), [`Adagrad`], [`RmsProp`], [`Adam`]
 //! (with AMSGrad) and [`AdamW`]. One file per optimizer; this file holds the
 //! object-safe [`Optimizer`] trait (a `Box<dyn Optimizer>` is one too),
-//! [`OptimizerConfig`] (an optimizer as a configuration value),
-//! [`optimizer_by_name`] and the machinery they share (per-parameter state,
-//! state save/restore, the fused CPU path).
+//! [`OptimizerConfig`] (an optimizer as a configuration value) and
+//! [`optimizer_by_name`]. The machinery they share: `rule.rs` (an update
+//! rule and the macro that makes it an optimizer), `slots.rs` (the attached
+//! parameters and their buffers), `state.rs` (state save/restore) and
+//! `fused_step.rs` (the fused CPU path).
 //!
 //! An optimizer is built without parameters; the Learner attaches them:
 //!
@@ -35,8 +37,12 @@
 mod adagrad;
 mod adam;
 mod adamw;
+mod fused_step;
 mod rmsprop;
+mod rule;
 mod sgd;
+mod slots;
+mod state;
 
 pub use adagrad::Adagrad;
 pub use adam::Adam;
@@ -44,11 +50,12 @@ pub use adamw::AdamW;
 pub use rmsprop::RmsProp;
 pub use sgd::Sgd;
 
+pub(crate) use rule::{impl_optimizer, Ctx, Rule};
+pub(crate) use slots::Slots;
+
 use crate::{Error, Result};
 use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, DType, Device, Layout, Tensor, Var};
-use rayon::prelude::*;
-use std::cell::RefCell;
+use candle_core::{Tensor, Var};
 use std::collections::HashMap;
 
 /// A torch.optim-style optimizer, object-safe (`Box<dyn Optimizer>`).
@@ -216,400 +223,11 @@ pub(crate) fn unit(field: &str, x: f64) -> Result<()> {
 /// The float types the fused CPU path computes in (the crate's one float trait).
 pub(crate) use crate::float::Real;
 
-/// Where one step of one parameter stands.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Ctx {
-    /// The step count including this step (1 on the first step).
-    pub step: u64,
-    pub lr: f64,
-}
-
-/// An update rule: its buffers and the two ways to apply it.
-pub(crate) trait Rule: Sync {
-    /// Buffer names, in order, with their initial value.
-    fn buffers(&self) -> Vec<(&'static str, f64)>;
-    /// Errors on invalid hyperparameters (torch's `ValueError`s).
-    fn validate(&self, lr: f64) -> Result<()>;
-    /// In place on host slices of one parameter.
-    fn host<T: Real>(&self, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [&mut [T]]);
-    /// With tensor ops: returns the new parameter, replaces the buffers.
-    fn tensor(&self, k: Ctx, p: &Tensor, g: &Tensor, bufs: &mut [Tensor]) -> Result<Tensor>;
-}
-
-enum Bufs {
-    F32(Vec<Vec<f32>>),
-    F64(Vec<Vec<f64>>),
-    Tensor(Vec<Tensor>),
-}
-
-struct Slot {
-    name: String,
-    var: Var,
-    step: u64,
-    bufs: Bufs,
-}
-
-/// The parameters of an optimizer and their state.
-#[derive(Default)]
-pub(crate) struct Slots {
-    slots: Vec<Slot>,
-    pending: Option<HashMap<String, Tensor>>,
-    /// Tests: take the tensor-op path even on the CPU.
-    pub(crate) force_tensor: bool,
-}
-
-/// The fused CPU step: mutates the parameter's storage in place.
-struct HostStep<'a, R: Rule> {
-    rule: &'a R,
-    k: Ctx,
-    bufs: RefCell<&'a mut Bufs>,
-}
-
-impl<R: Rule> candle_core::InplaceOp2 for HostStep<'_, R> {
-    fn name(&self) -> &'static str {
-        "nnlab-optimizer-step"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<()> {
-        let (Some((a, b)), Some((c, d))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
-        else {
-            candle_core::bail!("optimizer step: parameter and gradient must be contiguous")
-        };
-        let mut bufs = self.bufs.borrow_mut();
-        match (s1, s2, &mut **bufs) {
-            (CpuStorage::F64(p), CpuStorage::F64(g), Bufs::F64(bs)) => {
-                host_step(self.rule, self.k, &mut p[a..b], &g[c..d], bs)
-            }
-            (CpuStorage::F32(p), CpuStorage::F32(g), Bufs::F32(bs)) => {
-                host_step(self.rule, self.k, &mut p[a..b], &g[c..d], bs)
-            }
-            _ => candle_core::bail!("optimizer step: parameter, gradient and state dtypes differ"),
-        }
-        Ok(())
-    }
-}
-
-/// Elements per block of a parameter's update when it is split over threads.
-const STEP_BLOCK: usize = 1 << 15;
-
-/// `rule.host` on one parameter, in blocks of [`STEP_BLOCK`] elements on
-/// the thread pool when it has more than two, each compiled for AVX-512
-/// where the CPU has it (the rules are elementwise: every block is updated
-/// exactly as the whole would be; the f32 arithmetic is the same, only
-/// wider). An MLP5 epoch spent 9 % of its time in a one-thread SSE Adam.
-fn host_step<T: Real, R: Rule>(rule: &R, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [Vec<T>]) {
-    if p.len() <= 2 * STEP_BLOCK {
-        let mut b: Vec<&mut [T]> = bufs.iter_mut().map(|v| &mut v[..]).collect();
-        return host_block(rule, k, p, g, &mut b);
-    }
-    let mut blocks: Vec<Vec<&mut [T]>> = (0..p.len().div_ceil(STEP_BLOCK))
-        .map(|_| Vec::with_capacity(bufs.len()))
-        .collect();
-    for buf in bufs.iter_mut() {
-        for (i, c) in buf.chunks_mut(STEP_BLOCK).enumerate() {
-            blocks[i].push(c);
-        }
-    }
-    p.par_chunks_mut(STEP_BLOCK)
-        .zip(g.par_chunks(STEP_BLOCK))
-        .zip(blocks.into_par_iter())
-        .for_each(|((p, g), mut b)| host_block(rule, k, p, g, &mut b));
-}
-
-fn host_block<T: Real, R: Rule>(rule: &R, k: Ctx, p: &mut [T], g: &[T], bufs: &mut [&mut [T]]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F (checked just above).
-        return unsafe { host_block_avx512(rule, k, p, g, bufs) };
-    }
-    rule.host(k, p, g, bufs)
-}
-
-/// The same loop with AVX-512 enabled (the rules' `host` is inlined here).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn host_block_avx512<T: Real, R: Rule>(
-    rule: &R,
-    k: Ctx,
-    p: &mut [T],
-    g: &[T],
-    bufs: &mut [&mut [T]],
-) {
-    rule.host(k, p, g, bufs)
-}
-
-impl Slots {
-    pub(crate) fn attach<R: Rule>(
-        &mut self,
-        rule: &R,
-        lr: f64,
-        params: Vec<(String, Var)>,
-    ) -> Result<()> {
-        rule.validate(lr)?;
-        let buffers = rule.buffers();
-        let mut slots = Vec::with_capacity(params.len());
-        for (name, var) in params {
-            if slots.iter().any(|s: &Slot| s.name == name) {
-                return Err(Error::config(
-                    name,
-                    "parameter attached twice, expected unique names",
-                ));
-            }
-            let (dtype, dims, dev) = (var.dtype(), var.dims().to_vec(), var.device().clone());
-            let n = var.elem_count();
-            let host = dev.is_cpu() && !self.force_tensor;
-            let bufs = match dtype {
-                DType::F64 if host => Bufs::F64(buffers.iter().map(|&(_, v)| vec![v; n]).collect()),
-                DType::F32 if host => {
-                    Bufs::F32(buffers.iter().map(|&(_, v)| vec![v as f32; n]).collect())
-                }
-                DType::F64 | DType::F32 | DType::F16 | DType::BF16 => Bufs::Tensor(
-                    buffers
-                        .iter()
-                        .map(|&(_, v)| Tensor::zeros(dims.as_slice(), dtype, &dev)?.affine(0.0, v))
-                        .collect::<candle_core::Result<_>>()?,
-                ),
-                other => {
-                    return Err(Error::config(
-                        name,
-                        format!("parameter of dtype {other:?}, expected a float dtype"),
-                    ))
-                }
-            };
-            slots.push(Slot {
-                name,
-                var,
-                step: 0,
-                bufs,
-            });
-        }
-        self.slots = slots;
-        if let Some(pending) = self.pending.take() {
-            self.load_state(rule, &pending)?;
-        }
-        Ok(())
-    }
-
-    pub(crate) fn step<R: Rule>(&mut self, rule: &R, lr: f64, grads: &GradStore) -> Result<()> {
-        rule.validate(lr)?;
-        for slot in &mut self.slots {
-            let Some(g) = grads.get(slot.var.as_tensor()) else {
-                continue;
-            };
-            if g.dims() != slot.var.dims() {
-                return Err(Error::shape(
-                    format!("optimizer step, {}", slot.name),
-                    format!(
-                        "gradient {:?}, expected the parameter's shape {:?}",
-                        g.dims(),
-                        slot.var.dims()
-                    ),
-                ));
-            }
-            let k = Ctx {
-                step: slot.step + 1,
-                lr,
-            };
-            match &mut slot.bufs {
-                Bufs::Tensor(bufs) => {
-                    let p = slot.var.as_tensor().detach();
-                    let new = rule.tensor(k, &p, &g.detach(), bufs)?;
-                    slot.var.set(&new)?;
-                }
-                host => {
-                    let g = g.detach().contiguous()?;
-                    let op = HostStep {
-                        rule,
-                        k,
-                        bufs: RefCell::new(host),
-                    };
-                    slot.var.as_tensor().inplace_op2(&g, &op)?;
-                }
-            }
-            slot.step += 1;
-        }
-        Ok(())
-    }
-
-    pub(crate) fn state<R: Rule>(&self, rule: &R) -> Result<Vec<(String, Tensor)>> {
-        let names = rule.buffers();
-        let mut out = Vec::with_capacity(self.slots.len() * (names.len() + 1));
-        for s in &self.slots {
-            let dims = s.var.dims();
-            for (i, (b, _)) in names.iter().enumerate() {
-                let t = match &s.bufs {
-                    Bufs::F64(v) => Tensor::from_slice(&v[i], dims, &Device::Cpu)?,
-                    Bufs::F32(v) => Tensor::from_slice(&v[i], dims, &Device::Cpu)?,
-                    Bufs::Tensor(v) => v[i].copy()?,
-                };
-                out.push((format!("{}.{b}", s.name), t));
-            }
-            out.push((
-                format!("{}.step", s.name),
-                Tensor::new(s.step as f64, &Device::Cpu)?,
-            ));
-        }
-        Ok(out)
-    }
-
-    pub(crate) fn load_state<R: Rule>(
-        &mut self,
-        rule: &R,
-        state: &HashMap<String, Tensor>,
-    ) -> Result<()> {
-        if self.slots.is_empty() {
-            self.pending = Some(state.clone());
-            return Ok(());
-        }
-        let names = rule.buffers();
-        let mut known = 0;
-        let mut new = Vec::with_capacity(self.slots.len());
-        for s in &self.slots {
-            let get = |b: &str| {
-                let key = format!("{}.{b}", s.name);
-                state.get(&key).ok_or_else(|| {
-                    Error::config(format!("optimizer state `{key}`"), "missing; expected the state of an optimizer of the same kind and parameters")
-                })
-            };
-            let st = get("step")?;
-            let st = st.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
-            let step = match st.as_slice() {
-                [x] if *x >= 0.0 && x.fract() == 0.0 => *x as u64,
-                _ => {
-                    return Err(Error::config(
-                        format!("optimizer state `{}.step`", s.name),
-                        format!("{st:?}, expected one whole number ≥ 0"),
-                    ))
-                }
-            };
-            let mut tensors = Vec::with_capacity(names.len());
-            for (b, _) in &names {
-                let t = get(b)?;
-                if t.dims() != s.var.dims() {
-                    return Err(Error::shape(
-                        format!("optimizer state `{}.{b}`", s.name),
-                        format!(
-                            "{:?}, expected the parameter's shape {:?}",
-                            t.dims(),
-                            s.var.dims()
-                        ),
-                    ));
-                }
-                tensors.push(t.to_dtype(s.var.dtype())?);
-            }
-            known += names.len() + 1;
-            let bufs = match &s.bufs {
-                Bufs::F64(_) => Bufs::F64(
-                    tensors
-                        .iter()
-                        .map(|t| t.flatten_all()?.to_vec1::<f64>())
-                        .collect::<candle_core::Result<_>>()?,
-                ),
-                Bufs::F32(_) => Bufs::F32(
-                    tensors
-                        .iter()
-                        .map(|t| t.flatten_all()?.to_vec1::<f32>())
-                        .collect::<candle_core::Result<_>>()?,
-                ),
-                Bufs::Tensor(_) => Bufs::Tensor(
-                    tensors
-                        .iter()
-                        .map(|t| t.to_device(s.var.device())?.copy())
-                        .collect::<candle_core::Result<_>>()?,
-                ),
-            };
-            new.push((step, bufs));
-        }
-        if known != state.len() {
-            let mut extra: Vec<&String> = state
-                .keys()
-                .filter(|k| {
-                    !self.slots.iter().any(|s| {
-                        k.strip_prefix(s.name.as_str())
-                            .and_then(|r| r.strip_prefix('.'))
-                            .is_some_and(|b| b == "step" || names.iter().any(|(n, _)| *n == b))
-                    })
-                })
-                .collect();
-            extra.sort();
-            return Err(Error::config("optimizer state", format!("unexpected entries {extra:?}; expected only the buffers of the attached parameters")));
-        }
-        for (s, (step, bufs)) in self.slots.iter_mut().zip(new) {
-            s.step = step;
-            s.bufs = bufs;
-        }
-        Ok(())
-    }
-}
-
-/// Implements [`Optimizer`] for a type with fields `lr: f64`, `slots: Slots`,
-/// that implements [`Rule`] and has `fn describe(&self) -> String`.
-macro_rules! impl_optimizer {
-    ($t:ty) => {
-        impl $t {
-            /// Benchmarks and tests: the tensor-op path (used for CUDA,
-            /// f16, bf16) even for f32/f64 on the CPU.
-            #[doc(hidden)]
-            pub fn tensor_path(mut self) -> Self {
-                self.slots.force_tensor = true;
-                self
-            }
-        }
-        impl $crate::train::optim::Optimizer for $t {
-            fn name(&self) -> String {
-                self.describe()
-            }
-            fn attach(&mut self, params: Vec<(String, candle_core::Var)>) -> $crate::Result<()> {
-                let mut slots = std::mem::take(&mut self.slots);
-                let r = slots.attach(self, self.lr, params);
-                self.slots = slots;
-                r
-            }
-            fn step(&mut self, grads: &candle_core::backprop::GradStore) -> $crate::Result<()> {
-                let mut slots = std::mem::take(&mut self.slots);
-                let r = slots.step(self, self.lr, grads);
-                self.slots = slots;
-                r
-            }
-            fn lr(&self) -> f64 {
-                self.lr
-            }
-            fn set_lr(&mut self, lr: f64) {
-                self.lr = lr;
-            }
-            fn state(&self) -> $crate::Result<Vec<(String, candle_core::Tensor)>> {
-                self.slots.state(self)
-            }
-            fn load_state(
-                &mut self,
-                state: &std::collections::HashMap<String, candle_core::Tensor>,
-            ) -> $crate::Result<()> {
-                let mut slots = std::mem::take(&mut self.slots);
-                let r = slots.load_state(self, state);
-                self.slots = slots;
-                r
-            }
-            fn fresh(&self) -> Box<dyn $crate::train::optim::Optimizer> {
-                let slots = Slots {
-                    force_tensor: self.slots.force_tensor,
-                    ..Slots::default()
-                };
-                Box::new(Self { slots, ..*self })
-            }
-        }
-    };
-}
-pub(crate) use impl_optimizer;
-
 #[cfg(test)]
 mod tests {
+    use super::fused_step::STEP_BLOCK;
     use super::*;
+    use candle_core::{DType, Device};
 
     fn params(dtype: DType) -> Vec<(String, Var)> {
         let w: Vec<f64> = (0..12).map(|i| (i as f64 * 0.7).sin()).collect();
@@ -783,7 +401,7 @@ mod tests {
             ("adamw", |t| {
                 pick(
                     AdamW::new(0.01).weight_decay(0.5).amsgrad(true),
-                    AdamW::tensor_path,
+                    Adam::tensor_path,
                     t,
                 )
             }),
