@@ -364,7 +364,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn case_table_names_models_and_batches() {
+    fn case_table_names_models_and_batches() -> crate::TestResult {
         let names: Vec<&str> = CASES.iter().map(|c| c.name).collect();
         assert_eq!(
             names,
@@ -382,9 +382,9 @@ mod tests {
             ("convnet4-mri", vec![3, 128, 128], 4_755_748),
         ];
         for (name, shape, params) in expect {
-            let c = case(name).unwrap();
-            let m = zoo::build(c.model).unwrap();
-            let s = m.summary().unwrap();
+            let c = case(name)?;
+            let m = zoo::build(c.model)?;
+            let s = m.summary()?;
             let input = m.input_shape().to_vec();
             let input = if input.len() == 1 {
                 vec![1, 28, 28]
@@ -394,9 +394,10 @@ mod tests {
             assert_eq!((input, s.total_params), (shape, params), "{name}");
         }
         assert_eq!(
-            case("cifarcnn").unwrap().source,
+            case("cifarcnn")?.source,
             Source::CifarSubset { repeat_to: 10_000 }
         );
+        Ok(())
     }
 
     #[test]
@@ -420,7 +421,7 @@ mod tests {
     }
 
     #[test]
-    fn argument_errors() {
+    fn argument_errors() -> crate::TestResult {
         assert!(set_threads(0)
             .unwrap_err()
             .to_string()
@@ -439,8 +440,8 @@ mod tests {
                 .to_string()
                 .contains("NNLAB_DATA_MIRROR is unset"));
         }
-        let d = tempfile::tempdir().unwrap();
-        let e = load_data(case("mlp5-mnist").unwrap(), d.path(), None)
+        let d = tempfile::tempdir()?;
+        let e = load_data(case("mlp5-mnist")?, d.path(), None)
             .unwrap_err()
             .to_string();
         assert!(e.contains("train-images-idx3-ubyte.gz"), "{e}");
@@ -452,12 +453,10 @@ mod tests {
             vec![0; 784],
             vec![0],
             255,
-        )
-        .unwrap();
-        let e = train(case("mlp5-mnist").unwrap(), ds, 0)
-            .unwrap_err()
-            .to_string();
+        )?;
+        let e = train(case("mlp5-mnist")?, ds, 0).unwrap_err().to_string();
         assert_eq!(e, "--epochs: 0, expected at least 1");
+        Ok(())
     }
 
     #[test]
@@ -468,19 +467,19 @@ mod tests {
     }
 
     #[test]
-    fn real_mnist_smoke_run() {
+    fn real_mnist_smoke_run() -> crate::TestResult {
         let Some(m) = std::env::var_os("NNLAB_DATA_MIRROR") else {
             eprintln!("NNLAB_DATA_MIRROR unset: real-data bench smoke run skipped");
-            return;
+            return Ok(());
         };
-        let c = case("mlp5-mnist").unwrap();
-        let ds = load_data(c, Path::new(&m), Some(256)).unwrap();
+        let c = case("mlp5-mnist")?;
+        let ds = load_data(c, Path::new(&m), Some(256))?;
         assert_eq!(ds.len(), 256);
         let e = load_data(c, Path::new(&m), Some(0))
             .unwrap_err()
             .to_string();
         assert_eq!(e, "--limit: 0, expected a positive number of samples");
-        let r = train(c, ds, 1).unwrap();
+        let r = train(c, ds, 1)?;
         assert_eq!((r.samples, r.epochs, r.params), (256, 1, 830_090));
         // a fresh 10-class model starts near ln 10 = 2.30; 4 Adam steps lower it
         assert!(r.final_loss > 1.0 && r.final_loss < 2.4, "{r:?}");
@@ -488,5 +487,6 @@ mod tests {
             (r.gflop_per_epoch - 6.0 * 830_090.0 * 256.0 / 1e9).abs() < 0.01,
             "{r:?}"
         );
+        Ok(())
     }
 }

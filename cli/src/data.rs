@@ -132,7 +132,7 @@ mod tests {
     use nnlab::data::Dataset;
 
     #[test]
-    fn stats_and_json_shape() {
+    fn stats_and_json_shape() -> crate::TestResult {
         // pixels 0 and 255 in equal numbers: mean 0.5, std 0.5
         let ds = Dataset::new(
             "t",
@@ -142,8 +142,7 @@ mod tests {
             vec![0, 255, 255, 0],
             vec![0, 1],
             255,
-        )
-        .unwrap();
+        )?;
         assert_eq!(ds.pixel_stats(), (0.5, 0.5));
         let s = Splits {
             name: "t".into(),
@@ -159,12 +158,13 @@ mod tests {
             t.contains("mean 0.5000, std 0.5000") && t.contains("total"),
             "{t}"
         );
+        Ok(())
     }
 
     /// Issue 17: a test split with fewer classes than train printed a table
     /// by indexing its class counts: it panicked.
     #[test]
-    fn table_with_fewer_test_classes_does_not_panic() {
+    fn table_with_fewer_test_classes_does_not_panic() -> crate::TestResult {
         let cls = |n: usize| (0..n).map(|i| format!("c{i}")).collect::<Vec<String>>();
         let train = Dataset::new(
             "t",
@@ -174,9 +174,8 @@ mod tests {
             vec![0, 1, 2],
             vec![0, 1, 2],
             255,
-        )
-        .unwrap();
-        let test = Dataset::new("u", "m", cls(1), [1, 1, 1], vec![0], vec![0], 255).unwrap();
+        )?;
+        let test = Dataset::new("u", "m", cls(1), [1, 1, 1], vec![0], vec![0], 255)?;
         let s = Splits {
             name: "t".into(),
             train,
@@ -185,17 +184,18 @@ mod tests {
         };
         let t = table(&s, &info_json(&s));
         assert!(t.contains("c2") && t.contains("total"), "{t}");
+        Ok(())
     }
 
     /// Issue 17: `nnlab data info folder:PATH` with a Testing folder holding
     /// fewer classes is an error naming both folders and the class.
     #[test]
-    fn info_on_a_folder_with_fewer_test_classes_is_an_error() {
-        let d = tempfile::tempdir().unwrap();
+    fn info_on_a_folder_with_fewer_test_classes_is_an_error() -> crate::TestResult {
+        let d = tempfile::tempdir()?;
         for (split, classes) in [("Training", &["a", "b"][..]), ("Testing", &["a"][..])] {
             for c in classes {
                 let dir = d.path().join(split).join(c);
-                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::create_dir_all(&dir)?;
                 // a 1×1 BMP: 14-byte file header, 40-byte info header, one BGR pixel + pad
                 let mut bmp = b"BM".to_vec();
                 bmp.extend_from_slice(&58u32.to_le_bytes());
@@ -208,7 +208,7 @@ mod tests {
                 bmp.extend_from_slice(&24u16.to_le_bytes());
                 bmp.extend_from_slice(&[0; 24]);
                 bmp.extend_from_slice(&[9, 9, 9, 0]);
-                std::fs::write(dir.join("1.bmp"), bmp).unwrap();
+                std::fs::write(dir.join("1.bmp"), bmp)?;
             }
         }
         let args = Args {
@@ -223,5 +223,6 @@ mod tests {
             e.contains("Testing") && e.contains("Training") && e.contains("class `b`"),
             "{e}"
         );
+        Ok(())
     }
 }

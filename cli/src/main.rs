@@ -12,6 +12,10 @@ mod optim2d;
 mod summary;
 mod train;
 
+/// A unit test's result: any error fails the test with its message (`?` instead of `.unwrap()`).
+#[cfg(test)]
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "nnlab",

@@ -68,27 +68,24 @@ mod tests {
     }
 
     #[test]
-    fn zoo_and_config_specs() {
-        let t = render(&args("zoo:hw4/MLPDigits", false)).unwrap();
+    fn zoo_and_config_specs() -> crate::TestResult {
+        let t = render(&args("zoo:hw4/MLPDigits", false))?;
         assert!(t.contains("Total params: 6,666"), "{t}");
-        let j: serde_json::Value =
-            serde_json::from_str(&render(&args("hw3/basiccnn", true)).unwrap()).unwrap();
+        let j: serde_json::Value = serde_json::from_str(&render(&args("hw3/basiccnn", true))?)?;
         assert_eq!(j["total_params"], 206_922);
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir()?;
         let p = dir.path().join("m.json");
         std::fs::write(
             &p,
             r#"{"layers":[{"type":"linear","size":512},{"type":"relu"}]}"#,
-        )
-        .unwrap();
-        let t = render(&args(&format!("config:{}", p.display()), false)).unwrap();
+        )?;
+        let t = render(&args(&format!("config:{}", p.display()), false))?;
         assert!(t.contains("Total params: 407,050"), "{t}");
         // issue 17: a 10⁶×10⁶ layer aborted the process allocating 8 TB
         std::fs::write(
             &p,
             r#"{"input_size": 1000000, "layers": [{"type": "linear", "size": 1000000}]}"#,
-        )
-        .unwrap();
+        )?;
         let e = render(&args(&format!("config:{}", p.display()), false))
             .unwrap_err()
             .to_string();
@@ -99,7 +96,7 @@ mod tests {
                 && e.contains("MAX_PARAMS"),
             "{e}"
         );
-        std::fs::write(&p, r#"{"num_classes": 18446744073709551615}"#).unwrap();
+        std::fs::write(&p, r#"{"num_classes": 18446744073709551615}"#)?;
         let e = render(&args(&format!("config:{}", p.display()), false))
             .unwrap_err()
             .to_string();
@@ -121,8 +118,8 @@ mod tests {
             model: None,
             json: false,
             list: true
-        })
-        .unwrap()
+        })?
         .contains("hw1/7_layers"));
+        Ok(())
     }
 }

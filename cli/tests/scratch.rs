@@ -3,6 +3,9 @@
 
 use std::process::Command;
 
+/// A test's result: any error fails the test with its message (`?` instead of `.unwrap()`).
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
 fn nnlab(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_nnlab"))
         .args(args)
@@ -16,7 +19,7 @@ fn nnlab(args: &[&str]) -> (bool, String, String) {
 }
 
 #[test]
-fn optim2d_json_trajectory_includes_start() {
+fn optim2d_json_trajectory_includes_start() -> TestResult {
     let (ok, out, err) = nnlab(&[
         "optim2d",
         "--function",
@@ -32,17 +35,20 @@ fn optim2d_json_trajectory_includes_start() {
         "--json",
     ]);
     assert!(ok, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let t = v["trajectory"].as_array().unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out)?;
+    let t = v["trajectory"]
+        .as_array()
+        .ok_or("None from v[\"trajectory\"].as_array()")?;
     assert_eq!(t.len(), 11);
     assert_eq!(t[0], serde_json::json!([5.0, 5.0]));
     assert_eq!(t[1], serde_json::json!([2.5, 4.5]));
-    let x10 = t[10][0].as_f64().unwrap();
+    let x10 = t[10][0].as_f64().ok_or("None from t[10][0].as_f64()")?;
     assert!((x10 - 5.0 * 0.5f64.powi(10)).abs() < 1e-12, "{x10}");
+    Ok(())
 }
 
 #[test]
-fn optim2d_adam_matches_torch_first_step_and_reports_errors() {
+fn optim2d_adam_matches_torch_first_step_and_reports_errors() -> TestResult {
     let (ok, out, err) = nnlab(&[
         "optim2d",
         "--function",
@@ -64,9 +70,11 @@ fn optim2d_adam_matches_torch_first_step_and_reports_errors() {
         "--json",
     ]);
     assert!(ok, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out)?;
     // torch.optim.Adam(lr=0.1) on Himmelblau from (0,0): step 1
-    let x = v["trajectory"][1][0].as_f64().unwrap();
+    let x = v["trajectory"][1][0]
+        .as_f64()
+        .ok_or("None from v[\"trajectory\"][1][0].as_f64()")?;
     assert!((x - 0.0999999999285714).abs() < 1e-12, "{x}");
     let (ok, _, err) = nnlab(&[
         "optim2d",
@@ -95,14 +103,17 @@ fn optim2d_adam_matches_torch_first_step_and_reports_errors() {
     );
     let (ok, _, err) = nnlab(&["optim2d", "--start", "5", "--json"]);
     assert!(!ok && err.contains("--start"), "{err}");
+    Ok(())
 }
 
 #[test]
-fn gradcheck_json_covers_every_layer_within_1e_6() {
+fn gradcheck_json_covers_every_layer_within_1e_6() -> TestResult {
     let (ok, out, err) = nnlab(&["gradcheck", "--json"]);
     assert!(ok, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let checks = v["checks"].as_array().unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out)?;
+    let checks = v["checks"]
+        .as_array()
+        .ok_or("None from v[\"checks\"].as_array()")?;
     let layers: Vec<&str> = checks
         .iter()
         .map(|c| c["layer"].as_str().unwrap())
@@ -129,8 +140,17 @@ fn gradcheck_json_covers_every_layer_within_1e_6() {
             && params.contains(&"input")
     );
     for c in checks {
-        let rel = c["max_rel_err"].as_f64().unwrap();
+        let rel = c["max_rel_err"]
+            .as_f64()
+            .ok_or("None from c[\"max_rel_err\"].as_f64()")?;
         assert!(rel <= 1e-6, "{c}");
-        assert!(c["max_rel_err_autograd"].as_f64().unwrap() <= 1e-6, "{c}");
+        assert!(
+            c["max_rel_err_autograd"]
+                .as_f64()
+                .ok_or("None from c[\"max_rel_err_autograd\"].as_f64()")?
+                <= 1e-6,
+            "{c}"
+        );
     }
+    Ok(())
 }

@@ -65,24 +65,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_failed_write_leaves_the_old_file_and_no_temporary() {
-        let dir = tempfile::tempdir().unwrap();
+    fn a_failed_write_leaves_the_old_file_and_no_temporary() -> crate::TestResult {
+        let dir = tempfile::tempdir()?;
         let p = dir.path().join("x.bin");
-        write(&p, b"old").unwrap();
+        write(&p, b"old")?;
         let e = write_with(&p, |_| Err(Error::config("test", "fails mid-write"))).unwrap_err();
         assert!(e.to_string().contains("fails mid-write"));
-        assert_eq!(std::fs::read(&p).unwrap(), b"old");
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
+        assert_eq!(std::fs::read(&p)?, b"old");
+        let names: Vec<_> = std::fs::read_dir(dir.path())?
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("x.bin")]);
+        Ok(())
     }
 
     /// Issue 17: a failed save named the temporary file, not the target.
     #[test]
-    fn errors_name_the_target() {
-        let dir = tempfile::tempdir().unwrap();
+    fn errors_name_the_target() -> crate::TestResult {
+        let dir = tempfile::tempdir()?;
         let p = dir.path().join("no-such-folder").join("model.safetensors");
         let e = write(&p, b"x").unwrap_err();
         match &e {
@@ -90,5 +90,6 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(e.to_string().contains("temporary file"), "{e}");
+        Ok(())
     }
 }

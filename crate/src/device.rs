@@ -164,10 +164,11 @@ mod tests {
     use rand::Rng;
 
     #[test]
-    fn parse_device_names() {
-        assert!(parse_device("cpu").unwrap().is_cpu());
+    fn parse_device_names() -> crate::TestResult {
+        assert!(parse_device("cpu")?.is_cpu());
         let e = parse_device("gpu").unwrap_err().to_string();
         assert!(e.contains("NNLAB_DEVICE") && e.contains("gpu"), "{e}");
+        Ok(())
     }
 
     #[test]

@@ -225,7 +225,7 @@ mod tests {
     }
 
     #[test]
-    fn history_grid_checks_and_interpretation_show_tables() {
+    fn history_grid_checks_and_interpretation_show_tables() -> crate::TestResult {
         use crate::train::history::EpochRecord;
         let mut h = History::new("adam");
         for e in 1..=3 {
@@ -241,7 +241,7 @@ mod tests {
         }
         let b = h.bundle();
         assert_eq!(h.headline(), "adam: 3 epochs");
-        let html = b.html.unwrap();
+        let html = b.html.ok_or("None from b.html")?;
         assert!(
             html.contains("3 rows ×") && html.contains("train_loss") && html.contains("0.3333"),
             "{html}"
@@ -267,7 +267,10 @@ mod tests {
             checks.headline(),
             "gradcheck: 1 checks, max rel err 3.0e-9 (finite differences), 1.0e-12 (autograd)"
         );
-        let html = checks.bundle().html.unwrap();
+        let html = checks
+            .bundle()
+            .html
+            .ok_or("None from checks.bundle().html")?;
         assert!(
             html.contains("Linear(5→4)") && html.contains("3e-09") && html.contains("inf"),
             "{html}"
@@ -278,13 +281,12 @@ mod tests {
             vec![1, 1, 0, 0],
             vec![0, 1, 0, 1],
             vec![2.0, 0.1, 0.2, 0.7],
-        )
-        .unwrap();
+        )?;
         assert_eq!(
             it.headline(),
             "interpretation: 4 samples, 2 wrong, accuracy 50.00%"
         );
-        let html = it.bundle().html.unwrap();
+        let html = it.bundle().html.ok_or("None from it.bundle().html")?;
         assert!(
             html.contains("Most confused")
                 && html.contains("Top losses")
@@ -294,6 +296,11 @@ mod tests {
 
         let grid = GridResults { runs: vec![] };
         assert_eq!(grid.headline(), "grid: 0 runs");
-        assert!(grid.bundle().html.unwrap().contains("0 rows × 2 columns"));
+        assert!(grid
+            .bundle()
+            .html
+            .ok_or("None from grid.bundle().html")?
+            .contains("0 rows × 2 columns"));
+        Ok(())
     }
 }

@@ -30,3 +30,7 @@ pub mod viz;
 
 pub use device::{device, seed, tune_process};
 pub use error::{Error, Result};
+
+/// A unit test's result: any error fails the test with its message (`?` instead of `.unwrap()`).
+#[cfg(test)]
+pub(crate) type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;

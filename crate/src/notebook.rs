@@ -105,12 +105,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_profiles_and_rejects_others() {
-        assert_eq!(Profile::parse("QUICK").unwrap(), Profile::Quick);
-        assert_eq!(Profile::parse(" full ").unwrap(), Profile::Full);
+    fn parses_profiles_and_rejects_others() -> crate::TestResult {
+        assert_eq!(Profile::parse("QUICK")?, Profile::Quick);
+        assert_eq!(Profile::parse(" full ")?, Profile::Full);
         let e = Profile::parse("fast").unwrap_err().to_string();
         assert!(e.contains("NNLAB_PROFILE") && e.contains("fast"), "{e}");
         assert_eq!(Profile::Full.pick(42, 3), 42);
         assert_eq!(Profile::Quick.name(), "quick");
+        Ok(())
     }
 }

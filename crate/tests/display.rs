@@ -22,6 +22,9 @@ use nnlab::viz::{curves, images, trajectory, Figure};
 use plotly::{Layout, Plot, Scatter};
 use polars::prelude::*;
 
+/// A test's result: any error fails the test with its message (`?` instead of `.unwrap()`).
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
 fn scatter(name: &str) -> Figure {
     let mut plot = Plot::new();
     plot.add_trace(Scatter::new(vec![1.0, 2.0, 3.0, 4.0], vec![0.9, 0.5, 0.35, 0.3]).name(name));
@@ -155,19 +158,20 @@ fn every_kind_of_output() -> Vec<(&'static str, MimeBundle)> {
 }
 
 #[test]
-fn a_figure_is_stored_as_plotly_json_and_one_text_line() {
+fn a_figure_is_stored_as_plotly_json_and_one_text_line() -> TestResult {
     let r = scatter("adam").bundle().render();
     assert_eq!(mimes(&r), [PLOTLY_MIME, "text/plain"]);
     assert_eq!(r.matches("\nEVCXR_END_CONTENT\n").count(), 2);
     assert!(r.ends_with("EVCXR_BEGIN_CONTENT text/plain\nadam: 4 epochs\nEVCXR_END_CONTENT\n"));
-    let json = r.lines().nth(1).unwrap();
-    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    let json = r.lines().nth(1).ok_or("None from r.lines().nth(1)")?;
+    let v: serde_json::Value = serde_json::from_str(json)?;
     assert_eq!(v["data"][0]["name"], "adam");
     assert_eq!(v["layout"]["title"]["text"], "loss of adam");
+    Ok(())
 }
 
 #[test]
-fn no_bundle_a_notebook_stores_has_a_script_or_plotly_js() {
+fn no_bundle_a_notebook_stores_has_a_script_or_plotly_js() -> TestResult {
     for (what, b) in every_kind_of_output() {
         let r = b.render();
         assert!(!r.contains("<script"), "{what}: a script in the bundle");
@@ -197,11 +201,28 @@ fn no_bundle_a_notebook_stores_has_a_script_or_plotly_js() {
     let stack = &kinds
         .iter()
         .find(|(w, _)| *w == "stack of figures")
-        .unwrap()
+        .ok_or("no \"stack of figures\" kind")?
         .1;
-    let v: serde_json::Value = serde_json::from_str(stack.plotly_json.as_deref().unwrap()).unwrap();
-    assert_eq!(v["data"].as_array().unwrap().len(), 4 + 3 + 2 * 2);
-    assert_eq!(v["frames"].as_array().unwrap().len(), 21);
+    let v: serde_json::Value = serde_json::from_str(
+        stack
+            .plotly_json
+            .as_deref()
+            .ok_or("None from stack.plotly_json.as_deref()")?,
+    )?;
+    assert_eq!(
+        v["data"]
+            .as_array()
+            .ok_or("None from v[\"data\"].as_array()")?
+            .len(),
+        4 + 3 + 2 * 2
+    );
+    assert_eq!(
+        v["frames"]
+            .as_array()
+            .ok_or("None from v[\"frames\"].as_array()")?
+            .len(),
+        21
+    );
     assert_eq!(v["frames"][3]["traces"], serde_json::json!([8, 10]));
     let lines: Vec<&str> = stack.text.lines().collect();
     assert_eq!(lines.len(), 6, "{lines:?}");
@@ -218,6 +239,7 @@ fn no_bundle_a_notebook_stores_has_a_script_or_plotly_js() {
             "note"
         ]
     );
+    Ok(())
 }
 
 #[test]
@@ -230,12 +252,12 @@ fn the_script_src_check_sees_external_scripts() {
 }
 
 #[test]
-fn save_html_is_atomic_offline_and_names_a_bad_path() {
-    let dir = tempfile::tempdir().unwrap();
+fn save_html_is_atomic_offline_and_names_a_bad_path() -> TestResult {
+    let dir = tempfile::tempdir()?;
     let path = dir.path().join("fig.html");
     let fig = scatter("adam");
-    fig.save_html(&path).unwrap();
-    let html = std::fs::read_to_string(&path).unwrap();
+    fig.save_html(&path)?;
+    let html = std::fs::read_to_string(&path)?;
     assert_eq!(html, {
         // Same document apart from the fresh div id.
         let again = fig.to_html();
@@ -251,9 +273,8 @@ fn save_html_is_atomic_offline_and_names_a_bad_path() {
     assert_eq!(html.matches(PLOTLY_MARK).count(), 1);
     assert!(script_srcs(&html).is_empty());
     // Overwrite, and nothing but the file is left in the folder.
-    fig.save_html(&path).unwrap();
-    let names: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
+    fig.save_html(&path)?;
+    let names: Vec<_> = std::fs::read_dir(dir.path())?
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, [std::ffi::OsString::from("fig.html")]);
@@ -261,31 +282,30 @@ fn save_html_is_atomic_offline_and_names_a_bad_path() {
     let bad = dir.path().join("no-such-dir").join("fig.html");
     let e = fig.save_html(&bad).unwrap_err().to_string();
     assert!(e.contains(&bad.display().to_string()), "{e}");
-    assert!(!bad.parent().unwrap().exists());
+    assert!(!bad.parent().ok_or("None from bad.parent()")?.exists());
     // A folder in the way of the file.
     let e = fig.save_html(dir.path()).unwrap_err().to_string();
     assert!(e.contains(&dir.path().display().to_string()), "{e}");
-    let names: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
+    let names: Vec<_> = std::fs::read_dir(dir.path())?
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names.len(), 1, "no temporary left behind: {names:?}");
+    Ok(())
 }
 
 #[test]
-fn every_result_type_shows_as_html_and_text() {
-    let df = df!("name" => ["<b>", "ok"], "loss" => [1.0 / 3.0, 2e-7]).unwrap();
+fn every_result_type_shows_as_html_and_text() -> TestResult {
+    let df = df!("name" => ["<b>", "ok"], "loss" => [1.0 / 3.0, 2e-7])?;
     let b = df.bundle();
-    let html = b.html.unwrap();
+    let html = b.html.ok_or("None from b.html")?;
     assert!(
         html.contains("<td>&lt;b&gt;</td>") && html.contains("0.3333") && html.contains("2e-07")
     );
     assert_eq!(b.text, format!("{df}"));
     let model = Mlp::from_json(
         r#"{"input_size":4,"num_classes":3,"layers":[{"type":"linear","size":5},"relu"]}"#,
-    )
-    .unwrap();
-    let summary = model.summary().unwrap();
+    )?;
+    let summary = model.summary()?;
     let b = summary.bundle();
     assert_eq!(b.html.as_deref(), Some(summary.to_html().as_str()));
     assert_eq!(b.text, summary.to_string());
@@ -296,6 +316,7 @@ fn every_result_type_shows_as_html_and_text() {
         s.bundle().text,
         "2 layers summary: 43 params\ntable: 2 rows × 2 columns\nx: 4 epochs"
     );
+    Ok(())
 }
 
 /// A notebook (nbformat 4) whose outputs are one bundle of every kind, as a
@@ -303,7 +324,7 @@ fn every_result_type_shows_as_html_and_text() {
 /// notebook in a real JupyterLab. Written to `$NNLAB_SAMPLE_NOTEBOOK` when
 /// that is set.
 #[test]
-fn a_sample_notebook_of_every_output_kind() {
+fn a_sample_notebook_of_every_output_kind() -> TestResult {
     let cells: Vec<serde_json::Value> = every_kind_of_output()
         .into_iter()
         .map(|(what, b)| {
@@ -329,8 +350,9 @@ fn a_sample_notebook_of_every_output_kind() {
     let text = nb.to_string();
     assert!(!text.contains("<script") && !text.contains(PLOTLY_MARK));
     if let Some(path) = std::env::var_os("NNLAB_SAMPLE_NOTEBOOK") {
-        std::fs::write(path, text).unwrap();
+        std::fs::write(path, text)?;
     }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- browser
@@ -408,13 +430,15 @@ fn div_ids(html: &str) -> Vec<String> {
 }
 
 #[test]
-fn chromium_draws_a_saved_figure_offline() {
-    let Some(browser) = chromium() else { return };
-    let dir = tempfile::tempdir().unwrap();
+fn chromium_draws_a_saved_figure_offline() -> TestResult {
+    let Some(browser) = chromium() else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
     let page = dir.path().join("scatter.html");
-    scatter("adam").save_html(&page).unwrap();
+    scatter("adam").save_html(&page)?;
     let dom = dump_dom(&browser, &page);
-    let id = &div_ids(&std::fs::read_to_string(&page).unwrap())[0];
+    let id = &div_ids(&std::fs::read_to_string(&page)?)[0];
     let fig = figure_dom(&dom, id);
     assert!(
         fig.contains("class=\"main-svg\""),
@@ -433,11 +457,11 @@ fn chromium_draws_a_saved_figure_offline() {
     std::fs::write(
         &bare,
         format!("<!DOCTYPE html><html><body>\n{fragment}\n</body></html>"),
-    )
-    .unwrap();
+    )?;
     let dom = dump_dom(&browser, &bare);
     let fig = figure_dom(&dom, &div_ids(&fragment)[0]);
     assert!(!fig.contains("main-svg"), "{fig}");
+    Ok(())
 }
 
 /// A page laid out like a report of `scripts/run_notebooks.py`: plotly.js
@@ -446,15 +470,13 @@ fn chromium_draws_a_saved_figure_offline() {
 /// shown as its html: a figure, a table, an animated trajectory, a stack of
 /// figures combined into one, an image mosaic.
 #[test]
-fn chromium_draws_a_report_page_built_from_the_stored_json() {
-    let Some(browser) = chromium() else { return };
+fn chromium_draws_a_report_page_built_from_the_stored_json() -> TestResult {
+    let Some(browser) = chromium() else {
+        return Ok(());
+    };
     let runs = vec![
-        Optimizer2d::sgd(0.05)
-            .run(Function2d::SquareSum, [5.0, 5.0], 20)
-            .unwrap(),
-        Optimizer2d::adam(0.3)
-            .run(Function2d::SquareSum, [5.0, 5.0], 20)
-            .unwrap(),
+        Optimizer2d::sgd(0.05).run(Function2d::SquareSum, [5.0, 5.0], 20)?,
+        Optimizer2d::adam(0.3).run(Function2d::SquareSum, [5.0, 5.0], 20)?,
     ];
     let h = history("adam");
     let ds = nnlab::data::Dataset::new(
@@ -465,33 +487,27 @@ fn chromium_draws_a_report_page_built_from_the_stored_json() {
         vec![0, 255, 0, 255, 9, 9, 9, 9],
         vec![0, 1],
         255,
-    )
-    .unwrap();
+    )?;
     let outputs: Vec<(&str, MimeBundle)> = vec![
         ("loss of first", scatter("first").bundle()),
         (
             "table",
-            df!("epoch" => [1u32, 2], "loss" => [0.5, 0.25])
-                .unwrap()
-                .bundle(),
+            df!("epoch" => [1u32, 2], "loss" => [0.5, 0.25])?.bundle(),
         ),
         (
             "Оптимизаторов: 2 на square_sum",
-            trajectory::trajectories(&runs, true).unwrap().bundle(),
+            trajectory::trajectories(&runs, true)?.bundle(),
         ),
         (
             "both runs",
             Stack::new()
                 .title("both runs")
-                .figure(curves::learning_curves(&h).unwrap())
+                .figure(curves::learning_curves(&h)?)
                 .figure(scatter("second"))
                 .text("done")
                 .bundle(),
         ),
-        (
-            "toy",
-            images::image_grid(&ds, [0, 1], 2, None).unwrap().bundle(),
-        ),
+        ("toy", images::image_grid(&ds, [0, 1], 2, None)?.bundle()),
     ];
     let mut body = String::new();
     let mut figures = Vec::new();
@@ -513,9 +529,9 @@ fn chromium_draws_a_report_page_built_from_the_stored_json() {
     );
     assert_eq!(page_html.matches(PLOTLY_MARK).count(), 1);
     assert!(script_srcs(&page_html).is_empty());
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir()?;
     let page = dir.path().join("report.html");
-    std::fs::write(&page, &page_html).unwrap();
+    std::fs::write(&page, &page_html)?;
     let dom = dump_dom(&browser, &page);
     assert_eq!(figures.len(), 4);
     for (title, id) in &figures {
@@ -543,4 +559,5 @@ fn chromium_draws_a_report_page_built_from_the_stored_json() {
         "animation controls"
     );
     assert!(dom.contains("2 rows × 2 columns"));
+    Ok(())
 }

@@ -5,6 +5,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
 
+/// A test's result: any error fails the test with its message (`?` instead of `.unwrap()`).
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
 const BODY: &[u8] = b"hello, dataset bytes\n";
 // md5 of BODY: printf 'hello, dataset bytes\n' | md5sum
 const BODY_MD5: &str = "4c0dc210f9529128169a719184e2f7ab";
@@ -86,21 +89,22 @@ fn entries(dir: &Path) -> Vec<String> {
 }
 
 #[test]
-fn body_md5_constant_is_right() {
-    let d = tempfile::tempdir().unwrap();
+fn body_md5_constant_is_right() -> TestResult {
+    let d = tempfile::tempdir()?;
     let p = d.path().join("b");
-    std::fs::write(&p, BODY).unwrap();
-    assert_eq!(file_md5(&p).unwrap(), BODY_MD5);
+    std::fs::write(&p, BODY)?;
+    assert_eq!(file_md5(&p)?, BODY_MD5);
+    Ok(())
 }
 
 #[test]
-fn http_mirror_good_corrupt_404_and_cut() {
+fn http_mirror_good_corrupt_404_and_cut() -> TestResult {
     let base = server();
     let mirror = Mirror::Url(base.clone());
-    let root = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir()?;
 
-    let p = fetch_from("ds", "good", Some(BODY_MD5), root.path(), &mirror).unwrap();
-    assert_eq!(std::fs::read(&p).unwrap(), BODY);
+    let p = fetch_from("ds", "good", Some(BODY_MD5), root.path(), &mirror)?;
+    assert_eq!(std::fs::read(&p)?, BODY);
     assert_eq!(p, root.path().join("ds/good"));
     // present and correct: returned without the network
     let p2 = fetch_from(
@@ -109,8 +113,7 @@ fn http_mirror_good_corrupt_404_and_cut() {
         Some(BODY_MD5),
         root.path(),
         &Mirror::Url("http://127.0.0.1:1".into()),
-    )
-    .unwrap();
+    )?;
     assert_eq!(p, p2);
 
     let e = fetch_from("ds", "bad", Some(BODY_MD5), root.path(), &mirror)
@@ -147,22 +150,23 @@ fn http_mirror_good_corrupt_404_and_cut() {
         vec!["good".to_string()],
         "no partial file after a cut"
     );
+    Ok(())
 }
 
 #[test]
-fn folder_mirror_with_and_without_the_file() {
-    let mirror = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(mirror.path().join("ds")).unwrap();
-    std::fs::write(mirror.path().join("ds/f.bin"), BODY).unwrap();
-    let root = tempfile::tempdir().unwrap();
+fn folder_mirror_with_and_without_the_file() -> TestResult {
+    let mirror = tempfile::tempdir()?;
+    std::fs::create_dir_all(mirror.path().join("ds"))?;
+    std::fs::write(mirror.path().join("ds/f.bin"), BODY)?;
+    let root = tempfile::tempdir()?;
     let m = Mirror::Folder(mirror.path().to_path_buf());
-    let p = fetch_from("ds", "f.bin", Some(BODY_MD5), root.path(), &m).unwrap();
-    assert_eq!(std::fs::read(p).unwrap(), BODY);
+    let p = fetch_from("ds", "f.bin", Some(BODY_MD5), root.path(), &m)?;
+    assert_eq!(std::fs::read(p)?, BODY);
 
     // a corrupt local copy is replaced
-    std::fs::write(root.path().join("ds/f.bin"), b"junk").unwrap();
-    let p = fetch_from("ds", "f.bin", Some(BODY_MD5), root.path(), &m).unwrap();
-    assert_eq!(std::fs::read(p).unwrap(), BODY);
+    std::fs::write(root.path().join("ds/f.bin"), b"junk")?;
+    let p = fetch_from("ds", "f.bin", Some(BODY_MD5), root.path(), &m)?;
+    assert_eq!(std::fs::read(p)?, BODY);
 
     let e = fetch_from("ds", "missing.bin", None, root.path(), &m)
         .unwrap_err()
@@ -172,7 +176,7 @@ fn folder_mirror_with_and_without_the_file() {
         e.contains("NNLAB_DATA_MIRROR") && e.contains("nnlab data download ds"),
         "{e}"
     );
-    let fresh = tempfile::tempdir().unwrap();
+    let fresh = tempfile::tempdir()?;
     let e = fetch_from("ds", "f.bin", Some("0123"), fresh.path(), &m)
         .unwrap_err()
         .to_string();
@@ -182,17 +186,19 @@ fn folder_mirror_with_and_without_the_file() {
         "nothing left, not even the folder"
     );
     assert_eq!(entries(&root.path().join("ds")), vec!["f.bin".to_string()]);
+    Ok(())
 }
 
 /// Issue 17: a mirror streaming 20 MB for the 4,542-byte official file is cut
 /// as soon as it passes the official size; a Content-Length over it is
 /// refused before a byte is written; nothing is left behind.
 #[test]
-fn http_download_is_capped_at_the_official_size() {
+fn http_download_is_capped_at_the_official_size() -> TestResult {
     let base = server();
     let mirror = Mirror::Url(base.clone());
-    let root = tempfile::tempdir().unwrap();
-    let cap = official_size("mnist", "t10k-labels-idx1-ubyte.gz").unwrap();
+    let root = tempfile::tempdir()?;
+    let cap = official_size("mnist", "t10k-labels-idx1-ubyte.gz")
+        .ok_or("None from official_size(\"mnist\", \"t10k-labels-idx1-ubyte.gz\")")?;
     let t = std::time::Instant::now();
     let e = fetch_from(
         "mnist",
@@ -231,30 +237,28 @@ fn http_download_is_capped_at_the_official_size() {
         "nothing left: {:?}",
         entries(root.path())
     );
+    Ok(())
 }
 
 /// Issue 17: `.part-PID` files of processes that no longer run (killed by a
 /// signal) are removed by the next download; a running process's is kept.
 #[test]
-fn stale_part_files_of_dead_processes_are_removed() {
-    let mirror = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(mirror.path().join("mnist")).unwrap();
-    std::fs::write(mirror.path().join("mnist/t10k-labels-idx1-ubyte.gz"), BODY).unwrap();
-    let root = tempfile::tempdir().unwrap();
+fn stale_part_files_of_dead_processes_are_removed() -> TestResult {
+    let mirror = tempfile::tempdir()?;
+    std::fs::create_dir_all(mirror.path().join("mnist"))?;
+    std::fs::write(mirror.path().join("mnist/t10k-labels-idx1-ubyte.gz"), BODY)?;
+    let root = tempfile::tempdir()?;
     let dir = root.path().join("mnist");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut dead = std::process::Command::new("true").spawn().unwrap();
+    std::fs::create_dir_all(&dir)?;
+    let mut dead = std::process::Command::new("true").spawn()?;
     let dead_pid = dead.id();
-    dead.wait().unwrap();
-    let mut live = std::process::Command::new("sleep")
-        .arg("30")
-        .spawn()
-        .unwrap();
+    dead.wait()?;
+    let mut live = std::process::Command::new("sleep").arg("30").spawn()?;
     let stale = dir.join(format!(".t10k-labels-idx1-ubyte.gz.part-{dead_pid}"));
     let running = dir.join(format!(".t10k-labels-idx1-ubyte.gz.part-{}", live.id()));
     let other = dir.join(format!(".train-images-idx3-ubyte.gz.part-{dead_pid}"));
     for p in [&stale, &running, &other] {
-        std::fs::write(p, b"half a download").unwrap();
+        std::fs::write(p, b"half a download")?;
     }
     let m = Mirror::Folder(mirror.path().to_path_buf());
     let p = fetch_from(
@@ -263,9 +267,8 @@ fn stale_part_files_of_dead_processes_are_removed() {
         Some(BODY_MD5),
         root.path(),
         &m,
-    )
-    .unwrap();
-    assert_eq!(std::fs::read(p).unwrap(), BODY);
+    )?;
+    assert_eq!(std::fs::read(p)?, BODY);
     assert!(!stale.exists(), "the dead process's part file is removed");
     assert!(running.exists(), "a running process's part file is kept");
     assert!(
@@ -274,23 +277,23 @@ fn stale_part_files_of_dead_processes_are_removed() {
     );
     let _ = live.kill();
     let _ = live.wait();
+    Ok(())
 }
 
 /// Issue 17: a folder mirror pointing at /dev/zero wrote ≈ 1 GB in 2 s and a
 /// FIFO hung: both are refused before they are opened, nothing is written.
 #[test]
-fn folder_mirror_refuses_devices_and_fifos() {
-    let mirror = tempfile::tempdir().unwrap();
+fn folder_mirror_refuses_devices_and_fifos() -> TestResult {
+    let mirror = tempfile::tempdir()?;
     let ds = mirror.path().join("ds");
-    std::fs::create_dir_all(&ds).unwrap();
-    std::os::unix::fs::symlink("/dev/zero", ds.join("zero.bin")).unwrap();
+    std::fs::create_dir_all(&ds)?;
+    std::os::unix::fs::symlink("/dev/zero", ds.join("zero.bin"))?;
     let ok = std::process::Command::new("mkfifo")
         .arg(ds.join("pipe.bin"))
-        .status()
-        .unwrap();
+        .status()?;
     assert!(ok.success());
-    std::fs::create_dir(ds.join("folder.bin")).unwrap();
-    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(ds.join("folder.bin"))?;
+    let root = tempfile::tempdir()?;
     let m = Mirror::Folder(mirror.path().to_path_buf());
     let t = std::time::Instant::now();
     for (file, kind) in [
@@ -312,4 +315,5 @@ fn folder_mirror_refuses_devices_and_fifos() {
         "nothing written: {:?}",
         entries(root.path())
     );
+    Ok(())
 }

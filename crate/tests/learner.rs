@@ -15,6 +15,9 @@ use nnlab::train::metrics::{accuracy, f1_macro};
 use nnlab::train::optim::{Adam, Sgd};
 use nnlab::Error;
 
+/// A test's result: any error fails the test with its message (`?` instead of `.unwrap()`).
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
 /// The seed is process-wide: these tests run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -51,9 +54,9 @@ fn same_curves(a: &History, b: &History) {
 }
 
 #[test]
-fn mlp_digits_reaches_the_target_and_is_deterministic() {
+fn mlp_digits_reaches_the_target_and_is_deterministic() -> TestResult {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(ds) = digits() else { return };
+    let Some(ds) = digits() else { return Ok(()) };
     let l = loaders(&ds, 32);
     let run = || {
         nnlab::seed(3);
@@ -65,20 +68,24 @@ fn mlp_digits_reaches_the_target_and_is_deterministic() {
         learn.fit(30).unwrap()
     };
     let h = run();
-    let acc = h.column("val_accuracy").unwrap();
+    let acc = h.column("val_accuracy")?;
     let best = acc.iter().cloned().fold(0.0, f64::max);
-    assert!(*acc.last().unwrap() >= 0.95, "validation accuracy {acc:?}");
+    assert!(
+        *acc.last().ok_or("None from acc.last()")? >= 0.95,
+        "validation accuracy {acc:?}"
+    );
     assert!(best >= 0.95);
     // Same seed, same history.
     same_curves(&h, &run());
+    Ok(())
 }
 
 #[test]
-fn resuming_from_a_checkpoint_repeats_the_uninterrupted_run() {
+fn resuming_from_a_checkpoint_repeats_the_uninterrupted_run() -> TestResult {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(ds) = digits() else { return };
+    let Some(ds) = digits() else { return Ok(()) };
     let l = loaders(&ds, 64);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir()?;
     let path = dir.path().join("run.safetensors");
     let fresh = || {
         nnlab::seed(11);
@@ -86,32 +93,33 @@ fn resuming_from_a_checkpoint_repeats_the_uninterrupted_run() {
             .optimizer(Adam::new(3e-3))
             .silent()
     };
-    let straight = fresh().fit(4).unwrap();
+    let straight = fresh().fit(4)?;
 
     let mut first = fresh();
-    first.fit(2).unwrap();
-    first.save(&path).unwrap();
+    first.fit(2)?;
+    first.save(&path)?;
     assert!(nnlab::train::checkpoint::sidecar(&path).exists());
     let mut second = fresh(); // new weights, new optimizer state: all replaced by resume
-    second.resume(&path).unwrap();
+    second.resume(&path)?;
     assert_eq!(second.epochs_done(), 2);
-    let resumed = second.fit(2).unwrap();
+    let resumed = second.fit(2)?;
     same_curves(&straight, &resumed);
+    Ok(())
 }
 
 #[test]
-fn early_stopping_stops_and_restores_the_best_weights() {
+fn early_stopping_stops_and_restores_the_best_weights() -> TestResult {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(ds) = digits() else { return };
+    let Some(ds) = digits() else { return Ok(()) };
     let l = loaders(&ds, 64);
     nnlab::seed(5);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir()?;
     let best_path = dir.path().join("best.safetensors");
     let mut epochs_seen = 0;
     let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let c2 = counter.clone();
     // lr so high that the validation loss soon stops improving
-    let mut learn = Learner::new(zoo::mlp_digits("relu", 52, None).unwrap(), &l)
+    let mut learn = Learner::new(zoo::mlp_digits("relu", 52, None)?, &l)
         .optimizer(Sgd::new(0.5).momentum(0.9))
         .callback(
             EarlyStopping::new("val_loss")
@@ -124,7 +132,7 @@ fn early_stopping_stops_and_restores_the_best_weights() {
             Ok(())
         }))
         .silent();
-    let h = learn.fit(60).unwrap();
+    let h = learn.fit(60)?;
     epochs_seen += counter.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(epochs_seen, h.len());
     assert!(
@@ -132,33 +140,37 @@ fn early_stopping_stops_and_restores_the_best_weights() {
         "early stopping never fired in {} epochs",
         h.len()
     );
-    let best = h.best_epoch("val_loss").unwrap().clone();
+    let best = h.best_epoch("val_loss")?.clone();
     // Stopped `patience` epochs after the best one.
     assert_eq!(h.len(), best.epoch + 2);
     // The restored model gives the best epoch's validation loss again.
-    let ev = learn.evaluate(l.val.as_ref().unwrap()).unwrap();
+    let ev = learn.evaluate(l.val.as_ref().ok_or("None from l.val.as_ref()")?)?;
     assert!(
-        (ev.loss - best.val_loss.unwrap()).abs() < 1e-5,
+        (ev.loss - best.val_loss.ok_or("None from best.val_loss")?).abs() < 1e-5,
         "{} vs {:?}",
         ev.loss,
         best.val_loss
     );
     // The history says which epoch the model holds, and ranks by it.
     assert_eq!(h.restored_epoch, Some(best.epoch));
-    assert_eq!(h.kept("val_loss").unwrap(), best.val_loss.unwrap());
-    assert!(h.kept("val_loss").unwrap() < h.last("val_loss").unwrap());
+    assert_eq!(
+        h.kept("val_loss")?,
+        best.val_loss.ok_or("None from best.val_loss")?
+    );
+    assert!(h.kept("val_loss")? < h.last("val_loss")?);
     // The keep-best checkpoint holds that epoch.
-    let ck = nnlab::train::checkpoint::load(&best_path, &candle_core::Device::Cpu).unwrap();
+    let ck = nnlab::train::checkpoint::load(&best_path, &candle_core::Device::Cpu)?;
     assert_eq!(ck.info.epoch, best.epoch);
+    Ok(())
 }
 
 #[test]
-fn a_diverging_run_is_an_error_naming_epoch_batch_and_lr() {
+fn a_diverging_run_is_an_error_naming_epoch_batch_and_lr() -> TestResult {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(ds) = digits() else { return };
+    let Some(ds) = digits() else { return Ok(()) };
     let l = loaders(&ds, 64);
     nnlab::seed(1);
-    let mut learn = Learner::new(zoo::mlp_digits("relu", 52, None).unwrap(), &l)
+    let mut learn = Learner::new(zoo::mlp_digits("relu", 52, None)?, &l)
         .optimizer(Sgd::new(1e6))
         .silent();
     match learn.fit(3) {
@@ -171,6 +183,7 @@ fn a_diverging_run_is_an_error_naming_epoch_batch_and_lr() {
         }
         other => panic!("expected a divergence error, got {other:?}"),
     }
+    Ok(())
 }
 
 /// One batch as an `on_batch` callback saw it: (epoch, batch, loss, running
@@ -243,9 +256,9 @@ fn a_batch_callback_sees_every_batch_and_the_lr_it_sets_takes_effect() -> nnlab:
 //       random_state=20231110, stratify=y)
 //   RandomForestClassifier(n_estimators=10, max_depth=10, random_state=s).fit(Xtr, ytr).score(Xv, yv)
 #[test]
-fn random_forest_baseline_scores_like_scikit_learn_on_digits() {
-    let Some(ds) = digits() else { return };
-    let (train, val) = train_test_split(&ds, 0.3, 20231110, true).unwrap();
+fn random_forest_baseline_scores_like_scikit_learn_on_digits() -> TestResult {
+    let Some(ds) = digits() else { return Ok(()) };
+    let (train, val) = train_test_split(&ds, 0.3, 20231110, true)?;
     let accs: Vec<f64> = (0..5)
         .map(|seed| {
             nnlab::train::baseline::random_forest(&train, &val, 10, 10, seed)
@@ -262,4 +275,5 @@ fn random_forest_baseline_scores_like_scikit_learn_on_digits() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("trees = 0"), "{e}");
+    Ok(())
 }

@@ -33,6 +33,9 @@
 use candle_core::{DType, Device, Tensor, Var};
 use nnlab::train::loss::Loss;
 
+/// A test's result: any error fails the test with its message (`?` instead of `.unwrap()`).
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
 const CE_MEAN: (f64, [f64; 20]) = (
     1.3844667362713223,
     [
@@ -381,7 +384,7 @@ fn nll_on_log_softmax_against_torch() {
 }
 
 #[test]
-fn per_sample_against_torch() {
+fn per_sample_against_torch() -> TestResult {
     let z = logits();
     let per = |l: Loss| {
         l.per_sample(z.as_tensor(), &target())
@@ -408,30 +411,31 @@ fn per_sample_against_torch() {
         &NONE_SMOOTH_WEIGHTS,
         1e-12,
     );
+    Ok(())
 }
 
 #[test]
-fn f32_outputs_and_u8_targets() {
-    let z = logits().as_tensor().to_dtype(DType::F32).unwrap();
-    let y = target().to_dtype(DType::U8).unwrap();
+fn f32_outputs_and_u8_targets() -> TestResult {
+    let z = logits().as_tensor().to_dtype(DType::F32)?;
+    let y = target().to_dtype(DType::U8)?;
     let l = Loss::cross_entropy()
         .weights(&W)
         .label_smoothing(0.1)
-        .forward(&z, &y)
-        .unwrap();
+        .forward(&z, &y)?;
     assert_eq!(l.dtype(), DType::F32);
     close(
         "f32",
-        &[l.to_scalar::<f32>().unwrap() as f64],
+        &[l.to_scalar::<f32>()? as f64],
         &[CE_SMOOTH_WEIGHTS.0],
         1e-6,
     );
+    Ok(())
 }
 
 #[test]
-fn errors_name_the_value_and_the_shape() {
+fn errors_name_the_value_and_the_shape() -> TestResult {
     let z = logits();
-    let bad = Tensor::new(&[0u32, 3, 4, 1, 2], &Device::Cpu).unwrap();
+    let bad = Tensor::new(&[0u32, 3, 4, 1, 2], &Device::Cpu)?;
     let msg = Loss::cross_entropy()
         .forward(z.as_tensor(), &bad)
         .unwrap_err()
@@ -440,7 +444,7 @@ fn errors_name_the_value_and_the_shape() {
         msg.contains("target[2]") && msg.contains("class 4") && msg.contains("4 classes"),
         "{msg}"
     );
-    let neg = Tensor::new(&[0i64, -1, 0, 1, 2], &Device::Cpu).unwrap();
+    let neg = Tensor::new(&[0i64, -1, 0, 1, 2], &Device::Cpu)?;
     let msg = Loss::nll()
         .forward(z.as_tensor(), &neg)
         .unwrap_err()
@@ -449,7 +453,7 @@ fn errors_name_the_value_and_the_shape() {
         msg.contains("target[1]") && msg.contains("class -1"),
         "{msg}"
     );
-    let short = Tensor::new(&[0u32, 1, 2], &Device::Cpu).unwrap();
+    let short = Tensor::new(&[0u32, 1, 2], &Device::Cpu)?;
     let msg = Loss::cross_entropy()
         .forward(z.as_tensor(), &short)
         .unwrap_err()
@@ -458,7 +462,7 @@ fn errors_name_the_value_and_the_shape() {
         msg.contains("shape mismatch") && msg.contains("[3]") && msg.contains("expected [5]"),
         "{msg}"
     );
-    let flat = z.as_tensor().flatten_all().unwrap();
+    let flat = z.as_tensor().flatten_all()?;
     let msg = Loss::cross_entropy()
         .per_sample(&flat, &target())
         .unwrap_err()
@@ -482,10 +486,11 @@ fn errors_name_the_value_and_the_shape() {
         msg.contains("label_smoothing") && msg.contains("1.5"),
         "{msg}"
     );
-    let fy = target().to_dtype(DType::F32).unwrap();
+    let fy = target().to_dtype(DType::F32)?;
     let msg = Loss::cross_entropy()
         .forward(z.as_tensor(), &fy)
         .unwrap_err()
         .to_string();
     assert!(msg.contains("integer class indices"), "{msg}");
+    Ok(())
 }

@@ -11,6 +11,9 @@ use nnlab::models::model::{Model, Output};
 use nnlab::models::zoo;
 use std::collections::HashMap;
 
+/// A test's result: any error fails the test with its message (`?` instead of `.unwrap()`).
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
 // The torch classes of the course (hw1 FullyConnectedModel, hw2 NeuralNetwork,
 // hw3 SimpleMLP..CIFAR10CNN, hw4 MLPDigits*, hw5 SimpleConvNet_1..4), written
 // as in the course files; run with torch 2.15 + torchinfo 1.8.0:
@@ -145,31 +148,32 @@ const TORCH_PARAM_COUNTS: &[(&str, usize)] = &[
 ];
 
 #[test]
-fn every_zoo_model_has_torchs_parameter_count() {
+fn every_zoo_model_has_torchs_parameter_count() -> TestResult {
     let names = zoo::names();
     assert_eq!(names.len(), TORCH_PARAM_COUNTS.len());
     for (name, want) in TORCH_PARAM_COUNTS {
         assert!(names.contains(name), "{name} missing from zoo::names()");
-        let m = zoo::build_on(name, &Device::Cpu, DType::F32).unwrap();
+        let m = zoo::build_on(name, &Device::Cpu, DType::F32)?;
         assert_eq!(m.num_params(), *want, "{name}");
-        let s = m.summary().unwrap();
+        let s = m.summary()?;
         assert_eq!(s.total_params, *want, "{name} summary");
     }
+    Ok(())
 }
 
 #[test]
-fn every_zoo_model_runs_a_batch_of_two() {
+fn every_zoo_model_runs_a_batch_of_two() -> TestResult {
     nnlab::seed(1);
     for name in zoo::names() {
-        let m = zoo::build_on(name, &Device::Cpu, DType::F32).unwrap();
+        let m = zoo::build_on(name, &Device::Cpu, DType::F32)?;
         let mut shape = vec![2];
         shape.extend_from_slice(m.input_shape());
-        let x = Tensor::randn(0f32, 1.0, shape.as_slice(), &Device::Cpu).unwrap();
+        let x = Tensor::randn(0f32, 1.0, shape.as_slice(), &Device::Cpu)?;
         let classes = if name.starts_with("hw5") { 4 } else { 10 };
         for train in [false, true] {
-            let y = m.forward_t(&x, train).unwrap();
+            let y = m.forward_t(&x, train)?;
             assert_eq!(y.dims(), &[2, classes], "{name} train={train}");
-            let v: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
+            let v: Vec<f32> = y.flatten_all()?.to_vec1()?;
             assert!(v.iter().all(|x| x.is_finite()), "{name}");
         }
         let want = if name.starts_with("hw4") {
@@ -179,28 +183,23 @@ fn every_zoo_model_runs_a_batch_of_two() {
         };
         assert_eq!(m.output(), want, "{name}");
     }
+    Ok(())
 }
 
 #[test]
-fn zoo_names_are_case_insensitive_and_errors_list_them() {
-    let m = zoo::build_on("HW3/basiccnn", &Device::Cpu, DType::F32).unwrap();
+fn zoo_names_are_case_insensitive_and_errors_list_them() -> TestResult {
+    let m = zoo::build_on("HW3/basiccnn", &Device::Cpu, DType::F32)?;
     assert_eq!(m.name(), "BasicCNN");
     assert_eq!(
-        zoo::build_on("simpleconvnet_2", &Device::Cpu, DType::F32)
-            .unwrap()
-            .name(),
+        zoo::build_on("simpleconvnet_2", &Device::Cpu, DType::F32)?.name(),
         "SimpleConvNet_2"
     );
     assert_eq!(
-        zoo::build_on("hw1/3_layers", &Device::Cpu, DType::F32)
-            .unwrap()
-            .name(),
+        zoo::build_on("hw1/3_layers", &Device::Cpu, DType::F32)?.name(),
         "3 layers"
     );
     assert_eq!(
-        zoo::build_on("hw1/1_layer", &Device::Cpu, DType::F32)
-            .unwrap()
-            .name(),
+        zoo::build_on("hw1/1_layer", &Device::Cpu, DType::F32)?.name(),
         "1 layer"
     );
     let e = zoo::build_on("resnet18", &Device::Cpu, DType::F32)
@@ -215,10 +214,11 @@ fn zoo_names_are_case_insensitive_and_errors_list_them() {
     assert_eq!(e, "variant: 5, expected 1, 2, 3 or 4");
     let e = zoo::mlp_digits("gelu", 12, None).unwrap_err().to_string();
     assert_eq!(e, "activation: `gelu`, expected sigmoid, tanh or relu");
+    Ok(())
 }
 
 #[test]
-fn zoo_state_dict_names_follow_the_torch_classes() {
+fn zoo_state_dict_names_follow_the_torch_classes() -> TestResult {
     let names = |n: &str| -> Vec<String> {
         zoo::build_on(n, &Device::Cpu, DType::F32)
             .unwrap()
@@ -260,8 +260,9 @@ fn zoo_state_dict_names_follow_the_torch_classes() {
     );
     assert_eq!(s3[4], "bn2.weight");
     assert_eq!(names("hw3/BasicCNN")[4], "classifier.1.weight");
-    let m = zoo::build_on("hw2/net", &Device::Cpu, DType::F32).unwrap();
+    let m = zoo::build_on("hw2/net", &Device::Cpu, DType::F32)?;
     assert_eq!(m.named_params()[0].1.dims(), &[3072, 128]); // hw2 stores W as [in, out]
+    Ok(())
 }
 
 // torchinfo.summary(model, input_size, verbose=0) of the classes above (its
@@ -379,42 +380,32 @@ Estimated Total Size (MB): 23.96
 ];
 
 #[test]
-fn summaries_match_torchinfo() {
+fn summaries_match_torchinfo() -> TestResult {
     for (name, want) in TORCHINFO {
-        let s = zoo::build_on(name, &Device::Cpu, DType::F32)
-            .unwrap()
-            .summary()
-            .unwrap();
+        let s = zoo::build_on(name, &Device::Cpu, DType::F32)?.summary()?;
         assert_eq!(s.to_string(), *want, "{name}");
     }
-    let s = zoo::build_on("hw3/BasicCNN", &Device::Cpu, DType::F32)
-        .unwrap()
-        .summary()
-        .unwrap();
-    let df = s.to_dataframe().unwrap();
+    let s = zoo::build_on("hw3/BasicCNN", &Device::Cpu, DType::F32)?.summary()?;
+    let df = s.to_dataframe()?;
     assert_eq!(df.shape(), (13, 3));
     assert_eq!(
-        df.column("Param #")
-            .unwrap()
-            .as_materialized_series()
-            .u64()
-            .unwrap()
-            .get(2),
+        df.column("Param #")?.as_materialized_series().u64()?.get(2),
         Some(160)
     );
-    assert_eq!(df.column("Param #").unwrap().null_count(), 9);
+    assert_eq!(df.column("Param #")?.null_count(), 9);
     let html = s.to_html();
     assert!(
         html.contains("<td style=\"text-align:right\">200,832</td>")
             && html.contains("Total params"),
         "{html}"
     );
-    let j: serde_json::Value = serde_json::from_str(&s.to_json().unwrap()).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&s.to_json()?)?;
     assert_eq!(j["total_params"], 206_922);
     assert_eq!(
         j["rows"][2]["output_shape"],
         serde_json::json!([1, 16, 28, 28])
     );
+    Ok(())
 }
 
 // Numbers for fixed weights, computed in float64 with:
@@ -560,12 +551,12 @@ const MLP_RUNNING_VAR: [f64; 5] = [
 ];
 
 #[test]
-fn mlp_forward_backward_matches_torch() {
+fn mlp_forward_backward_matches_torch() -> TestResult {
     let m = Mlp::from_json(
         r#"{"input_size":6,"num_classes":3,"layers":[{"type":"linear","size":5},{"type":"batch_norm"},"tanh",{"type":"layer_norm"},{"type":"leaky_relu","slope":0.1},{"type":"linear","size":4},"sigmoid"]}"#,
     );
     // from_json builds f32 on the default device: rebuild the same config in f64 on the CPU
-    let cfg = m.unwrap();
+    let cfg = m?;
     assert_eq!(cfg.name(), "3 layers");
     let mut b = Mlp::new(6, 3)
         .linear(5)
@@ -576,40 +567,39 @@ fn mlp_forward_backward_matches_torch() {
         .linear(4)
         .sigmoid();
     b = b.device(&Device::Cpu).dtype(DType::F64);
-    let m = b.build().unwrap();
+    let m = b.build()?;
     load_filled(&m, 0);
-    let x = Var::from_tensor(&inp(&[4, 6])).unwrap();
-    let y = m.forward_t(x.as_tensor(), true).unwrap();
+    let x = Var::from_tensor(&inp(&[4, 6]))?;
+    let y = m.forward_t(x.as_tensor(), true)?;
     close(&vec1(&y), &MLP_OUT, 1e-9, "mlp out");
-    let c = ((Tensor::arange(0f64, 12., &Device::Cpu)
-        .unwrap()
-        .reshape((4, 3))
-        .unwrap()
-        / 10.)
-        .unwrap()
-        - 0.5)
-        .unwrap();
-    let grads = (y * c).unwrap().sum_all().unwrap().backward().unwrap();
+    let c = ((Tensor::arange(0f64, 12., &Device::Cpu)?.reshape((4, 3))? / 10.)? - 0.5)?;
+    let grads = (y * c)?.sum_all()?.backward()?;
     let w0 = &m.named_params()[0].1;
     close(
-        &vec1(grads.get(w0).unwrap()),
+        &vec1(grads.get(w0).ok_or("None from grads.get(w0)")?),
         &MLP_GRAD_W0,
         1e-9,
         "grad layers.0.weight",
     );
     close(
-        &vec1(&grads.get(&x).unwrap().narrow(0, 0, 1).unwrap()),
+        &vec1(
+            &grads
+                .get(&x)
+                .ok_or("None from grads.get(&x)")?
+                .narrow(0, 0, 1)?,
+        ),
         &MLP_GRAD_X,
         1e-9,
         "grad x",
     );
-    let sd: HashMap<String, Tensor> = m.state_dict().unwrap().into_iter().collect();
+    let sd: HashMap<String, Tensor> = m.state_dict()?.into_iter().collect();
     close(
         &vec1(&sd["layers.1.running_var"]),
         &MLP_RUNNING_VAR,
         1e-9,
         "running_var",
     );
+    Ok(())
 }
 
 const CNN_OUT: [f64; 6] = [
@@ -679,7 +669,7 @@ fn run_small_cnn(m: &Model) -> (Vec<f64>, candle_core::backprop::GradStore) {
 }
 
 #[test]
-fn cnn_forward_backward_matches_torch() {
+fn cnn_forward_backward_matches_torch() -> TestResult {
     let m = small_cnn(true);
     assert_eq!(m.output(), Output::LogProbs);
     let (y, grads) = run_small_cnn(&m);
@@ -687,7 +677,7 @@ fn cnn_forward_backward_matches_torch() {
     let p = m.named_params();
     assert_eq!(p[5].0, "layers.4.bias");
     close(
-        &vec1(grads.get(&p[5].1).unwrap()),
+        &vec1(grads.get(&p[5].1).ok_or("None from grads.get(&p[5].1)")?),
         &CNN_GRAD_B4,
         1e-9,
         "grad layers.4.bias",
@@ -698,17 +688,18 @@ fn cnn_forward_backward_matches_torch() {
     close(&y, &CNN2_OUT, 1e-9, "cnn2 out");
     let p = m.named_params();
     close(
-        &vec1(grads.get(&p[0].1).unwrap())[..12],
+        &vec1(grads.get(&p[0].1).ok_or("None from grads.get(&p[0].1)")?)[..12],
         &CNN2_GRAD_W0,
         1e-9,
         "cnn2 grad layers.0.weight",
     );
     close(
-        &vec1(grads.get(&p[2].1).unwrap()),
+        &vec1(grads.get(&p[2].1).ok_or("None from grads.get(&p[2].1)")?),
         &CNN2_GRAD_BN_W,
         1e-9,
         "cnn2 grad layers.1.weight",
     );
+    Ok(())
 }
 
 /// Candle 0.11's own max_pool2d backward multiplies the gradient by
@@ -716,17 +707,18 @@ fn cnn_forward_backward_matches_torch() {
 /// small under a MaxPool2d(2)); `crate::ops::pool` has its own backward, so
 /// the gradients below the pool match torch.
 #[test]
-fn cnn_gradient_through_max_pool_matches_torch() {
+fn cnn_gradient_through_max_pool_matches_torch() -> TestResult {
     let m = small_cnn(true);
     let (_, grads) = run_small_cnn(&m);
     let p = m.named_params();
     assert_eq!(p[0].0, "layers.0.weight");
     close(
-        &vec1(grads.get(&p[0].1).unwrap())[..12],
+        &vec1(grads.get(&p[0].1).ok_or("None from grads.get(&p[0].1)")?)[..12],
         &CNN_GRAD_W0,
         1e-9,
         "grad layers.0.weight",
     );
+    Ok(())
 }
 
 const CNN2_OUT: [f64; 6] = [
@@ -775,18 +767,16 @@ const BN_EVAL_OUT: [f64; 12] = [
 ];
 
 #[test]
-fn batch_norm_running_stats_after_two_steps_match_torch() {
+fn batch_norm_running_stats_after_two_steps_match_torch() -> TestResult {
     let m = Cnn::new(&[3, 2, 2])
         .batch_norm2d()
         .device(&Device::Cpu)
         .dtype(DType::F64)
-        .build("bn")
-        .unwrap();
+        .build("bn")?;
     load_filled(&m, 1);
-    m.forward_t(&inp(&[2, 3, 2, 2]), true).unwrap();
-    m.forward_t(&((inp(&[3, 3, 2, 2]) * 1.5).unwrap() + 0.3).unwrap(), true)
-        .unwrap();
-    let sd: HashMap<String, Tensor> = m.state_dict().unwrap().into_iter().collect();
+    m.forward_t(&inp(&[2, 3, 2, 2]), true)?;
+    m.forward_t(&((inp(&[3, 3, 2, 2]) * 1.5)? + 0.3)?, true)?;
+    let sd: HashMap<String, Tensor> = m.state_dict()?.into_iter().collect();
     close(
         &vec1(&sd["layers.0.running_mean"]),
         &BN_RUNNING_MEAN,
@@ -799,19 +789,16 @@ fn batch_norm_running_stats_after_two_steps_match_torch() {
         1e-12,
         "running_var",
     );
-    assert_eq!(
-        sd["layers.0.num_batches_tracked"].to_vec0::<i64>().unwrap(),
-        2
-    );
+    assert_eq!(sd["layers.0.num_batches_tracked"].to_vec0::<i64>()?, 2);
     assert_eq!(sd["layers.0.num_batches_tracked"].dtype(), DType::I64);
     close(
-        &vec1(&m.forward(&inp(&[1, 3, 2, 2])).unwrap()),
+        &vec1(&m.forward(&inp(&[1, 3, 2, 2]))?),
         &BN_EVAL_OUT,
         1e-12,
         "eval out",
     );
     // eval leaves the statistics alone; training with one value per channel is an error like torch's
-    let sd2: HashMap<String, Tensor> = m.state_dict().unwrap().into_iter().collect();
+    let sd2: HashMap<String, Tensor> = m.state_dict()?.into_iter().collect();
     close(
         &vec1(&sd2["layers.0.running_mean"]),
         &vec1(&sd["layers.0.running_mean"]),
@@ -821,86 +808,76 @@ fn batch_norm_running_stats_after_two_steps_match_torch() {
     let one = Cnn::new(&[3])
         .batch_norm()
         .device(&Device::Cpu)
-        .build("bn1")
-        .unwrap();
+        .build("bn1")?;
     let e = one
-        .forward_t(
-            &Tensor::ones((1, 3), DType::F32, &Device::Cpu).unwrap(),
-            true,
-        )
+        .forward_t(&Tensor::ones((1, 3), DType::F32, &Device::Cpu)?, true)
         .unwrap_err()
         .to_string();
     assert!(e.contains("expected more than 1 value per channel"), "{e}");
+    Ok(())
 }
 
 #[test]
-fn dropout_is_identity_in_eval_and_drops_p_in_train() {
+fn dropout_is_identity_in_eval_and_drops_p_in_train() -> TestResult {
     nnlab::seed(3);
     let m = Cnn::new(&[1000])
         .dropout(0.25)
         .device(&Device::Cpu)
-        .build("d")
-        .unwrap();
-    let x = Tensor::ones((4, 1000), DType::F32, &Device::Cpu).unwrap();
-    assert_eq!(
-        vec1(&m.forward(&x).unwrap().to_dtype(DType::F64).unwrap()),
-        vec![1.0; 4000]
-    );
-    let y = vec1(&m.forward_t(&x, true).unwrap().to_dtype(DType::F64).unwrap());
+        .build("d")?;
+    let x = Tensor::ones((4, 1000), DType::F32, &Device::Cpu)?;
+    assert_eq!(vec1(&m.forward(&x)?.to_dtype(DType::F64)?), vec![1.0; 4000]);
+    let y = vec1(&m.forward_t(&x, true)?.to_dtype(DType::F64)?);
     let zeros = y.iter().filter(|v| **v == 0.0).count() as f64 / 4000.0;
     assert!((zeros - 0.25).abs() < 0.03, "{zeros}");
     assert!(y.iter().all(|v| *v == 0.0 || (v - 4.0 / 3.0).abs() < 1e-6));
     // each training pass draws a new mask
-    assert_ne!(
-        vec1(&m.forward_t(&x, true).unwrap().to_dtype(DType::F64).unwrap()),
-        y
-    );
+    assert_ne!(vec1(&m.forward_t(&x, true)?.to_dtype(DType::F64)?), y);
     // the hw4 model calls its one Dropout twice: eval is deterministic
-    let d = zoo::build_on("hw4/MLPDigits_dropout", &Device::Cpu, DType::F32).unwrap();
-    let x = Tensor::ones((3, 1, 8, 8), DType::F32, &Device::Cpu).unwrap();
+    let d = zoo::build_on("hw4/MLPDigits_dropout", &Device::Cpu, DType::F32)?;
+    let x = Tensor::ones((3, 1, 8, 8), DType::F32, &Device::Cpu)?;
     assert_eq!(
-        vec1(&d.forward(&x).unwrap().to_dtype(DType::F64).unwrap()),
-        vec1(&d.forward(&x).unwrap().to_dtype(DType::F64).unwrap())
+        vec1(&d.forward(&x)?.to_dtype(DType::F64)?),
+        vec1(&d.forward(&x)?.to_dtype(DType::F64)?)
     );
+    Ok(())
 }
 
 #[test]
-fn state_dict_round_trips_through_safetensors() {
+fn state_dict_round_trips_through_safetensors() -> TestResult {
     nnlab::seed(9);
-    let a = zoo::build_on("hw1/dropout_bn", &Device::Cpu, DType::F32).unwrap();
-    let x = Tensor::randn(0f32, 1.0, (8, 1, 28, 28), &Device::Cpu).unwrap();
-    a.forward_t(&x, true).unwrap(); // moves the BatchNorm statistics
-    let dir = tempfile::tempdir().unwrap();
+    let a = zoo::build_on("hw1/dropout_bn", &Device::Cpu, DType::F32)?;
+    let x = Tensor::randn(0f32, 1.0, (8, 1, 28, 28), &Device::Cpu)?;
+    a.forward_t(&x, true)?; // moves the BatchNorm statistics
+    let dir = tempfile::tempdir()?;
     let path = dir.path().join("m.safetensors");
-    a.save_safetensors(&path).unwrap();
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
+    a.save_safetensors(&path)?;
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())?
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
-    let b = zoo::build_on("hw1/dropout_bn", &Device::Cpu, DType::F32).unwrap();
+    let b = zoo::build_on("hw1/dropout_bn", &Device::Cpu, DType::F32)?;
     assert_ne!(
-        vec1(&a.forward(&x).unwrap().to_dtype(DType::F64).unwrap()),
-        vec1(&b.forward(&x).unwrap().to_dtype(DType::F64).unwrap())
+        vec1(&a.forward(&x)?.to_dtype(DType::F64)?),
+        vec1(&b.forward(&x)?.to_dtype(DType::F64)?)
     );
-    b.load_safetensors(&path).unwrap();
-    let (sa, sb) = (a.state_dict().unwrap(), b.state_dict().unwrap());
+    b.load_safetensors(&path)?;
+    let (sa, sb) = (a.state_dict()?, b.state_dict()?);
     assert_eq!(sa.len(), 11);
     for ((na, ta), (nb, tb)) in sa.iter().zip(&sb) {
         assert_eq!(na, nb);
         let (va, vb) = (
-            vec1(&ta.to_dtype(DType::F64).unwrap()),
-            vec1(&tb.to_dtype(DType::F64).unwrap()),
+            vec1(&ta.to_dtype(DType::F64)?),
+            vec1(&tb.to_dtype(DType::F64)?),
         );
         assert_eq!(va, vb, "{na}");
     }
     assert_eq!(
-        vec1(&a.forward(&x).unwrap().to_dtype(DType::F64).unwrap()),
-        vec1(&b.forward(&x).unwrap().to_dtype(DType::F64).unwrap())
+        vec1(&a.forward(&x)?.to_dtype(DType::F64)?),
+        vec1(&b.forward(&x)?.to_dtype(DType::F64)?)
     );
     // state_dict is a deep copy: training does not change a copy taken before
-    let before = a.state_dict().unwrap();
-    a.forward_t(&x, true).unwrap();
+    let before = a.state_dict()?;
+    a.forward_t(&x, true)?;
     let rm = |sd: &Vec<(String, Tensor)>| {
         vec1(
             &sd.iter()
@@ -911,10 +888,10 @@ fn state_dict_round_trips_through_safetensors() {
                 .unwrap(),
         )
     };
-    assert_ne!(rm(&before), rm(&a.state_dict().unwrap()));
+    assert_ne!(rm(&before), rm(&a.state_dict()?));
 
     // errors: wrong model, wrong shape, missing file, not a safetensors file
-    let c = zoo::build_on("hw1/2_layers", &Device::Cpu, DType::F32).unwrap();
+    let c = zoo::build_on("hw1/2_layers", &Device::Cpu, DType::F32)?;
     let e = c.load_safetensors(&path).unwrap_err().to_string();
     assert!(
         e.starts_with(
@@ -922,10 +899,10 @@ fn state_dict_round_trips_through_safetensors() {
         ),
         "{e}"
     );
-    let mut sd: HashMap<String, Tensor> = b.state_dict().unwrap().into_iter().collect();
+    let mut sd: HashMap<String, Tensor> = b.state_dict()?.into_iter().collect();
     sd.insert(
         "layers.0.bias".into(),
-        Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap(),
+        Tensor::zeros(3, DType::F32, &Device::Cpu)?,
     );
     let e = b.load_state_dict(&sd).unwrap_err().to_string();
     assert_eq!(e, "shape mismatch at state dict of 3 layers + dropout + batch norm: `layers.0.bias`: shape [3], expected [512]");
@@ -934,19 +911,20 @@ fn state_dict_round_trips_through_safetensors() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("none.safetensors: not found"), "{e}");
-    std::fs::write(dir.path().join("bad.safetensors"), b"junk").unwrap();
+    std::fs::write(dir.path().join("bad.safetensors"), b"junk")?;
     let e = b
         .load_safetensors(dir.path().join("bad.safetensors"))
         .unwrap_err()
         .to_string();
     assert!(e.contains("bad.safetensors: not a safetensors file"), "{e}");
+    Ok(())
 }
 
 #[test]
-fn forward_reports_bad_inputs() {
-    let m = zoo::build_on("hw3/BasicCNN", &Device::Cpu, DType::F32).unwrap();
+fn forward_reports_bad_inputs() -> TestResult {
+    let m = zoo::build_on("hw3/BasicCNN", &Device::Cpu, DType::F32)?;
     let e = m
-        .forward(&Tensor::zeros((2, 3, 28, 28), DType::F32, &Device::Cpu).unwrap())
+        .forward(&Tensor::zeros((2, 3, 28, 28), DType::F32, &Device::Cpu)?)
         .unwrap_err()
         .to_string();
     assert!(
@@ -957,34 +935,34 @@ fn forward_reports_bad_inputs() {
     );
     // a flat batch of the right size is reshaped
     assert_eq!(
-        m.forward(&Tensor::zeros((2, 784), DType::F32, &Device::Cpu).unwrap())
-            .unwrap()
+        m.forward(&Tensor::zeros((2, 784), DType::F32, &Device::Cpu)?)?
             .dims(),
         &[2, 10]
     );
-    let mlp = zoo::build_on("hw1/5_layers", &Device::Cpu, DType::F32).unwrap();
+    let mlp = zoo::build_on("hw1/5_layers", &Device::Cpu, DType::F32)?;
     let e = mlp
-        .forward(&Tensor::zeros((2, 3, 28, 28), DType::F32, &Device::Cpu).unwrap())
+        .forward(&Tensor::zeros((2, 3, 28, 28), DType::F32, &Device::Cpu)?)
         .unwrap_err()
         .to_string();
     assert!(e.contains("2352 values per sample, expected 784"), "{e}");
     // a CNN input too small for its layers names the layer
     let e = m
-        .forward(&Tensor::zeros((2, 1, 8, 8), DType::F32, &Device::Cpu).unwrap())
+        .forward(&Tensor::zeros((2, 1, 8, 8), DType::F32, &Device::Cpu)?)
         .unwrap_err()
         .to_string();
     assert!(
         e.contains("BasicCNN: layer 7 `classifier.1` (Linear)"),
         "{e}"
     );
+    Ok(())
 }
 
 #[test]
-fn models_can_move_between_threads_and_print_like_torch() {
+fn models_can_move_between_threads_and_print_like_torch() -> TestResult {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<Model>();
     send_sync::<nnlab::models::summary::Summary>();
-    let m = zoo::build_on("hw4/MLPDigits_dropout", &Device::Cpu, DType::F32).unwrap();
+    let m = zoo::build_on("hw4/MLPDigits_dropout", &Device::Cpu, DType::F32)?;
     assert_eq!(
         m.repr(),
         "MLPDigits_dropout(\n  (fc1): Linear(in_features=64, out_features=24, bias=True)\n  \
@@ -992,13 +970,14 @@ fn models_can_move_between_threads_and_print_like_torch() {
          (fc3): Linear(in_features=24, out_features=10, bias=True)\n  \
          (dropout): Dropout(p=0.25, inplace=False)\n)"
     );
+    Ok(())
 }
 
 /// The model's forward fuses Conv2d + ReLU + MaxPool2d (either order) and
 /// Conv2d + ReLU into single ops; for every CNN of the zoo its output and
 /// the gradients of all parameters equal a run of the layers one by one.
 #[test]
-fn fused_forward_equals_the_layers_one_by_one() {
+fn fused_forward_equals_the_layers_one_by_one() -> TestResult {
     for name in [
         "hw3/BasicCNN",
         "hw3/ComplexCNN",
@@ -1007,28 +986,23 @@ fn fused_forward_equals_the_layers_one_by_one() {
         "hw5/SimpleConvNet_3",
         "hw5/SimpleConvNet_4",
     ] {
-        let m = zoo::build(name).unwrap();
+        let m = zoo::build(name)?;
         let shape = [&[2][..], m.input_shape()].concat();
-        let x = Tensor::randn(0f32, 1.0, shape, &Device::Cpu).unwrap();
-        let fused = m.forward_t(&x, false).unwrap();
+        let x = Tensor::randn(0f32, 1.0, shape, &Device::Cpu)?;
+        let fused = m.forward_t(&x, false)?;
         let mut h = x.clone();
         for &i in m.forward_order() {
-            h = m.entries()[i].layer.forward_t(&h, false).unwrap();
+            h = m.entries()[i].layer.forward_t(&h, false)?;
         }
         let scale = max_abs(&h);
-        let d = max_abs(&(&fused - &h).unwrap());
+        let d = max_abs(&(&fused - &h)?);
         assert!(
             d <= 1e-5 * scale,
             "{name}: outputs differ by {d} (scale {scale})"
         );
-        let r = Tensor::randn(0f32, 1.0, h.dims(), &Device::Cpu).unwrap();
-        let g_fused = (&fused * &r)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let g_layers = (&h * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let r = Tensor::randn(0f32, 1.0, h.dims(), &Device::Cpu)?;
+        let g_fused = (&fused * &r)?.sum_all()?.backward()?;
+        let g_layers = (&h * &r)?.sum_all()?.backward()?;
         for (pname, v) in m.named_params() {
             let (a, b) = match (g_fused.get(&v), g_layers.get(&v)) {
                 (Some(a), Some(b)) => (a, b),
@@ -1041,13 +1015,14 @@ fn fused_forward_equals_the_layers_one_by_one() {
                 ),
             };
             let scale = max_abs(b);
-            let d = max_abs(&(a - b).unwrap());
+            let d = max_abs(&(a - b)?);
             assert!(
                 d <= 1e-4 * scale.max(1e-6),
                 "{name}: gradient of {pname} differs by {d} (scale {scale})"
             );
         }
     }
+    Ok(())
 }
 
 /// `max |t|` of an f32 tensor.

@@ -46,6 +46,9 @@
 use nnlab::scratch::functions::Function2d;
 use nnlab::scratch::optim2d::{Kind, Optimizer2d};
 
+/// A test's result: any error fails the test with its message (`?` instead of `.unwrap()`).
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
 type Case = (
     &'static str,
     &'static str,
@@ -79,12 +82,12 @@ const TORCH: [Case; 20] = [
 ];
 
 #[test]
-fn trajectories_match_torch_optim_in_f64() {
+fn trajectories_match_torch_optim_in_f64() -> TestResult {
     let mut worst = 0.0f64;
     for (f, o, lr, start, checks) in TORCH {
-        let f: Function2d = f.parse().unwrap();
-        let kind: Kind = o.parse().unwrap();
-        let t = Optimizer2d::new(kind, lr).run(f, start, 100).unwrap();
+        let f: Function2d = f.parse()?;
+        let kind: Kind = o.parse()?;
+        let t = Optimizer2d::new(kind, lr).run(f, start, 100)?;
         assert_eq!(t.points.len(), 101);
         assert_eq!(t.points[0], start);
         for (step, expected) in checks {
@@ -100,10 +103,11 @@ fn trajectories_match_torch_optim_in_f64() {
         }
     }
     println!("largest deviation from torch.optim: {worst:e}");
+    Ok(())
 }
 
 #[test]
-fn course_rules_differ_from_torch() {
+fn course_rules_differ_from_torch() -> TestResult {
     // eps inside the root (course) vs outside (torch), and uncorrected Adam:
     // visibly different trajectories with the same hyperparameters
     for kind in [Kind::Adagrad, Kind::RmsProp, Kind::Adam] {
@@ -111,12 +115,10 @@ fn course_rules_differ_from_torch() {
             eps: 1e-2,
             ..Optimizer2d::new(kind, 0.05)
         };
-        let a = o.run(Function2d::SquareSum, [5.0, 5.0], 20).unwrap();
-        let b = o
-            .course()
-            .run(Function2d::SquareSum, [5.0, 5.0], 20)
-            .unwrap();
+        let a = o.run(Function2d::SquareSum, [5.0, 5.0], 20)?;
+        let b = o.course().run(Function2d::SquareSum, [5.0, 5.0], 20)?;
         let d = (a.points[20][0] - b.points[20][0]).abs();
         assert!(d > 1e-6, "{kind:?}: {d}");
     }
+    Ok(())
 }

@@ -6,6 +6,9 @@ use nnlab::data::loader::Loader;
 use nnlab::data::transforms::{Compose, Normalize};
 use std::path::PathBuf;
 
+/// A test's result: any error fails the test with its message (`?` instead of `.unwrap()`).
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
 fn mirror() -> Option<PathBuf> {
     match std::env::var_os("NNLAB_DATA_MIRROR") {
         Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
@@ -17,14 +20,14 @@ fn mirror() -> Option<PathBuf> {
 }
 
 #[test]
-fn mri_folders_counts_cache_and_loader_epoch() {
-    let Some(m) = mirror() else { return };
-    let cache = tempfile::tempdir().unwrap();
+fn mri_folders_counts_cache_and_loader_epoch() -> TestResult {
+    let Some(m) = mirror() else { return Ok(()) };
+    let cache = tempfile::tempdir()?;
     let root = m.join("brain-tumor-mri");
     let f = ImageFolder::new(&root)
         .resize(128, 128)
         .cache_dir(cache.path());
-    let splits = f.load_splits().unwrap();
+    let splits = f.load_splits()?;
     let names: Vec<&str> = splits.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, vec!["Testing", "Training"]);
     let (test, train) = (&splits[0].1, &splits[1].1);
@@ -44,8 +47,7 @@ fn mri_folders_counts_cache_and_loader_epoch() {
     let again = ImageFolder::new(root.join("Training"))
         .resize(128, 128)
         .cache_dir(cache.path())
-        .load_report()
-        .unwrap();
+        .load_report()?;
     assert!(again.from_cache);
     assert_eq!(&again.dataset, train);
 
@@ -56,7 +58,7 @@ fn mri_folders_counts_cache_and_loader_epoch() {
     let mut seen = vec![0usize; test.len()];
     let mut n_batches = 0;
     for b in loader.iter_epoch(0) {
-        let b = b.unwrap();
+        let b = b?;
         let bs = b.indices.len();
         assert_eq!(b.x.dims(), &[bs, 3, 128, 128]);
         assert_eq!(b.x.dtype(), candle_core::DType::F32);
@@ -64,7 +66,7 @@ fn mri_folders_counts_cache_and_loader_epoch() {
             (b.y.dims(), b.y.dtype()),
             (&[bs][..], candle_core::DType::U32)
         );
-        let y = b.y.to_vec1::<u32>().unwrap();
+        let y = b.y.to_vec1::<u32>()?;
         for (k, &i) in b.indices.iter().enumerate() {
             seen[i] += 1;
             assert_eq!(y[k], test.labels[i]);
@@ -73,15 +75,15 @@ fn mri_folders_counts_cache_and_loader_epoch() {
     }
     assert_eq!(n_batches, 7); // ceil(394 / 64)
     assert!(seen.iter().all(|&s| s == 1));
+    Ok(())
 }
 
 #[test]
-fn cifar10_jpg_counts() {
-    let Some(m) = mirror() else { return };
+fn cifar10_jpg_counts() -> TestResult {
+    let Some(m) = mirror() else { return Ok(()) };
     let splits = ImageFolder::new(m.join("cifar10-jpg"))
         .cache(false)
-        .load_splits()
-        .unwrap();
+        .load_splits()?;
     assert_eq!(
         splits.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
         vec!["test", "train"]
@@ -95,7 +97,7 @@ fn cifar10_jpg_counts() {
     let gray = ImageFolder::new(m.join("cifar10-jpg/test"))
         .grayscale(true)
         .cache(false)
-        .load()
-        .unwrap();
+        .load()?;
     assert_eq!(gray.shape, [1, 32, 32]);
+    Ok(())
 }

@@ -15,6 +15,9 @@ use nnlab::train::interpret::Interpretation;
 use nnlab::viz::{confusion, curves, images, trajectory, Figure};
 use serde_json::Value;
 
+/// A test's result: any error fails the test with its message (`?` instead of `.unwrap()`).
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
 fn json(fig: &Figure) -> Value {
     serde_json::from_str(&fig.to_json()).expect("figure JSON")
 }
@@ -67,18 +70,18 @@ fn history(name: &str, n: usize, val: bool) -> History {
 }
 
 #[test]
-fn learning_curves_have_train_and_validation_per_epoch() {
+fn learning_curves_have_train_and_validation_per_epoch() -> TestResult {
     let h = history("3 layers", 5, true);
-    let v = json(&h.plot().unwrap());
+    let v = json(&h.plot()?);
     let t = traces(&v);
     assert_eq!(t.len(), 4);
     let names: Vec<&str> = t.iter().map(|x| x["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["обучение", "валидация", "обучение", "валидация"]);
     assert!(t.iter().all(|x| x["type"] == "scatter"));
     assert_eq!(floats(&t[0]["x"]), vec![1.0, 2.0, 3.0, 4.0, 5.0]);
-    close(&floats(&t[0]["y"]), &h.column("train_loss").unwrap());
-    close(&floats(&t[1]["y"]), &h.column("val_loss").unwrap());
-    close(&floats(&t[3]["y"]), &h.column("val_accuracy").unwrap());
+    close(&floats(&t[0]["y"]), &h.column("train_loss")?);
+    close(&floats(&t[1]["y"]), &h.column("val_loss")?);
+    close(&floats(&t[3]["y"]), &h.column("val_accuracy")?);
     // Loss on the first axes, the metric on the second; legend entries once.
     assert_eq!(
         (t[0]["xaxis"].as_str(), t[2]["xaxis"].as_str()),
@@ -89,7 +92,7 @@ fn learning_curves_have_train_and_validation_per_epoch() {
     assert_eq!(v["layout"]["xaxis2"]["anchor"], "y2");
     let titles: Vec<&str> = v["layout"]["annotations"]
         .as_array()
-        .unwrap()
+        .ok_or("layout.annotations is not an array")?
         .iter()
         .map(|a| a["text"].as_str().unwrap())
         .collect();
@@ -104,23 +107,24 @@ fn learning_curves_have_train_and_validation_per_epoch() {
     );
     assert_eq!(v["layout"]["title"]["text"], "3 layers — кривые обучения");
     // Without validation: the training curves only.
-    let v = json(&curves::learning_curves(&history("m", 3, false)).unwrap());
+    let v = json(&curves::learning_curves(&history("m", 3, false))?);
     assert_eq!(traces(&v).len(), 2);
     let e = curves::learning_curves(&History::new("empty"))
         .err()
-        .unwrap()
+        .ok_or("learning_curves of an empty history did not fail")?
         .to_string();
     assert!(e.contains("`empty` has no epochs"), "{e}");
+    Ok(())
 }
 
 #[test]
-fn compare_colors_runs_and_fades_validation() {
+fn compare_colors_runs_and_fades_validation() -> TestResult {
     let runs = vec![
         history("plain", 4, true),
         history("bn", 4, true),
         history("dropout", 4, true),
     ];
-    let fig = curves::compare(&runs, "accuracy", Some((0.0, 2.0))).unwrap();
+    let fig = curves::compare(&runs, "accuracy", Some((0.0, 2.0)))?;
     let v = json(&fig);
     let t = traces(&v);
     assert_eq!(t.len(), 12);
@@ -133,10 +137,7 @@ fn compare_colors_runs_and_fades_validation() {
     assert!(t[0]["line"].get("dash").is_none());
     assert_eq!(t[2]["line"]["color"], "#E69F00");
     assert_eq!(floats(&v["layout"]["yaxis"]["range"]), vec![0.0, 2.0]);
-    close(
-        &floats(&t[7]["y"]),
-        &runs[1].column("val_accuracy").unwrap(),
-    );
+    close(&floats(&t[7]["y"]), &runs[1].column("val_accuracy")?);
     assert!(
         fig.description().starts_with(
             "Сравнение запусков (3: plain, bn, dropout): loss и точность (accuracy), эпох 4"
@@ -150,14 +151,11 @@ fn compare_colors_runs_and_fades_validation() {
     );
     // `val_` prefix is accepted; an unknown metric names the known ones.
     assert_eq!(
-        traces(&json(
-            &curves::compare(&runs, "val_accuracy", None).unwrap()
-        ))
-        .len(),
+        traces(&json(&curves::compare(&runs, "val_accuracy", None)?)).len(),
         12
     );
     // The loss alone: named once, never "loss и loss".
-    let only_loss = curves::compare(&runs, "loss", None).unwrap();
+    let only_loss = curves::compare(&runs, "loss", None)?;
     let v = json(&only_loss);
     assert_eq!(traces(&v).len(), 6);
     assert_eq!(v["layout"]["title"]["text"], "Функция потерь");
@@ -168,28 +166,26 @@ fn compare_colors_runs_and_fades_validation() {
     );
     let e = curves::compare(&runs, "f1_macro", None)
         .err()
-        .unwrap()
+        .ok_or("compare without the column did not fail")?
         .to_string();
     assert!(
         e.contains("`f1_macro`") && e.contains("accuracy") && e.contains("plain"),
         "{e}"
     );
     assert!(curves::compare(&[], "loss", None).is_err());
+    Ok(())
 }
 
 #[test]
-fn panels_make_a_two_by_two_grid() {
+fn panels_make_a_two_by_two_grid() -> TestResult {
     let runs = vec![history("1 layer", 3, true), history("2 layers", 3, true)];
     let cols = ["train_loss", "train_accuracy", "val_loss", "val_accuracy"];
-    let v = json(&curves::panels(&runs, &cols).unwrap());
+    let v = json(&curves::panels(&runs, &cols)?);
     let t = traces(&v);
     assert_eq!(t.len(), 8);
     assert_eq!(t[6]["name"], "1 layer");
     assert_eq!(t[6]["xaxis"], "x4");
-    close(
-        &floats(&t[7]["y"]),
-        &runs[1].column("val_accuracy").unwrap(),
-    );
+    close(&floats(&t[7]["y"]), &runs[1].column("val_accuracy")?);
     assert_eq!(t.iter().filter(|x| x["showlegend"] == true).count(), 2);
     let l = &v["layout"];
     for k in ["xaxis", "xaxis2", "xaxis3", "xaxis4"] {
@@ -200,7 +196,7 @@ fn panels_make_a_two_by_two_grid() {
     assert!(floats(&l["xaxis"]["domain"])[1] < floats(&l["xaxis2"]["domain"])[0]);
     let titles: Vec<&str> = l["annotations"]
         .as_array()
-        .unwrap()
+        .ok_or("layout.annotations is not an array")?
         .iter()
         .map(|a| a["text"].as_str().unwrap())
         .collect();
@@ -215,7 +211,7 @@ fn panels_make_a_two_by_two_grid() {
     );
     let e = curves::panels(&runs, &["train_loss", "val_f1"])
         .err()
-        .unwrap()
+        .ok_or("panels without the column did not fail")?
         .to_string();
     assert!(
         e.contains("`val_f1`") && e.contains("val_accuracy") && e.contains("1 layer"),
@@ -224,9 +220,10 @@ fn panels_make_a_two_by_two_grid() {
     assert!(curves::panels(&runs, &[]).is_err());
     assert!(curves::panels(&runs, &["lr"; 9])
         .err()
-        .unwrap()
+        .ok_or("expected an error, got Ok")?
         .to_string()
         .contains("at most 8"));
+    Ok(())
 }
 
 fn lr_grid() -> nnlab::train::grid::GridResults {
@@ -258,9 +255,9 @@ fn lr_grid() -> nnlab::train::grid::GridResults {
 }
 
 #[test]
-fn sweep_draws_one_line_per_other_setting_with_log_x() {
+fn sweep_draws_one_line_per_other_setting_with_log_x() -> TestResult {
     let g = lr_grid();
-    let fig = curves::sweep(&g, "lr", "val_loss_final").unwrap();
+    let fig = curves::sweep(&g, "lr", "val_loss_final")?;
     let v = json(&fig);
     let t = traces(&v);
     assert_eq!(t.len(), 2);
@@ -277,7 +274,7 @@ fn sweep_draws_one_line_per_other_setting_with_log_x() {
     );
     let e = curves::sweep(&g, "lr", "val_f1_final")
         .err()
-        .unwrap()
+        .ok_or("expected an error, got Ok")?
         .to_string();
     assert!(
         e.contains("`val_f1_final`") && e.contains("val_loss_final"),
@@ -285,11 +282,11 @@ fn sweep_draws_one_line_per_other_setting_with_log_x() {
     );
     let e = curves::sweep(&g, "batch", "val_loss_final")
         .err()
-        .unwrap()
+        .ok_or("expected an error, got Ok")?
         .to_string();
     assert!(e.contains("batch") && e.contains("optimizer, lr"), "{e}");
 
-    let v = json(&curves::grid_bars(&g, "train_loss_best").unwrap());
+    let v = json(&curves::grid_bars(&g, "train_loss_best")?);
     let t = traces(&v);
     assert_eq!(t.len(), 1);
     assert_eq!(t[0]["type"], "bar");
@@ -299,29 +296,31 @@ fn sweep_draws_one_line_per_other_setting_with_log_x() {
         "Loss, обучение, лучшее по запускам"
     );
     close(&floats(&t[0]["y"]), &[0.5, 1.5, 1.0, 1.0, 3.0, 2.0]);
+    Ok(())
 }
 
 #[test]
-fn bars_and_lines() {
+fn bars_and_lines() -> TestResult {
     let labels: Vec<String> = ["a", "b"].iter().map(|s| s.to_string()).collect();
-    let v = json(&curves::bars(&labels, &[0.5, 0.25], "F1", "macro F1").unwrap());
+    let v = json(&curves::bars(&labels, &[0.5, 0.25], "F1", "macro F1")?);
     assert_eq!(floats(&traces(&v)[0]["y"]), vec![0.5, 0.25]);
     assert_eq!(traces(&v)[0]["text"], serde_json::json!(["0.5", "0.25"]));
     let e = curves::bars(&labels, &[1.0], "F1", "f1")
         .err()
-        .unwrap()
+        .ok_or("expected an error, got Ok")?
         .to_string();
     assert!(e.contains("1 values for 2 labels"), "{e}");
     let series = vec![
         ("no dropout".to_string(), vec![0.3, 0.2, 0.25]),
         ("dropout".to_string(), vec![0.35, 0.3]),
     ];
-    let v = json(&curves::lines("Val loss", "epoch", "loss", &series).unwrap());
+    let v = json(&curves::lines("Val loss", "epoch", "loss", &series)?);
     let t = traces(&v);
     assert_eq!(t.len(), 2);
     assert_eq!(floats(&t[0]["x"]), vec![0.0, 1.0, 2.0]);
     assert_eq!(floats(&t[1]["y"]), vec![0.35, 0.3]);
     assert!(curves::lines("t", "x", "y", &[]).is_err());
+    Ok(())
 }
 
 // ---- images ----
@@ -384,9 +383,9 @@ fn rgb_dataset() -> Dataset {
 }
 
 #[test]
-fn image_grid_is_one_mosaic_with_captions() {
+fn image_grid_is_one_mosaic_with_captions() -> TestResult {
     let ds = rgb_dataset();
-    let fig = images::image_grid(&ds, 0..5, 2, Some(&[0, 2, 2, 0, 0])).unwrap();
+    let fig = images::image_grid(&ds, 0..5, 2, Some(&[0, 2, 2, 0, 0]))?;
     let v = json(&fig);
     assert_eq!(traces(&v).len(), 1);
     assert_eq!(traces(&v)[0]["type"], "image");
@@ -400,7 +399,9 @@ fn image_grid_is_one_mosaic_with_captions() {
     assert_eq!(img.get_pixel(0, 2).0, [255, 255, 255]);
     // Images 1 and 4 are wrong: a vermillion outline around each, through
     // the middle of the pad (cell of image 1: x 7..14, image rows y 1..7).
-    let shapes = v["layout"]["shapes"].as_array().unwrap();
+    let shapes = v["layout"]["shapes"]
+        .as_array()
+        .ok_or("None from v[\"layout\"][\"shapes\"].as_array()")?;
     assert_eq!(shapes.len(), 2);
     assert_eq!(shapes[0]["line"]["color"], "#D55E00");
     assert_eq!(
@@ -411,15 +412,23 @@ fn image_grid_is_one_mosaic_with_captions() {
         (shapes[0]["y0"].as_f64(), shapes[0]["y1"].as_f64()),
         (Some(1.0), Some(6.0))
     );
-    let ann = v["layout"]["annotations"].as_array().unwrap();
+    let ann = v["layout"]["annotations"]
+        .as_array()
+        .ok_or("None from v[\"layout\"][\"annotations\"].as_array()")?;
     let texts: Vec<&str> = ann.iter().map(|a| a["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["c0 ✓", "c1 → c2", "c2 ✓", "c0 ✓", "c1 → c0"]);
     assert_eq!(ann[1]["font"]["color"], "#D55E00");
     // The aspect ratio is kept: screen size in proportion to the mosaic.
     let l = &v["layout"];
     assert_eq!(l["yaxis"]["scaleanchor"], "x");
-    let w = l["width"].as_f64().unwrap() - 20.0;
-    let h = l["height"].as_f64().unwrap() - 60.0;
+    let w = l["width"]
+        .as_f64()
+        .ok_or("None from l[\"width\"].as_f64()")?
+        - 20.0;
+    let h = l["height"]
+        .as_f64()
+        .ok_or("None from l[\"height\"].as_f64()")?
+        - 60.0;
     assert!((w / h - 14.0 / 21.0).abs() < 0.02, "{w}×{h}");
     assert!(
         fig.description().contains("ошибок 2"),
@@ -429,20 +438,21 @@ fn image_grid_is_one_mosaic_with_captions() {
 
     let e = images::image_grid(&ds, [7], 2, None)
         .err()
-        .unwrap()
+        .ok_or("expected an error, got Ok")?
         .to_string();
     assert!(e.contains("index 7") && e.contains("5 samples"), "{e}");
     let e = images::image_grid(&ds, vec![0, 1], 2, Some(&[0]))
         .err()
-        .unwrap()
+        .ok_or("expected an error, got Ok")?
         .to_string();
     assert!(e.contains("1 predictions for 2 images"), "{e}");
     assert!(images::image_grid(&ds, 0..0, 2, None).is_err());
     assert!(images::image_grid(&ds, [0], 0, None).is_err());
+    Ok(())
 }
 
 #[test]
-fn grayscale_scales_by_max_value_and_misclassified_gallery() {
+fn grayscale_scales_by_max_value_and_misclassified_gallery() -> TestResult {
     // Digits-like: 1×2×2, max 16.
     let px = vec![0, 8, 16, 4, 16, 16, 16, 16, 1, 2, 3, 4];
     let ds = Dataset::new(
@@ -453,9 +463,8 @@ fn grayscale_scales_by_max_value_and_misclassified_gallery() {
         px,
         vec![0, 1, 1],
         16,
-    )
-    .unwrap();
-    let img = mosaic(&json(&images::image_grid(&ds, [0], 1, None).unwrap()));
+    )?;
+    let img = mosaic(&json(&images::image_grid(&ds, [0], 1, None)?));
     // 2×2 tile at 96 px → 48 px a pixel: pad 1, band 1; (2+2)×(1+2+2).
     assert_eq!(img.dimensions(), (4, 5));
     assert_eq!(img.get_pixel(1, 2).0, [0, 0, 0]);
@@ -463,12 +472,12 @@ fn grayscale_scales_by_max_value_and_misclassified_gallery() {
     assert_eq!(img.get_pixel(1, 3).0, [255, 255, 255]);
     assert_eq!(img.get_pixel(2, 3).0, [64, 64, 64]);
 
-    let it = Interpretation::new(classes(2), vec![1, 1, 0], vec![0, 1, 1], vec![0.0; 3]).unwrap();
-    let fig = images::misclassified(&ds, &it).unwrap();
+    let it = Interpretation::new(classes(2), vec![1, 1, 0], vec![0, 1, 1], vec![0.0; 3])?;
+    let fig = images::misclassified(&ds, &it)?;
     let v = json(&fig);
     let texts: Vec<&str> = v["layout"]["annotations"]
         .as_array()
-        .unwrap()
+        .ok_or("expected a JSON array")?
         .iter()
         .map(|a| a["text"].as_str().unwrap())
         .collect();
@@ -479,41 +488,40 @@ fn grayscale_scales_by_max_value_and_misclassified_gallery() {
         .is_none_or(|s| s.is_empty()));
     assert_eq!(mosaic(&v).dimensions(), (8, 5));
     // Interpretation of other samples.
-    let other = Interpretation::new(classes(2), vec![1, 1], vec![0, 1], vec![0.0; 2]).unwrap();
+    let other = Interpretation::new(classes(2), vec![1, 1], vec![0, 1], vec![0.0; 2])?;
     assert!(images::misclassified(&ds, &other)
         .err()
-        .unwrap()
+        .ok_or("expected an error, got Ok")?
         .to_string()
         .contains("2 predictions"));
-    let shuffled =
-        Interpretation::new(classes(2), vec![1, 1, 0], vec![1, 0, 1], vec![0.0; 3]).unwrap();
+    let shuffled = Interpretation::new(classes(2), vec![1, 1, 0], vec![1, 0, 1], vec![0.0; 3])?;
     assert!(images::misclassified(&ds, &shuffled)
         .err()
-        .unwrap()
+        .ok_or("expected an error, got Ok")?
         .to_string()
         .contains("sample 0"));
-    let perfect =
-        Interpretation::new(classes(2), vec![0, 1, 1], vec![0, 1, 1], vec![0.0; 3]).unwrap();
-    let v = json(&images::misclassified(&ds, &perfect).unwrap());
+    let perfect = Interpretation::new(classes(2), vec![0, 1, 1], vec![0, 1, 1], vec![0.0; 3])?;
+    let v = json(&images::misclassified(&ds, &perfect)?);
     assert_eq!(traces(&v).len(), 0);
     assert!(v["layout"]["annotations"][0]["text"]
         .as_str()
-        .unwrap()
+        .ok_or("expected a JSON string")?
         .contains("все объекты классифицированы верно"));
+    Ok(())
 }
 
 #[test]
-fn batch_grid_undoes_normalize() {
+fn batch_grid_undoes_normalize() -> TestResult {
     // Two RGB 1×2 images, normalized with mean 0.5, std 0.25 per channel.
     let raw: Vec<f32> = vec![0.0, 1.0, 0.5, 0.25, 0.75, 1.0, 0.2, 0.4, 0.6, 0.8, 1.0, 0.0];
     let x: Vec<f32> = raw.iter().map(|v| (v - 0.5) / 0.25).collect();
     let batch = Batch {
-        x: Tensor::from_vec(x, (2, 3, 1, 2), &Device::Cpu).unwrap(),
-        y: Tensor::from_vec(vec![1u32, 0], 2, &Device::Cpu).unwrap(),
+        x: Tensor::from_vec(x, (2, 3, 1, 2), &Device::Cpu)?,
+        y: Tensor::from_vec(vec![1u32, 0], 2, &Device::Cpu)?,
         indices: vec![0, 1],
     };
     let cls = classes(2);
-    let v = json(&images::batch_grid(&batch, &cls, &[0.5], &[0.25], None).unwrap());
+    let v = json(&images::batch_grid(&batch, &cls, &[0.5], &[0.25], None)?);
     let img = mosaic(&v);
     // 2×1 tiles at 96 px → 48 px a pixel: pad 1, band 1; 2 columns of (2+2)×(1+1+2).
     assert_eq!(img.dimensions(), (8, 4));
@@ -522,28 +530,32 @@ fn batch_grid_undoes_normalize() {
     assert_eq!(img.get_pixel(5, 2).0, [51, 153, 255]);
     let texts: Vec<&str> = v["layout"]["annotations"]
         .as_array()
-        .unwrap()
+        .ok_or("expected a JSON array")?
         .iter()
         .map(|a| a["text"].as_str().unwrap())
         .collect();
     assert_eq!(texts, ["c1", "c0"]);
     let e = images::batch_grid(&batch, &cls, &[0.5, 0.5], &[0.25], None)
         .err()
-        .unwrap()
+        .ok_or("expected an error, got Ok")?
         .to_string();
     assert!(e.contains("mean") && e.contains("expected 1 or 3"), "{e}");
     let e = images::batch_grid(&batch, &cls[..1], &[0.5], &[0.25], None)
         .err()
-        .unwrap()
+        .ok_or("expected an error, got Ok")?
         .to_string();
     assert!(e.contains("batch.y[0]"), "{e}");
+    Ok(())
 }
 
 #[test]
-fn class_distribution_groups_splits() {
+fn class_distribution_groups_splits() -> TestResult {
     let ds = rgb_dataset();
-    let part = ds.select(&[0, 1]).unwrap();
-    let v = json(&images::class_distribution(&[("train", &ds), ("val", &part)]).unwrap());
+    let part = ds.select(&[0, 1])?;
+    let v = json(&images::class_distribution(&[
+        ("train", &ds),
+        ("val", &part),
+    ])?);
     let t = traces(&v);
     assert_eq!(t.len(), 2);
     assert_eq!(
@@ -559,9 +571,10 @@ fn class_distribution_groups_splits() {
     other.classes = classes(3).into_iter().rev().collect();
     let e = images::class_distribution(&[("train", &ds), ("odd", &other)])
         .err()
-        .unwrap()
+        .ok_or("expected an error, got Ok")?
         .to_string();
     assert!(e.contains("`odd`"), "{e}");
+    Ok(())
 }
 
 // ---- trajectories ----
@@ -581,9 +594,9 @@ fn five_runs(steps: usize) -> Vec<Trajectory> {
 }
 
 #[test]
-fn animated_trajectories_have_a_frame_per_step_and_controls() {
+fn animated_trajectories_have_a_frame_per_step_and_controls() -> TestResult {
     let runs = five_runs(100);
-    let fig = trajectory::trajectories(&runs, true).unwrap();
+    let fig = trajectory::trajectories(&runs, true)?;
     let v = json(&fig);
     let t = traces(&v);
     // contour, minimum, start, then path + current point per run.
@@ -600,8 +613,10 @@ fn animated_trajectories_have_a_frame_per_step_and_controls() {
     );
     // Contour of log10(f − f* + ε): the box covers the start with margin.
     let xs = floats(&t[0]["x"]);
-    assert!(xs[0] < 0.0 && *xs.last().unwrap() > 5.0);
-    let frames = v["frames"].as_array().unwrap();
+    assert!(xs[0] < 0.0 && *xs.last().ok_or("None from xs.last()")? > 5.0);
+    let frames = v["frames"]
+        .as_array()
+        .ok_or("None from v[\"frames\"].as_array()")?;
     assert_eq!(frames.len(), 101);
     assert_eq!(frames[7]["name"], "7");
     // A frame moves only the current points (traces 4, 6, …, 12), one point each.
@@ -609,7 +624,9 @@ fn animated_trajectories_have_a_frame_per_step_and_controls() {
         floats(&frames[7]["traces"]),
         vec![4.0, 6.0, 8.0, 10.0, 12.0]
     );
-    let d = frames[7]["data"].as_array().unwrap();
+    let d = frames[7]["data"]
+        .as_array()
+        .ok_or("None from frames[7][\"data\"].as_array()")?;
     assert_eq!(d.len(), 5);
     for (i, p) in d.iter().enumerate() {
         close(&floats(&p["x"]), &[runs[i].points[7][0]]);
@@ -618,13 +635,25 @@ fn animated_trajectories_have_a_frame_per_step_and_controls() {
     assert!(d[4].get("name").is_none(), "the slider names the step");
     assert_eq!(t[12]["name"], "Adam lr=0.3, текущий шаг");
     let menu = &v["layout"]["updatemenus"][0];
-    assert_eq!(menu["buttons"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        menu["buttons"]
+            .as_array()
+            .ok_or("None from menu[\"buttons\"].as_array()")?
+            .len(),
+        2
+    );
     assert_eq!(menu["buttons"][0]["method"], "animate");
     // A full redraw per frame keeps the contour (plotly.js drops it otherwise).
     assert_eq!(menu["buttons"][0]["args"][1]["frame"]["redraw"], true);
     assert_eq!(menu["buttons"][1]["args"][0], serde_json::json!([null]));
     let slider = &v["layout"]["sliders"][0];
-    assert_eq!(slider["steps"].as_array().unwrap().len(), 101);
+    assert_eq!(
+        slider["steps"]
+            .as_array()
+            .ok_or("None from slider[\"steps\"].as_array()")?
+            .len(),
+        101
+    );
     assert_eq!(slider["steps"][42]["args"][0], serde_json::json!(["42"]));
     assert!(
         fig.description()
@@ -639,9 +668,10 @@ fn animated_trajectories_have_a_frame_per_step_and_controls() {
     );
 
     // Still: no frames, no controls.
-    let v = json(&trajectory::trajectories(&runs, false).unwrap());
+    let v = json(&trajectory::trajectories(&runs, false)?);
     assert!(v["frames"].as_array().is_none_or(|f| f.is_empty()));
     assert!(v["layout"].get("sliders").is_none());
+    Ok(())
 }
 
 /// The figures notebook 06 shows (cells 13–45: five runs on each function,
@@ -703,7 +733,7 @@ fn notebook_06_figures_are_small() {
 }
 
 #[test]
-fn animated_trajectory_size_is_linear_in_steps() {
+fn animated_trajectory_size_is_linear_in_steps() -> TestResult {
     let size = |steps: usize| {
         let runs = five_runs(steps);
         trajectory::trajectories(&runs, true)
@@ -719,12 +749,13 @@ fn animated_trajectory_size_is_linear_in_steps() {
     // 50 to 100 add (quadratic frames would add four times as much).
     let (d1, d2) = (s100 - s50, s200 - s100);
     assert!((d2 as f64) < 2.6 * d1 as f64, "+{d1} then +{d2}");
+    Ok(())
 }
 
 #[test]
-fn distance_to_minimum_is_on_a_log_axis() {
+fn distance_to_minimum_is_on_a_log_axis() -> TestResult {
     let runs = five_runs(20);
-    let v = json(&trajectory::distance_to_minimum(&runs).unwrap());
+    let v = json(&trajectory::distance_to_minimum(&runs)?);
     let t = traces(&v);
     assert_eq!(t.len(), 5);
     assert_eq!(v["layout"]["yaxis"]["type"], "log");
@@ -741,46 +772,54 @@ fn distance_to_minimum_is_on_a_log_axis() {
         "расстояние до минимума"
     );
     // One run on its own.
-    let v = json(&runs[0].plot(false).unwrap());
+    let v = json(&runs[0].plot(false)?);
     assert_eq!(traces(&v).len(), 5);
+    Ok(())
 }
 
 // ---- real data ----
 
 #[test]
-fn digits_run_charts() {
+fn digits_run_charts() -> TestResult {
     let Ok(mirror) = std::env::var("NNLAB_DATA_MIRROR") else {
         eprintln!("NNLAB_DATA_MIRROR is not set: skipping the real-data chart test");
-        return;
+        return Ok(());
     };
     let ds =
-        nnlab::data::digits::read(std::path::PathBuf::from(mirror).join("digits/digits.csv.gz"))
-            .unwrap();
-    let (train, val) = nnlab::data::split::train_test_split(&ds, 0.3, 20231110, true).unwrap();
+        nnlab::data::digits::read(std::path::PathBuf::from(mirror).join("digits/digits.csv.gz"))?;
+    let (train, val) = nnlab::data::split::train_test_split(&ds, 0.3, 20231110, true)?;
     let loaders = Loaders {
         train: Loader::new(train, 64).shuffle(1),
         val: Some(Loader::new(val.clone(), 256)),
         test: None,
     };
     nnlab::seed(1);
-    let model = nnlab::models::zoo::mlp_digits("relu", 32, None).unwrap();
+    let model = nnlab::models::zoo::mlp_digits("relu", 32, None)?;
     let mut learn = nnlab::train::learner::Learner::new(model, &loaders)
         .optimizer(nnlab::train::optim::Sgd::new(0.1).momentum(0.9))
         .metrics([nnlab::train::metrics::accuracy()])
         .silent();
-    let h = learn.fit(3).unwrap();
-    let v = json(&h.plot().unwrap());
-    close(
-        &floats(&traces(&v)[3]["y"]),
-        &h.column("val_accuracy").unwrap(),
-    );
+    let h = learn.fit(3)?;
+    let v = json(&h.plot()?);
+    close(&floats(&traces(&v)[3]["y"]), &h.column("val_accuracy")?);
 
-    let interp = learn.interpret(loaders.val.as_ref().unwrap()).unwrap();
+    let interp = learn.interpret(
+        loaders
+            .val
+            .as_ref()
+            .ok_or("None from loaders.val.as_ref()")?,
+    )?;
     let wrong = interp.misclassified().len();
-    let fig = images::misclassified(&val, &interp).unwrap();
+    let fig = images::misclassified(&val, &interp)?;
     let v = json(&fig);
     if wrong > 0 {
-        assert_eq!(v["layout"]["annotations"].as_array().unwrap().len(), wrong);
+        assert_eq!(
+            v["layout"]["annotations"]
+                .as_array()
+                .ok_or("None from v[\"layout\"][\"annotations\"].as_array()")?
+                .len(),
+            wrong
+        );
         // 8×8 digits at 12 screen px a pixel: pad 1, band 2 → cells 10×12, 10 a row.
         let img = mosaic(&v);
         assert_eq!(
@@ -788,14 +827,21 @@ fn digits_run_charts() {
             (10 * wrong.min(10) as u32, 12 * wrong.div_ceil(10) as u32)
         );
     }
-    let cm = json(&interp.plot_confusion(false).unwrap());
-    let z = cm["data"][0]["z"].as_array().unwrap();
+    let cm = json(&interp.plot_confusion(false)?);
+    let z = cm["data"][0]["z"]
+        .as_array()
+        .ok_or("None from cm[\"data\"][0][\"z\"].as_array()")?;
     let total: f64 = z.iter().flat_map(floats).sum();
     assert_eq!(total as usize, val.len());
-    let table = confusion::most_confused_table(&interp, 1).unwrap();
+    let table = confusion::most_confused_table(&interp, 1)?;
     assert_eq!(table.width(), 4);
 
-    let batch = loaders.train.iter_epoch(0).next().unwrap().unwrap();
-    let fig = images::batch_grid(&batch, &ds.classes, &[0.0], &[1.0], None).unwrap();
+    let batch = loaders
+        .train
+        .iter_epoch(0)
+        .next()
+        .ok_or("None from loaders.train.iter_epoch(0).next()")??;
+    let fig = images::batch_grid(&batch, &ds.classes, &[0.0], &[1.0], None)?;
     assert_eq!(mosaic(&json(&fig)).dimensions(), (8 * 10, 8 * 12));
+    Ok(())
 }

@@ -225,29 +225,27 @@ mod tests {
 
     /// Issue 17: two gzip members are one stream (gzip -d, Python's gzip).
     #[test]
-    fn multi_member_gzip_is_read_whole() {
-        let d = tempfile::tempdir().unwrap();
+    fn multi_member_gzip_is_read_whole() -> crate::TestResult {
+        let d = tempfile::tempdir()?;
         let p = d.path().join("two.gz");
         let mut two = gz(b"hello, ");
         two.extend(gz(b"world"));
-        std::fs::write(&p, two).unwrap();
-        let (mut r, is_gz) = open(&p).unwrap();
+        std::fs::write(&p, two)?;
+        let (mut r, is_gz) = open(&p)?;
         assert!(is_gz);
-        assert_eq!(
-            read_at_most(&p, &mut r, 12, true, "test").unwrap(),
-            b"hello, world"
-        );
+        assert_eq!(read_at_most(&p, &mut r, 12, true, "test")?, b"hello, world");
+        Ok(())
     }
 
     /// Issue 17: a bomb stops at the limit; a cut stream is truncated, a
     /// flipped byte corrupt.
     #[test]
-    fn limit_truncated_and_corrupt_are_told_apart() {
-        let d = tempfile::tempdir().unwrap();
+    fn limit_truncated_and_corrupt_are_told_apart() -> crate::TestResult {
+        let d = tempfile::tempdir()?;
         let p = d.path().join("x.gz");
-        std::fs::write(&p, gz(&vec![0u8; 50_000_000])).unwrap();
-        assert!(std::fs::metadata(&p).unwrap().len() < 100_000);
-        let (mut r, _) = open(&p).unwrap();
+        std::fs::write(&p, gz(&vec![0u8; 50_000_000]))?;
+        assert!(std::fs::metadata(&p)?.len() < 100_000);
+        let (mut r, _) = open(&p)?;
         let e = read_at_most(&p, &mut r, 1000, true, "a test header")
             .unwrap_err()
             .to_string();
@@ -261,8 +259,8 @@ mod tests {
         let full = gz(&(0..200_000u32)
             .map(|i| (i * 7 % 251) as u8)
             .collect::<Vec<u8>>());
-        std::fs::write(&p, &full[..full.len() / 2]).unwrap();
-        let (mut r, _) = open(&p).unwrap();
+        std::fs::write(&p, &full[..full.len() / 2])?;
+        let (mut r, _) = open(&p)?;
         let e = read_at_most(&p, &mut r, 1 << 20, true, "t")
             .unwrap_err()
             .to_string();
@@ -271,8 +269,8 @@ mod tests {
         let mut bad = full.clone();
         let n = bad.len();
         bad[n - 6] ^= 0xff; // the CRC
-        std::fs::write(&p, &bad).unwrap();
-        let (mut r, _) = open(&p).unwrap();
+        std::fs::write(&p, &bad)?;
+        let (mut r, _) = open(&p)?;
         let e = read_at_most(&p, &mut r, 1 << 20, true, "t")
             .unwrap_err()
             .to_string();
@@ -284,42 +282,48 @@ mod tests {
         for b in &mut bad[20..60] {
             *b = 0xff; // the deflate data
         }
-        std::fs::write(&p, &bad).unwrap();
-        let (mut r, _) = open(&p).unwrap();
+        std::fs::write(&p, &bad)?;
+        let (mut r, _) = open(&p)?;
         let e = read_at_most(&p, &mut r, 1 << 20, true, "t")
             .unwrap_err()
             .to_string();
         assert!(e.contains("corrupt gzip stream"), "{e}");
+        Ok(())
     }
 
     /// Issue 17: FIFOs and devices are refused before they are read.
     #[test]
-    fn special_files_are_refused() {
-        let e = open(Path::new("/dev/zero")).err().unwrap().to_string();
+    fn special_files_are_refused() -> crate::TestResult {
+        let e = open(Path::new("/dev/zero"))
+            .err()
+            .ok_or("None from open(Path::new(\"/dev/zero\")).err()")?
+            .to_string();
         assert!(
             e.contains("/dev/zero") && e.contains("character device"),
             "{e}"
         );
-        let d = tempfile::tempdir().unwrap();
+        let d = tempfile::tempdir()?;
         let fifo = d.path().join("pipe");
-        let ok = std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap();
+        let ok = std::process::Command::new("mkfifo").arg(&fifo).status()?;
         assert!(ok.success());
-        let e = open(&fifo).err().unwrap().to_string();
+        let e = open(&fifo)
+            .err()
+            .ok_or("None from open(&fifo).err()")?
+            .to_string();
         assert!(e.contains("pipe") && e.contains("FIFO"), "{e}");
-        let e = open(d.path()).err().unwrap().to_string();
+        let e = open(d.path())
+            .err()
+            .ok_or("None from open(d.path()).err()")?
+            .to_string();
         assert!(e.contains("a folder"), "{e}");
+        Ok(())
     }
 
     #[test]
-    fn capped_reader_fails_past_the_limit() {
+    fn capped_reader_fails_past_the_limit() -> crate::TestResult {
         let data = [1u8; 100];
         let mut ok = Vec::new();
-        Capped::new(&data[..], 100, "t")
-            .read_to_end(&mut ok)
-            .unwrap();
+        Capped::new(&data[..], 100, "t").read_to_end(&mut ok)?;
         assert_eq!(ok.len(), 100);
         let e = Capped::new(&data[..], 99, "the official size")
             .read_to_end(&mut Vec::new())
@@ -328,5 +332,6 @@ mod tests {
             e.to_string().contains("more than 99 bytes") && e.to_string().contains(CAPPED),
             "{e}"
         );
+        Ok(())
     }
 }

@@ -357,11 +357,11 @@ mod tests {
     }
 
     #[test]
-    fn reads_folder_and_archive_alike() {
-        let tmp = tempfile::tempdir().unwrap();
+    fn reads_folder_and_archive_alike() -> crate::TestResult {
+        let tmp = tempfile::tempdir()?;
         let dir = tmp.path().join(FOLDER);
         write_dir(&dir, &[1, 2]);
-        let (train, test) = read_path(tmp.path()).unwrap();
+        let (train, test) = read_path(tmp.path())?;
         assert_eq!((train.len(), test.len(), train.shape), (6, 2, [3, 32, 32]));
         assert_eq!(train.labels, vec![0, 1, 2, 3, 4, 5]);
         assert_eq!(train.image(4)[0..3], [4, 5, 6]);
@@ -371,14 +371,15 @@ mod tests {
 
         let tgz = tmp.path().join("c.tar.gz");
         let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
-            std::fs::File::create(&tgz).unwrap(),
+            std::fs::File::create(&tgz)?,
             flate2::Compression::fast(),
         ));
-        b.append_dir_all(FOLDER, &dir).unwrap();
-        b.into_inner().unwrap().finish().unwrap().flush().unwrap();
-        let (train2, test2) = read_path(&tgz).unwrap();
+        b.append_dir_all(FOLDER, &dir)?;
+        b.into_inner()?.finish()?.flush()?;
+        let (train2, test2) = read_path(&tgz)?;
         assert_eq!((train2.pixels, test2.labels), (train.pixels, test.labels));
         assert!(train2.source.ends_with("c.tar.gz"));
+        Ok(())
     }
 
     /// A tar.gz of `members` (name, declared size, bytes written).
@@ -401,8 +402,8 @@ mod tests {
     /// Issue 17: two members with one file name are an error naming both,
     /// not "the last one wins".
     #[test]
-    fn duplicate_members_are_an_error() {
-        let tmp = tempfile::tempdir().unwrap();
+    fn duplicate_members_are_an_error() -> crate::TestResult {
+        let tmp = tempfile::tempdir()?;
         let p = tmp.path().join("dup.tar.gz");
         let (a, b, t) = (batch(1, 0), batch(1, 5), batch(1, 9));
         tgz(
@@ -428,13 +429,14 @@ mod tests {
                 && e.contains("other/data_batch_1.bin"),
             "{e}"
         );
+        Ok(())
     }
 
     /// Issue 17: a member larger than an official batch is refused from its
     /// header, and a stream past the official archive's size stops there.
     #[test]
-    fn oversized_member_and_archive_stop_at_the_official_size() {
-        let tmp = tempfile::tempdir().unwrap();
+    fn oversized_member_and_archive_stop_at_the_official_size() -> crate::TestResult {
+        let tmp = tempfile::tempdir()?;
         let p = tmp.path().join("big.tar.gz");
         let n = MEMBER_MAX + 1;
         tgz(
@@ -463,18 +465,18 @@ mod tests {
         std::fs::write(
             dir.join("batches.meta.txt"),
             vec![b'a'; META_MAX as usize + 1],
-        )
-        .unwrap();
+        )?;
         let e = read_dir(&dir).unwrap_err().to_string();
         assert!(
             e.contains("batches.meta.txt") && e.contains(&format!("more than {META_MAX} bytes")),
             "{e}"
         );
+        Ok(())
     }
 
     #[test]
-    fn bad_records() {
-        let tmp = tempfile::tempdir().unwrap();
+    fn bad_records() -> crate::TestResult {
+        let tmp = tempfile::tempdir()?;
         let p = tmp.path().join("data_batch_1.bin");
         let (mut px, mut lab) = (Vec::new(), Vec::new());
         let e = parse_batch(&p, &batch(2, 0)[..5000], &mut px, &mut lab)
@@ -492,11 +494,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("record 1: label 10, expected 0–9"), "{e}");
+        Ok(())
     }
 
     #[test]
-    fn missing_pieces() {
-        let tmp = tempfile::tempdir().unwrap();
+    fn missing_pieces() -> crate::TestResult {
+        let tmp = tempfile::tempdir()?;
         let e = read_path(tmp.path()).unwrap_err().to_string();
         assert!(
             e.contains("not found") && e.contains("cifar-10-binary.tar.gz"),
@@ -509,28 +512,29 @@ mod tests {
             e.contains("data_batch_2.bin") && e.contains("data_batch_3.bin is there"),
             "{e}"
         );
-        std::fs::remove_file(dir.join("data_batch_3.bin")).unwrap();
-        std::fs::remove_file(dir.join("test_batch.bin")).unwrap();
+        std::fs::remove_file(dir.join("data_batch_3.bin"))?;
+        std::fs::remove_file(dir.join("test_batch.bin"))?;
         let e = read_path(tmp.path()).unwrap_err().to_string();
         assert!(e.contains("test_batch.bin"), "{e}");
-        std::fs::write(dir.join("batches.meta.txt"), "a\nb\n").unwrap();
+        std::fs::write(dir.join("batches.meta.txt"), "a\nb\n")?;
         let e = read_dir(&dir).unwrap_err().to_string();
         assert!(
             e.contains("batches.meta.txt") && e.contains("2 class names, expected 10"),
             "{e}"
         );
         let junk = tmp.path().join("junk.tar.gz");
-        std::fs::write(&junk, b"\x1f\x8b\x08\x00junk").unwrap();
+        std::fs::write(&junk, b"\x1f\x8b\x08\x00junk")?;
         let e = read_archive(&junk).unwrap_err().to_string();
         assert!(
             e.contains("junk.tar.gz") && e.contains("not a readable tar.gz"),
             "{e}"
         );
-        std::fs::write(&junk, b"not gzip").unwrap();
+        std::fs::write(&junk, b"not gzip")?;
         let e = read_archive(&junk).unwrap_err().to_string();
         assert!(
             e.contains("junk.tar.gz") && e.contains("not a readable tar.gz"),
             "{e}"
         );
+        Ok(())
     }
 }

@@ -119,12 +119,13 @@ mod tests {
     }
 
     #[test]
-    fn parses_rows() {
+    fn parses_rows() -> crate::TestResult {
         let text = format!("{}\n{}\n", row("3"), row("9.0"));
-        let ds = parse(Path::new("t.csv"), &text).unwrap();
+        let ds = parse(Path::new("t.csv"), &text)?;
         assert_eq!(ds.labels, vec![3, 9]);
         assert_eq!(ds.image(0)[16], 16);
         assert_eq!(ds.image(1)[17], 0);
+        Ok(())
     }
 
     #[test]
@@ -154,11 +155,11 @@ mod tests {
 
     /// Issue 17: a gzip bomb stops at MAX_TEXT; two gzip members are one file.
     #[test]
-    fn bounded_and_multi_member() {
-        let d = tempfile::tempdir().unwrap();
+    fn bounded_and_multi_member() -> crate::TestResult {
+        let d = tempfile::tempdir()?;
         let p = d.path().join("digits.csv.gz");
         let rows = (0..30_000).map(|_| row("1")).collect::<Vec<_>>().join("\n");
-        std::fs::write(&p, gz(&rows)).unwrap();
+        std::fs::write(&p, gz(&rows))?;
         let e = read(&p).unwrap_err().to_string();
         assert!(
             e.contains("digits.csv.gz")
@@ -167,7 +168,8 @@ mod tests {
         );
         let mut two = gz(&(row("3") + "\n"));
         two.extend(gz(&row("4")));
-        std::fs::write(&p, two).unwrap();
-        assert_eq!(read(&p).unwrap().labels, vec![3, 4]);
+        std::fs::write(&p, two)?;
+        assert_eq!(read(&p)?.labels, vec![3, 4]);
+        Ok(())
     }
 }

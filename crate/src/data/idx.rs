@@ -282,21 +282,22 @@ mod tests {
     }
 
     #[test]
-    fn reads_raw_and_gzip() {
+    fn reads_raw_and_gzip() -> crate::TestResult {
         for compress in [false, true] {
-            let dir = tempfile::tempdir().unwrap();
+            let dir = tempfile::tempdir()?;
             let (ip, lp) = files(dir.path(), compress);
-            let ds = read("toy/train", &ip, &lp, classes()).unwrap();
+            let ds = read("toy/train", &ip, &lp, classes())?;
             assert_eq!(ds.shape, [1, 2, 2]);
             assert_eq!(ds.labels, vec![7, 0, 9]);
             assert_eq!(ds.image(2), &[20, 21, 22, 23]);
             assert_eq!(ds.max_value, 255);
         }
+        Ok(())
     }
 
     #[test]
-    fn wrong_magic_says_found_and_expected() {
-        let dir = tempfile::tempdir().unwrap();
+    fn wrong_magic_says_found_and_expected() -> crate::TestResult {
+        let dir = tempfile::tempdir()?;
         let (ip, lp) = files(dir.path(), true);
         let e = read_images(&lp).unwrap_err().to_string();
         assert!(
@@ -308,21 +309,22 @@ mod tests {
             e.contains("wrong magic number 0x00000803, expected 0x00000801"),
             "{e}"
         );
+        Ok(())
     }
 
     #[test]
-    fn truncated_files_say_present_and_expected() {
-        let dir = tempfile::tempdir().unwrap();
+    fn truncated_files_say_present_and_expected() -> crate::TestResult {
+        let dir = tempfile::tempdir()?;
         let p = dir.path().join("short");
         // raw: header says 3 images of 2×2 = 12 bytes, only 5 present
-        std::fs::write(&p, idx(IMAGES_MAGIC, &[3, 2, 2], &[1, 2, 3, 4, 5])).unwrap();
+        std::fs::write(&p, idx(IMAGES_MAGIC, &[3, 2, 2], &[1, 2, 3, 4, 5]))?;
         let e = read_images(&p).unwrap_err().to_string();
         assert!(
             e.contains("short") && e.contains("truncated: 21 bytes") && e.contains("expected 28"),
             "{e}"
         );
         // gzip of a short file: a complete stream with too little data
-        std::fs::write(&p, gz(&idx(IMAGES_MAGIC, &[3, 2, 2], &[1, 2, 3, 4, 5]))).unwrap();
+        std::fs::write(&p, gz(&idx(IMAGES_MAGIC, &[3, 2, 2], &[1, 2, 3, 4, 5])))?;
         let e = read_images(&p).unwrap_err().to_string();
         assert!(
             e.contains("truncated: 21 bytes") && e.contains("expected 28"),
@@ -330,60 +332,63 @@ mod tests {
         );
         // a gzip stream cut in the middle
         let full = gz(&idx(IMAGES_MAGIC, &[300, 20, 20], &vec![7u8; 120_000]));
-        std::fs::write(&p, &full[..full.len() / 2]).unwrap();
+        std::fs::write(&p, &full[..full.len() / 2])?;
         let e = read_images(&p).unwrap_err().to_string();
         assert!(
             e.contains("truncated") && e.contains("expected 120000"),
             "{e}"
         );
         // header cut
-        std::fs::write(&p, [0u8, 0, 8]).unwrap();
+        std::fs::write(&p, [0u8, 0, 8])?;
         let e = read_images(&p).unwrap_err().to_string();
         assert!(
             e.contains("truncated: 3 bytes") && e.contains("expected 4"),
             "{e}"
         );
-        std::fs::write(&p, idx(IMAGES_MAGIC, &[3], &[])).unwrap();
+        std::fs::write(&p, idx(IMAGES_MAGIC, &[3], &[]))?;
         let e = read_images(&p).unwrap_err().to_string();
         assert!(
             e.contains("truncated: 8 bytes") && e.contains("expected 16"),
             "{e}"
         );
+        Ok(())
     }
 
     #[test]
-    fn extra_bytes_are_an_error() {
-        let dir = tempfile::tempdir().unwrap();
+    fn extra_bytes_are_an_error() -> crate::TestResult {
+        let dir = tempfile::tempdir()?;
         let p = dir.path().join("long");
-        std::fs::write(&p, idx(LABELS_MAGIC, &[2], &[1, 2, 3])).unwrap();
+        std::fs::write(&p, idx(LABELS_MAGIC, &[2], &[1, 2, 3]))?;
         let e = read_labels(&p).unwrap_err().to_string();
         assert!(e.contains("3 bytes after the header, expected 2"), "{e}");
+        Ok(())
     }
 
     #[test]
-    fn count_mismatch_and_bad_label() {
-        let dir = tempfile::tempdir().unwrap();
+    fn count_mismatch_and_bad_label() -> crate::TestResult {
+        let dir = tempfile::tempdir()?;
         let (ip, _) = files(dir.path(), false);
         let lp = dir.path().join("lab2");
-        std::fs::write(&lp, idx(LABELS_MAGIC, &[2], &[1, 2])).unwrap();
+        std::fs::write(&lp, idx(LABELS_MAGIC, &[2], &[1, 2]))?;
         let e = read("t", &ip, &lp, classes()).unwrap_err().to_string();
         assert!(
             e.contains("lab2") && e.contains("2 labels, expected 3"),
             "{e}"
         );
-        std::fs::write(&lp, idx(LABELS_MAGIC, &[3], &[1, 12, 2])).unwrap();
+        std::fs::write(&lp, idx(LABELS_MAGIC, &[3], &[1, 12, 2]))?;
         let e = read("t", &ip, &lp, classes()).unwrap_err().to_string();
         assert!(e.contains("label 12 at index 1"), "{e}");
+        Ok(())
     }
 
     /// Issue 17: a small gzip file whose stream expands far past what the
     /// header promises stops at the promised size (+1 byte), whatever it holds.
     #[test]
-    fn gzip_expanding_past_the_header_stops_there() {
-        let dir = tempfile::tempdir().unwrap();
+    fn gzip_expanding_past_the_header_stops_there() -> crate::TestResult {
+        let dir = tempfile::tempdir()?;
         let p = dir.path().join("bomb-idx1-ubyte.gz");
-        std::fs::write(&p, gz(&idx(LABELS_MAGIC, &[10], &vec![1u8; 64 << 20]))).unwrap();
-        assert!(std::fs::metadata(&p).unwrap().len() < 200_000);
+        std::fs::write(&p, gz(&idx(LABELS_MAGIC, &[10], &vec![1u8; 64 << 20])))?;
+        assert!(std::fs::metadata(&p)?.len() < 200_000);
         let e = read_labels(&p).unwrap_err().to_string();
         assert!(
             e.contains("bomb-idx1-ubyte.gz")
@@ -391,18 +396,19 @@ mod tests {
                 && e.contains("stopped reading"),
             "{e}"
         );
+        Ok(())
     }
 
     /// Issue 17: multi-member gzip is valid; a corrupt stream is corrupt, not truncated.
     #[test]
-    fn multi_member_gzip_and_corrupt_streams() {
-        let dir = tempfile::tempdir().unwrap();
+    fn multi_member_gzip_and_corrupt_streams() -> crate::TestResult {
+        let dir = tempfile::tempdir()?;
         let p = dir.path().join("two-members");
         let file = idx(IMAGES_MAGIC, &[2, 2, 2], &[1, 2, 3, 4, 5, 6, 7, 8]);
         let mut two = gz(&file[..9]);
         two.extend(gz(&file[9..]));
-        std::fs::write(&p, &two).unwrap();
-        let img = read_images(&p).unwrap();
+        std::fs::write(&p, &two)?;
+        let img = read_images(&p)?;
         assert_eq!(
             (img.count, img.pixels.clone()),
             (2, vec![1, 2, 3, 4, 5, 6, 7, 8])
@@ -410,31 +416,33 @@ mod tests {
         let mut bad = gz(&file);
         let n = bad.len();
         bad[n - 5] ^= 0x55; // CRC
-        std::fs::write(&p, &bad).unwrap();
+        std::fs::write(&p, &bad)?;
         let e = read_images(&p).unwrap_err().to_string();
         assert!(
             e.contains("corrupt gzip stream") && !e.contains("truncated"),
             "{e}"
         );
+        Ok(())
     }
 
     /// Issue 17: a zero image side names the file and the dimension.
     #[test]
-    fn zero_rows_name_the_file() {
-        let dir = tempfile::tempdir().unwrap();
+    fn zero_rows_name_the_file() -> crate::TestResult {
+        let dir = tempfile::tempdir()?;
         let p = dir.path().join("zero-rows");
-        std::fs::write(&p, idx(IMAGES_MAGIC, &[3, 0, 2], &[])).unwrap();
+        std::fs::write(&p, idx(IMAGES_MAGIC, &[3, 0, 2], &[]))?;
         let e = read_images(&p).unwrap_err().to_string();
         assert!(
             e.contains("zero-rows") && e.contains("rows is 0, expected at least 1"),
             "{e}"
         );
-        std::fs::write(&p, idx(IMAGES_MAGIC, &[u32::MAX, u32::MAX, 2], &[])).unwrap();
+        std::fs::write(&p, idx(IMAGES_MAGIC, &[u32::MAX, u32::MAX, 2], &[]))?;
         let e = read_images(&p).unwrap_err().to_string();
         assert!(
             e.contains("zero-rows") && e.contains("hold more than"),
             "{e}"
         );
+        Ok(())
     }
 
     #[test]

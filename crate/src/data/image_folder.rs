@@ -713,13 +713,12 @@ mod tests {
     }
 
     #[test]
-    fn reads_classes_files_and_pixels_in_order() {
+    fn reads_classes_files_and_pixels_in_order() -> crate::TestResult {
         let t = make_folder();
-        let cache = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir()?;
         let r = ImageFolder::new(t.path())
             .cache_dir(cache.path())
-            .load_report()
-            .unwrap();
+            .load_report()?;
         let ds = &r.dataset;
         assert_eq!(ds.classes, vec!["a_cls", "b_cls"]);
         assert_eq!(ds.labels, vec![0, 0, 1, 1]);
@@ -738,44 +737,43 @@ mod tests {
         assert!(!r.from_cache);
         let again = ImageFolder::new(t.path())
             .cache_dir(cache.path())
-            .load_report()
-            .unwrap();
+            .load_report()?;
         assert!(again.from_cache);
         assert_eq!(&again.dataset, ds);
+        Ok(())
     }
 
     #[test]
-    fn grayscale_resize_and_pil_luma() {
+    fn grayscale_resize_and_pil_luma() -> crate::TestResult {
         let t = make_folder();
         let ds = ImageFolder::new(t.path())
             .grayscale(true)
             .resize(2, 4)
             .cache(false)
-            .load()
-            .unwrap();
+            .load()?;
         assert_eq!(ds.shape, [1, 2, 4]);
         // (19595*200 + 38470*100 + 7471*50 + 32768) >> 16 = 124
         assert_eq!(ds.image(2), &[124; 8]);
         let small = ImageFolder::new(t.path())
             .resize(1, 2)
             .cache(false)
-            .load()
-            .unwrap();
+            .load()?;
         assert_eq!(small.shape, [3, 1, 2]);
         assert_eq!(small.image(1), &[1, 1, 2, 2, 3, 3]);
+        Ok(())
     }
 
     #[test]
-    fn errors_name_the_folder_or_file() {
+    fn errors_name_the_folder_or_file() -> crate::TestResult {
         let t = make_folder();
-        std::fs::create_dir(t.path().join("c_empty")).unwrap();
+        std::fs::create_dir(t.path().join("c_empty"))?;
         let e = ImageFolder::new(t.path())
             .cache(false)
             .load()
             .unwrap_err()
             .to_string();
         assert!(e.contains("c_empty") && e.contains("holds no image"), "{e}");
-        std::fs::write(t.path().join("c_empty").join("bad.jpg"), b"not a jpeg").unwrap();
+        std::fs::write(t.path().join("c_empty").join("bad.jpg"), b"not a jpeg")?;
         let e = ImageFolder::new(t.path())
             .cache(false)
             .load()
@@ -785,13 +783,12 @@ mod tests {
         let r = ImageFolder::new(t.path())
             .skip_bad(true)
             .cache(false)
-            .load_report()
-            .unwrap();
+            .load_report()?;
         assert_eq!(r.skipped.len(), 1);
         assert!(r.skipped[0].path.ends_with("c_empty/bad.jpg"));
         assert_eq!(r.dataset.len(), 4);
         // Different sizes without resize.
-        std::fs::remove_dir_all(t.path().join("c_empty")).unwrap();
+        std::fs::remove_dir_all(t.path().join("c_empty"))?;
         save_rgb(&t.path().join("b_cls").join("zz.png"), 3, 3, |_, _| {
             [0, 0, 0]
         });
@@ -809,28 +806,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("nope") && e.contains("not found"), "{e}");
+        Ok(())
     }
 
     #[test]
-    fn invalid_cache_is_rebuilt_and_changes_invalidate() {
+    fn invalid_cache_is_rebuilt_and_changes_invalidate() -> crate::TestResult {
         let t = make_folder();
-        let cache = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir()?;
         let f = ImageFolder::new(t.path()).cache_dir(cache.path());
-        let first = f.load_report().unwrap();
-        let p = first.cache_path.clone().unwrap();
-        std::fs::write(&p, b"\x10\0\0\0\0\0\0\0{\"garbage\":1}  ").unwrap();
-        let r = f.load_report().unwrap();
+        let first = f.load_report()?;
+        let p = first
+            .cache_path
+            .clone()
+            .ok_or("None from first.cache_path.clone()")?;
+        std::fs::write(&p, b"\x10\0\0\0\0\0\0\0{\"garbage\":1}  ")?;
+        let r = f.load_report()?;
         assert!(!r.from_cache);
         assert_eq!(r.dataset, first.dataset);
-        assert!(f.load_report().unwrap().from_cache);
+        assert!(f.load_report()?.from_cache);
         // A new file changes the key.
         save_rgb(&t.path().join("b_cls").join("new.png"), 4, 2, |_, _| {
             [9, 9, 9]
         });
-        let r = f.load_report().unwrap();
+        let r = f.load_report()?;
         assert!(!r.from_cache);
         assert_eq!(r.dataset.len(), 5);
-        assert_ne!(r.cache_path.unwrap(), p);
+        assert_ne!(r.cache_path.ok_or("None from r.cache_path")?, p);
+        Ok(())
     }
 
     #[test]
@@ -892,7 +894,7 @@ mod tests {
     /// Issue 17: a 389 KB PNG of 20000² pixels loaded with 1.6 GB resident;
     /// now the header is read first and the image refused.
     #[test]
-    fn images_over_the_pixel_limit_are_refused_from_the_header() {
+    fn images_over_the_pixel_limit_are_refused_from_the_header() -> crate::TestResult {
         let t = make_folder();
         png_header_only(&t.path().join("b_cls").join("bomb.png"), 20000, 20000);
         let e = ImageFolder::new(t.path())
@@ -909,8 +911,7 @@ mod tests {
         let r = ImageFolder::new(t.path())
             .cache(false)
             .skip_bad(true)
-            .load_report()
-            .unwrap();
+            .load_report()?;
         assert_eq!(r.skipped.len(), 1);
         assert!(
             r.skipped[0].reason.contains("max_pixels"),
@@ -918,7 +919,7 @@ mod tests {
             r.skipped
         );
         // a real image over a lower limit
-        std::fs::remove_file(t.path().join("b_cls").join("bomb.png")).unwrap();
+        std::fs::remove_file(t.path().join("b_cls").join("bomb.png"))?;
         let e = ImageFolder::new(t.path())
             .cache(false)
             .max_pixels(7)
@@ -933,26 +934,26 @@ mod tests {
             ImageFolder::new(t.path())
                 .cache(false)
                 .max_pixels(8)
-                .load()
-                .unwrap()
+                .load()?
                 .len(),
             4
         );
+        Ok(())
     }
 
     /// Issue 17: split detection: plain class folders (even with nested
     /// folders) are not splits; Training/Testing of class folders are.
     #[test]
-    fn split_folders_are_told_from_class_folders() {
+    fn split_folders_are_told_from_class_folders() -> crate::TestResult {
         let t = make_folder(); // a_cls holds images and sub/
-        assert!(!ImageFolder::new(t.path()).has_split_folders().unwrap());
-        let s = tempfile::tempdir().unwrap();
+        assert!(!ImageFolder::new(t.path()).has_split_folders()?);
+        let s = tempfile::tempdir()?;
         for split in ["Training", "Testing"] {
             let d = s.path().join(split).join("k");
-            std::fs::create_dir_all(&d).unwrap();
+            std::fs::create_dir_all(&d)?;
             save_rgb(&d.join("1.png"), 2, 2, |_, _| [5, 5, 5]);
         }
-        assert!(ImageFolder::new(s.path()).has_split_folders().unwrap());
+        assert!(ImageFolder::new(s.path()).has_split_folders()?);
         let e = check_same_classes(
             Path::new("/d/Training"),
             &["a".into(), "b".into()],
@@ -965,21 +966,20 @@ mod tests {
             e.starts_with("/d/Testing: class 1 is `c` here but `b` in /d/Training"),
             "{e}"
         );
+        Ok(())
     }
 
     #[test]
-    fn load_splits_finds_split_folders() {
-        let t = tempfile::tempdir().unwrap();
+    fn load_splits_finds_split_folders() -> crate::TestResult {
+        let t = tempfile::tempdir()?;
         for split in ["Training", "Testing"] {
             let d = t.path().join(split).join("k");
-            std::fs::create_dir_all(&d).unwrap();
+            std::fs::create_dir_all(&d)?;
             save_rgb(&d.join("1.png"), 2, 2, |_, _| [5, 5, 5]);
         }
-        let s = ImageFolder::new(t.path())
-            .cache(false)
-            .load_splits()
-            .unwrap();
+        let s = ImageFolder::new(t.path()).cache(false).load_splits()?;
         let names: Vec<_> = s.iter().map(|(n, d)| (n.as_str(), d.len())).collect();
         assert_eq!(names, vec![("Testing", 1), ("Training", 1)]);
+        Ok(())
     }
 }

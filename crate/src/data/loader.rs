@@ -529,7 +529,7 @@ mod tests {
     }
 
     #[test]
-    fn standard_loaders_normalize_with_the_training_statistics() {
+    fn standard_loaders_normalize_with_the_training_statistics() -> crate::TestResult {
         let pixels: Vec<u8> = (0..6 * 4).map(|i| (i * 11 % 256) as u8).collect();
         let ds = Dataset::new(
             "toy",
@@ -539,9 +539,8 @@ mod tests {
             pixels,
             vec![0, 1, 0, 1, 0, 1],
             255,
-        )
-        .unwrap();
-        let l = Loaders::standard(ds.clone(), Some(ds), 4, 1).unwrap();
+        )?;
+        let l = Loaders::standard(ds.clone(), Some(ds), 4, 1)?;
         let x: Vec<f32> = l
             .train
             .iter_epoch(0)
@@ -560,11 +559,12 @@ mod tests {
             mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4,
             "{mean} {var}"
         );
-        assert_eq!(l.test.unwrap().num_samples(), 6);
+        assert_eq!(l.test.ok_or("None from l.test")?.num_samples(), 6);
+        Ok(())
     }
 
     #[test]
-    fn shuffled_epoch_sees_every_sample_once_and_is_reproducible() {
+    fn shuffled_epoch_sees_every_sample_once_and_is_reproducible() -> crate::TestResult {
         let l = Loader::new(toy(10), 4).shuffle(3);
         let b = epoch(&l, 0);
         assert_eq!(
@@ -576,10 +576,10 @@ mod tests {
         all.sort_unstable();
         assert_eq!(all, (0..10).collect::<Vec<_>>());
         assert_eq!(epoch(&l, 0)[0].indices, b[0].indices);
-        assert_ne!(l.epoch_indices(1).unwrap(), l.epoch_indices(0).unwrap());
+        assert_ne!(l.epoch_indices(1)?, l.epoch_indices(0)?);
         // x = p / 255 and y = label, sample by sample.
-        let x = b[0].x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let y = b[0].y.to_vec1::<u32>().unwrap();
+        let x = b[0].x.flatten_all()?.to_vec1::<f32>()?;
+        let y = b[0].y.to_vec1::<u32>()?;
         let ds = l.dataset();
         for (k, &i) in b[0].indices.iter().enumerate() {
             assert_eq!(y[k], ds.labels[i]);
@@ -587,24 +587,30 @@ mod tests {
         }
         let d = Loader::new(toy(10), 4).drop_last(true);
         assert_eq!((d.num_batches(), epoch(&d, 0).len()), (2, 2));
+        Ok(())
     }
 
     #[test]
-    fn lookup_table_equals_the_transform_path() {
+    fn lookup_table_equals_the_transform_path() -> crate::TestResult {
         let norm = || Compose::new().then(Normalize::new(&[0.1307], &[0.3081]));
         let fast = Loader::new(toy(9), 5).transform(norm());
         // A Compose of Normalize + a no-op flip takes the general path.
         let slow = Loader::new(toy(9), 5).transform(norm().then(RandomHorizontalFlip(0.0)));
         for (a, b) in epoch(&fast, 0).iter().zip(epoch(&slow, 0).iter()) {
             let (a, b) = (
-                a.x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-                b.x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                a.x.flatten_all()?.to_vec1::<f32>()?,
+                b.x.flatten_all()?.to_vec1::<f32>()?,
             );
             assert_eq!(a, b);
         }
         let e = Loader::new(toy(2), 1)
             .transform(Compose::new().then(Normalize::new(&[0.5; 3], &[0.5; 3])));
-        let err = e.iter_epoch(0).next().unwrap().unwrap_err().to_string();
+        let err = e
+            .iter_epoch(0)
+            .next()
+            .ok_or("None from e.iter_epoch(0).next()")?
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("3 means") && err.contains("1 channels"),
             "{err}"
@@ -612,14 +618,15 @@ mod tests {
         let err = Loader::new(toy(2), 0)
             .iter_epoch(0)
             .next()
-            .unwrap()
+            .ok_or("no batch")?
             .unwrap_err()
             .to_string();
         assert!(err.contains("batch_size"), "{err}");
+        Ok(())
     }
 
     #[test]
-    fn random_transforms_are_a_function_of_seed_and_epoch() {
+    fn random_transforms_are_a_function_of_seed_and_epoch() -> crate::TestResult {
         let mk = || {
             Loader::new(toy(8), 3)
                 .shuffle(1)
@@ -634,10 +641,11 @@ mod tests {
         };
         assert_eq!(xs(&a, 2), xs(&b, 2));
         assert_ne!(xs(&a, 2), xs(&a, 3));
+        Ok(())
     }
 
     #[test]
-    fn weighted_sampler_and_class_weights() {
+    fn weighted_sampler_and_class_weights() -> crate::TestResult {
         // 90 samples of class 0, 10 of class 1.
         let labels: Vec<u32> = (0..100).map(|i| (i >= 90) as u32).collect();
         let ds = Dataset::new(
@@ -648,35 +656,35 @@ mod tests {
             vec![0; 100],
             labels,
             255,
-        )
-        .unwrap();
+        )?;
         let l = Loader::new(ds.clone(), 100)
             .seed(5)
             .sampler(WeightedSampler::balanced(&ds).num_samples(4000));
         assert_eq!((l.num_samples(), l.num_batches()), (4000, 40));
-        let idx = l.epoch_indices(0).unwrap();
+        let idx = l.epoch_indices(0)?;
         let ones = idx.iter().filter(|&&i| i >= 90).count();
         assert!((1800..2200).contains(&ones), "{ones}");
-        assert_eq!(idx, l.epoch_indices(0).unwrap());
-        assert_eq!(l.class_weights().unwrap(), vec![100.0 / 90.0, 10.0]);
+        assert_eq!(idx, l.epoch_indices(0)?);
+        assert_eq!(l.class_weights()?, vec![100.0 / 90.0, 10.0]);
         let z = Loader::new(ds, 1).sampler(WeightedSampler::new(vec![0.0; 100]));
         assert!(z
             .iter_epoch(0)
             .next()
-            .unwrap()
+            .ok_or("no batch")?
             .unwrap_err()
             .to_string()
             .contains("positive sum"));
+        Ok(())
     }
 
     /// Issue 17: an empty training set reported `Normalize.std: 0`; a test
     /// set with other classes was relabelled silently (or failed after an
     /// epoch with `class 4 out of range`).
     #[test]
-    fn standard_checks_an_empty_train_set_and_the_test_classes() {
+    fn standard_checks_an_empty_train_set_and_the_test_classes() -> crate::TestResult {
         let e = Loaders::standard(toy(0), Some(toy(2)), 4, 1)
             .err()
-            .unwrap()
+            .ok_or("expected an error, got Ok")?
             .to_string();
         assert!(
             e.starts_with("train:") && e.contains("`toy` (mem) holds no sample"),
@@ -687,9 +695,10 @@ mod tests {
         other.name = "other".into();
         let e = Loaders::standard(toy(4), Some(other), 4, 1)
             .err()
-            .unwrap()
+            .ok_or("expected an error, got Ok")?
             .to_string();
         assert!(e.starts_with("test:") && e.contains("`other` (mem) has classes [a, b, c, d], expected the classes of `toy` (mem): [a, b, c]"), "{e}");
         assert!(Loaders::standard(toy(4), Some(toy(2)), 4, 1).is_ok());
+        Ok(())
     }
 }

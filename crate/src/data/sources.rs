@@ -498,7 +498,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_and_errors() {
+    fn names_and_errors() -> crate::TestResult {
         assert_eq!(canonical("Fashion_MNIST"), Some("fashion-mnist"));
         assert_eq!(canonical("CIFAR-10"), Some("cifar10"));
         let e = load("imagenet", None).unwrap_err().to_string();
@@ -509,20 +509,21 @@ mod tests {
         let e = load("folder:/nonexistent/x", None).unwrap_err().to_string();
         assert!(e.contains("/nonexistent/x"), "{e}");
         assert_eq!(classes("fashion-mnist")[9], "Ankle boot");
-        assert_eq!(files("svhn").unwrap().len(), 2);
+        assert_eq!(files("svhn")?.len(), 2);
+        Ok(())
     }
 
     #[test]
-    fn local_specs_read_files_in_place() {
-        let d = tempfile::tempdir().unwrap();
+    fn local_specs_read_files_in_place() -> crate::TestResult {
+        let d = tempfile::tempdir()?;
         let row: Vec<String> = (0..64)
             .map(|i| (i % 17).to_string())
             .chain(["4".to_string()])
             .collect();
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut e, row.join(",").as_bytes()).unwrap();
-        std::fs::write(d.path().join("digits.csv.gz"), e.finish().unwrap()).unwrap();
-        let s = load(&format!("digits:{}", d.path().display()), None).unwrap();
+        std::io::Write::write_all(&mut e, row.join(",").as_bytes())?;
+        std::fs::write(d.path().join("digits.csv.gz"), e.finish()?)?;
+        let s = load(&format!("digits:{}", d.path().display()), None)?;
         assert_eq!(
             (s.train.len(), s.train.labels[0], s.test.is_none()),
             (1, 4, true)
@@ -534,18 +535,19 @@ mod tests {
             e.contains("train-images-idx3-ubyte.gz") && e.contains("not found"),
             "{e}"
         );
+        Ok(())
     }
 
     #[test]
-    fn course_folders_are_found_in_the_data_dir_then_the_mirror() {
-        let data = tempfile::tempdir().unwrap();
-        let mirror = tempfile::tempdir().unwrap();
+    fn course_folders_are_found_in_the_data_dir_then_the_mirror() -> crate::TestResult {
+        let data = tempfile::tempdir()?;
+        let mirror = tempfile::tempdir()?;
         let m = Mirror::Folder(mirror.path().to_path_buf());
-        std::fs::create_dir_all(mirror.path().join("brain-tumor-mri/Training")).unwrap();
-        let found = course_folder_in("brain-tumor-mri/Training", data.path(), &m).unwrap();
+        std::fs::create_dir_all(mirror.path().join("brain-tumor-mri/Training"))?;
+        let found = course_folder_in("brain-tumor-mri/Training", data.path(), &m)?;
         assert_eq!(found, mirror.path().join("brain-tumor-mri/Training"));
-        std::fs::create_dir_all(data.path().join("brain-tumor-mri/Training")).unwrap();
-        let found = course_folder_in("brain-tumor-mri/Training", data.path(), &m).unwrap();
+        std::fs::create_dir_all(data.path().join("brain-tumor-mri/Training"))?;
+        let found = course_folder_in("brain-tumor-mri/Training", data.path(), &m)?;
         assert_eq!(found, data.path().join("brain-tumor-mri/Training"));
 
         let e = course_folder_in("brain-tumor-mri/Testing", data.path(), &m)
@@ -597,8 +599,7 @@ mod tests {
                 vec![0],
                 vec![0],
                 1,
-            )
-            .unwrap(),
+            )?,
             test: None,
             others: vec![],
         };
@@ -607,6 +608,7 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("`digits` has no test split"));
+        Ok(())
     }
 
     fn png(path: &Path, v: u8) {
@@ -618,24 +620,25 @@ mod tests {
 
     /// Issue 17: `folder:PATH` of plain class folders is one training split.
     #[test]
-    fn folder_of_plain_class_folders_is_one_split() {
-        let t = tempfile::tempdir().unwrap();
+    fn folder_of_plain_class_folders_is_one_split() -> crate::TestResult {
+        let t = tempfile::tempdir()?;
         png(&t.path().join("cat/1.png"), 10);
         png(&t.path().join("dog/1.png"), 20);
         png(&t.path().join("dog/nested/2.png"), 30);
-        let s = load(&format!("folder:{}", t.path().display()), None).unwrap();
+        let s = load(&format!("folder:{}", t.path().display()), None)?;
         assert_eq!(s.train.classes, vec!["cat", "dog"]);
         assert_eq!(
             (s.train.len(), s.test.is_none(), s.train.shape),
             (3, true, [3, 128, 128])
         );
+        Ok(())
     }
 
     /// Issue 17: splits with fewer, renamed or extra classes are an error
     /// naming both folders and the class, not a relabelled test set.
     #[test]
-    fn folder_splits_must_hold_the_same_classes() {
-        let t = tempfile::tempdir().unwrap();
+    fn folder_splits_must_hold_the_same_classes() -> crate::TestResult {
+        let t = tempfile::tempdir()?;
         for c in ["glioma", "meningioma", "none"] {
             png(&t.path().join("Training").join(c).join("1.png"), 1);
         }
@@ -656,24 +659,30 @@ mod tests {
         let e = load(&spec, None).unwrap_err().to_string();
         assert!(e.contains("class 2 is `nothing` here but `none`"), "{e}");
         png(&t.path().join("Testing/none/1.png"), 3);
-        std::fs::remove_dir_all(t.path().join("Testing/nothing")).unwrap();
+        std::fs::remove_dir_all(t.path().join("Testing/nothing"))?;
         png(&t.path().join("Testing/zz_extra/1.png"), 3);
         let e = load(&spec, None).unwrap_err().to_string();
         assert!(e.contains("class `zz_extra` is not in"), "{e}");
-        std::fs::remove_dir_all(t.path().join("Testing/zz_extra")).unwrap();
-        let s = load(&spec, None).unwrap();
-        assert_eq!((s.train.len(), s.test_set().unwrap().len()), (3, 3));
+        std::fs::remove_dir_all(t.path().join("Testing/zz_extra"))?;
+        let s = load(&spec, None)?;
+        assert_eq!((s.train.len(), s.test_set()?.len()), (3, 3));
+        Ok(())
     }
 
     #[test]
-    fn data_root_is_repo_data() {
+    fn data_root_is_repo_data() -> crate::TestResult {
         if std::env::var_os("NNLAB_DATA_DIR").is_none() {
             let r = data_root();
             assert!(
-                r.ends_with("data") && r.parent().unwrap().join("Cargo.toml").is_file(),
+                r.ends_with("data")
+                    && r.parent()
+                        .ok_or("None from r.parent()")?
+                        .join("Cargo.toml")
+                        .is_file(),
                 "{}",
                 r.display()
             );
         }
+        Ok(())
     }
 }

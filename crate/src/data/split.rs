@@ -201,11 +201,11 @@ mod tests {
     const DIGITS_TEST: [usize; 10] = [54, 55, 53, 55, 54, 55, 54, 54, 52, 54];
 
     #[test]
-    fn stratified_counts_match_sklearn_on_digits() {
+    fn stratified_counts_match_sklearn_on_digits() -> crate::TestResult {
         // Per-class counts of load_digits (README of the data mirror).
         let ds = toy(&[178, 182, 177, 183, 181, 182, 181, 179, 174, 180]);
         for seed in [0, 1, 42] {
-            let (tr, te) = train_test_split(&ds, 0.3, seed, true).unwrap();
+            let (tr, te) = train_test_split(&ds, 0.3, seed, true)?;
             assert_eq!(tr.class_counts(), DIGITS_TRAIN);
             assert_eq!(te.class_counts(), DIGITS_TEST);
             let mut all: Vec<u8> = tr.pixels.iter().chain(&te.pixels).copied().collect();
@@ -214,15 +214,16 @@ mod tests {
             want.sort_unstable();
             assert_eq!(all, want); // a partition: every sample once
         }
-        let (a, _) = train_test_split(&ds, 0.3, 5, true).unwrap();
-        let (b, _) = train_test_split(&ds, 0.3, 5, true).unwrap();
+        let (a, _) = train_test_split(&ds, 0.3, 5, true)?;
+        let (b, _) = train_test_split(&ds, 0.3, 5, true)?;
         assert_eq!(a, b);
+        Ok(())
     }
 
     #[test]
-    fn plain_split_counts_and_errors() {
+    fn plain_split_counts_and_errors() -> crate::TestResult {
         let ds = toy(&[5, 6]);
-        let (tr, te) = train_test_split(&ds, 0.25, 3, false).unwrap();
+        let (tr, te) = train_test_split(&ds, 0.25, 3, false)?;
         assert_eq!((tr.len(), te.len()), (8, 3)); // ceil(2.75) = 3
         for f in [0.0, 1.0, -0.5, f64::NAN] {
             let e = train_test_split(&ds, f, 0, false).unwrap_err().to_string();
@@ -232,12 +233,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("`c1` has only 1 member"), "{e}");
+        Ok(())
     }
 
     #[test]
-    fn split_counts_like_random_split() {
+    fn split_counts_like_random_split() -> crate::TestResult {
         let ds = toy(&[30, 30]);
-        let parts = split_counts(&ds, &[40, 15], 1).unwrap();
+        let parts = split_counts(&ds, &[40, 15], 1)?;
         assert_eq!(
             parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
             vec![40, 15, 5]
@@ -247,41 +249,44 @@ mod tests {
         assert_eq!(all, ds.pixels);
         let e = split_counts(&ds, &[50, 11], 1).unwrap_err().to_string();
         assert!(e.contains("sum 61") && e.contains("60 samples"), "{e}");
+        Ok(())
     }
 
     #[test]
-    fn holdout_draws_hw5s_counts_at_random_per_class() {
+    fn holdout_draws_hw5s_counts_at_random_per_class() -> crate::TestResult {
         // hw5: Training counts 826/822/395/827 at 0.3 -> val 247/246/118/248.
         let ds = toy(&[826, 822, 395, 827]);
-        let (tr, va) = holdout_per_class(&ds, 0.3, 42).unwrap();
+        let (tr, va) = holdout_per_class(&ds, 0.3, 42)?;
         assert_eq!(va.class_counts(), vec![247, 246, 118, 248]);
         assert_eq!(tr.class_counts(), vec![579, 576, 277, 579]);
         // The two parts are disjoint and cover the dataset (pixel i is sample i mod 256).
         let small = toy(&[40, 30]);
-        let (tr, va) = holdout_per_class(&small, 0.5, 42).unwrap();
+        let (tr, va) = holdout_per_class(&small, 0.5, 42)?;
         let mut all: Vec<u8> = tr.pixels.iter().chain(&va.pixels).copied().collect();
         all.sort_unstable();
         assert_eq!(all, (0..70).collect::<Vec<u8>>());
         // Random, not the tail of each class: the validation part of class 0
         // is not samples 20..40, and another seed draws another part.
         assert_ne!(va.pixels[..20], (20..40).collect::<Vec<u8>>()[..]);
-        assert_eq!(va, holdout_per_class(&small, 0.5, 42).unwrap().1);
-        assert_ne!(va, holdout_per_class(&small, 0.5, 7).unwrap().1);
+        assert_eq!(va, holdout_per_class(&small, 0.5, 42)?.1);
+        assert_ne!(va, holdout_per_class(&small, 0.5, 7)?.1);
         assert!(holdout_per_class(&small, 1.5, 42)
             .unwrap_err()
             .to_string()
             .contains("fraction"));
+        Ok(())
     }
 
     #[test]
-    fn subset_draws_distinct_samples() {
+    fn subset_draws_distinct_samples() -> crate::TestResult {
         let ds = toy(&[50, 50]);
-        let s = ds.subset(10, 4).unwrap();
+        let s = ds.subset(10, 4)?;
         assert_eq!(s.len(), 10);
         let mut px = s.pixels.clone();
         px.dedup();
         assert_eq!(px.len(), 10);
-        assert_eq!(s, ds.subset(10, 4).unwrap());
+        assert_eq!(s, ds.subset(10, 4)?);
         assert!(ds.subset(101, 0).unwrap_err().to_string().contains("101"));
+        Ok(())
     }
 }

@@ -544,7 +544,7 @@ mod tests {
     ];
 
     #[test]
-    fn reads_scipy_files_compressed_or_not_y_uint8_or_double() {
+    fn reads_scipy_files_compressed_or_not_y_uint8_or_double() -> crate::TestResult {
         let mut first: Option<Dataset> = None;
         for f in [
             "x_y_uint8_z.mat",
@@ -552,7 +552,7 @@ mod tests {
             "x_y_uint8.mat",
             "x_y_double.mat",
         ] {
-            let ds = read(fixture(f), "svhn/test").unwrap();
+            let ds = read(fixture(f), "svhn/test")?;
             assert_eq!(
                 (ds.len(), ds.shape, ds.max_value),
                 (3, [3, 32, 32], 255),
@@ -571,6 +571,7 @@ mod tests {
             }
             first = Some(ds);
         }
+        Ok(())
     }
 
     /// A little-endian level-5 file with uncompressed miMATRIX elements.
@@ -633,9 +634,9 @@ mod tests {
     }
 
     #[test]
-    fn built_files_and_other_label_types() {
+    fn built_files_and_other_label_types() -> crate::TestResult {
         let y16: Vec<u8> = [10u16, 3].iter().flat_map(|v| v.to_le_bytes()).collect();
-        let ds = run(vec![x(2), ("y", 11, vec![1, 2], MI_UINT16, y16)]).unwrap();
+        let ds = run(vec![x(2), ("y", 11, vec![1, 2], MI_UINT16, y16)])?;
         assert_eq!(ds.labels, vec![0, 3]);
         // X stored as double values, y as a small element (4 bytes of int8)
         let xd: Vec<u8> = (0..3072)
@@ -644,9 +645,9 @@ mod tests {
         let ds = run(vec![
             ("X", 6, vec![32, 32, 3], MI_DOUBLE, xd),
             ("y", 6, vec![1, 1], MI_INT8, vec![4]),
-        ])
-        .unwrap();
+        ])?;
         assert_eq!((ds.len(), ds.image(0)[1], ds.image(0)[32]), (1, 32, 1));
+        Ok(())
     }
 
     #[test]

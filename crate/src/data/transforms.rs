@@ -510,117 +510,96 @@ mod tests {
     ];
 
     #[test]
-    fn resize_matches_torch_interpolate() {
-        let x = Image::new(1, 3, 4, (0..12).map(|v| v as f32 / 11.0).collect()).unwrap();
-        close(
-            &Resize::new(2, 3).apply(x.clone(), &mut rng()).unwrap().data,
-            &DOWN,
-        );
-        close(&Resize::new(5, 6).apply(x, &mut rng()).unwrap().data, &UP);
+    fn resize_matches_torch_interpolate() -> crate::TestResult {
+        let x = Image::new(1, 3, 4, (0..12).map(|v| v as f32 / 11.0).collect())?;
+        close(&Resize::new(2, 3).apply(x.clone(), &mut rng())?.data, &DOWN);
+        close(&Resize::new(5, 6).apply(x, &mut rng())?.data, &UP);
+        Ok(())
     }
 
     #[test]
-    fn normalize_matches_torch_and_checks_channels() {
+    fn normalize_matches_torch_and_checks_channels() -> crate::TestResult {
         let t = Compose::new().then(Normalize::new(&[0.1307], &[0.3081]));
-        let out = t
-            .apply(
-                Image::new(1, 2, 2, vec![0.0, 0.5, 1.0, 0.25]).unwrap(),
-                &mut rng(),
-            )
-            .unwrap();
+        let out = t.apply(Image::new(1, 2, 2, vec![0.0, 0.5, 1.0, 0.25])?, &mut rng())?;
         close(&out.data, &NORM);
         assert!(t.only_normalize().is_some());
         let e = t
-            .apply(Image::new(3, 1, 1, vec![0.0; 3]).unwrap(), &mut rng())
+            .apply(Image::new(3, 1, 1, vec![0.0; 3])?, &mut rng())
             .unwrap_err()
             .to_string();
         assert!(e.contains("1 means") && e.contains("3 channels"), "{e}");
+        Ok(())
     }
 
     #[test]
-    fn flip_crop_rotate_exact() {
-        let img = Image::new(1, 2, 3, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+    fn flip_crop_rotate_exact() -> crate::TestResult {
+        let img = Image::new(1, 2, 3, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0])?;
         assert_eq!(
             RandomHorizontalFlip(1.0)
-                .apply(img.clone(), &mut rng())
-                .unwrap()
+                .apply(img.clone(), &mut rng())?
                 .data,
             vec![3.0, 2.0, 1.0, 6.0, 5.0, 4.0]
         );
         assert_eq!(
             RandomHorizontalFlip(0.0)
-                .apply(img.clone(), &mut rng())
-                .unwrap()
+                .apply(img.clone(), &mut rng())?
                 .data,
             img.data
         );
         // No padding, full size: the identity.
         assert_eq!(
             RandomCrop::new(2, 0)
-                .apply(
-                    Image::new(1, 2, 2, vec![1., 2., 3., 4.]).unwrap(),
-                    &mut rng()
-                )
-                .unwrap()
+                .apply(Image::new(1, 2, 2, vec![1., 2., 3., 4.])?, &mut rng())?
                 .data,
             vec![1., 2., 3., 4.]
         );
         // A 1×1 image padded by 1, crop 3: the pixel in the middle of zeros.
-        let c = RandomCrop::new(3, 1)
-            .apply(Image::new(1, 1, 1, vec![9.0]).unwrap(), &mut rng())
-            .unwrap();
+        let c = RandomCrop::new(3, 1).apply(Image::new(1, 1, 1, vec![9.0])?, &mut rng())?;
         assert_eq!(c.data, vec![0., 0., 0., 0., 9., 0., 0., 0., 0.]);
         // Every crop of a padded 2×2 keeps the pixel values and zeros only.
-        let c = RandomCrop::new(2, 2)
-            .apply(
-                Image::new(1, 2, 2, vec![1., 2., 3., 4.]).unwrap(),
-                &mut rng(),
-            )
-            .unwrap();
+        let c =
+            RandomCrop::new(2, 2).apply(Image::new(1, 2, 2, vec![1., 2., 3., 4.])?, &mut rng())?;
         assert!(c.data.iter().all(|v| [0., 1., 2., 3., 4.].contains(v)));
         // 90° counter-clockwise of [[1,2],[3,4]] is [[2,4],[1,3]].
-        let sq = Image::new(1, 2, 2, vec![1., 2., 3., 4.]).unwrap();
+        let sq = Image::new(1, 2, 2, vec![1., 2., 3., 4.])?;
         assert_eq!(rotate(&sq, 90.0).data, vec![2., 4., 1., 3.]);
         assert_eq!(rotate(&sq, 0.0).data, sq.data);
         // 45° on a 3×3, torchvision's F.rotate grid rebuilt by hand in torch:
         // theta = [[cos a, -sin a, 0], [sin a, cos a, 0]]; base grid = pixel centres − centre;
         // grid = base @ theta.T / (w/2, h/2); F.grid_sample(img, grid, 'nearest', 'zeros', align_corners=False)
         let r = rotate(
-            &Image::new(1, 3, 3, (1..=9).map(|v| v as f32).collect()).unwrap(),
+            &Image::new(1, 3, 3, (1..=9).map(|v| v as f32).collect())?,
             45.0,
         );
         assert_eq!(r.data, vec![2.0, 3.0, 6.0, 1.0, 5.0, 9.0, 4.0, 7.0, 8.0]);
         // 30° on a 4×4: corners fall outside and become 0.
-        let r = rotate(&Image::new(1, 4, 4, vec![1.0; 16]).unwrap(), 30.0);
+        let r = rotate(&Image::new(1, 4, 4, vec![1.0; 16])?, 30.0);
         assert_eq!(r.data[0], 0.0);
         let e = RandomCrop::new(5, 0)
             .apply(sq, &mut rng())
             .unwrap_err()
             .to_string();
         assert!(e.contains("RandomCrop.size") && e.contains("5"), "{e}");
+        Ok(())
     }
 
     #[test]
-    fn jitter_and_grayscale_formulas() {
-        let mut img = Image::new(1, 1, 2, vec![0.2, 0.8]).unwrap();
+    fn jitter_and_grayscale_formulas() -> crate::TestResult {
+        let mut img = Image::new(1, 1, 2, vec![0.2, 0.8])?;
         adjust_brightness(&mut img, 1.5);
         close(&img.data, &[0.3, 1.0]);
-        let mut img = Image::new(1, 1, 2, vec![0.2, 0.8]).unwrap();
+        let mut img = Image::new(1, 1, 2, vec![0.2, 0.8])?;
         adjust_contrast(&mut img, 0.5); // mean 0.5: 0.5·x + 0.25
         close(&img.data, &[0.35, 0.65]);
-        let rgb = Image::new(3, 1, 1, vec![1.0, 0.5, 0.0]).unwrap();
-        let g = Grayscale(3).apply(rgb, &mut rng()).unwrap();
+        let rgb = Image::new(3, 1, 1, vec![1.0, 0.5, 0.0])?;
+        let g = Grayscale(3).apply(rgb, &mut rng())?;
         close(&g.data, &[0.5924, 0.5924, 0.5924]);
         // Zero jitter is the identity; factors stay within [1−v, 1+v].
-        let x = Image::new(1, 1, 2, vec![0.2, 0.4]).unwrap();
-        assert_eq!(
-            ColorJitter::new(0.0, 0.0)
-                .apply(x.clone(), &mut rng())
-                .unwrap(),
-            x
-        );
-        let y = ColorJitter::new(0.5, 0.0).apply(x, &mut rng()).unwrap();
+        let x = Image::new(1, 1, 2, vec![0.2, 0.4])?;
+        assert_eq!(ColorJitter::new(0.0, 0.0).apply(x.clone(), &mut rng())?, x);
+        let y = ColorJitter::new(0.5, 0.0).apply(x, &mut rng())?;
         let f = y.data[0] / 0.2;
         assert!((0.5..=1.5).contains(&f) && (y.data[1] / 0.4 - f).abs() < 1e-5);
+        Ok(())
     }
 }

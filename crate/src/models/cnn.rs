@@ -278,7 +278,7 @@ mod tests {
     }
 
     #[test]
-    fn infers_shapes_like_basic_cnn() {
+    fn infers_shapes_like_basic_cnn() -> crate::TestResult {
         let m = cpu(Cnn::new(&[1, 28, 28]))
             .conv2d(16, 3, 1, 1)
             .relu()
@@ -290,15 +290,15 @@ mod tests {
             .linear(128)
             .relu()
             .linear(10)
-            .build("BasicCNN")
-            .unwrap();
+            .build("BasicCNN")?;
         // torch: sum(p.numel() for p in BasicCNN().parameters()) == 206922
         assert_eq!(m.num_params(), 206_922);
-        assert_eq!(m.out_shapes().unwrap()[6], vec![32 * 7 * 7]);
+        assert_eq!(m.out_shapes()?[6], vec![32 * 7 * 7]);
         let names: Vec<String> = m.named_params().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names[0], "layers.0.weight");
         assert_eq!(names[3], "layers.3.bias");
         assert_eq!(names[4], "layers.7.weight");
+        Ok(())
     }
 
     #[test]
@@ -347,7 +347,7 @@ mod tests {
     }
 
     #[test]
-    fn adaptive_pool_and_log_softmax() {
+    fn adaptive_pool_and_log_softmax() -> crate::TestResult {
         let m = cpu(Cnn::new(&[3, 17, 23]))
             .conv2d(8, 3, 2, 1)
             .batch_norm2d()
@@ -355,13 +355,13 @@ mod tests {
             .flatten()
             .linear(4)
             .log_softmax()
-            .build("gap")
-            .unwrap();
+            .build("gap")?;
         assert_eq!(m.output(), crate::models::model::Output::LogProbs);
-        let x = candle_core::Tensor::ones((2, 3, 17, 23), DType::F32, &Device::Cpu).unwrap();
-        let y = m.forward(&x).unwrap();
+        let x = candle_core::Tensor::ones((2, 3, 17, 23), DType::F32, &Device::Cpu)?;
+        let y = m.forward(&x)?;
         assert_eq!(y.dims(), &[2, 4]);
-        let p: Vec<f32> = y.exp().unwrap().sum(1).unwrap().to_vec1().unwrap();
+        let p: Vec<f32> = y.exp()?.sum(1)?.to_vec1()?;
         assert!(p.iter().all(|s| (s - 1.0).abs() < 1e-5));
+        Ok(())
     }
 }

@@ -161,31 +161,28 @@ mod tests {
     use rand::SeedableRng;
 
     #[test]
-    fn kaiming_uniform_bound_and_spread() {
+    fn kaiming_uniform_bound_and_spread() -> crate::TestResult {
         let mut init = ParamInit::with_rng(&Device::Cpu, DType::F64, StdRng::seed_from_u64(1));
-        let w = init.kaiming_uniform(&[64, 100], 100).unwrap();
-        let v: Vec<f64> = w.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+        let w = init.kaiming_uniform(&[64, 100], 100)?;
+        let v: Vec<f64> = w.as_tensor().flatten_all()?.to_vec1()?;
         let max = v.iter().fold(0f64, |m, x| m.max(x.abs()));
         assert!(max <= 0.1 && max > 0.099, "max |w| = {max}");
         // variance of U(-b, b) is b²/3
         let var = v.iter().map(|x| x * x).sum::<f64>() / v.len() as f64;
         assert!((var - 0.01 / 3.0).abs() < 0.0005, "var {var}");
+        Ok(())
     }
 
     #[test]
-    fn same_rng_same_weights() {
+    fn same_rng_same_weights() -> crate::TestResult {
         let a = ParamInit::with_rng(&Device::Cpu, DType::F32, StdRng::seed_from_u64(7))
-            .normal(&[5], 1.0)
-            .unwrap();
+            .normal(&[5], 1.0)?;
         let b = ParamInit::with_rng(&Device::Cpu, DType::F32, StdRng::seed_from_u64(7))
-            .normal(&[5], 1.0)
-            .unwrap();
-        let (a, b): (Vec<f32>, Vec<f32>) = (
-            a.as_tensor().to_vec1().unwrap(),
-            b.as_tensor().to_vec1().unwrap(),
-        );
+            .normal(&[5], 1.0)?;
+        let (a, b): (Vec<f32>, Vec<f32>) = (a.as_tensor().to_vec1()?, b.as_tensor().to_vec1()?);
         assert_eq!(a, b);
         assert_eq!(a.len(), 5);
+        Ok(())
     }
 
     /// Issue 17: a huge or overflowing shape is an error before allocating.

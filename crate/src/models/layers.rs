@@ -652,10 +652,10 @@ mod tests {
     }
 
     #[test]
-    fn shapes_and_errors() {
+    fn shapes_and_errors() -> crate::TestResult {
         let mut i = init();
-        let conv = Layer::Conv2d(Conv2d::new(3, 8, 5, 1, 0, &mut i).unwrap());
-        assert_eq!(conv.out_shape(&[3, 32, 32]).unwrap(), vec![8, 28, 28]);
+        let conv = Layer::Conv2d(Conv2d::new(3, 8, 5, 1, 0, &mut i)?);
+        assert_eq!(conv.out_shape(&[3, 32, 32])?, vec![8, 28, 28]);
         let e = conv.out_shape(&[3, 4, 4]).unwrap_err().to_string();
         assert!(
             e.contains("Conv2d(3, 8") && e.contains("[3, 4, 4]") && e.contains("kernel 5"),
@@ -667,42 +667,39 @@ mod tests {
             kernel: 3,
             stride: 3,
         });
-        assert_eq!(pool.out_shape(&[32, 125, 125]).unwrap(), vec![32, 41, 41]);
-        let fc = Layer::Linear(Linear::new(10, 4, &mut i).unwrap());
+        assert_eq!(pool.out_shape(&[32, 125, 125])?, vec![32, 41, 41]);
+        let fc = Layer::Linear(Linear::new(10, 4, &mut i)?);
         let e = fc.out_shape(&[2, 5]).unwrap_err().to_string();
         assert!(e.contains("flatten first"), "{e}");
+        Ok(())
     }
 
     #[test]
-    fn dropout_eval_identity_train_scaled() {
+    fn dropout_eval_identity_train_scaled() -> crate::TestResult {
         crate::device::seed(5);
-        let x = Tensor::ones((100, 100), DType::F32, &Device::Cpu).unwrap();
+        let x = Tensor::ones((100, 100), DType::F32, &Device::Cpu)?;
         let d = Layer::Dropout(0.3);
-        let y = d.forward_t(&x, false).unwrap();
-        assert_eq!(y.to_vec2::<f32>().unwrap(), x.to_vec2::<f32>().unwrap());
-        let y: Vec<f32> = d
-            .forward_t(&x, true)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let y = d.forward_t(&x, false)?;
+        assert_eq!(y.to_vec2::<f32>()?, x.to_vec2::<f32>()?);
+        let y: Vec<f32> = d.forward_t(&x, true)?.flatten_all()?.to_vec1()?;
         let zeros = y.iter().filter(|&&v| v == 0.0).count() as f64 / y.len() as f64;
         assert!((zeros - 0.3).abs() < 0.02, "zeroed fraction {zeros}");
         let kept: Vec<&f32> = y.iter().filter(|&&v| v != 0.0).collect();
         assert!(kept.iter().all(|&&v| (v - 1.0 / 0.7).abs() < 1e-6));
+        Ok(())
     }
 
     #[test]
-    fn layer_norm_normalises_rows() {
+    fn layer_norm_normalises_rows() -> crate::TestResult {
         let mut i = init();
-        let ln = Layer::LayerNorm(LayerNorm::new(4, &mut i).unwrap());
-        let x = Tensor::new(&[[1f64, 2., 3., 4.], [2., 2., 2., 6.]], &Device::Cpu).unwrap();
-        let y = ln.forward_t(&x, true).unwrap().to_vec2::<f64>().unwrap();
+        let ln = Layer::LayerNorm(LayerNorm::new(4, &mut i)?);
+        let x = Tensor::new(&[[1f64, 2., 3., 4.], [2., 2., 2., 6.]], &Device::Cpu)?;
+        let y = ln.forward_t(&x, true)?.to_vec2::<f64>()?;
         // torch.nn.LayerNorm(4)(x) row 0: [-1.3416, -0.4472, 0.4472, 1.3416]
         let want = [-1.3416355, -0.4472118, 0.4472118, 1.3416355];
         for (a, b) in y[0].iter().zip(want) {
             assert!((a - b).abs() < 1e-6, "{a} vs {b}");
         }
+        Ok(())
     }
 }

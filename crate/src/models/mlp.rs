@@ -466,11 +466,10 @@ mod tests {
     }
 
     #[test]
-    fn parses_hw1_config_with_defaults() {
+    fn parses_hw1_config_with_defaults() -> crate::TestResult {
         let c = MlpConfig::from_json(
             r#"{"layers":[{"type":"linear","size":512},{"type":"dropout"},"relu",{"type":"leaky_relu"},{"type":"batch_norm"},{"type":"layer_norm"},"sigmoid","tanh"]}"#,
-        )
-        .unwrap();
+        )?;
         assert_eq!(c.input_size, 784);
         assert_eq!(c.num_classes, 10);
         assert_eq!(c.layers[1], LayerSpec::Dropout { rate: 0.5 });
@@ -478,8 +477,9 @@ mod tests {
         assert_eq!(c.layers.len(), 8);
         assert_eq!(c.depth(), 2);
         // serde round trip of the typed config
-        let back: MlpConfig = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        let back: MlpConfig = serde_json::from_str(&serde_json::to_string(&c)?)?;
         assert_eq!(back, c);
+        Ok(())
     }
 
     #[test]
@@ -564,7 +564,7 @@ mod tests {
     }
 
     #[test]
-    fn builder_validates_and_names() {
+    fn builder_validates_and_names() -> crate::TestResult {
         let e = Mlp::new(10, 3).linear(0).build().unwrap_err().to_string();
         assert_eq!(e, "layers[0].size: 0, expected a positive integer");
         let e = Mlp::new(10, 3)
@@ -576,16 +576,17 @@ mod tests {
             e.starts_with("layers[0].rate: 1, expected a probability"),
             "{e}"
         );
-        let m = Mlp::new(10, 3).device(&Device::Cpu).build().unwrap();
+        let m = Mlp::new(10, 3).device(&Device::Cpu).build()?;
         assert_eq!(m.name(), "1 layer");
         assert_eq!(m.num_params(), 33);
+        Ok(())
     }
 
     #[test]
-    fn from_file_names_the_file() {
-        let dir = tempfile::tempdir().unwrap();
+    fn from_file_names_the_file() -> crate::TestResult {
+        let dir = tempfile::tempdir()?;
         let p = dir.path().join("cfg.json");
-        std::fs::write(&p, r#"{"layers":[{"type":"linear","size":-1}]}"#).unwrap();
+        std::fs::write(&p, r#"{"layers":[{"type":"linear","size":-1}]}"#)?;
         let e = Mlp::from_file(&p).unwrap_err().to_string();
         assert!(
             e.contains("cfg.json") && e.contains("layers[0].size: -1"),
@@ -595,16 +596,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("nope.json"), "{e}");
-        std::fs::write(&p, r#"{"layers":[{"type":"linear","size":16},"relu"]}"#).unwrap();
-        let m = Mlp::from_file(&p).unwrap();
+        std::fs::write(&p, r#"{"layers":[{"type":"linear","size":16},"relu"]}"#)?;
+        let m = Mlp::from_file(&p)?;
         assert_eq!(m.num_params(), 784 * 16 + 16 + 16 * 10 + 10);
+        Ok(())
     }
 
     /// Issue 17: a 10⁶×10⁶ layer aborted the process allocating 8 TB and
     /// `num_classes = u64::MAX` panicked (capacity overflow): both are errors
     /// naming the layer and the count, before anything is allocated.
     #[test]
-    fn parameter_ceiling_names_the_layer_and_the_count() {
+    fn parameter_ceiling_names_the_layer_and_the_count() -> crate::TestResult {
         let e = Mlp::from_json(
             r#"{"input_size": 1000000, "layers": [{"type": "linear", "size": 1000000}]}"#,
         )
@@ -635,12 +637,10 @@ mod tests {
         let e = Mlp::new(1 << 20, 1 << 20).build().unwrap_err().to_string();
         assert!(e.starts_with("num_classes:"), "{e}");
         assert_eq!(
-            MlpConfig::from_json(r#"{"layers": ["relu"]}"#)
-                .unwrap()
-                .check_param_count()
-                .unwrap(),
+            MlpConfig::from_json(r#"{"layers": ["relu"]}"#)?.check_param_count()?,
             7850
         );
+        Ok(())
     }
 
     /// Issue 17: a key given twice was accepted silently.

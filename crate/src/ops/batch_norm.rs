@@ -319,7 +319,7 @@ mod tests {
     }
 
     #[test]
-    fn forward_gradients_and_statistics_equal_candles_ops() {
+    fn forward_gradients_and_statistics_equal_candles_ops() -> crate::TestResult {
         for (i, shape) in [
             vec![4, 3],
             vec![64, 5],
@@ -331,53 +331,43 @@ mod tests {
         .enumerate()
         {
             let c = shape[1];
-            let x = Var::from_tensor(
-                &(rand(&shape, i as u64) * 3.0)
-                    .unwrap()
-                    .affine(1.0, 0.5)
-                    .unwrap(),
-            )
-            .unwrap();
-            let g = Var::from_tensor(&rand(&[c], 10 + i as u64)).unwrap();
-            let b = Var::from_tensor(&rand(&[c], 20 + i as u64)).unwrap();
-            let (ours, mean, var) = batch_norm_train(&x, &g, &b, 1e-5).unwrap();
+            let x = Var::from_tensor(&(rand(&shape, i as u64) * 3.0)?.affine(1.0, 0.5)?)?;
+            let g = Var::from_tensor(&rand(&[c], 10 + i as u64))?;
+            let b = Var::from_tensor(&rand(&[c], 20 + i as u64))?;
+            let (ours, mean, var) = batch_norm_train(&x, &g, &b, 1e-5)?;
             let theirs = reference(&x, &g, &b, 1e-5);
             assert!(max_diff(&ours, &theirs) < 1e-12, "case {i}: forward");
             let dims: Vec<usize> = (0..shape.len()).filter(|&d| d != 1).collect();
             let want_mean = x
-                .mean_keepdim(dims.as_slice())
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f64>()
-                .unwrap();
+                .mean_keepdim(dims.as_slice())?
+                .flatten_all()?
+                .to_vec1::<f64>()?;
             for (a, w) in mean.iter().zip(&want_mean) {
                 assert!((a - w).abs() < 1e-12);
             }
             assert_eq!(var.len(), c);
             let r = rand(&shape, 30 + i as u64);
-            let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
-            let g2 = (&theirs * &r)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let g1 = (&ours * &r)?.sum_all()?.backward()?;
+            let g2 = (&theirs * &r)?.sum_all()?.backward()?;
             for (what, v) in [("x", &x), ("gamma", &g), ("beta", &b)] {
-                let d = max_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
+                let d = max_diff(
+                    g1.get(v).ok_or("None from g1.get(v)")?,
+                    g2.get(v).ok_or("None from g2.get(v)")?,
+                );
                 assert!(d < 1e-10, "case {i}: d{what} differs by {d}");
             }
         }
+        Ok(())
     }
 
     #[test]
-    fn f32_agrees_with_f64_and_bad_inputs_are_errors() {
-        let x = (rand(&[8, 3, 5, 5], 1) * 10.0).unwrap();
+    fn f32_agrees_with_f64_and_bad_inputs_are_errors() -> crate::TestResult {
+        let x = (rand(&[8, 3, 5, 5], 1) * 10.0)?;
         let (g, b) = (rand(&[3], 2), rand(&[3], 3));
-        let (y64, ..) = batch_norm_train(&x, &g, &b, 1e-5).unwrap();
+        let (y64, ..) = batch_norm_train(&x, &g, &b, 1e-5)?;
         let f = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
-        let (y32, ..) = batch_norm_train(&f(&x), &f(&g), &f(&b), 1e-5).unwrap();
-        assert!(max_diff(&y32.to_dtype(DType::F64).unwrap(), &y64) < 1e-5);
+        let (y32, ..) = batch_norm_train(&f(&x), &f(&g), &f(&b), 1e-5)?;
+        assert!(max_diff(&y32.to_dtype(DType::F64)?, &y64) < 1e-5);
         let e = batch_norm_train(&rand(&[1, 3], 4), &g, &b, 1e-5)
             .unwrap_err()
             .to_string();
@@ -386,5 +376,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("weight") && e.contains("[3]"), "{e}");
+        Ok(())
     }
 }

@@ -383,7 +383,7 @@ mod tests {
     }
 
     #[test]
-    fn forward_and_gradients_equal_candles_matmul() {
+    fn forward_and_gradients_equal_candles_matmul() -> crate::TestResult {
         // (x shape, in, out, layout, bias)
         let cases: [(Vec<usize>, usize, usize, LinearLayout, bool); 6] = [
             (vec![4, 3], 3, 5, LinearLayout::OutIn, true),
@@ -398,70 +398,70 @@ mod tests {
                 LinearLayout::OutIn => [out, inp],
                 LinearLayout::InOut => [inp, out],
             };
-            let x = Var::from_tensor(&rand(&xs, i as u64)).unwrap();
-            let w = Var::from_tensor(&rand(&wshape, 10 + i as u64)).unwrap();
-            let b = Var::from_tensor(&rand(&[out], 20 + i as u64)).unwrap();
+            let x = Var::from_tensor(&rand(&xs, i as u64))?;
+            let w = Var::from_tensor(&rand(&wshape, 10 + i as u64))?;
+            let b = Var::from_tensor(&rand(&[out], 20 + i as u64))?;
             let bt = bias.then(|| b.as_tensor());
-            let ours = linear(x.as_tensor(), w.as_tensor(), bt, layout).unwrap();
+            let ours = linear(x.as_tensor(), w.as_tensor(), bt, layout)?;
             let theirs = reference(x.as_tensor(), w.as_tensor(), bt, layout);
             assert_eq!(ours.dims(), theirs.dims());
             assert!(max_diff(&ours, &theirs) < 1e-12, "case {i}: forward");
             let r = rand(ours.dims(), 30 + i as u64);
-            let g1 = (ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
-            let g2 = (theirs * &r)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let g1 = (ours * &r)?.sum_all()?.backward()?;
+            let g2 = (theirs * &r)?.sum_all()?.backward()?;
             for (what, v) in [("x", &x), ("w", &w), ("b", &b)] {
                 if what == "b" && !bias {
                     assert!(g1.get(v).is_none());
                     continue;
                 }
-                let d = max_diff(g1.get(v).unwrap(), g2.get(v).unwrap());
+                let d = max_diff(
+                    g1.get(v).ok_or("None from g1.get(v)")?,
+                    g2.get(v).ok_or("None from g2.get(v)")?,
+                );
                 assert!(d < 1e-12, "case {i}: d{what} differs by {d}");
             }
         }
+        Ok(())
     }
 
     #[test]
-    fn fused_relu_equals_a_separate_relu() {
+    fn fused_relu_equals_a_separate_relu() -> crate::TestResult {
         for (i, layout) in [LinearLayout::OutIn, LinearLayout::InOut]
             .into_iter()
             .enumerate()
         {
-            let x = Var::from_tensor(&rand(&[6, 5], i as u64)).unwrap();
+            let x = Var::from_tensor(&rand(&[6, 5], i as u64))?;
             let wshape = if layout == LinearLayout::OutIn {
                 [4, 5]
             } else {
                 [5, 4]
             };
-            let w = Var::from_tensor(&rand(&wshape, 10 + i as u64)).unwrap();
-            let b = Var::from_tensor(&rand(&[4], 20 + i as u64)).unwrap();
-            let ours = linear_relu(&x, &w, Some(&b), layout).unwrap();
-            let theirs = crate::ops::relu(&linear(&x, &w, Some(&b), layout).unwrap()).unwrap();
+            let w = Var::from_tensor(&rand(&wshape, 10 + i as u64))?;
+            let b = Var::from_tensor(&rand(&[4], 20 + i as u64))?;
+            let ours = linear_relu(&x, &w, Some(&b), layout)?;
+            let theirs = crate::ops::relu(&linear(&x, &w, Some(&b), layout)?)?;
             assert_eq!(max_diff(&ours, &theirs), 0.0);
             let r = rand(&[6, 4], 30 + i as u64);
-            let g1 = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
-            let g2 = (&theirs * &r)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let g1 = (&ours * &r)?.sum_all()?.backward()?;
+            let g2 = (&theirs * &r)?.sum_all()?.backward()?;
             for v in [&x, &w, &b] {
-                assert!(max_diff(g1.get(v).unwrap(), g2.get(v).unwrap()) < 1e-12);
+                assert!(
+                    max_diff(
+                        g1.get(v).ok_or("None from g1.get(v)")?,
+                        g2.get(v).ok_or("None from g2.get(v)")?
+                    ) < 1e-12
+                );
             }
         }
+        Ok(())
     }
 
     #[test]
-    fn data_inputs_get_no_gradient_and_bad_shapes_are_errors() {
+    fn data_inputs_get_no_gradient_and_bad_shapes_are_errors() -> crate::TestResult {
         let x = rand(&[3, 4], 1);
-        let w = Var::from_tensor(&rand(&[2, 4], 2)).unwrap();
-        let y = linear(&x, w.as_tensor(), None, LinearLayout::OutIn).unwrap();
-        let g = y.sum_all().unwrap().backward().unwrap();
+        let w = Var::from_tensor(&rand(&[2, 4], 2))?;
+        let y = linear(&x, w.as_tensor(), None, LinearLayout::OutIn)?;
+        let g = y.sum_all()?.backward()?;
         assert!(g.get(&x).is_none() && g.get(&w).is_some());
         let e = linear(&rand(&[3, 5], 3), w.as_tensor(), None, LinearLayout::OutIn)
             .unwrap_err()
@@ -471,5 +471,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("bias") && e.contains("[2]"), "{e}");
+        Ok(())
     }
 }

@@ -429,13 +429,13 @@ mod tests {
     use crate::ops::test_util::{max_diff, rand};
 
     #[test]
-    fn equal_candles_pooling_where_kernel_equals_stride() {
-        let x = Var::from_tensor(&rand(&[2, 3, 8, 6], 1)).unwrap();
+    fn equal_candles_pooling_where_kernel_equals_stride() -> crate::TestResult {
+        let x = Var::from_tensor(&rand(&[2, 3, 8, 6], 1))?;
         let r = rand(&[2, 3, 4, 3], 2);
         for kind in [Kind::Max, Kind::Avg] {
             let (ours, theirs) = match kind {
-                Kind::Max => (max_pool2d(&x, 2, 2).unwrap(), x.max_pool2d(2).unwrap()),
-                Kind::Avg => (avg_pool2d(&x, 2, 2).unwrap(), x.avg_pool2d(2).unwrap()),
+                Kind::Max => (max_pool2d(&x, 2, 2)?, x.max_pool2d(2)?),
+                Kind::Avg => (avg_pool2d(&x, 2, 2)?, x.avg_pool2d(2)?),
             };
             assert!(max_diff(&ours, &theirs) < 1e-12, "{kind:?}");
             if kind == Kind::Max {
@@ -445,46 +445,49 @@ mod tests {
                 // differences below.
                 continue;
             }
-            let g1 = (ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
-            let g2 = (theirs * &r)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let g1 = (ours * &r)?.sum_all()?.backward()?;
+            let g2 = (theirs * &r)?.sum_all()?.backward()?;
             assert!(
-                max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()) < 1e-12,
+                max_diff(
+                    g1.get(&x).ok_or("None from g1.get(&x)")?,
+                    g2.get(&x).ok_or("None from g2.get(&x)")?
+                ) < 1e-12,
                 "{kind:?}"
             );
         }
+        Ok(())
     }
 
     /// The path used off the CPU (gathered windows + autograd) gives the
     /// custom op's values and gradients, for overlapping and odd windows too.
     #[test]
-    fn gather_path_for_other_devices_equals_the_cpu_op() {
-        let x = Var::from_tensor(&rand(&[2, 3, 7, 9], 5)).unwrap();
+    fn gather_path_for_other_devices_equals_the_cpu_op() -> crate::TestResult {
+        let x = Var::from_tensor(&rand(&[2, 3, 7, 9], 5))?;
         for (k, s) in [(2, 2), (3, 2), (3, 1), (2, 3)] {
-            let win = fixed("test", &x, k, s).unwrap();
+            let win = fixed("test", &x, k, s)?;
             for kind in [Kind::Max, Kind::Avg] {
-                let ours = pool_by_gather(&x, &win, kind).unwrap();
+                let ours = pool_by_gather(&x, &win, kind)?;
                 let cpu = match kind {
-                    Kind::Max => max_pool2d(&x, k, s).unwrap(),
-                    Kind::Avg => avg_pool2d(&x, k, s).unwrap(),
+                    Kind::Max => max_pool2d(&x, k, s)?,
+                    Kind::Avg => avg_pool2d(&x, k, s)?,
                 };
                 assert_eq!(ours.dims(), cpu.dims());
                 assert!(max_diff(&ours, &cpu) < 1e-12, "{kind:?} {k}/{s}");
                 let r = rand(cpu.dims(), 6);
-                let g1 = (ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
-                let g2 = (cpu * &r).unwrap().sum_all().unwrap().backward().unwrap();
-                let d = max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap());
+                let g1 = (ours * &r)?.sum_all()?.backward()?;
+                let g2 = (cpu * &r)?.sum_all()?.backward()?;
+                let d = max_diff(
+                    g1.get(&x).ok_or("None from g1.get(&x)")?,
+                    g2.get(&x).ok_or("None from g2.get(&x)")?,
+                );
                 assert!(d < 1e-12, "{kind:?} {k}/{s}: gradient differs by {d}");
             }
         }
+        Ok(())
     }
 
     #[test]
-    fn overlapping_and_adaptive_windows_match_finite_differences() {
+    fn overlapping_and_adaptive_windows_match_finite_differences() -> crate::TestResult {
         let x = rand(&[2, 2, 7, 9], 3);
         type Op = Box<dyn Fn(&Tensor) -> Tensor>;
         let ops: Vec<(&str, Op)> = vec![
@@ -514,18 +517,16 @@ mod tests {
             ),
         ];
         for (name, f) in ops {
-            let v = Var::from_tensor(&x).unwrap();
+            let v = Var::from_tensor(&x)?;
             let y = f(&v);
             let r = rand(y.dims(), 4);
-            let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let g = (&y * &r)?.sum_all()?.backward()?;
             let g = g
                 .get(&v)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f64>()
-                .unwrap();
-            let base = x.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+                .ok_or("no gradient for the variable")?
+                .flatten_all()?
+                .to_vec1::<f64>()?;
+            let base = x.flatten_all()?.to_vec1::<f64>()?;
             let eps = 1e-6;
             for idx in 0..base.len() {
                 let at = |d: f64| {
@@ -547,16 +548,18 @@ mod tests {
                 );
             }
         }
+        Ok(())
     }
 
     #[test]
-    fn ties_send_the_gradient_to_the_first_maximum_as_torch_does() {
+    fn ties_send_the_gradient_to_the_first_maximum_as_torch_does() -> crate::TestResult {
         // torch: x = torch.ones(1,1,4,4, requires_grad=True); F.max_pool2d(x, 2).sum().backward()
         // → x.grad has 1 at (0,0), (0,2), (2,0), (2,2), 0 elsewhere; the same for kernel 3, stride 1 at (0,0),(0,1),(1,0),(1,1).
-        let x = Var::from_tensor(
-            &Tensor::ones((1, 1, 4, 4), candle_core::DType::F64, &Device::Cpu).unwrap(),
-        )
-        .unwrap();
+        let x = Var::from_tensor(&Tensor::ones(
+            (1, 1, 4, 4),
+            candle_core::DType::F64,
+            &Device::Cpu,
+        )?)?;
         for (k, s, want) in [
             (
                 2,
@@ -573,33 +576,28 @@ mod tests {
                 ],
             ),
         ] {
-            let g = max_pool2d(&x, k, s)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let g = max_pool2d(&x, k, s)?.sum_all()?.backward()?;
             assert_eq!(
                 g.get(&x)
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1::<f64>()
-                    .unwrap(),
+                    .ok_or("no gradient for the variable")?
+                    .flatten_all()?
+                    .to_vec1::<f64>()?,
                 want,
                 "k {k} s {s}"
             );
         }
+        Ok(())
     }
 
     #[test]
-    fn adaptive_equals_the_slice_definition() {
+    fn adaptive_equals_the_slice_definition() -> crate::TestResult {
         let x = rand(&[2, 3, 10, 7], 5);
         for out in [(1, 1), (3, 3), (4, 2), (10, 7), (6, 5)] {
-            let a = adaptive_avg_pool2d(&x, out).unwrap();
-            let b = adaptive_by_slices(&x, out).unwrap();
+            let a = adaptive_avg_pool2d(&x, out)?;
+            let b = adaptive_by_slices(&x, out)?;
             assert!(max_diff(&a, &b) < 1e-12, "{out:?}");
         }
+        Ok(())
     }
 
     #[test]

@@ -100,19 +100,17 @@ mod tests {
     use crate::ops::test_util::{max_diff, rand};
 
     #[test]
-    fn equals_candles_sum_over_samples_and_positions() {
+    fn equals_candles_sum_over_samples_and_positions() -> crate::TestResult {
         for &(n, c, l) in &[(1, 1, 1), (3, 5, 7), (64, 10, 1), (5, 4, 33), (2, 3, 0)] {
             let t = rand(&[n, c, l], (n * 100 + c * 10 + l) as u64);
-            let got = channel_sum(&t, n, c, l).unwrap();
+            let got = channel_sum(&t, n, c, l)?;
             assert_eq!(got.dims(), &[c]);
-            let want = t.sum(2).unwrap().sum(0).unwrap();
+            let want = t.sum(2)?.sum(0)?;
             assert!(max_diff(&got, &want) < 1e-12, "({n}, {c}, {l})");
-            let t32 = t.to_dtype(candle_core::DType::F32).unwrap();
-            let got32 = channel_sum(&t32, n, c, l)
-                .unwrap()
-                .to_dtype(candle_core::DType::F64)
-                .unwrap();
+            let t32 = t.to_dtype(candle_core::DType::F32)?;
+            let got32 = channel_sum(&t32, n, c, l)?.to_dtype(candle_core::DType::F64)?;
             assert!(max_diff(&got32, &want) < 1e-4, "f32 ({n}, {c}, {l})");
         }
+        Ok(())
     }
 }

@@ -120,45 +120,46 @@ mod tests {
     use candle_core::{DType, Device, Var};
 
     #[test]
-    fn forward_and_gradient_match_candle_away_from_zero() {
+    fn forward_and_gradient_match_candle_away_from_zero() -> crate::TestResult {
         for (i, shape) in [vec![7], vec![3, 5], vec![2, 3, 40, 41], vec![1, 70_000]]
             .into_iter()
             .enumerate()
         {
-            let x = Var::from_tensor(&rand(&shape, i as u64)).unwrap();
+            let x = Var::from_tensor(&rand(&shape, i as u64))?;
             let w = rand(&shape, 50 + i as u64);
-            let ours = relu(x.as_tensor()).unwrap();
-            let theirs = x.as_tensor().relu().unwrap();
+            let ours = relu(x.as_tensor())?;
+            let theirs = x.as_tensor().relu()?;
             assert_eq!(max_diff(&ours, &theirs), 0.0);
-            let g1 = (ours * &w).unwrap().sum_all().unwrap().backward().unwrap();
-            let g2 = (theirs * &w)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            assert_eq!(max_diff(g1.get(&x).unwrap(), g2.get(&x).unwrap()), 0.0);
+            let g1 = (ours * &w)?.sum_all()?.backward()?;
+            let g2 = (theirs * &w)?.sum_all()?.backward()?;
+            assert_eq!(
+                max_diff(
+                    g1.get(&x).ok_or("None from g1.get(&x)")?,
+                    g2.get(&x).ok_or("None from g2.get(&x)")?
+                ),
+                0.0
+            );
         }
+        Ok(())
     }
 
     // torch: x = torch.tensor([-1., 0., 2., float('nan')], requires_grad=True)
     //        y = torch.relu(x); y.backward(torch.ones(4))
     //        y → [0, 0, 2, nan], x.grad → [0, 0, 1, 1]
     #[test]
-    fn zero_and_nan_as_torch() {
-        let x = Var::new(&[-1f32, 0., 2., f32::NAN], &Device::Cpu).unwrap();
-        let y = relu(x.as_tensor()).unwrap();
-        let v = y.to_vec1::<f32>().unwrap();
+    fn zero_and_nan_as_torch() -> crate::TestResult {
+        let x = Var::new(&[-1f32, 0., 2., f32::NAN], &Device::Cpu)?;
+        let y = relu(x.as_tensor())?;
+        let v = y.to_vec1::<f32>()?;
         assert_eq!(&v[..3], &[0., 0., 2.]);
         assert!(v[3].is_nan());
-        let g = y.sum_all().unwrap().backward().unwrap();
-        let gx = g.get(&x).unwrap().to_vec1::<f32>().unwrap();
+        let g = y.sum_all()?.backward()?;
+        let gx = g.get(&x).ok_or("None from g.get(&x)")?.to_vec1::<f32>()?;
         assert_eq!(gx, [0., 0., 1., 1.]);
         assert_eq!(
-            relu(&Tensor::zeros((2, 0), DType::F32, &Device::Cpu).unwrap())
-                .unwrap()
-                .dims(),
+            relu(&Tensor::zeros((2, 0), DType::F32, &Device::Cpu)?)?.dims(),
             &[2, 0]
         );
+        Ok(())
     }
 }

@@ -459,7 +459,7 @@ mod tests {
     }
 
     #[test]
-    fn layer_verdicts_name_layer_parameter_index() {
+    fn layer_verdicts_name_layer_parameter_index() -> crate::TestResult {
         assert!(linear(&student("")).is_passed(), "{}", linear(&student("")));
         let v = linear(&student("mean bias"));
         assert_eq!(v.outcome, Outcome::Failed);
@@ -485,7 +485,7 @@ mod tests {
             "✘ MyLinear(3→2): не реализовано / not implemented: y = x·Wᵀ + b"
         );
         let f32 = Student {
-            inner: Linear::new(3, 2, DType::F32).unwrap(),
+            inner: Linear::new(3, 2, DType::F32)?,
             fault: "",
         };
         assert!(
@@ -495,12 +495,14 @@ mod tests {
         );
         // a layer with the wrong reference is a failed forward, not a panic
         assert_eq!(relu(&student("")).outcome, Outcome::Failed);
+        Ok(())
     }
 
     #[test]
-    fn batch_norm_passes_in_train_and_eval() {
-        let v = batch_norm(&BatchNorm1d::new(4, DType::F64).unwrap());
+    fn batch_norm_passes_in_train_and_eval() -> crate::TestResult {
+        let v = batch_norm(&BatchNorm1d::new(4, DType::F64)?);
         assert!(v.is_passed() && v.detail.contains("train и eval"), "{v}");
+        Ok(())
     }
 
     fn ce_todo(_: &Tensor, _: &[u32]) -> Result<(f64, Tensor)> {

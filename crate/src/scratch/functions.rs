@@ -267,19 +267,20 @@ impl FromStr for Function2d {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn gradient_check_table_agrees_and_reports_domain_errors() {
+    fn gradient_check_table_agrees_and_reports_domain_errors() -> crate::TestResult {
         let f = super::Function2d::ComplexSum;
-        let df = f.gradient_check(&[[5.0, -2.0], [1.0, 4.0]]).unwrap();
+        let df = f.gradient_check(&[[5.0, -2.0], [1.0, 4.0]])?;
         assert_eq!(df.height(), 2);
-        let rel = df.column("rel_error").unwrap().f64().unwrap();
+        let rel = df.column("rel_error")?.f64()?;
         assert!(rel.into_no_null_iter().all(|e| e < 1e-6), "{df}");
         let e = f.gradient_check(&[[-1.0, 0.0]]).unwrap_err().to_string();
         assert!(e.contains("complex_sum") && e.contains("x > 0"), "{e}");
+        Ok(())
     }
     use super::*;
 
     #[test]
-    fn analytic_gradients_match_finite_differences() {
+    fn analytic_gradients_match_finite_differences() -> crate::TestResult {
         let points = [
             [5.0, 5.0],
             [5.0, -2.0],
@@ -294,8 +295,8 @@ mod tests {
                 if f.outside_grad_domain([p[0] - 1e-4, p[1]]).is_some() {
                     continue;
                 }
-                let g = f.grad(p).unwrap();
-                let n = f.grad_fd(p, 1e-5).unwrap();
+                let g = f.grad(p)?;
+                let n = f.grad_fd(p, 1e-5)?;
                 for i in 0..2 {
                     // |error| ≤ 1e-6·max(1, |g|): relative where g is large, absolute near a minimum
                     let tol = 1e-6 * g[i].abs().max(1.0);
@@ -306,26 +307,28 @@ mod tests {
                 }
             }
         }
+        Ok(())
     }
 
     #[test]
-    fn minima_have_zero_gradient() {
+    fn minima_have_zero_gradient() -> crate::TestResult {
         for f in [
             Function2d::SquareSum,
             Function2d::Rosenbrock,
             Function2d::Himmelblau,
         ] {
             let m = f.minimum();
-            assert_eq!(f.grad(m).unwrap(), [0.0, 0.0], "{f}");
-            assert_eq!(f.value(m).unwrap(), 0.0, "{f}");
+            assert_eq!(f.grad(m)?, [0.0, 0.0], "{f}");
+            assert_eq!(f.value(m)?, 0.0, "{f}");
         }
         // Himmelblau's other minimum
-        let v = Function2d::Himmelblau.value([-2.805118, 3.131312]).unwrap();
+        let v = Function2d::Himmelblau.value([-2.805118, 3.131312])?;
         assert!(v < 1e-10, "{v}");
+        Ok(())
     }
 
     #[test]
-    fn complex_sum_minimum_is_the_global_minimum_below_the_course_runs() {
+    fn complex_sum_minimum_is_the_global_minimum_below_the_course_runs() -> crate::TestResult {
         use crate::scratch::optim2d::Optimizer2d;
         let f = Function2d::ComplexSum;
         let m = f.minimum();
@@ -333,7 +336,7 @@ mod tests {
             (m[0] - 3.26222).abs() < 1e-4 && (m[1] - 5.24965).abs() < 1e-4,
             "{m:?}"
         );
-        let g = f.grad(m).unwrap();
+        let g = f.grad(m)?;
         assert!(g[0].hypot(g[1]) < 1e-10, "gradient {g:?} at {m:?}");
         let [[a, b], [_, c]] = complex_sum_hessian(m);
         assert!(
@@ -342,18 +345,18 @@ mod tests {
         );
         // The Hessian agrees with central differences of the gradient.
         let h = 1e-6;
-        let gx = f.grad([m[0] + h, m[1]]).unwrap();
-        let gx0 = f.grad([m[0] - h, m[1]]).unwrap();
+        let gx = f.grad([m[0] + h, m[1]])?;
+        let gx0 = f.grad([m[0] - h, m[1]])?;
         assert!(((gx[0] - gx0[0]) / (2.0 * h) - a).abs() < 1e-4);
         assert!(((gx[1] - gx0[1]) / (2.0 * h) - b).abs() < 1e-4);
-        let fm = f.value(m).unwrap();
+        let fm = f.value(m)?;
         assert!((fm - 0.917716).abs() < 1e-5, "{fm}");
         // Below the other local minimum, and below every point of a fine grid.
-        assert!(fm < f.value([4.2579766, 5.4078997]).unwrap());
+        assert!(fm < f.value([4.2579766, 5.4078997])?);
         for i in 1..=400 {
             for j in 0..=400 {
                 let q = [i as f64 * 0.025, 3.0 + j as f64 * 0.01];
-                assert!(fm <= f.value(q).unwrap(), "{q:?}");
+                assert!(fm <= f.value(q)?, "{q:?}");
             }
         }
         // Below every point of the course's five runs (06: 100 steps from (5, −2)),
@@ -366,7 +369,7 @@ mod tests {
             Optimizer2d::adam(0.1).betas(0.9, 0.9).eps(1e-6),
         ];
         for o in runs.into_iter().flat_map(|o| [o, o.course()]) {
-            let t = o.run(f, [5.0, -2.0], 100).unwrap();
+            let t = o.run(f, [5.0, -2.0], 100)?;
             let lowest = t.values.iter().copied().fold(f64::INFINITY, f64::min);
             assert!(
                 fm < lowest,
@@ -374,6 +377,7 @@ mod tests {
                 o.label()
             );
         }
+        Ok(())
     }
 
     #[test]

@@ -421,8 +421,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_layer_and_the_network_within_1e_6() {
-        let checks = check_all(3).unwrap();
+    fn every_layer_and_the_network_within_1e_6() -> crate::TestResult {
+        let checks = check_all(3)?;
         let layers: Vec<&str> = checks.iter().map(|c| c.layer.as_str()).collect();
         for want in [
             "Linear(5→4)",
@@ -445,13 +445,14 @@ mod tests {
         }
         let net_rows = checks.iter().filter(|c| c.layer == "Network").count();
         assert_eq!(net_rows, 1 + 10); // input + 4 Linear × 2 + BatchNorm × 2
-        let df = to_dataframe(&checks).unwrap();
+        let df = to_dataframe(&checks)?;
         assert_eq!(df.height(), checks.len());
         assert_eq!(df.width(), 9);
+        Ok(())
     }
 
     #[test]
-    fn a_wrong_backward_is_caught() {
+    fn a_wrong_backward_is_caught() -> crate::TestResult {
         // a layer whose backward forgets the factor 2 of y = 2x
         #[derive(Clone)]
         struct Wrong;
@@ -466,8 +467,9 @@ mod tests {
                 Ok((dy.clone(), vec![]))
             }
         }
-        let x = Tensor::new(&[[1.0f64, -2.0]], &Device::Cpu).unwrap();
-        let c = &check_layer(&Wrong, &x, 0).unwrap()[0];
+        let x = Tensor::new(&[[1.0f64, -2.0]], &Device::Cpu)?;
+        let c = &check_layer(&Wrong, &x, 0)?[0];
         assert!(c.max_rel_err > 0.4 && c.max_rel_err_autograd > 0.4, "{c:?}");
+        Ok(())
     }
 }

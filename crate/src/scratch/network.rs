@@ -506,8 +506,8 @@ mod tests {
     }
 
     #[test]
-    fn hand_written_training_reaches_95_percent_on_digits() {
-        let Some(data) = digits() else { return };
+    fn hand_written_training_reaches_95_percent_on_digits() -> crate::TestResult {
+        let Some(data) = digits() else { return Ok(()) };
         assert_eq!(data.train_labels.len() + data.val_labels.len(), 1797);
         assert!((data.val_labels.len() as f64 - 0.3 * 1797.0).abs() < 10.0);
         let opts: Vec<Box<dyn Optimizer>> = vec![
@@ -518,7 +518,7 @@ mod tests {
         ];
         for (i, mut opt) in opts.into_iter().enumerate() {
             crate::device::seed(7);
-            let mut net = Network::mlp(&[64, 64, 10], "relu", i % 2 == 1, 0.0, DType::F32).unwrap();
+            let mut net = Network::mlp(&[64, 64, 10], "relu", i % 2 == 1, 0.0, DType::F32)?;
             net.l2 = 1e-4;
             let cfg = FitConfig {
                 epochs: 15,
@@ -527,7 +527,7 @@ mod tests {
                 check_every: if i == 3 { Some(20) } else { None },
                 ..Default::default()
             };
-            let r = net.fit(opt.as_mut(), &data, &cfg).unwrap();
+            let r = net.fit(opt.as_mut(), &data, &cfg)?;
             // "Reaches": the best epoch. The last epoch moves by a few
             // images between runs, because `device::seed` streams are shared
             // with the tests running beside this one (rmsprop ended at
@@ -536,28 +536,28 @@ mod tests {
             eprintln!(
                 "{}: val accuracy {acc:.4}, train loss {:.4}, {:.2} s, {} checks costing {:.3} s",
                 opt.name(),
-                r.train_loss.last().unwrap(),
+                r.train_loss.last().ok_or("None from r.train_loss.last()")?,
                 r.seconds,
                 r.checks.len(),
                 r.check_seconds
             );
             assert!(acc >= 0.95, "{}: {:?}", opt.name(), r.val_accuracy);
-            assert!(r.train_loss.last().unwrap() < &r.train_loss[0]);
+            assert!(r.train_loss.last().ok_or("None from r.train_loss.last()")? < &r.train_loss[0]);
             // Validation loss per epoch, falling; the report reads as a History.
             assert_eq!(
                 (r.val_loss.len(), r.epoch_seconds.len()),
                 (cfg.epochs, cfg.epochs)
             );
             assert!(
-                r.val_loss.last().unwrap() < &r.val_loss[0],
+                r.val_loss.last().ok_or("None from r.val_loss.last()")? < &r.val_loss[0],
                 "{:?}",
                 r.val_loss
             );
             let h = r.to_history(&opt.name(), 0.01);
-            let table = r.checks_table().unwrap();
+            let table = r.checks_table()?;
             assert_eq!(table.height(), r.checks.len());
-            assert_eq!(h.column("val_loss").unwrap(), r.val_loss);
-            assert_eq!(h.column("val_accuracy").unwrap(), r.val_accuracy);
+            assert_eq!(h.column("val_loss")?, r.val_loss);
+            assert_eq!(h.column("val_accuracy")?, r.val_accuracy);
             if i == 3 {
                 assert!(r.checks.len() >= 10, "{}", r.checks.len());
                 for sc in &r.checks {
@@ -570,12 +570,13 @@ mod tests {
                 }
             }
         }
+        Ok(())
     }
 
     #[test]
-    fn shapes_and_configs_are_checked() {
+    fn shapes_and_configs_are_checked() -> crate::TestResult {
         // hw2's order: Linear, ReLU, BatchNorm1d, Linear → W, b, γ, β, W, b.
-        let hw2 = Network::hw2(12, 5, 3, true, DType::F64).unwrap();
+        let hw2 = Network::hw2(12, 5, 3, true, DType::F64)?;
         assert_eq!(
             hw2.params()
                 .iter()
@@ -583,22 +584,21 @@ mod tests {
                 .collect::<Vec<_>>(),
             [60, 5, 5, 5, 15, 3]
         );
-        assert_eq!(
-            Network::hw2(12, 5, 3, false, DType::F64)
-                .unwrap()
-                .params()
-                .len(),
-            4
-        );
+        assert_eq!(Network::hw2(12, 5, 3, false, DType::F64)?.params().len(), 4);
         let e = Network::mlp(&[4, 3, 2], "gelu", false, 0.0, DType::F64)
             .err()
-            .unwrap()
+            .ok_or("expected an error, got Ok")?
             .to_string();
         assert!(e.contains("gelu"), "{e}");
-        let mut net = Network::mlp(&[4, 3, 2], "tanh", false, 0.0, DType::F64).unwrap();
-        let x = Tensor::zeros((2, 5), DType::F64, &candle_core::Device::Cpu).unwrap();
-        let e = net.forward(&x).err().unwrap().to_string();
+        let mut net = Network::mlp(&[4, 3, 2], "tanh", false, 0.0, DType::F64)?;
+        let x = Tensor::zeros((2, 5), DType::F64, &candle_core::Device::Cpu)?;
+        let e = net
+            .forward(&x)
+            .err()
+            .ok_or("None from net.forward(&x).err()")?
+            .to_string();
         assert!(e.contains("Linear(4→3)") && e.contains("[2, 5]"), "{e}");
         assert!(net.set_params(vec![]).is_err());
+        Ok(())
     }
 }

@@ -410,63 +410,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn compare_names_runs_and_measures_distance() {
+    fn compare_names_runs_and_measures_distance() -> crate::TestResult {
         let f = Function2d::SquareSum;
         let runs = vec![
-            Optimizer2d::sgd(0.05).run(f, [5.0, 5.0], 100).unwrap(),
+            Optimizer2d::sgd(0.05).run(f, [5.0, 5.0], 100)?,
             Optimizer2d::adam(0.1)
                 .betas(0.9, 0.9)
                 .eps(1e-6)
                 .course()
-                .run(f, [5.0, 5.0], 3)
-                .unwrap(),
+                .run(f, [5.0, 5.0], 3)?,
         ];
-        let df = compare(&runs).unwrap();
+        let df = compare(&runs)?;
         assert_eq!(df.height(), 2);
-        let col = df.column("optimizer").unwrap().str().unwrap().clone();
+        let col = df.column("optimizer")?.str()?.clone();
         let names: Vec<&str> = (0..2).map(|i| col.get(i).unwrap()).collect();
         assert_eq!(names, ["sgd(lr=0.05)", "adam(lr=0.1, course)"]);
         // SGD at lr 0.05: y shrinks by 0.9 per step → 5·0.9¹⁰⁰ ≈ 1.3e-4 from the minimum.
         let d = df
-            .column("distance")
-            .unwrap()
-            .f64()
-            .unwrap()
+            .column("distance")?
+            .f64()?
             .get(0)
-            .unwrap();
+            .ok_or("empty or null column")?;
         assert!((d - 5.0 * 0.9f64.powi(100)).abs() < 1e-9, "{d}");
         // y < 0.1 first when 5·0.9ᵗ < 0.1 → t = 38 (x is faster: factor 0.5).
-        assert_eq!(
-            df.column("steps_to_0.1").unwrap().u64().unwrap().get(0),
-            Some(38)
-        );
-        assert_eq!(
-            df.column("steps_to_0.1").unwrap().u64().unwrap().get(1),
-            None
-        );
+        assert_eq!(df.column("steps_to_0.1")?.u64()?.get(0), Some(38));
+        assert_eq!(df.column("steps_to_0.1")?.u64()?.get(1), None);
         assert!(compare(&[]).is_err());
+        Ok(())
     }
 
     #[test]
-    fn sgd_on_square_sum_is_geometric() {
+    fn sgd_on_square_sum_is_geometric() -> crate::TestResult {
         // p ← p − lr·(10x, 2y): x shrinks by (1 − 10·lr), y by (1 − 2·lr)
-        let t = Optimizer2d::sgd(0.05)
-            .run(Function2d::SquareSum, [5.0, 5.0], 10)
-            .unwrap();
+        let t = Optimizer2d::sgd(0.05).run(Function2d::SquareSum, [5.0, 5.0], 10)?;
         assert_eq!(t.points.len(), 11);
         assert_eq!(t.points[0], [5.0, 5.0]);
         assert!((t.points[10][0] - 5.0 * 0.5f64.powi(10)).abs() < 1e-12);
         assert!((t.points[10][1] - 5.0 * 0.9f64.powi(10)).abs() < 1e-12);
         assert_eq!(t.values.len(), 11);
         assert!((t.grad_norms[0] - (50.0f64).hypot(10.0)).abs() < 1e-12);
+        Ok(())
     }
 
     #[test]
-    fn adam_first_step_is_lr_in_each_coordinate() {
+    fn adam_first_step_is_lr_in_each_coordinate() -> crate::TestResult {
         // with bias correction the first Adam step is lr·sign(g) (up to eps)
-        let t = Optimizer2d::adam(0.1)
-            .run(Function2d::SquareSum, [5.0, -5.0], 1)
-            .unwrap();
+        let t = Optimizer2d::adam(0.1).run(Function2d::SquareSum, [5.0, -5.0], 1)?;
         assert!(
             (t.points[1][0] - 4.9).abs() < 1e-8 && (t.points[1][1] + 4.9).abs() < 1e-8,
             "{:?}",
@@ -475,34 +464,33 @@ mod tests {
         // the course's uncorrected Adam steps lr·(1−β₁)/√(1−β₂) ≈ 0.316·lr
         let c = Optimizer2d::adam(0.1)
             .course()
-            .run(Function2d::SquareSum, [5.0, -5.0], 1)
-            .unwrap();
+            .run(Function2d::SquareSum, [5.0, -5.0], 1)?;
         let expect = 0.1 * 0.1 / 0.001f64.sqrt();
         assert!(
             (5.0 - c.points[1][0] - expect).abs() < 1e-6,
             "{:?}",
             c.points
         );
+        Ok(())
     }
 
     #[test]
-    fn course_momentum_is_torch_momentum() {
+    fn course_momentum_is_torch_momentum() -> crate::TestResult {
         // the course: v ← μv − lr·g, p ← p + v
         let lr = 0.01;
         let mu = 0.9;
         let f = Function2d::Himmelblau;
-        let t = Optimizer2d::momentum(lr, mu)
-            .run(f, [0.0, 0.0], 50)
-            .unwrap();
+        let t = Optimizer2d::momentum(lr, mu).run(f, [0.0, 0.0], 50)?;
         let (mut p, mut v) = ([0.0f64, 0.0], [0.0f64, 0.0]);
         for _ in 0..50 {
-            let g = f.grad(p).unwrap();
+            let g = f.grad(p)?;
             for i in 0..2 {
                 v[i] = mu * v[i] - lr * g[i];
                 p[i] += v[i];
             }
         }
         assert!((t.points[50][0] - p[0]).abs() < 1e-9 && (t.points[50][1] - p[1]).abs() < 1e-9);
+        Ok(())
     }
 
     #[test]
@@ -539,12 +527,11 @@ mod tests {
     }
 
     #[test]
-    fn trajectory_table() {
-        let t = Optimizer2d::rmsprop(0.1)
-            .run(Function2d::Rosenbrock, [-1.0, 2.0], 20)
-            .unwrap();
-        let df = t.to_dataframe().unwrap();
+    fn trajectory_table() -> crate::TestResult {
+        let t = Optimizer2d::rmsprop(0.1).run(Function2d::Rosenbrock, [-1.0, 2.0], 20)?;
+        let df = t.to_dataframe()?;
         assert_eq!(df.shape(), (21, 5));
         assert_eq!(t.distances_to([1.0, 1.0]).len(), 21);
+        Ok(())
     }
 }

@@ -198,26 +198,28 @@ mod tests {
     use candle_core::Device;
 
     #[test]
-    fn adam_first_step_is_lr_times_sign() {
-        let p = Tensor::new(&[1.0f64, -2.0], &Device::Cpu).unwrap();
-        let g = Tensor::new(&[0.5f64, -3.0], &Device::Cpu).unwrap();
-        let out = Adam::new(0.1).step(&[p], &[g]).unwrap();
-        let v = out[0].to_vec1::<f64>().unwrap();
+    fn adam_first_step_is_lr_times_sign() -> crate::TestResult {
+        let p = Tensor::new(&[1.0f64, -2.0], &Device::Cpu)?;
+        let g = Tensor::new(&[0.5f64, -3.0], &Device::Cpu)?;
+        let out = Adam::new(0.1).step(&[p], &[g])?;
+        let v = out[0].to_vec1::<f64>()?;
         assert!(
             (v[0] - 0.9).abs() < 1e-7 && (v[1] + 1.9).abs() < 1e-7,
             "{v:?}"
         );
+        Ok(())
     }
 
     #[test]
-    fn momentum_accumulates() {
-        let p = Tensor::new(&[0.0f64], &Device::Cpu).unwrap();
-        let g = Tensor::new(&[1.0f64], &Device::Cpu).unwrap();
+    fn momentum_accumulates() -> crate::TestResult {
+        let p = Tensor::new(&[0.0f64], &Device::Cpu)?;
+        let g = Tensor::new(&[1.0f64], &Device::Cpu)?;
         let mut o = Momentum::new(0.1, 0.9);
-        let p1 = o.step(&[p], std::slice::from_ref(&g)).unwrap();
-        let p2 = o.step(&p1, &[g]).unwrap();
+        let p1 = o.step(&[p], std::slice::from_ref(&g))?;
+        let p2 = o.step(&p1, &[g])?;
         // −0.1·1 − 0.1·(0.9 + 1)
-        assert!((p2[0].to_vec1::<f64>().unwrap()[0] + 0.29).abs() < 1e-12);
+        assert!((p2[0].to_vec1::<f64>()?[0] + 0.29).abs() < 1e-12);
         assert!(o.step(&p2, &[]).is_err());
+        Ok(())
     }
 }

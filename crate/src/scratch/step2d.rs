@@ -439,14 +439,14 @@ mod tests {
     }
 
     #[test]
-    fn a_student_run_is_the_reference_run() {
+    fn a_student_run_is_the_reference_run() -> crate::TestResult {
         for spec in specs() {
             for (f, start) in [
                 (Function2d::SquareSum, [5.0, 5.0]),
                 (Function2d::Himmelblau, [0.0, 0.0]),
             ] {
-                let mine = run(&mut Student::new(spec), f, start, 100).unwrap();
-                let reference = spec.run(f, start, 100).unwrap();
+                let mine = run(&mut Student::new(spec), f, start, 100)?;
+                let reference = spec.run(f, start, 100)?;
                 assert_eq!(mine.optimizer, spec);
                 for (a, b) in mine.points.iter().zip(&reference.points) {
                     assert!(
@@ -457,5 +457,6 @@ mod tests {
                 }
             }
         }
+        Ok(())
     }
 }

@@ -194,14 +194,13 @@ mod tests {
     }
 
     #[test]
-    fn header_cells_nulls_and_escaping() {
+    fn header_cells_nulls_and_escaping() -> crate::TestResult {
         let df = df!(
             "name <i>" => [Some("a&b"), None, Some("\"q\"")],
             "n" => [Some(1i64), Some(-20), None],
             "x" => [Some(0.25f64), None, Some(1e-9)],
             "ok" => [true, false, true]
-        )
-        .unwrap();
+        )?;
         let html = to_html(&df, 10);
         assert!(
             html.starts_with("<style>") && !html.contains("http"),
@@ -223,11 +222,12 @@ mod tests {
             "<td>&quot;q&quot;</td><td class=\"null\">—</td><td class=\"num\">1e-09</td>"
         ));
         assert!(html.ends_with("<div class=\"nnlab-shape\">3 rows × 4 columns</div>"));
+        Ok(())
     }
 
     #[test]
-    fn long_frames_keep_first_and_last_rows() {
-        let df = df!("i" => (0..100u32).collect::<Vec<_>>()).unwrap();
+    fn long_frames_keep_first_and_last_rows() -> crate::TestResult {
+        let df = df!("i" => (0..100u32).collect::<Vec<_>>())?;
         let html = to_html(&df, 5);
         let rows: Vec<&str> = html
             .lines()
@@ -252,5 +252,6 @@ mod tests {
         let empty = df.head(Some(0));
         assert!(to_html(&empty, 5).contains("<th>i<br><span class=\"dtype\">u32</span></th>"));
         assert!(to_html(&empty, 5).ends_with("0 rows × 1 column</div>"));
+        Ok(())
     }
 }

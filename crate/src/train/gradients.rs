@@ -89,7 +89,7 @@ mod tests {
     /// Two samples, two features, two classes: the gradient of a linear
     /// classifier by hand, `∂L/∂W = (softmax(Wx + b) − onehot(y))ᵀ x / B`.
     #[test]
-    fn linear_classifier_matches_the_formula() {
+    fn linear_classifier_matches_the_formula() -> crate::TestResult {
         let ds = Dataset::new(
             "toy",
             "memory",
@@ -98,13 +98,12 @@ mod tests {
             vec![255, 51, 102, 255],
             vec![0, 1],
             255,
-        )
-        .unwrap();
-        let model = Mlp::from_json(r#"{"input_size": 2, "num_classes": 2, "layers": []}"#).unwrap();
-        let norms = grad_norms(&model, &Loader::new(ds, 2), &Loss::cross_entropy()).unwrap();
-        let sd = model.state_dict().unwrap();
-        let w: Vec<Vec<f32>> = sd[0].1.to_vec2().unwrap();
-        let b: Vec<f32> = sd[1].1.to_vec1().unwrap();
+        )?;
+        let model = Mlp::from_json(r#"{"input_size": 2, "num_classes": 2, "layers": []}"#)?;
+        let norms = grad_norms(&model, &Loader::new(ds, 2), &Loss::cross_entropy())?;
+        let sd = model.state_dict()?;
+        let w: Vec<Vec<f32>> = sd[0].1.to_vec2()?;
+        let b: Vec<f32> = sd[1].1.to_vec1()?;
         let xs = [[1.0f64, 0.2], [0.4, 1.0]];
         let ys = [0usize, 1];
         let (mut gw, mut gb) = ([[0.0f64; 2]; 2], [0.0f64; 2]);
@@ -136,12 +135,13 @@ mod tests {
             "{} vs {nb}",
             norms[1].norm
         );
+        Ok(())
     }
 
     /// Eight sigmoid layers: the first layer's gradient is orders of magnitude
     /// smaller than the last one's (vanishing gradients); with ReLU it is not.
     #[test]
-    fn sigmoid_gradients_vanish_with_depth() {
+    fn sigmoid_gradients_vanish_with_depth() -> crate::TestResult {
         let n = 64;
         let pixels: Vec<u8> = (0..n * 16)
             .map(|i| ((i * 37 + i / 16 * 11) % 256) as u8)
@@ -155,8 +155,7 @@ mod tests {
             pixels,
             labels,
             255,
-        )
-        .unwrap();
+        )?;
         let ratio = |act: &str| {
             crate::seed(0);
             let layers: Vec<String> = (0..8)
@@ -178,10 +177,11 @@ mod tests {
             "first/last gradient norm with sigmoid: {sigmoid}"
         );
         assert!(relu > 100.0 * sigmoid, "relu {relu} vs sigmoid {sigmoid}");
+        Ok(())
     }
 
     #[test]
-    fn an_empty_loader_is_an_error_naming_it() {
+    fn an_empty_loader_is_an_error_naming_it() -> crate::TestResult {
         let ds = Dataset::new(
             "empty",
             "memory",
@@ -190,12 +190,12 @@ mod tests {
             vec![],
             vec![],
             255,
-        )
-        .unwrap();
-        let model = Mlp::from_json(r#"{"input_size": 1, "num_classes": 1, "layers": []}"#).unwrap();
+        )?;
+        let model = Mlp::from_json(r#"{"input_size": 1, "num_classes": 1, "layers": []}"#)?;
         let e = grad_norms(&model, &Loader::new(ds, 4), &Loss::cross_entropy())
             .unwrap_err()
             .to_string();
         assert!(e.contains("empty") && e.contains("no batch"), "{e}");
+        Ok(())
     }
 }

@@ -393,7 +393,7 @@ mod tests {
     }
 
     #[test]
-    fn grid_rows_sort_and_best() {
+    fn grid_rows_sort_and_best() -> crate::TestResult {
         let g = Grid::new()
             .axis("bn", [true, false])
             .axis("lr", [1e-3, 1e-2])
@@ -401,43 +401,37 @@ mod tests {
         let combos = g.combinations();
         assert_eq!(combos.len(), 8);
         assert_eq!(combos[1].label(), "bn=true, lr=0.001, optimizer=momentum");
-        let res = g
-            .run(|p| {
-                let base = if p.bool("bn")? { 0.3 } else { 0.6 }
-                    + if p.str("optimizer")? == "adam" {
-                        0.0
-                    } else {
-                        0.1
-                    };
-                Ok(hist(&[base + 0.2, base, base + p.f64("lr")?]))
-            })
-            .unwrap();
-        let df = res.to_dataframe_sorted("val_loss_final", true).unwrap();
+        let res = g.run(|p| {
+            let base = if p.bool("bn")? { 0.3 } else { 0.6 }
+                + if p.str("optimizer")? == "adam" {
+                    0.0
+                } else {
+                    0.1
+                };
+            Ok(hist(&[base + 0.2, base, base + p.f64("lr")?]))
+        })?;
+        let df = res.to_dataframe_sorted("val_loss_final", true)?;
         assert_eq!(df.height(), 8);
         assert_eq!(res.histories().len(), 8);
         let first = df
-            .column("val_loss_final")
-            .unwrap()
-            .f64()
-            .unwrap()
+            .column("val_loss_final")?
+            .f64()?
             .get(0)
-            .unwrap();
+            .ok_or("empty or null column")?;
         assert!((first - 0.351).abs() < 1e-12, "{first}");
         let best = df
-            .column("val_loss_best")
-            .unwrap()
-            .f64()
-            .unwrap()
+            .column("val_loss_best")?
+            .f64()?
             .get(0)
-            .unwrap();
+            .ok_or("empty or null column")?;
         assert!((best - 0.35).abs() < 1e-12);
-        let b = res.best("val_loss").unwrap();
+        let b = res.best("val_loss")?;
         assert_eq!(b.params.label(), "bn=true, lr=0.001, optimizer=adam");
         // The table's names work too: `_final` is the last epoch, `_best` the best one.
-        assert_eq!(res.best("val_loss_final").unwrap().params, b.params);
-        assert_eq!(res.best("val_loss_best").unwrap().params, b.params);
+        assert_eq!(res.best("val_loss_final")?.params, b.params);
+        assert_eq!(res.best("val_loss_best")?.params, b.params);
         // a metric: the largest value wins
-        let most_accurate = res.best("val_accuracy_best").unwrap();
+        let most_accurate = res.best("val_accuracy_best")?;
         assert_eq!(
             most_accurate.params.label(),
             "bn=true, lr=0.001, optimizer=adam"
@@ -452,15 +446,16 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("`nope`"));
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir()?;
         let path = dir.path().join("tables").join("grid.csv"); // the folder is created
-        res.to_csv(&path, Some(("val_loss_final", true))).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
+        res.to_csv(&path, Some(("val_loss_final", true)))?;
+        let text = std::fs::read_to_string(&path)?;
         assert!(
             text.starts_with("bn,lr,optimizer,train_loss_final"),
             "{text}"
         );
         assert_eq!(text.lines().count(), 9);
+        Ok(())
     }
 
     #[test]

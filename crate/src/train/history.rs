@@ -357,47 +357,40 @@ mod tests {
     }
 
     #[test]
-    fn compare_takes_the_last_epoch_of_each_run() {
+    fn compare_takes_the_last_epoch_of_each_run() -> crate::TestResult {
         let mut a = History::new("a");
         a.push(rec(1, 0.5, 0.8));
         a.push(rec(2, 0.3, 0.9));
         let mut b = History::new("b");
         b.push(rec(1, 0.4, 0.85));
-        let df = History::compare(&[a.clone(), b.clone()]).unwrap();
+        let df = History::compare(&[a.clone(), b.clone()])?;
         assert_eq!(df.shape(), (2, 7));
         assert!(df.column("kept_epoch").is_err());
         // a run restored to epoch 1 shows epoch 1's values and says so
         let mut restored = a.clone();
         restored.restored_epoch = Some(1);
-        let df2 = History::compare(&[restored, b.clone()]).unwrap();
+        let df2 = History::compare(&[restored, b.clone()])?;
         assert_eq!(df2.shape(), (2, 8));
-        let kept = df2.column("kept_epoch").unwrap().u32().unwrap().clone();
+        let kept = df2.column("kept_epoch")?.u32()?.clone();
         assert_eq!((kept.get(0), kept.get(1)), (Some(1), Some(1)));
-        assert_eq!(
-            df2.column("val_accuracy").unwrap().f64().unwrap().get(0),
-            Some(0.8)
-        );
-        assert_eq!(df.column("epochs").unwrap().u32().unwrap().get(0), Some(2));
+        assert_eq!(df2.column("val_accuracy")?.f64()?.get(0), Some(0.8));
+        assert_eq!(df.column("epochs")?.u32()?.get(0), Some(2));
         assert!(
-            (df.column("val_loss")
-                .unwrap()
-                .f64()
-                .unwrap()
+            (df.column("val_loss")?
+                .f64()?
                 .get(0)
-                .unwrap()
+                .ok_or("empty or null column")?
                 - 0.4)
                 .abs()
                 < 1e-12
         );
-        assert_eq!(
-            df.column("val_accuracy").unwrap().f64().unwrap().get(1),
-            Some(0.85)
-        );
+        assert_eq!(df.column("val_accuracy")?.f64()?.get(1), Some(0.85));
         assert!(History::compare(&[]).is_err());
+        Ok(())
     }
 
     #[test]
-    fn columns_best_and_frame() {
+    fn columns_best_and_frame() -> crate::TestResult {
         let mut h = History::new("m");
         for (i, (l, a)) in [(0.5, 0.8), (0.3, 0.9), (0.35, 0.88)]
             .into_iter()
@@ -417,14 +410,14 @@ mod tests {
                 "seconds"
             ]
         );
-        assert_eq!(h.best_epoch("val_loss").unwrap().epoch, 2);
-        assert_eq!(h.best_epoch("val_accuracy").unwrap().epoch, 2);
-        assert_eq!(h.best("val_loss").unwrap(), 0.3 + 0.1);
-        assert_eq!(h.best("val_accuracy").unwrap(), 0.9);
-        assert_eq!(h.last("val_accuracy").unwrap(), 0.88);
-        assert_eq!(h.last_epoch().unwrap().epoch, 3);
+        assert_eq!(h.best_epoch("val_loss")?.epoch, 2);
+        assert_eq!(h.best_epoch("val_accuracy")?.epoch, 2);
+        assert_eq!(h.best("val_loss")?, 0.3 + 0.1);
+        assert_eq!(h.best("val_accuracy")?, 0.9);
+        assert_eq!(h.last("val_accuracy")?, 0.88);
+        assert_eq!(h.last_epoch().ok_or("None from h.last_epoch()")?.epoch, 3);
         assert!((h.seconds_per_epoch() - 1.5).abs() < 1e-12);
-        let df = h.to_dataframe().unwrap();
+        let df = h.to_dataframe()?;
         assert_eq!(df.shape(), (3, 7));
         let e = h.column("val_f1").unwrap_err().to_string();
         assert!(e.contains("`val_f1`") && e.contains("val_accuracy"), "{e}");
@@ -433,8 +426,9 @@ mod tests {
             e.contains("`val_f1`") && e.contains("train_loss, val_loss"),
             "{e}"
         );
-        let back = History::from_json(&h.to_json().unwrap()).unwrap();
+        let back = History::from_json(&h.to_json()?)?;
         assert_eq!(back, h);
+        Ok(())
     }
 
     #[test]
@@ -461,7 +455,7 @@ mod tests {
     }
 
     #[test]
-    fn best_run_compares_last_values_the_way_the_column_says() {
+    fn best_run_compares_last_values_the_way_the_column_says() -> crate::TestResult {
         let mut a = History::new("a");
         a.push(rec(1, 0.5, 0.8));
         a.push(rec(2, 0.3, 0.85));
@@ -470,20 +464,18 @@ mod tests {
         let mut c = History::new("c"); // ties with b on accuracy: the first one wins
         c.push(rec(1, 0.25, 0.9));
         let runs = [a, b, c];
-        assert_eq!(History::best_run(&runs, "val_accuracy").unwrap().name, "b");
-        assert_eq!(History::best_run(&runs, "val_loss").unwrap().name, "b");
-        assert_eq!(
-            History::best_run(&runs[..1], "train_loss").unwrap().name,
-            "a"
-        );
+        assert_eq!(History::best_run(&runs, "val_accuracy")?.name, "b");
+        assert_eq!(History::best_run(&runs, "val_loss")?.name, "b");
+        assert_eq!(History::best_run(&runs[..1], "train_loss")?.name, "a");
         let e = History::best_run(&runs, "val_f1").unwrap_err().to_string();
         assert!(e.contains("`val_f1`") && e.contains("val_accuracy"), "{e}");
         assert!(History::best_run(&[], "val_loss").is_err());
         assert!(minimize("val_loss") && !minimize("val_f1_macro"));
+        Ok(())
     }
 
     #[test]
-    fn best_run_ranks_a_restored_run_by_the_epoch_its_model_holds() {
+    fn best_run_ranks_a_restored_run_by_the_epoch_its_model_holds() -> crate::TestResult {
         // `early` peaked at 0.95 and its best weights were put back; `late`
         // ends higher than `early`'s last epoch but below its kept one.
         let mut early = History::new("early");
@@ -492,24 +484,19 @@ mod tests {
         let mut late = History::new("late");
         late.push(rec(1, 0.3, 0.85));
         let runs = [early.clone(), late.clone()];
-        assert_eq!(
-            History::best_run(&runs, "val_accuracy").unwrap().name,
-            "late"
-        );
+        assert_eq!(History::best_run(&runs, "val_accuracy")?.name, "late");
         early.restored_epoch = Some(1);
-        assert_eq!(early.kept("val_accuracy").unwrap(), 0.95);
-        assert_eq!(late.kept("val_accuracy").unwrap(), 0.85);
+        assert_eq!(early.kept("val_accuracy")?, 0.95);
+        assert_eq!(late.kept("val_accuracy")?, 0.85);
         let runs = [early.clone(), late];
-        assert_eq!(
-            History::best_run(&runs, "val_accuracy").unwrap().name,
-            "early"
-        );
-        assert_eq!(History::best_run(&runs, "val_loss").unwrap().name, "early");
+        assert_eq!(History::best_run(&runs, "val_accuracy")?.name, "early");
+        assert_eq!(History::best_run(&runs, "val_loss")?.name, "early");
         early.restored_epoch = Some(7);
         let e = early.kept("val_loss").unwrap_err().to_string();
         assert!(e.contains("epoch 7") && e.contains("2 epochs"), "{e}");
         // an old JSON without the field reads as "the last epoch"
         let json = r#"{"name":"old","epochs":[]}"#;
-        assert_eq!(History::from_json(json).unwrap().restored_epoch, None);
+        assert_eq!(History::from_json(json)?.restored_epoch, None);
+        Ok(())
     }
 }

@@ -169,7 +169,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn confusions_losses_and_errors() {
+    fn confusions_losses_and_errors() -> crate::TestResult {
         let classes: Vec<String> = ["cat", "dog", "fox"]
             .iter()
             .map(|s| s.to_string())
@@ -179,8 +179,7 @@ mod tests {
             vec![1, 1, 0, 2, 1, 2],
             vec![0, 0, 0, 2, 2, 1],
             vec![1.5, 0.9, 0.1, 0.2, 3.0, 0.7],
-        )
-        .unwrap();
+        )?;
         assert_eq!(it.misclassified(), vec![0, 1, 4, 5]);
         let mc = it.most_confused(1);
         assert_eq!(
@@ -196,5 +195,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("1 predictions, 2 targets"), "{e}");
+        Ok(())
     }
 }

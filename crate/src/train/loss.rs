@@ -276,27 +276,20 @@ mod tests {
     }
 
     #[test]
-    fn l2_weights_only_or_all() {
-        let w = Var::new(&[[1.0f64, 2.0], [3.0, 4.0]], &Device::Cpu).unwrap();
-        let b = Var::new(&[10.0f64], &Device::Cpu).unwrap();
+    fn l2_weights_only_or_all() -> crate::TestResult {
+        let w = Var::new(&[[1.0f64, 2.0], [3.0, 4.0]], &Device::Cpu)?;
+        let b = Var::new(&[10.0f64], &Device::Cpu)?;
         let ps = vec![
             ("l.weight".to_string(), w.clone()),
             ("l.bias".to_string(), b),
         ];
+        assert_eq!(l2_penalty(&ps, 0.5)?.to_scalar::<f64>()?, 15.0);
+        assert_eq!(l2_penalty_all(&ps, 0.5)?.to_scalar::<f64>()?, 65.0);
+        let g = l2_penalty(&ps, 0.5)?.backward()?;
         assert_eq!(
-            l2_penalty(&ps, 0.5).unwrap().to_scalar::<f64>().unwrap(),
-            15.0
-        );
-        assert_eq!(
-            l2_penalty_all(&ps, 0.5)
-                .unwrap()
-                .to_scalar::<f64>()
-                .unwrap(),
-            65.0
-        );
-        let g = l2_penalty(&ps, 0.5).unwrap().backward().unwrap();
-        assert_eq!(
-            g.get(w.as_tensor()).unwrap().to_vec2::<f64>().unwrap(),
+            g.get(w.as_tensor())
+                .ok_or("None from g.get(w.as_tensor())")?
+                .to_vec2::<f64>()?,
             [[1.0, 2.0], [3.0, 4.0]]
         ); // 2λW
         assert!(l2_penalty(&ps, -1.0)
@@ -304,5 +297,6 @@ mod tests {
             .to_string()
             .contains("-1"));
         assert!(l2_penalty(&[], 1.0).is_err());
+        Ok(())
     }
 }

@@ -257,8 +257,8 @@ mod tests {
     const P: [u32; 15] = [0, 1, 0, 1, 2, 2, 2, 0, 2, 3, 1, 1, 0, 2, 0];
 
     #[test]
-    fn matches_sklearn() {
-        let cm = ConfusionMatrix::from_labels(&P, &T, 4).unwrap();
+    fn matches_sklearn() -> crate::TestResult {
+        let cm = ConfusionMatrix::from_labels(&P, &T, 4)?;
         let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-12, "{a} vs {b}");
         close(cm.accuracy(), 0.6666666666666666);
         close(cm.f1_macro(), 0.6345238095238095);
@@ -273,17 +273,19 @@ mod tests {
         {
             close(*a, b);
         }
-        let sparse = ConfusionMatrix::from_labels(&[0, 3, 3], &[0, 0, 3], 4).unwrap();
+        let sparse = ConfusionMatrix::from_labels(&[0, 3, 3], &[0, 0, 3], 4)?;
         close(sparse.f1_macro(), 0.6666666666666666);
+        Ok(())
     }
 
     #[test]
-    fn rows_and_normalization() {
-        let cm = ConfusionMatrix::from_labels(&P, &T, 4).unwrap();
+    fn rows_and_normalization() -> crate::TestResult {
+        let cm = ConfusionMatrix::from_labels(&P, &T, 4)?;
         assert_eq!(cm.rows()[0], vec![3, 1, 0, 0]);
         assert_eq!(cm.support(), vec![4, 3, 5, 3]);
         assert!((cm.normalized()[0][0] - 0.75).abs() < 1e-15);
         assert_eq!(cm.total(), 15);
+        Ok(())
     }
 
     #[test]

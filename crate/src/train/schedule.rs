@@ -651,7 +651,7 @@ mod tests {
     /// Half the epochs, state → JSON text → a fresh scheduler, the other half:
     /// the same sequence as straight through.
     #[test]
-    fn state_round_trips_through_json() {
+    fn state_round_trips_through_json() -> crate::TestResult {
         type Make = fn() -> Box<dyn Scheduler>;
         let cases: [(Make, f64, &[f64], &[f64]); 4] = [
             (
@@ -689,9 +689,9 @@ mod tests {
             for cut in [0, 1, metrics.len() / 2, metrics.len() - 3] {
                 let mut a = make();
                 let first = run(a.as_mut(), lr0, &metrics[..cut]);
-                let text = serde_json::to_string(&a.state()).unwrap();
+                let text = serde_json::to_string(&a.state())?;
                 let mut b = make();
-                b.load_state(&serde_json::from_str(&text).unwrap()).unwrap();
+                b.load_state(&serde_json::from_str(&text)?)?;
                 let lr = first.last().copied().unwrap_or(lr0);
                 let second = run(b.as_mut(), lr, &metrics[cut..]);
                 close(
@@ -701,6 +701,7 @@ mod tests {
                 );
             }
         }
+        Ok(())
     }
 
     #[test]

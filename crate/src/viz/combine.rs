@@ -625,7 +625,7 @@ mod tests {
     }
 
     #[test]
-    fn two_figures_and_a_note_in_bands_top_to_bottom() {
+    fn two_figures_and_a_note_in_bands_top_to_bottom() -> crate::TestResult {
         let parts = vec![
             Part::Figure(fig("a", 2, 400.0)),
             Part::Figure(fig("b", 1, 300.0)),
@@ -635,7 +635,9 @@ mod tests {
         let l = &v["layout"];
         assert_eq!(l["title"]["text"], "both");
         assert_eq!(l["height"], json!(50.0 + 400.0 + 300.0 + 17.0 + 16.0));
-        let data = v["data"].as_array().unwrap();
+        let data = v["data"]
+            .as_array()
+            .ok_or("None from v[\"data\"].as_array()")?;
         assert_eq!(data.len(), 3);
         let refs: Vec<(&str, &str)> = data
             .iter()
@@ -672,7 +674,7 @@ mod tests {
         // Titles and the note as annotations, escaped.
         let texts: Vec<&str> = l["annotations"]
             .as_array()
-            .unwrap()
+            .ok_or("expected a JSON array")?
             .iter()
             .map(|a| a["text"].as_str().unwrap())
             .collect();
@@ -687,11 +689,19 @@ mod tests {
             ]
         );
         let panel_b = &l["annotations"][3];
-        assert!((panel_b["y"].as_f64().unwrap() - b1).abs() < 1e-9);
+        assert!(
+            (panel_b["y"]
+                .as_f64()
+                .ok_or("None from panel_b[\"y\"].as_f64()")?
+                - b1)
+                .abs()
+                < 1e-9
+        );
+        Ok(())
     }
 
     #[test]
-    fn frames_are_shifted_and_merged_by_name() {
+    fn frames_are_shifted_and_merged_by_name() -> crate::TestResult {
         let mut a = fig("a", 1, 300.0);
         a["frames"] = json!([{"name": "0", "data": [{"x": [1]}], "traces": [0]},
                              {"name": "1", "data": [{"x": [2]}], "traces": [0]}]);
@@ -699,20 +709,36 @@ mod tests {
         let mut b = fig("b", 1, 300.0);
         b["frames"] = json!([{"name": "1", "data": [{"x": [3]}]}]);
         let v = combine(None, &[Part::Figure(a), Part::Figure(b)]);
-        let frames = v["frames"].as_array().unwrap();
+        let frames = v["frames"]
+            .as_array()
+            .ok_or("None from v[\"frames\"].as_array()")?;
         assert_eq!(frames.len(), 2);
         assert_eq!(frames[1]["traces"], json!([0, 1]));
-        assert_eq!(frames[1]["data"].as_array().unwrap().len(), 2);
-        let slider_y = v["layout"]["sliders"][0]["y"].as_f64().unwrap();
+        assert_eq!(
+            frames[1]["data"]
+                .as_array()
+                .ok_or("None from frames[1][\"data\"].as_array()")?
+                .len(),
+            2
+        );
+        let slider_y = v["layout"]["sliders"][0]["y"]
+            .as_f64()
+            .ok_or("None from v[\"layout\"][\"sliders\"][0][\"y\"].as_f64()")?;
         let (y0, _) = {
-            let d = v["layout"]["yaxis"]["domain"].as_array().unwrap();
-            (d[0].as_f64().unwrap(), d[1].as_f64().unwrap())
+            let d = v["layout"]["yaxis"]["domain"]
+                .as_array()
+                .ok_or("None from v[\"layout\"][\"yaxis\"][\"domain\"].as_array()")?;
+            (
+                d[0].as_f64().ok_or("None from d[0].as_f64()")?,
+                d[1].as_f64().ok_or("None from d[1].as_f64()")?,
+            )
         };
         assert!(slider_y < y0, "the slider stays below its part's plot");
+        Ok(())
     }
 
     #[test]
-    fn preformatted_text_keeps_columns() {
+    fn preformatted_text_keeps_columns() -> crate::TestResult {
         let v = combine(
             None,
             &[Part::Preformatted {
@@ -725,7 +751,14 @@ mod tests {
             a["text"],
             "<b>table: 2 rows</b><br>a\u{a0}\u{a0}b<br>1\u{a0}\u{a0}&lt;2&gt;"
         );
-        assert!(a["font"]["family"].as_str().unwrap().contains("monospace"));
-        assert!(v["data"].as_array().unwrap().is_empty());
+        assert!(a["font"]["family"]
+            .as_str()
+            .ok_or("None from a[\"font\"][\"family\"].as_str()")?
+            .contains("monospace"));
+        assert!(v["data"]
+            .as_array()
+            .ok_or("None from v[\"data\"].as_array()")?
+            .is_empty());
+        Ok(())
     }
 }

@@ -229,26 +229,30 @@ mod tests {
     }
 
     #[test]
-    fn heatmap_cells_and_annotations() {
-        let cm = ConfusionMatrix::from_labels(&[0, 1, 1, 2, 2, 2, 0], &[0, 0, 1, 2, 2, 1, 0], 3)
-            .unwrap();
-        let fig = confusion_heatmap(&cm, &names(&["a", "b", "c"]), false).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&fig.to_json()).unwrap();
+    fn heatmap_cells_and_annotations() -> crate::TestResult {
+        let cm = ConfusionMatrix::from_labels(&[0, 1, 1, 2, 2, 2, 0], &[0, 0, 1, 2, 2, 1, 0], 3)?;
+        let fig = confusion_heatmap(&cm, &names(&["a", "b", "c"]), false)?;
+        let v: serde_json::Value = serde_json::from_str(&fig.to_json())?;
         let z = &v["data"][0]["z"];
         for t in 0..3 {
             for p in 0..3 {
                 assert_eq!(
-                    z[t][p].as_f64().unwrap(),
+                    z[t][p].as_f64().ok_or("None from z[t][p].as_f64()")?,
                     cm.get(t, p) as f64,
                     "cell {t},{p}"
                 );
             }
         }
         assert_eq!(v["data"][0]["type"], "heatmap");
-        let ann = v["layout"]["annotations"].as_array().unwrap();
+        let ann = v["layout"]["annotations"]
+            .as_array()
+            .ok_or("None from v[\"layout\"][\"annotations\"].as_array()")?;
         assert_eq!(ann.len(), 9);
         // true a (row 0, drawn at the top: y = 2), predicted b (x = 1).
-        let cell = ann.iter().find(|a| a["x"] == 1.0 && a["y"] == 2.0).unwrap();
+        let cell = ann
+            .iter()
+            .find(|a| a["x"] == 1.0 && a["y"] == 2.0)
+            .ok_or("None from ann.iter().find(|a| a[\"x\"] == 1.0 && a[\"y\"] == 2.0)")?;
         assert_eq!(cell["text"], "1");
         assert_eq!(
             v["layout"]["yaxis"]["categoryarray"],
@@ -260,27 +264,29 @@ mod tests {
 
         let e = confusion_heatmap(&cm, &names(&["a", "b"]), false)
             .err()
-            .unwrap()
+            .ok_or("expected an error, got Ok")?
             .to_string();
         assert!(e.contains("2 class names") && e.contains("3×3"), "{e}");
+        Ok(())
     }
 
     #[test]
-    fn normalized_rows_sum_to_one_and_table() {
+    fn normalized_rows_sum_to_one_and_table() -> crate::TestResult {
         let classes = names(&["cat", "dog", "fox"]);
         let it = Interpretation::new(
             classes,
             vec![1, 1, 0, 2, 1, 2],
             vec![0, 0, 0, 2, 2, 1],
             vec![0.0; 6],
-        )
-        .unwrap();
-        let v: serde_json::Value =
-            serde_json::from_str(&it.plot_confusion(true).unwrap().to_json()).unwrap();
-        for row in v["data"][0]["z"].as_array().unwrap() {
+        )?;
+        let v: serde_json::Value = serde_json::from_str(&it.plot_confusion(true)?.to_json())?;
+        for row in v["data"][0]["z"]
+            .as_array()
+            .ok_or("None from v[\"data\"][0][\"z\"].as_array()")?
+        {
             let s: f64 = row
                 .as_array()
-                .unwrap()
+                .ok_or("expected a JSON array")?
                 .iter()
                 .map(|x| x.as_f64().unwrap())
                 .sum();
@@ -289,26 +295,23 @@ mod tests {
         assert_eq!(v["layout"]["annotations"][1]["text"], "2<br>67%");
         assert_eq!(v["layout"]["annotations"][3]["text"], "0");
         assert_eq!(v["layout"]["xaxis"]["type"], "category");
-        let df = most_confused_table(&it, 1).unwrap();
+        let df = most_confused_table(&it, 1)?;
         assert_eq!(df.shape(), (3, 4));
         let actual = df
-            .column("actual")
-            .unwrap()
-            .str()
-            .unwrap()
+            .column("actual")?
+            .str()?
             .get(0)
-            .unwrap()
+            .ok_or("empty or null column")?
             .to_string();
         assert_eq!(actual, "cat");
-        assert_eq!(df.column("count").unwrap().u64().unwrap().get(0), Some(2));
+        assert_eq!(df.column("count")?.u64()?.get(0), Some(2));
         let share = df
-            .column("share_of_actual")
-            .unwrap()
-            .f64()
-            .unwrap()
+            .column("share_of_actual")?
+            .f64()?
             .get(0)
-            .unwrap();
+            .ok_or("empty or null column")?;
         assert!((share - 2.0 / 3.0).abs() < 1e-12);
-        assert_eq!(most_confused_table(&it, 3).unwrap().height(), 0);
+        assert_eq!(most_confused_table(&it, 3)?.height(), 0);
+        Ok(())
     }
 }

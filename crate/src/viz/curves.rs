@@ -647,7 +647,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn long_series_are_thinned_keeping_extremes_and_the_end() {
+    fn long_series_are_thinned_keeping_extremes_and_the_end() -> crate::TestResult {
         let x: Vec<f64> = (0..10_000).map(|i| i as f64).collect();
         let mut y: Vec<f64> = x.iter().map(|v| (v / 500.0).sin()).collect();
         y[4321] = -7.0; // a spike between the evenly spaced points
@@ -657,7 +657,10 @@ mod tests {
             "{}",
             tx.len()
         );
-        assert_eq!((tx[0], *tx.last().unwrap()), (0.0, 9_999.0));
+        assert_eq!(
+            (tx[0], *tx.last().ok_or("None from tx.last()")?),
+            (0.0, 9_999.0)
+        );
         assert!(tx.windows(2).all(|w| w[0] < w[1]));
         let spike = tx
             .iter()
@@ -666,5 +669,6 @@ mod tests {
         assert_eq!(ty[spike], -7.0);
         let short = [1.0, 2.0, 3.0];
         assert_eq!(thin(&short, &short), (short.to_vec(), short.to_vec()));
+        Ok(())
     }
 }

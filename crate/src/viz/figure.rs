@@ -229,11 +229,14 @@ mod tests {
     }
 
     #[test]
-    fn bundle_has_plotly_json_and_text_only() {
+    fn bundle_has_plotly_json_and_text_only() -> crate::TestResult {
         let fig = scatter("t");
         let b = fig.bundle();
-        let json: serde_json::Value =
-            serde_json::from_str(b.plotly_json.as_deref().unwrap()).unwrap();
+        let json: serde_json::Value = serde_json::from_str(
+            b.plotly_json
+                .as_deref()
+                .ok_or("None from b.plotly_json.as_deref()")?,
+        )?;
         assert_eq!(json["data"][0]["name"], "loss");
         assert_eq!(json["data"][0]["y"], serde_json::json!([2.0, 1.0, 3.0]));
         assert_eq!(json["layout"]["title"]["text"], "t");
@@ -249,6 +252,7 @@ mod tests {
         // Two html fragments of one figure draw into two different divs.
         let id = |h: &str| h.split('"').nth(1).unwrap().to_string();
         assert_ne!(id(&fig.to_inline_html()), id(&fig.to_inline_html()));
+        Ok(())
     }
 
     #[test]
@@ -263,25 +267,29 @@ mod tests {
     }
 
     #[test]
-    fn frames_go_into_the_json_and_the_page_script_adds_them() {
+    fn frames_go_into_the_json_and_the_page_script_adds_them() -> crate::TestResult {
         let mut fig = scatter("animated");
         let mut traces = Traces::new();
         traces.push(Scatter::new(vec![1, 2, 3], vec![0.0, 0.5, 1.0]));
         fig.plot_mut()
             .add_frame(Frame::new().name("step 1").data(traces));
         let b = fig.bundle();
-        let json: serde_json::Value =
-            serde_json::from_str(b.plotly_json.as_deref().unwrap()).unwrap();
+        let json: serde_json::Value = serde_json::from_str(
+            b.plotly_json
+                .as_deref()
+                .ok_or("None from b.plotly_json.as_deref()")?,
+        )?;
         assert_eq!(json["frames"][0]["name"], "step 1");
         let html = fig.to_inline_html();
         assert!(
             html.contains("\"name\":\"step 1\"")
                 && html.contains("Plotly.addFrames(gd, fig.frames)")
         );
+        Ok(())
     }
 
     #[test]
-    fn text_cannot_close_the_script() {
+    fn text_cannot_close_the_script() -> crate::TestResult {
         let fig = scatter("</script><script>alert(1)</script> & \u{2028}");
         let html = fig.to_inline_html();
         assert_eq!(html.matches("</script>").count(), 1, "{html}");
@@ -289,13 +297,20 @@ mod tests {
             r"\u003c/script\u003e\u003cscript\u003ealert(1)\u003c/script\u003e \u0026 \u2028"
         ));
         // Still the same JSON once unescaped by a JSON parser.
-        let start = html.find("var fig = ").unwrap() + "var fig = ".len();
-        let end = start + html[start..].find(";\n").unwrap();
-        let v: serde_json::Value = serde_json::from_str(&html[start..end]).unwrap();
+        let start = html
+            .find("var fig = ")
+            .ok_or("None from html.find(\"var fig = \")")?
+            + "var fig = ".len();
+        let end = start
+            + html[start..]
+                .find(";\n")
+                .ok_or("None from html[start..].find(\";\\n\")")?;
+        let v: serde_json::Value = serde_json::from_str(&html[start..end])?;
         assert_eq!(
             v["layout"]["title"]["text"],
             "</script><script>alert(1)</script> & \u{2028}"
         );
+        Ok(())
     }
 
     #[test]

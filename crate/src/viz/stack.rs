@@ -237,8 +237,8 @@ mod tests {
     }
 
     #[test]
-    fn figures_tables_and_text_become_one_plotly_figure() {
-        let df = df!("a" => [1i32, 2, 3]).unwrap();
+    fn figures_tables_and_text_become_one_plotly_figure() -> crate::TestResult {
+        let df = df!("a" => [1i32, 2, 3])?;
         let s = Stack::new()
             .title("Results <1>")
             .figure(fig("f1"))
@@ -256,9 +256,15 @@ mod tests {
             "Results <1>\nfigure f1\ntable: 3 rows × 1 column\ntwo\nfigure f2\ntable: 3 rows × 1 column"
         );
         assert!(!b.render().contains("<script"));
-        let v: serde_json::Value = serde_json::from_str(b.plotly_json.as_deref().unwrap()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(
+            b.plotly_json
+                .as_deref()
+                .ok_or("None from b.plotly_json.as_deref()")?,
+        )?;
         assert_eq!(v["layout"]["title"]["text"], "Results <1>");
-        let data = v["data"].as_array().unwrap();
+        let data = v["data"]
+            .as_array()
+            .ok_or("None from v[\"data\"].as_array()")?;
         assert_eq!(data.len(), 2);
         assert_eq!(
             (data[0]["name"].as_str(), data[0]["xaxis"].as_str()),
@@ -270,7 +276,7 @@ mod tests {
         );
         let texts: Vec<String> = v["layout"]["annotations"]
             .as_array()
-            .unwrap()
+            .ok_or("expected a JSON array")?
             .iter()
             .map(|a| a["text"].as_str().unwrap().to_string())
             .collect();
@@ -286,18 +292,19 @@ mod tests {
         // f1's band is above f2's.
         let top = |k: &str| v["layout"][k]["domain"][1].as_f64().unwrap();
         assert!(top("yaxis") > top("yaxis2"));
+        Ok(())
     }
 
     #[test]
-    fn without_figures_plain_html_and_boxed_items() {
-        let df = df!("a" => [1i32, 2, 3]).unwrap();
+    fn without_figures_plain_html_and_boxed_items() -> crate::TestResult {
+        let df = df!("a" => [1i32, 2, 3])?;
         let s = Stack::new()
             .title("Only <tables>")
             .table(df)
             .text("note & more");
         let b = s.bundle();
         assert!(b.plotly_json.is_none());
-        let html = b.html.unwrap();
+        let html = b.html.ok_or("None from b.html")?;
         assert!(html.contains("<h3 class=\"nnlab-stack-title\">Only &lt;tables&gt;</h3>"));
         assert!(html.contains("3 rows × 1 column") && html.contains("note &amp; more"));
         assert_eq!(html.matches("<div class=\"nnlab-stack-item\"").count(), 2);
@@ -309,7 +316,11 @@ mod tests {
         assert_eq!(s.len(), 2);
         let b = s.bundle();
         assert_eq!(b.text, "figure a\nx");
-        assert!(b.plotly_json.unwrap().contains("<b>x</b>"));
+        assert!(b
+            .plotly_json
+            .ok_or("None from b.plotly_json")?
+            .contains("<b>x</b>"));
         assert_eq!(Stack::new().text("only text").bundle().text, "only text");
+        Ok(())
     }
 }

@@ -288,17 +288,18 @@ mod tests {
     }
 
     #[test]
-    fn layout_json() {
+    fn layout_json() -> crate::TestResult {
         let l = base_layout("T")
             .x_axis(epoch_axis(5))
             .y_axis(log_axis("loss"));
-        let v: serde_json::Value = serde_json::to_value(&l).unwrap();
+        let v: serde_json::Value = serde_json::to_value(&l)?;
         assert_eq!(v["title"]["text"], "T");
         assert_eq!(v["xaxis"]["dtick"], 1.0);
         assert_eq!(v["xaxis"]["title"]["text"], "эпоха");
         assert_eq!(v["yaxis"]["type"], "log");
         assert_eq!(v["plot_bgcolor"], "#ffffff");
-        let v: serde_json::Value = serde_json::to_value(epoch_axis(50)).unwrap();
+        let v: serde_json::Value = serde_json::to_value(epoch_axis(50))?;
         assert!(v.get("dtick").is_none());
+        Ok(())
     }
 }

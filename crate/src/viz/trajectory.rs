@@ -456,29 +456,32 @@ mod tests {
     use crate::scratch::optim2d::Optimizer2d;
 
     #[test]
-    fn complex_sum_uses_its_minimum_and_blank_outside_domain() {
+    fn complex_sum_uses_its_minimum_and_blank_outside_domain() -> crate::TestResult {
         let runs = vec![
-            Optimizer2d::adam(0.1)
-                .run(Function2d::ComplexSum, [5.0, -2.0], 30)
-                .unwrap(),
-            Optimizer2d::sgd(0.001)
-                .run(Function2d::ComplexSum, [5.0, -2.0], 30)
-                .unwrap(),
+            Optimizer2d::adam(0.1).run(Function2d::ComplexSum, [5.0, -2.0], 30)?,
+            Optimizer2d::sgd(0.001).run(Function2d::ComplexSum, [5.0, -2.0], 30)?,
         ];
         // The star is the function's minimum, not a run's best point: no
         // distance reaches 0.
         let m = Function2d::ComplexSum.minimum();
-        let fig = trajectories(&runs, false).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&fig.to_json()).unwrap();
+        let fig = trajectories(&runs, false)?;
+        let v: serde_json::Value = serde_json::from_str(&fig.to_json())?;
         assert_eq!(
             v["data"][1]["name"],
             format!("минимум функции {}", point_text(m))
         );
-        assert!((v["data"][1]["x"][0].as_f64().unwrap() - m[0]).abs() < 1e-3);
+        assert!(
+            (v["data"][1]["x"][0]
+                .as_f64()
+                .ok_or("None from v[\"data\"][1][\"x\"][0].as_f64()")?
+                - m[0])
+                .abs()
+                < 1e-3
+        );
         assert!(runs
             .iter()
             .all(|t| t.distances_to(m).iter().all(|&d| d > 1e-3)));
-        let d = distance_to_minimum(&runs).unwrap();
+        let d = distance_to_minimum(&runs)?;
         assert!(
             d.description()
                 .starts_with(&format!("Расстояние до минимума функции {}", point_text(m))),
@@ -488,24 +491,23 @@ mod tests {
         assert!(point_text(m).starts_with("(3.262"), "{}", point_text(m));
         // A box reaching x < 0 leaves those grid cells blank (null).
         let c = contour(&runs, Function2d::ComplexSum, [-1.0, 5.0], [-2.0, 5.0]);
-        let v: serde_json::Value = serde_json::from_str(&c.to_json()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&c.to_json())?;
         assert!(v["z"][0][0].is_null());
         assert!(v["z"][0][GRID - 1].is_number());
         let e = trajectories(
             &[
                 runs[0].clone(),
-                Optimizer2d::sgd(0.1)
-                    .run(Function2d::SquareSum, [1.0, 1.0], 3)
-                    .unwrap(),
+                Optimizer2d::sgd(0.1).run(Function2d::SquareSum, [1.0, 1.0], 3)?,
             ],
             false,
         )
         .err()
-        .unwrap();
+        .ok_or("expected an error, got Ok")?;
         assert!(
             e.to_string().contains("runs[1]") && e.to_string().contains("square_sum"),
             "{e}"
         );
         assert!(trajectories(&[], true).is_err());
+        Ok(())
     }
 }

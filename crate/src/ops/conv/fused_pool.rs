@@ -508,7 +508,7 @@ mod tests {
     /// rows of more than 16 windows, ragged edges (rows and columns the windows leave out), 4×4 kernels
     /// without padding, two channel blocks, with and without bias.
     #[test]
-    fn equals_the_f64_composition() {
+    fn equals_the_f64_composition() -> crate::TestResult {
         // (N, C, H, W, O, K, padding, pool k, pool s, relu, bias)
         for (i, &(n, c, h, w, o, k, pad, pk, ps, with_relu, with_bias)) in [
             (2, 3, 12, 12, 16, 3, 1, 2, 2, true, true),
@@ -526,9 +526,9 @@ mod tests {
                 padding: pad,
                 ..Default::default()
             };
-            let x64 = Var::from_tensor(&rand(&[n, c, h, w], 10 + i as u64)).unwrap();
-            let w64 = Var::from_tensor(&rand(&[o, c, k, k], 20 + i as u64)).unwrap();
-            let b64 = Var::from_tensor(&rand(&[o], 30 + i as u64)).unwrap();
+            let x64 = Var::from_tensor(&rand(&[n, c, h, w], 10 + i as u64))?;
+            let w64 = Var::from_tensor(&rand(&[o, c, k, k], 20 + i as u64))?;
+            let b64 = Var::from_tensor(&rand(&[o], 30 + i as u64))?;
             let f32_ = |t: &Tensor| Var::from_tensor(&t.to_dtype(DType::F32).unwrap()).unwrap();
             let (x32, w32, b32) = (f32_(&x64), f32_(&w64), f32_(&b64));
             let before = FUSED_RUNS.load(std::sync::atomic::Ordering::Relaxed);
@@ -539,17 +539,16 @@ mod tests {
                 p,
                 (pk, ps),
                 with_relu,
-            )
-            .unwrap();
+            )?;
             if direct::available() {
                 assert!(
                     FUSED_RUNS.load(std::sync::atomic::Ordering::Relaxed) > before,
                     "case {i}: the fused op ran"
                 );
             }
-            let z = conv2d(&x64, &w64, with_bias.then_some(&*b64), p).unwrap();
-            let y64 = max_pool2d(&z, pk, ps).unwrap();
-            let y64 = if with_relu { relu(&y64).unwrap() } else { y64 };
+            let z = conv2d(&x64, &w64, with_bias.then_some(&*b64), p)?;
+            let y64 = max_pool2d(&z, pk, ps)?;
+            let y64 = if with_relu { relu(&y64)? } else { y64 };
             assert_eq!(y32.dims(), y64.dims(), "case {i}");
             let d = rel_diff(&y32, &y64);
             assert!(d < 1e-5, "case {i}: forward differs by {d}");
@@ -565,80 +564,85 @@ mod tests {
                 );
             }
             for (what, v64, v32) in vars {
-                let d = rel_diff(g32.get(v32).unwrap(), g64.get(v64).unwrap());
+                let d = rel_diff(
+                    g32.get(v32).ok_or("None from g32.get(v32)")?,
+                    g64.get(v64).ok_or("None from g64.get(v64)")?,
+                );
                 assert!(d < 1e-5, "case {i}: {what} gradient differs by {d}");
             }
         }
+        Ok(())
     }
 
     /// A data input (not a variable) gets no gradient, and the weight's is
     /// still right; with padding too large for the input-gradient kernel
     /// the op still runs.
     #[test]
-    fn data_inputs_get_no_gradient() {
+    fn data_inputs_get_no_gradient() -> crate::TestResult {
         let p = Conv2dParams {
             padding: 3,
             ..Default::default()
         };
-        let x = rand(&[2, 3, 9, 9], 1).to_dtype(DType::F32).unwrap();
-        let w64 = Var::from_tensor(&rand(&[8, 3, 3, 3], 2)).unwrap();
-        let w32 = Var::from_tensor(&w64.to_dtype(DType::F32).unwrap()).unwrap();
-        let y = conv2d_max_pool(&x, &w32, None, p, (2, 2), true).unwrap();
-        let g = y.sum_all().unwrap().backward().unwrap();
+        let x = rand(&[2, 3, 9, 9], 1).to_dtype(DType::F32)?;
+        let w64 = Var::from_tensor(&rand(&[8, 3, 3, 3], 2))?;
+        let w32 = Var::from_tensor(&w64.to_dtype(DType::F32)?)?;
+        let y = conv2d_max_pool(&x, &w32, None, p, (2, 2), true)?;
+        let g = y.sum_all()?.backward()?;
         assert!(g.get(&x).is_none());
-        let x64 = x.to_dtype(DType::F64).unwrap();
-        let y64 = relu(&max_pool2d(&conv2d(&x64, &w64, None, p).unwrap(), 2, 2).unwrap()).unwrap();
-        let g64 = y64.sum_all().unwrap().backward().unwrap();
-        let d = rel_diff(g.get(&w32).unwrap(), g64.get(&w64).unwrap());
+        let x64 = x.to_dtype(DType::F64)?;
+        let y64 = relu(&max_pool2d(&conv2d(&x64, &w64, None, p)?, 2, 2)?)?;
+        let g64 = y64.sum_all()?.backward()?;
+        let d = rel_diff(
+            g.get(&w32).ok_or("None from g.get(&w32)")?,
+            g64.get(&w64).ok_or("None from g64.get(&w64)")?,
+        );
         assert!(d < 1e-5, "weight gradient differs by {d}");
         // x a variable with that padding: the composition runs instead
-        let xv = Var::from_tensor(&x).unwrap();
-        let y = conv2d_max_pool(&xv, &w32, None, p, (2, 2), true).unwrap();
-        let g = y.sum_all().unwrap().backward().unwrap();
+        let xv = Var::from_tensor(&x)?;
+        let y = conv2d_max_pool(&xv, &w32, None, p, (2, 2), true)?;
+        let g = y.sum_all()?.backward()?;
         assert!(g.get(&xv).is_some());
+        Ok(())
     }
 
     /// Equal maxima in a window: the gradient goes where `max_pool2d`'s goes
     /// (the first in row-major order), also when the tie is across rows
     /// and columns (`[[0, 5], [5, 0]]`) and in all-equal windows.
     #[test]
-    fn ties_go_where_max_pool2d_sends_them() {
+    fn ties_go_where_max_pool2d_sends_them() -> crate::TestResult {
         let v: Vec<f32> = vec![
             0., 5., 1., 1., 2., 7., //
             5., 0., 1., 1., 7., 2., //
             3., 3., 4., 0., 6., 6., //
             3., 3., 0., 4., 6., 6., //
         ];
-        let x = Var::from_vec(v, (1, 1, 4, 6), &candle_core::Device::Cpu).unwrap();
-        let w = Tensor::ones((1, 1, 1, 1), DType::F32, &candle_core::Device::Cpu).unwrap();
+        let x = Var::from_vec(v, (1, 1, 4, 6), &candle_core::Device::Cpu)?;
+        let w = Tensor::ones((1, 1, 1, 1), DType::F32, &candle_core::Device::Cpu)?;
         let p = Conv2dParams::default();
         for (pk, ps) in [(2, 2), (3, 1)] {
-            let y = conv2d_max_pool(&x, &w, None, p, (pk, ps), false).unwrap();
-            let g = y.sum_all().unwrap().backward().unwrap();
-            let y0 = max_pool2d(&x, pk, ps).unwrap();
-            let g0 = y0.sum_all().unwrap().backward().unwrap();
+            let y = conv2d_max_pool(&x, &w, None, p, (pk, ps), false)?;
+            let g = y.sum_all()?.backward()?;
+            let y0 = max_pool2d(&x, pk, ps)?;
+            let g0 = y0.sum_all()?.backward()?;
             assert_eq!(
                 g.get(&x)
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1::<f32>()
-                    .unwrap(),
+                    .ok_or("no gradient for the variable")?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?,
                 g0.get(&x)
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1::<f32>()
-                    .unwrap(),
+                    .ok_or("no gradient for the variable")?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?,
                 "pool {pk}/{ps}"
             );
         }
+        Ok(())
     }
 
     #[test]
-    fn bad_shapes_are_errors() {
-        let x = rand(&[1, 3, 6, 6], 1).to_dtype(DType::F32).unwrap();
-        let w = rand(&[4, 3, 3, 3], 2).to_dtype(DType::F32).unwrap();
+    fn bad_shapes_are_errors() -> crate::TestResult {
+        let x = rand(&[1, 3, 6, 6], 1).to_dtype(DType::F32)?;
+        let w = rand(&[4, 3, 3, 3], 2).to_dtype(DType::F32)?;
         let p = Conv2dParams::default();
         let e = conv2d_max_pool(&x, &w, None, p, (5, 5), true)
             .unwrap_err()
@@ -651,10 +655,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("stride 0"), "{e}");
-        let w2 = rand(&[4, 2, 3, 3], 2).to_dtype(DType::F32).unwrap();
+        let w2 = rand(&[4, 2, 3, 3], 2).to_dtype(DType::F32)?;
         let e = conv2d_max_pool(&x, &w2, None, p, (2, 2), true)
             .unwrap_err()
             .to_string();
         assert!(e.contains("conv2d") && e.contains("3 channels"), "{e}");
+        Ok(())
     }
 }

@@ -232,7 +232,7 @@ mod tests {
     }
 
     #[test]
-    fn matches_the_definition_and_col2im_is_the_adjoint() {
+    fn matches_the_definition_and_col2im_is_the_adjoint() -> crate::TestResult {
         let cases = [
             (2, 5, 7, 3, 3, 1, 1, 1),
             (1, 6, 6, 3, 3, 2, 1, 1),
@@ -243,7 +243,8 @@ mod tests {
             (1, 5, 5, 5, 5, 3, 2, 1),
         ];
         for (c, h, w, kh, kw, s, pad, d) in cases {
-            let g = Geometry::new(c, h, w, kh, kw, s, pad, d).unwrap();
+            let g = Geometry::new(c, h, w, kh, kw, s, pad, d)
+                .ok_or("None from Geometry::new(c, h, w, kh, kw, s, pad, d)")?;
             let x: Vec<f64> = (0..c * h * w)
                 .map(|i| ((i * 37 % 101) as f64) / 10.0 - 3.0)
                 .collect();
@@ -260,12 +261,14 @@ mod tests {
             let rhs: f64 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
             assert!((lhs - rhs).abs() < 1e-9, "{g:?}: {lhs} vs {rhs}");
         }
+        Ok(())
     }
 
     #[test]
-    fn row_tiles_equal_the_whole_matrix() {
+    fn row_tiles_equal_the_whole_matrix() -> crate::TestResult {
         for (c, h, w, k, s, pad) in [(2, 9, 7, 3, 1, 1), (3, 11, 10, 4, 2, 0), (1, 6, 6, 1, 1, 0)] {
-            let g = Geometry::new(c, h, w, k, k, s, pad, 1).unwrap();
+            let g = Geometry::new(c, h, w, k, k, s, pad, 1)
+                .ok_or("None from Geometry::new(c, h, w, k, k, s, pad, 1)")?;
             let x: Vec<f64> = (0..c * h * w)
                 .map(|i| ((i * 29 % 97) as f64) - 40.0)
                 .collect();
@@ -289,6 +292,7 @@ mod tests {
             }
             assert_eq!(back_tiles, back_whole, "{g:?}");
         }
+        Ok(())
     }
 
     #[test]

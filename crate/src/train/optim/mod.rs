@@ -307,7 +307,7 @@ mod tests {
     /// starts like the original did, whatever the original has done since;
     /// a boxed optimizer steps like the unboxed one.
     #[test]
-    fn fresh_optimizers_and_configs_start_from_scratch() {
+    fn fresh_optimizers_and_configs_start_from_scratch() -> crate::TestResult {
         let makes: [Box<dyn Optimizer>; 5] = [
             Box::new(Sgd::new(0.05).momentum(0.9).nesterov(true)),
             Box::new(Adagrad::new(0.1).lr_decay(0.01)),
@@ -322,7 +322,7 @@ mod tests {
             assert_eq!(first, again, "{}", used.name());
             let from_used = train(&mut used.fresh(), DType::F64);
             assert_eq!(first, from_used, "{}: fresh() kept state", used.name());
-            assert!(used.fresh().state().unwrap().is_empty());
+            assert!(used.fresh().state()?.is_empty());
             let mut built = config.clone().build();
             assert_eq!(built.name(), used.name());
             assert_eq!(train(&mut built, DType::F64), first, "{}", config);
@@ -336,12 +336,13 @@ mod tests {
             train(&mut tensor, DType::F32),
             train(&mut Adam::new(0.01).tensor_path(), DType::F32)
         );
+        Ok(())
     }
 
     /// The tensor-op path (CUDA, f16, bf16) computes what the fused CPU path
     /// does, also for a parameter the CPU path updates in blocks on threads.
     #[test]
-    fn tensor_path_equals_fused_path() {
+    fn tensor_path_equals_fused_path() -> crate::TestResult {
         type Make = fn(bool) -> Box<dyn Optimizer>;
         fn pick<O: Optimizer + 'static>(o: O, t: fn(O) -> O, tensor: bool) -> Box<dyn Optimizer> {
             Box::new(if tensor { t(o) } else { o })
@@ -412,10 +413,8 @@ mod tests {
             let start = params(DType::F64)[0]
                 .1
                 .as_tensor()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f64>()
-                .unwrap();
+                .flatten_all()?
+                .to_vec1::<f64>()?;
             assert!(
                 (fused[0] - start[0]).abs() > 1e-3,
                 "{name}: parameters did not move"
@@ -440,6 +439,7 @@ mod tests {
                 );
             }
         }
+        Ok(())
     }
 
     #[test]
