@@ -13,6 +13,7 @@ use nnlab::train::history::History;
 use nnlab::train::learner::Learner;
 use nnlab::train::metrics::{accuracy, f1_macro};
 use nnlab::train::optim::{Adam, Sgd};
+use nnlab::train::schedule::{ReduceLrOnPlateau, Scheduler};
 use nnlab::Error;
 
 /// A test's result: any error fails the test with its message (`?` instead of `.unwrap()`).
@@ -161,6 +162,53 @@ fn early_stopping_stops_and_restores_the_best_weights() -> TestResult {
     // The keep-best checkpoint holds that epoch.
     let ck = nnlab::train::checkpoint::load(&best_path, &candle_core::Device::Cpu)?;
     assert_eq!(ck.info.epoch, best.epoch);
+    Ok(())
+}
+
+/// The plateau scheduler steps on the column it monitors, in the direction
+/// of the one min/max rule: `val_accuracy` is maximized (torch's mode="max"),
+/// so the run's lr column is what the scheduler gives when replayed by hand
+/// on that column, and an unknown column is an error naming it.
+#[test]
+fn plateau_steps_on_its_monitored_column() -> TestResult {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(ds) = digits() else { return Ok(()) };
+    let l = loaders(&ds, 64);
+    for column in ["val_accuracy", "val_loss"] {
+        nnlab::seed(3);
+        let plateau = || {
+            ReduceLrOnPlateau::new()
+                .monitor(column)
+                .patience(0)
+                .factor(0.5)
+        };
+        let mut learn = Learner::new(zoo::mlp_digits("relu", 32, None)?, &l)
+            .optimizer(Sgd::new(0.2).momentum(0.9))
+            .scheduler(plateau())
+            .metrics([accuracy()])
+            .silent();
+        let h = learn.fit(10)?;
+        let (lrs, watched) = (h.column("lr")?, h.column(column)?);
+        let mut replay = plateau();
+        let mut lr = 0.2;
+        for (epoch, (got, m)) in lrs.iter().zip(&watched).enumerate() {
+            assert_eq!(*got, lr, "{column}: lr of epoch {}", epoch + 1);
+            lr = replay.step(lr, Some(*m))?;
+        }
+        assert!(
+            lrs.iter().any(|&x| x < 0.2),
+            "{column}: no reduction in 10 epochs: {lrs:?}"
+        );
+    }
+    let mut learn = Learner::new(zoo::mlp_digits("relu", 32, None)?, &l)
+        .scheduler(ReduceLrOnPlateau::new().monitor("val_acuracy"))
+        .silent();
+    let msg = learn
+        .fit(1)
+        .err()
+        .ok_or("expected an error, got Ok")?
+        .to_string();
+    assert!(msg.contains("val_acuracy"), "{msg}");
     Ok(())
 }
 

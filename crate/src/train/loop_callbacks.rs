@@ -3,8 +3,9 @@
 //!
 //! - [`DivergenceCheck`] (after_loss): a NaN or infinite loss stops the run
 //!   with [`Error::Diverged`] naming the epoch, the batch and the lr.
-//! - [`SchedulerStep`] (after_epoch): the scheduler steps on the validation
-//!   loss (else the training loss), `lr ← scheduler.step(lr, metric)`, and
+//! - [`SchedulerStep`] (after_epoch): the scheduler steps on its monitored
+//!   column (`ReduceLrOnPlateau::monitor`), by default the validation loss
+//!   (else the training loss), `lr ← scheduler.step(lr, metric)`, and
 //!   the optimizer takes the next epoch's learning rate.
 //! - [`ProgressReport`]: a live bar within the epoch in a terminal
 //!   (`Progress::Auto`), one line per epoch unless `Progress::Silent`.
@@ -52,7 +53,13 @@ impl Callback for SchedulerStep {
         let Some(record) = ctx.history.epochs.last() else {
             return Ok(());
         };
-        let metric = record.val_loss.unwrap_or(record.train_loss);
+        let metric = match scheduler.monitor() {
+            Some(column) => {
+                let v = ctx.history.column(column)?;
+                *v.last().unwrap_or(&f64::NAN)
+            }
+            None => record.val_loss.unwrap_or(record.train_loss),
+        };
         let next = scheduler.step(record.lr, Some(metric))?;
         ctx.optimizer.set_lr(next);
         Ok(())

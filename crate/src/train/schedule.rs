@@ -20,6 +20,7 @@
 //! assert_eq!(lrs, [0.1, 0.05, 0.05, 0.025]);
 //! ```
 
+use crate::train::history::minimize;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -32,6 +33,11 @@ pub trait Scheduler: Send {
     /// End of an epoch with learning rate `lr` (and the monitored metric,
     /// required by [`ReduceLrOnPlateau`]) → the learning rate of the next epoch.
     fn step(&mut self, lr: f64, metric: Option<f64>) -> Result<f64>;
+    /// The history column `step`'s metric comes from, when the scheduler
+    /// chose one; `None`: the learner's loss (validation, else training).
+    fn monitor(&self) -> Option<&str> {
+        None
+    }
     /// The counters, as JSON (`{"kind": "StepLR", "last_epoch": 3, ...}`).
     fn state(&self) -> Value;
     /// Restores what [`Scheduler::state`] returned, for a scheduler of the same kind.
@@ -88,15 +94,22 @@ impl SchedulerState {
     }
 }
 
-/// torch's `ReduceLROnPlateau`. Defaults: mode `min`, factor 0.1, patience 10,
-/// threshold 1e-4 (`rel`), cooldown 0, min_lr 0, eps 1e-8.
+/// torch's `ReduceLROnPlateau`. Defaults: the learner's loss (validation,
+/// else training), factor 0.1, patience 10, threshold 1e-4 (`rel`),
+/// cooldown 0, min_lr 0, eps 1e-8.
+///
+/// torch's `mode` is not a separate setting: it follows from the monitored
+/// column by nnlab's one min/max rule, [`minimize`] (a loss is minimized,
+/// every metric maximized), the rule of `History::best`, `EarlyStopping` and
+/// `KeepBest` too. `.monitor("val_accuracy")` is torch's `mode="max"`.
 ///
 /// Improvement: `min`/`rel`: `m < best·(1 − threshold)`; `min`/`abs`:
 /// `m < best − threshold`; `max`/`rel`: `m > best·(1 + threshold)`;
 /// `max`/`abs`: `m > best + threshold`.
 #[derive(Clone, Debug)]
 pub struct ReduceLrOnPlateau {
-    mode: String,
+    monitor: Option<String>,
+    minimize: bool,
     factor: f64,
     patience: u64,
     threshold: f64,
@@ -119,7 +132,8 @@ impl Default for ReduceLrOnPlateau {
 impl ReduceLrOnPlateau {
     pub fn new() -> Self {
         ReduceLrOnPlateau {
-            mode: "min".into(),
+            monitor: None,
+            minimize: true,
             factor: 0.1,
             patience: 10,
             threshold: 1e-4,
@@ -133,9 +147,13 @@ impl ReduceLrOnPlateau {
             last_epoch: 0,
         }
     }
-    /// `"min"` (a loss) or `"max"` (an accuracy).
-    pub fn mode(mut self, mode: &str) -> Self {
-        self.mode = mode.to_string();
+    /// The history column the learner steps this scheduler on (`val_loss`,
+    /// `val_accuracy`, `val_f1_macro`, …; default: `val_loss`, else
+    /// `train_loss` without a validation set). Lower is better for a loss,
+    /// higher for a metric ([`minimize`]), torch's `mode` `min` / `max`.
+    pub fn monitor(mut self, column: &str) -> Self {
+        self.minimize = minimize(column);
+        self.monitor = Some(column.to_string());
         self
     }
     /// `lr ← lr·factor` on a plateau, factor < 1.
@@ -183,12 +201,6 @@ impl ReduceLrOnPlateau {
     }
 
     fn validate(&self) -> Result<()> {
-        if !matches!(self.mode.as_str(), "min" | "max") {
-            return Err(Error::config(
-                "ReduceLROnPlateau mode",
-                format!("`{}`, expected min or max", self.mode),
-            ));
-        }
         if !matches!(self.threshold_mode.as_str(), "rel" | "abs") {
             return Err(Error::config(
                 "ReduceLROnPlateau threshold_mode",
@@ -218,16 +230,16 @@ impl ReduceLrOnPlateau {
 
     fn is_better(&self, a: f64) -> bool {
         // torch starts from the worst value of the mode (±∞).
-        let best = self.best.unwrap_or(if self.mode == "min" {
+        let best = self.best.unwrap_or(if self.minimize {
             f64::INFINITY
         } else {
             f64::NEG_INFINITY
         });
-        match (self.mode.as_str(), self.threshold_mode.as_str()) {
-            ("min", "rel") => a < best * (1.0 - self.threshold),
-            ("min", _) => a < best - self.threshold,
-            (_, "rel") => a > best * (self.threshold + 1.0),
-            _ => a > best + self.threshold,
+        match (self.minimize, self.threshold_mode.as_str()) {
+            (true, "rel") => a < best * (1.0 - self.threshold),
+            (true, _) => a < best - self.threshold,
+            (false, "rel") => a > best * (self.threshold + 1.0),
+            (false, _) => a > best + self.threshold,
         }
     }
 }
@@ -235,12 +247,12 @@ impl ReduceLrOnPlateau {
 impl Scheduler for ReduceLrOnPlateau {
     fn name(&self) -> String {
         use crate::train::optim::num;
-        let mut s = format!(
-            "ReduceLROnPlateau(mode={}, factor={}, patience={}",
-            self.mode,
-            num(self.factor),
-            self.patience
-        );
+        let mode = if self.minimize { "min" } else { "max" };
+        let mut s = match &self.monitor {
+            Some(column) => format!("ReduceLROnPlateau({column}, mode={mode}"),
+            None => format!("ReduceLROnPlateau(mode={mode}"),
+        };
+        s += &format!(", factor={}, patience={}", num(self.factor), self.patience);
         if self.threshold != 1e-4 || self.threshold_mode != "rel" {
             s += &format!(
                 ", threshold={}, threshold_mode={}",
@@ -258,6 +270,10 @@ impl Scheduler for ReduceLrOnPlateau {
             s += &format!(", eps={}", num(self.eps));
         }
         s + ")"
+    }
+
+    fn monitor(&self) -> Option<&str> {
+        self.monitor.as_deref()
     }
 
     fn step(&mut self, lr: f64, metric: Option<f64>) -> Result<f64> {
@@ -609,7 +625,7 @@ mod tests {
             PLATEAU_DEFAULT,
         );
         let mut s = ReduceLrOnPlateau::new()
-            .mode("max")
+            .monitor("val_accuracy")
             .factor(0.5)
             .patience(2)
             .threshold(0.01)
@@ -664,7 +680,7 @@ mod tests {
                 || {
                     Box::new(
                         ReduceLrOnPlateau::new()
-                            .mode("max")
+                            .monitor("val_accuracy")
                             .factor(0.5)
                             .patience(2)
                             .threshold(0.01)
@@ -720,14 +736,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("metric") && msg.contains("missing"), "{msg}");
-        let msg = ReduceLrOnPlateau::new()
-            .mode("maximum")
-            .step(0.1, Some(1.0))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("`maximum`") && msg.contains("min or max"),
-            "{msg}"
+        // torch's mode follows the monitored column by the one min/max rule
+        assert_eq!(
+            ReduceLrOnPlateau::new()
+                .monitor("val_f1_macro")
+                .patience(3)
+                .name(),
+            "ReduceLROnPlateau(val_f1_macro, mode=max, factor=0.1, patience=3)"
+        );
+        assert_eq!(
+            ReduceLrOnPlateau::new().monitor("val_loss").name(),
+            "ReduceLROnPlateau(val_loss, mode=min, factor=0.1, patience=10)"
         );
         let msg = ReduceLrOnPlateau::new()
             .factor(1.0)
