@@ -239,7 +239,7 @@ fn a_diverging_run_is_an_error_naming_epoch_batch_and_lr() -> TestResult {
 type BatchRow = (usize, usize, Option<f64>, f64, usize);
 
 #[test]
-fn a_batch_callback_sees_every_batch_and_the_lr_it_sets_takes_effect() -> nnlab::Result<()> {
+fn a_batch_callback_sees_every_batch_and_the_lr_it_sets_takes_effect() -> TestResult {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(ds) = digits() else { return Ok(()) };
     let l = loaders(&ds, 64);
