@@ -47,21 +47,20 @@ impl Callback for SchedulerStep {
     }
 
     fn after_epoch(&mut self, ctx: &mut EpochContext) -> Result<()> {
-        let Some(scheduler) = ctx.scheduler.as_mut() else {
+        let Some(scheduler) = ctx.scheduler.as_ref() else {
             return Ok(());
         };
         let Some(record) = ctx.history.epochs.last() else {
             return Ok(());
         };
-        let metric = match scheduler.monitor() {
-            Some(column) => {
-                let v = ctx.history.column(column)?;
-                *v.last().unwrap_or(&f64::NAN)
-            }
+        let lr = record.lr;
+        let metric = match scheduler.monitor().map(str::to_string) {
+            Some(column) => ctx.value(&column)?,
             None => record.val_loss.unwrap_or(record.train_loss),
         };
-        let next = scheduler.step(record.lr, Some(metric))?;
-        ctx.optimizer.set_lr(next);
+        if let Some(scheduler) = ctx.scheduler.as_mut() {
+            ctx.optimizer.set_lr(scheduler.step(lr, Some(metric))?);
+        }
         Ok(())
     }
 }

@@ -109,7 +109,6 @@ impl SchedulerState {
 #[derive(Clone, Debug)]
 pub struct ReduceLrOnPlateau {
     monitor: Option<String>,
-    minimize: bool,
     factor: f64,
     patience: u64,
     threshold: f64,
@@ -133,7 +132,6 @@ impl ReduceLrOnPlateau {
     pub fn new() -> Self {
         ReduceLrOnPlateau {
             monitor: None,
-            minimize: true,
             factor: 0.1,
             patience: 10,
             threshold: 1e-4,
@@ -152,7 +150,6 @@ impl ReduceLrOnPlateau {
     /// `train_loss` without a validation set). Lower is better for a loss,
     /// higher for a metric ([`minimize`]), torch's `mode` `min` / `max`.
     pub fn monitor(mut self, column: &str) -> Self {
-        self.minimize = minimize(column);
         self.monitor = Some(column.to_string());
         self
     }
@@ -228,14 +225,21 @@ impl ReduceLrOnPlateau {
         Ok(())
     }
 
+    /// Whether the monitored value is minimized: the validation or training
+    /// loss by default, else by [`minimize`] of the column.
+    fn minimizes(&self) -> bool {
+        self.monitor.as_deref().is_none_or(minimize)
+    }
+
     fn is_better(&self, a: f64) -> bool {
         // torch starts from the worst value of the mode (±∞).
-        let best = self.best.unwrap_or(if self.minimize {
+        let minimizes = self.minimizes();
+        let best = self.best.unwrap_or(if minimizes {
             f64::INFINITY
         } else {
             f64::NEG_INFINITY
         });
-        match (self.minimize, self.threshold_mode.as_str()) {
+        match (minimizes, self.threshold_mode.as_str()) {
             (true, "rel") => a < best * (1.0 - self.threshold),
             (true, _) => a < best - self.threshold,
             (false, "rel") => a > best * (self.threshold + 1.0),
@@ -247,7 +251,7 @@ impl ReduceLrOnPlateau {
 impl Scheduler for ReduceLrOnPlateau {
     fn name(&self) -> String {
         use crate::train::optim::num;
-        let mode = if self.minimize { "min" } else { "max" };
+        let mode = if self.minimizes() { "min" } else { "max" };
         let mut s = match &self.monitor {
             Some(column) => format!("ReduceLROnPlateau({column}, mode={mode}"),
             None => format!("ReduceLROnPlateau(mode={mode}"),
