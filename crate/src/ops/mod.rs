@@ -1,5 +1,5 @@
 //! Tensor operations Candle lacks or does slowly on the CPU, each a custom
-//! op with its own backward: a fast 2-D convolution (direct AVX-512 kernels
+//! op with its own backward: a fast 2-D convolution (direct AVX-512 / AVX2 kernels
 //! for stride 1 in f32, im2col + gemm otherwise; bias and ReLU in the same
 //! pass; with the max pooling after it fused in too), pooling whose
 //! backward works for any kernel and stride,

@@ -1,6 +1,6 @@
-//! Direct convolution, stride 1 and dilation 1, in f32 with AVX-512: the
-//! products are taken straight from the (zero-padded) image, with no column
-//! matrix and no packing of it.
+//! Direct convolution, stride 1 and dilation 1, in f32 with AVX-512 or
+//! AVX2 + FMA: the products are taken straight from the (zero-padded)
+//! image, with no column matrix and no packing of it.
 //!
 //! For one sample with the input padded to `xp: [C, Hp, Wp]`:
 //!
@@ -12,36 +12,52 @@
 //! ```
 //!
 //! with `k = (c, p, q)` and `off(k) = c·Hp·Wp + p·Wp + q`. The output is cut
-//! into *slots* of up to 16 consecutive pixels of one row (one 512-bit
-//! vector, masked at the row's end). The forward keeps an 8-channel × 3-slot
-//! tile of outputs in 24 registers for the whole sum over `k` and writes it
-//! once (bias, ReLU and all). The weight gradient runs the other way
-//! round: `dy` transposed to pixel-major blocks of 32 channels, a tile of
-//! 12 kernel entries × 32 channels in 24 registers, one input value
-//! broadcast per entry and pixel, so no horizontal sums are needed. Im2col + gemm
-//! instead writes a `K × L` column matrix, packs it again, and spent 35 % of
-//! a CIFAR10CNN epoch doing so (BENCHMARKS.md).
+//! into *slots* of up to one vector of consecutive pixels of one row (16
+//! with AVX-512, 8 with AVX2; masked at the row's end). The forward keeps a
+//! tile of outputs in registers for the whole sum over `k` and writes it
+//! once (bias, ReLU and all): 8 channels × 3 slots in 24 of AVX-512's 32
+//! registers, 4 channels × 3 slots in 12 of AVX2's 16. The weight gradient
+//! runs the other way round: `dy` transposed to pixel-major blocks of 32
+//! channels, a tile of kernel entries × channels in registers (12 × 32 with
+//! AVX-512, 6 × 16 with AVX2), one input value broadcast per entry and
+//! pixel, so no horizontal sums are needed. Im2col + gemm instead writes a
+//! `K × L` column matrix, packs it again, and spent 35 % of a CIFAR10CNN
+//! epoch doing so (BENCHMARKS.md).
 //!
-//! Used by the convolution ops ([`super`]) for f32 on CPUs with AVX-512F; elsewhere (and for
-//! f64, strides and dilations) the im2col path runs. `NNLAB_CONV=im2col`
-//! turns this path off, for comparisons.
+//! The kernels are in [`avx512`] and [`avx2`]; which one runs is the
+//! [`crate::simd::level`] when the `DirectConv` is built. Used by the
+//! convolution ops ([`super`]) for f32 on CPUs with AVX2 + FMA or AVX-512F;
+//! elsewhere (and for f64, strides and dilations) the im2col path runs.
+//! `NNLAB_CONV=im2col` turns this path off, for comparisons.
+
+// Elsewhere than x86-64 nothing here runs (the im2col path does).
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_variables))]
 
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// Output channels per register tile of the forward.
+use crate::simd::Simd;
+
+/// Output channels per block of the packed weight (the AVX-512 forward
+/// tile; the AVX2 one takes a block as two halves of [`HALF`]).
 pub(crate) const MR: usize = 8;
-/// Slots (16-pixel vectors) per register tile of the forward.
+/// Output channels per AVX2 forward tile.
+const HALF: usize = 4;
+/// Slots (vectors of pixels) per register tile of the forward.
 const NV: usize = 3;
-/// Pixels per vector.
+/// Slots per AVX2 forward tile: 4 × 3 would need all 16 registers and
+/// spills; 4 × 2 keeps 8 accumulators and is still FMA-bound (6 loads per 8 FMAs).
+const NV_AVX2: usize = 2;
+/// `f32` lanes of an AVX-512 vector: also the channel granule of the
+/// weight gradient's transposed `dy` and sum (`O` rounded up to it).
 const LANES: usize = 16;
 
 /// 0: not decided yet, 1: direct, 2: im2col.
 static MODE: AtomicU8 = AtomicU8::new(0);
 
-/// Whether the direct kernels run: the CPU has AVX-512F and `NNLAB_SIMD`
-/// does not cap it lower, `NNLAB_CONV` is not `im2col`, and [`set_enabled`]
-/// did not turn them off.
+/// Whether the direct kernels run: the CPU has AVX2 + FMA or AVX-512F and
+/// `NNLAB_SIMD` does not cap it lower, `NNLAB_CONV` is not `im2col`, and
+/// [`set_enabled`] did not turn them off.
 pub(crate) fn available() -> bool {
     match MODE.load(Ordering::Relaxed) {
         1 => true,
@@ -54,23 +70,19 @@ pub(crate) fn available() -> bool {
     }
 }
 
-/// Turns the direct kernels on (where the CPU has AVX-512F) or off
-/// (im2col + gemm everywhere), for the whole process; returns whether they
-/// are on now. For benchmarks that compare the two paths in one run.
+/// Turns the direct kernels on (where the CPU has AVX2 + FMA or AVX-512F)
+/// or off (im2col + gemm everywhere), for the whole process; returns
+/// whether they are on now. For benchmarks that compare the two paths in
+/// one run.
 pub fn set_enabled(on: bool) -> bool {
-    let on = on && cpu_has_avx512();
+    let on = on && crate::simd::level() >= Simd::Avx2;
     MODE.store(if on { 1 } else { 2 }, Ordering::Relaxed);
     on
 }
 
-/// AVX-512F is there and [`crate::simd::level`] allows it (`NNLAB_SIMD`).
-fn cpu_has_avx512() -> bool {
-    crate::simd::level() >= crate::simd::Simd::Avx512
-}
-
-/// Up to 16 pixels of one output row: where the first one's window starts
-/// in the padded input (`i·Wp + j`), where it goes in the output (`i·OW + j`),
-/// and which lanes are pixels.
+/// Up to one vector of pixels of one output row: where the first one's
+/// window starts in the padded input (`i·Wp + j`), where it goes in the
+/// output (`i·OW + j`), and which lanes are pixels.
 #[derive(Clone, Copy, Debug)]
 struct Slot {
     at_in: usize,
@@ -79,9 +91,11 @@ struct Slot {
 }
 
 /// One stride-1 convolution of a `[C, H, W]` sample padded by `(ph, pw)`
-/// with a `KH × KW` kernel: `[C, H, W] → [·, OH, OW]`.
+/// with a `KH × KW` kernel: `[C, H, W] → [·, OH, OW]`, run by the kernels
+/// of one SIMD level.
 #[derive(Clone, Debug)]
 pub(crate) struct DirectConv {
+    simd: Simd,
     c: usize,
     h: usize,
     w: usize,
@@ -97,7 +111,8 @@ pub(crate) struct DirectConv {
 }
 
 impl DirectConv {
-    /// `None` when the kernel does not fit the padded input.
+    /// The convolution at this process's [`crate::simd::level`]; `None`
+    /// when the kernel does not fit the padded input.
     pub(crate) fn new(
         c: usize,
         h: usize,
@@ -107,10 +122,31 @@ impl DirectConv {
         ph: usize,
         pw: usize,
     ) -> Option<DirectConv> {
+        DirectConv::at_level(crate::simd::level(), c, h, w, kh, kw, ph, pw)
+    }
+
+    /// The convolution run by the kernels of `simd` (AVX2 or AVX-512; the
+    /// CPU must have it); `None` for [`Simd::Scalar`] and when the kernel
+    /// does not fit the padded input.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn at_level(
+        simd: Simd,
+        c: usize,
+        h: usize,
+        w: usize,
+        kh: usize,
+        kw: usize,
+        ph: usize,
+        pw: usize,
+    ) -> Option<DirectConv> {
         let (hp, wp) = (h + 2 * ph, w + 2 * pw);
+        if simd == Simd::Scalar || simd > crate::simd::cpu() {
+            return None;
+        }
         if kh == 0 || kw == 0 || hp < kh || wp < kw {
             return None;
         }
+        let lanes = if simd == Simd::Avx512 { LANES } else { 8 };
         let (oh, ow) = (hp - kh + 1, wp - kw + 1);
         let mut offs = Vec::with_capacity(c * kh * kw);
         for ci in 0..c {
@@ -120,22 +156,23 @@ impl DirectConv {
                 }
             }
         }
-        let mut slots = Vec::with_capacity(oh * ow.div_ceil(LANES));
+        let mut slots = Vec::with_capacity(oh * ow.div_ceil(lanes));
         for i in 0..oh {
-            for j in (0..ow).step_by(LANES) {
-                let lanes = (ow - j).min(LANES);
+            for j in (0..ow).step_by(lanes) {
+                let n = (ow - j).min(lanes);
                 slots.push(Slot {
                     at_in: i * wp + j,
                     at_out: i * ow + j,
-                    mask: if lanes == LANES {
+                    mask: if n == LANES {
                         u16::MAX
                     } else {
-                        (1u16 << lanes) - 1
+                        (1u16 << n) - 1
                     },
                 });
             }
         }
         Some(DirectConv {
+            simd,
             c,
             h,
             w,
@@ -207,9 +244,10 @@ impl DirectConv {
         if let Some(b) = bias {
             assert_eq!(b.len(), w.rows, "direct conv: bias size");
         }
-        // SAFETY: `available()` checked AVX-512F; every index below is in
-        // bounds: slot + offset loads stay inside `xp` (masked lanes are not
-        // read), stores stay inside `y` (rows < w.rows, masked).
+        // SAFETY: `at_level` checked that the CPU has `self.simd`; every
+        // index below is in bounds: slot + offset loads stay inside `xp`
+        // (masked lanes are not read, or the whole vector is inside `xp`),
+        // stores stay inside `y` (rows < w.rows, masked).
         #[cfg(target_arch = "x86_64")]
         unsafe {
             for (g, a) in w.data.chunks_exact(MR * w.k).enumerate() {
@@ -219,27 +257,42 @@ impl DirectConv {
                     init[..rows].copy_from_slice(&b[g * MR..g * MR + rows]);
                 }
                 let yg = y[g * MR * l..].as_mut_ptr().cast::<f32>();
-                for block in self.slots.chunks(NV) {
+                let nv = if self.simd == Simd::Avx512 {
+                    NV
+                } else {
+                    NV_AVX2
+                };
+                for block in self.slots.chunks(nv) {
                     let t = Tile {
                         offs: &self.offs,
                         a: a.as_ptr(),
                         x: xp.as_ptr(),
+                        x_len: xp.len(),
                         y: yg,
                         l,
                         rows,
                         init,
                         relu,
                     };
-                    match block.len() {
-                        3 => avx512::forward_tile::<3>(&t, block),
-                        2 => avx512::forward_tile::<2>(&t, block),
-                        _ => avx512::forward_tile::<1>(&t, block),
+                    if self.simd == Simd::Avx512 {
+                        match block.len() {
+                            3 => avx512::forward_tile::<3>(&t, block),
+                            2 => avx512::forward_tile::<2>(&t, block),
+                            _ => avx512::forward_tile::<1>(&t, block),
+                        }
+                        continue;
+                    }
+                    for half in 0..rows.div_ceil(HALF) {
+                        match block.len() {
+                            2 => avx2::forward_tile::<2>(&t, block, half),
+                            _ => avx2::forward_tile::<1>(&t, block, half),
+                        }
                     }
                 }
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
-        unreachable!("direct conv without AVX-512");
+        unreachable!("direct conv without AVX2 or AVX-512");
     }
 
     /// Elements of one padded sample (`scratch_len`, or the input's own size).
@@ -266,15 +319,47 @@ impl DirectConv {
         for i0 in (0..self.oh).step_by(band_rows) {
             let rows = band_rows.min(self.oh - i0);
             let (p0, pn) = (i0 * self.ow, rows * self.ow);
-            acc.transpose_band(dy, l, p0, pn);
-            // SAFETY: `available()` checked AVX-512F. Offsets past `K` in
-            // the last tile are 0 (a valid pixel) and land in the spare
-            // rows of `dwt`; every pixel read is `i·Wp + j + off(k)` with
-            // `i < OH`, `j < OW`, inside `xp`; `dyt` holds `pn` pixels per block.
+            acc.transpose_band(dy, l, p0, pn, self.simd);
+            // SAFETY: `at_level` checked that the CPU has `self.simd`.
+            // Offsets past `K` in the last tile are 0 (a valid pixel) and
+            // land in the spare rows of `dwt`; every pixel read is
+            // `i·Wp + j + off(k)` with `i < OH`, `j < OW`, inside `xp`; `dyt`
+            // holds `pn` pixels per block, each `stride` wide.
             #[cfg(target_arch = "x86_64")]
             unsafe {
                 for ob in (0..o).step_by(OB) {
                     let width = (o - ob).min(OB);
+                    let stride = if width > LANES { OB } else { LANES };
+                    if self.simd == Simd::Avx2 {
+                        // 16 channels (or 8) of the block at a time
+                        for co in (0..width).step_by(16) {
+                            let nk = if width - co > 8 { 6 } else { NK };
+                            for k0 in (0..k).step_by(nk) {
+                                let mut off = [0usize; NK];
+                                let n = (k - k0).min(nk);
+                                off[..n].copy_from_slice(&self.offs[k0..k0 + n]);
+                                let t = GradTile {
+                                    offs: off,
+                                    x: xp.as_ptr().add(i0 * self.wp),
+                                    wp: self.wp,
+                                    rows,
+                                    ow: self.ow,
+                                    dyt: acc.dyt.as_ptr().add(ob * pn + co),
+                                    stride,
+                                    dwt: acc.dwt.as_mut_ptr().add(k0 * acc.op + ob + co),
+                                    op: acc.op,
+                                };
+                                match (width - co > 8, n) {
+                                    (true, 4..) => avx2::grad_tile::<2, 6>(&t),
+                                    (true, _) => avx2::grad_tile::<2, 3>(&t),
+                                    (false, 9..) => avx2::grad_tile::<1, 12>(&t),
+                                    (false, 5..=8) => avx2::grad_tile::<1, 8>(&t),
+                                    (false, _) => avx2::grad_tile::<1, 4>(&t),
+                                }
+                            }
+                        }
+                        continue;
+                    }
                     for k0 in (0..k).step_by(NK) {
                         let mut off = [0usize; NK];
                         let n = (k - k0).min(NK);
@@ -286,6 +371,7 @@ impl DirectConv {
                             rows,
                             ow: self.ow,
                             dyt: acc.dyt.as_ptr().add(ob * pn),
+                            stride,
                             dwt: acc.dwt.as_mut_ptr().add(k0 * acc.op + ob),
                             op: acc.op,
                         };
@@ -301,7 +387,7 @@ impl DirectConv {
                 }
             }
             #[cfg(not(target_arch = "x86_64"))]
-            unreachable!("direct conv without AVX-512");
+            unreachable!("direct conv without AVX2 or AVX-512");
         }
     }
 }
@@ -342,7 +428,8 @@ impl WeightGrad {
 
     /// Pixels `p0 .. p0 + pn` of `dy` (`o × l`) into `dyt`, 16 × 16 at a
     /// time in registers where both sides are whole vectors.
-    fn transpose_band(&mut self, dy: &[f32], l: usize, p0: usize, pn: usize) {
+    /// `simd` is the level of the kernels that run (the CPU has it).
+    fn transpose_band(&mut self, dy: &[f32], l: usize, p0: usize, pn: usize, simd: Simd) {
         let o = self.o;
         let len = o.next_multiple_of(LANES) * pn;
         if o.is_multiple_of(LANES) {
@@ -364,11 +451,23 @@ impl WeightGrad {
                         let src = &dy[(ob + v) * l + p0 + c0..];
                         let dst = &mut block[c0 * stride + v..];
                         assert!(src.len() >= 15 * l + LANES && dst.len() >= 15 * stride + LANES);
-                        // SAFETY: `transpose_band` runs only where `available()`
-                        // found AVX-512F; the bounds are asserted above.
+                        // SAFETY: the CPU has `simd` (`DirectConv::at_level`
+                        // checked); the bounds are asserted above.
                         #[cfg(target_arch = "x86_64")]
                         unsafe {
-                            avx512::transpose16(src.as_ptr(), l, dst.as_mut_ptr(), stride)
+                            let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+                            if simd == Simd::Avx512 {
+                                avx512::transpose16(s, l, d, stride);
+                            } else {
+                                for (a, b) in [(0, 0), (0, 8), (8, 0), (8, 8)] {
+                                    avx2::transpose8(
+                                        s.add(a * l + b),
+                                        l,
+                                        d.add(b * stride + a),
+                                        stride,
+                                    );
+                                }
+                            }
                         };
                     }
                     continue;
@@ -441,6 +540,8 @@ struct Tile<'a> {
     /// packed weight block `[K][MR]`
     a: *const f32,
     x: *const f32,
+    /// elements readable from `x`
+    x_len: usize,
     /// output row of this block's first channel
     y: *mut f32,
     l: usize,
@@ -458,154 +559,17 @@ struct GradTile {
     wp: usize,
     rows: usize,
     ow: usize,
-    /// the band's `dy`, transposed: `[pixels][16·R]`
+    /// the band's `dy`, transposed: `[pixels][stride]`, at the tile's
+    /// first channel
     dyt: *const f32,
+    /// `f32`s from one pixel of `dyt` to the next (16 or 32)
+    stride: usize,
     /// `dwt[k0][ob]`, rows `op` apart
     dwt: *mut f32,
     op: usize,
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use super::{GradTile, Slot, Tile, MR};
-    use std::arch::x86_64::*;
-
-    /// `MR × S` outputs (channels × slots) summed over all of `K` in registers.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn forward_tile<const S: usize>(t: &Tile, slots: &[Slot]) {
-        let mut base = [0usize; S];
-        let mut mask = [0u16; S];
-        for v in 0..S {
-            base[v] = slots[v].at_in;
-            mask[v] = slots[v].mask;
-        }
-        let mut acc = [[_mm512_setzero_ps(); S]; MR];
-        for r in 0..MR {
-            let b = _mm512_set1_ps(t.init[r]);
-            for v in 0..S {
-                acc[r][v] = b;
-            }
-        }
-        let mut a = t.a;
-        for &off in t.offs {
-            let mut xv = [_mm512_setzero_ps(); S];
-            for v in 0..S {
-                xv[v] = _mm512_maskz_loadu_ps(mask[v], t.x.add(base[v] + off));
-            }
-            for r in 0..MR {
-                let w = _mm512_set1_ps(*a.add(r));
-                for v in 0..S {
-                    acc[r][v] = _mm512_fmadd_ps(w, xv[v], acc[r][v]);
-                }
-            }
-            a = a.add(MR);
-        }
-        let zero = _mm512_setzero_ps();
-        for r in 0..t.rows {
-            for v in 0..S {
-                let mut z = acc[r][v];
-                if t.relu {
-                    // 0 where z ≤ 0, z otherwise (NaN stays NaN), like relu_in_place
-                    let keep = _mm512_cmp_ps_mask::<_CMP_NLE_UQ>(z, zero);
-                    z = _mm512_maskz_mov_ps(keep, z);
-                }
-                _mm512_mask_storeu_ps(t.y.add(r * t.l + slots[v].at_out), mask[v], z);
-            }
-        }
-    }
-
-    /// `N` kernel entries × `16·R` output channels of the weight gradient,
-    /// summed over the band's pixels in registers (the input broadcast, `dy`
-    /// loaded as vectors of channels), then added to `dwt`.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn grad_tile<const R: usize, const N: usize>(t: &GradTile) {
-        let mut off = [0usize; N];
-        off.copy_from_slice(&t.offs[..N]);
-        let mut acc = [[_mm512_setzero_ps(); R]; N];
-        let mut d = t.dyt;
-        for i in 0..t.rows {
-            let row = t.x.add(i * t.wp);
-            for j in 0..t.ow {
-                let px = row.add(j);
-                let mut dv = [_mm512_setzero_ps(); R];
-                for r in 0..R {
-                    dv[r] = _mm512_loadu_ps(d.add(16 * r));
-                }
-                for n in 0..N {
-                    let b = _mm512_set1_ps(*px.add(off[n]));
-                    for r in 0..R {
-                        acc[n][r] = _mm512_fmadd_ps(dv[r], b, acc[n][r]);
-                    }
-                }
-                d = d.add(16 * R);
-            }
-        }
-        for n in 0..N {
-            for r in 0..R {
-                let p = t.dwt.add(n * t.op + 16 * r);
-                _mm512_storeu_ps(p, _mm512_add_ps(_mm512_loadu_ps(p), acc[n][r]));
-            }
-        }
-    }
-
-    /// `dst[j·ds + i] = src[i·ss + j]` for `i, j < 16`.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn transpose16(src: *const f32, ss: usize, dst: *mut f32, ds: usize) {
-        let mut r = [_mm512_setzero_ps(); 16];
-        for (i, v) in r.iter_mut().enumerate() {
-            *v = _mm512_loadu_ps(src.add(i * ss));
-        }
-        // pairs of rows interleaved by 32 bits, then by 64 bits …
-        let mut t = [_mm512_setzero_ps(); 16];
-        for i in 0..8 {
-            t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-            t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-        }
-        for i in 0..4 {
-            let (a, b, c, d) = (
-                _mm512_castps_pd(t[4 * i]),
-                _mm512_castps_pd(t[4 * i + 1]),
-                _mm512_castps_pd(t[4 * i + 2]),
-                _mm512_castps_pd(t[4 * i + 3]),
-            );
-            r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-            r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-            r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-            r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-        }
-        // … then 128-bit lanes across rows 4 apart and 8 apart
-        for h in 0..2 {
-            for i in 0..4 {
-                t[8 * h + i] = _mm512_shuffle_f32x4::<0x88>(r[8 * h + i], r[8 * h + i + 4]);
-                t[8 * h + i + 4] = _mm512_shuffle_f32x4::<0xdd>(r[8 * h + i], r[8 * h + i + 4]);
-            }
-        }
-        for i in 0..8 {
-            r[i] = _mm512_shuffle_f32x4::<0x88>(t[i], t[i + 8]);
-            r[i + 8] = _mm512_shuffle_f32x4::<0xdd>(t[i], t[i + 8]);
-        }
-        for (j, v) in r.iter().enumerate() {
-            _mm512_storeu_ps(dst.add(j * ds), *v);
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        #[test]
-        fn transpose16_transposes() {
-            if !super::super::cpu_has_avx512() {
-                return;
-            }
-            let src: Vec<f32> = (0..16 * 20).map(|v| v as f32).collect();
-            let mut dst = vec![-1f32; 16 * 18];
-            // SAFETY: AVX-512F checked; 16 rows of 20 and 16 rows of 18 fit.
-            unsafe { super::transpose16(src.as_ptr(), 20, dst.as_mut_ptr(), 18) };
-            for i in 0..16 {
-                for j in 0..16 {
-                    assert_eq!(dst[j * 18 + i], src[i * 20 + j], "({i}, {j})");
-                }
-                assert_eq!(dst[i * 18 + 16], -1.0);
-            }
-        }
-    }
-}
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;

@@ -13,8 +13,9 @@
 //! and its gradient never become tensors: no fresh pages to fault in, no
 //! separate ReLU and pooling passes over them, no gradient accumulation.
 //!
-//! Elsewhere (f64, CUDA, strided or dilated convolutions, CPUs without
-//! AVX-512, windows over 16) it is [`conv2d_relu`] / [`conv2d`] then
+//! The pooling passes use AVX-512 where the CPU has it and portable code
+//! elsewhere. Everywhere else (f64, CUDA, strided or dilated convolutions,
+//! CPUs without AVX2 + FMA, windows over 16) it is [`conv2d_relu`] / [`conv2d`] then
 //! [`max_pool2d`], with the same numbers. Either way the gradient of a
 //! window goes to its first largest element in row-major order, as
 //! [`max_pool2d`]'s does.
@@ -304,12 +305,26 @@ impl ConvPool {
 fn column_max(m: &mut [f32], a: &mut [u32], row: &[f32], r: u32) {
     assert!(a.len() == m.len() && row.len() == m.len());
     #[cfg(target_arch = "x86_64")]
-    if direct::available() {
+    if crate::simd::level() >= crate::simd::Simd::Avx512 {
         // SAFETY: AVX-512F is there; the three slices have the same length
         // and every access is masked to it.
         unsafe { avx512::column_max(m, a, row, r) };
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::level() >= crate::simd::Simd::Avx2 {
+        // SAFETY: AVX2 is there; the three slices have the same length
+        // and the vector loop stays below it.
+        let done = unsafe { avx2::column_max(m, a, row, r) };
+        column_max_from(done, m, a, row, r);
+        return;
+    }
+    column_max_from(0, m, a, row, r);
+}
+
+/// [`column_max`] from column `from` on, one column at a time.
+fn column_max_from(from: usize, m: &mut [f32], a: &mut [u32], row: &[f32], r: u32) {
+    let (m, a, row) = (&mut m[from..], &mut a[from..], &row[from..]);
     for ((m, a), &v) in m.iter_mut().zip(a.iter_mut()).zip(row) {
         if v > *m || v.is_nan() {
             *m = v;
@@ -334,7 +349,7 @@ fn window_max(
         y.len() == arg.len() && m.len() == rows.len() && m.len() >= (y.len().max(1) - 1) * s + k
     );
     #[cfg(target_arch = "x86_64")]
-    if direct::available() && m.len() < (i32::MAX as usize) {
+    if crate::simd::level() >= crate::simd::Simd::Avx512 && m.len() < (i32::MAX as usize) {
         // SAFETY: AVX-512F is there; every gathered index `j·s + c` with
         // `j < y.len()`, `c < k` is below `m.len()` (asserted above).
         unsafe { avx512::window_max(m, rows, k, s, relu, y, arg) };
@@ -356,6 +371,31 @@ fn window_max(
         // relu: 0 where the maximum is ≤ 0, NaN stays NaN (as ops::relu)
         y[j] = if relu && b <= 0.0 { 0.0 } else { b };
         arg[j] = (rows[best] as usize * k + best - c0) as u8;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    /// [`super::column_max`] on whole vectors of 8 columns; returns how
+    /// many columns it did (the rest is left to the caller).
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn column_max(m: &mut [f32], a: &mut [u32], row: &[f32], r: u32) -> usize {
+        let rv = _mm256_castsi256_ps(_mm256_set1_epi32(r as i32));
+        let n = m.len() / 8 * 8;
+        for j in (0..n).step_by(8) {
+            let (pm, pa) = (m.as_mut_ptr().add(j), a.as_mut_ptr().add(j).cast::<f32>());
+            let mv = _mm256_loadu_ps(pm);
+            let v = _mm256_loadu_ps(row.as_ptr().add(j));
+            let take = _mm256_or_ps(
+                _mm256_cmp_ps::<_CMP_GT_OQ>(v, mv),
+                _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v),
+            );
+            _mm256_storeu_ps(pm, _mm256_blendv_ps(mv, v, take));
+            _mm256_storeu_ps(pa, _mm256_blendv_ps(_mm256_loadu_ps(pa), rv, take));
+        }
+        n
     }
 }
 
@@ -502,7 +542,7 @@ mod tests {
     use crate::ops::relu;
     use crate::ops::test_util::{grads_of, rand, rel_diff};
 
-    /// The fused f32 op (direct kernels where the CPU has AVX-512) against
+    /// The fused f32 op (direct kernels where the CPU has AVX2 or AVX-512) against
     /// the f64 composition `max_pool2d(conv2d)` then ReLU: forward and the
     /// gradients of x, w and b, on 2×2, 3×3 and overlapping 3/2 windows,
     /// rows of more than 16 windows, ragged edges (rows and columns the windows leave out), 4×4 kernels

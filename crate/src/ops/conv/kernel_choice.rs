@@ -1,6 +1,7 @@
-//! Which kernel a convolution runs: the direct AVX-512 kernels
+//! Which kernel a convolution runs: the direct kernels
 //! ([`super::direct`]) for f32 with stride 1 and dilation 1 where the CPU
-//! has AVX-512F (and `NNLAB_CONV` is not `im2col`), else im2col + gemm.
+//! has AVX2 + FMA or AVX-512F (and `NNLAB_SIMD` or `NNLAB_CONV=im2col`
+//! does not turn them off), else im2col + gemm.
 //! The input gradient takes the direct path only when it is the forward
 //! of `dy` padded by `K−1−pad` with the flipped kernel (`pad ≤ K−1`).
 
@@ -8,7 +9,7 @@ use super::direct::{self, DirectConv};
 use super::im2col::Geometry;
 
 /// The direct kernel for this convolution's forward and weight gradient
-/// (f32, stride 1, dilation 1, an AVX-512 CPU), if it applies.
+/// (f32, stride 1, dilation 1, an AVX2 or AVX-512 CPU), if it applies.
 pub(super) fn direct_forward(g: &Geometry) -> Option<DirectConv> {
     if !direct::available() || g.stride != 1 || g.dilation != 1 {
         return None;

@@ -14,7 +14,7 @@
 //! own CPU backward computes the input gradient with plain loops and is ~60×
 //! slower. On CUDA, Candle's own convolution is used.
 //!
-//! In f32 with stride 1 and dilation 1 on a CPU with AVX-512, the same three
+//! In f32 with stride 1 and dilation 1 on a CPU with AVX2 + FMA, the same three
 //! products run as direct kernels without the column matrix
 //! ([`direct`]: 1.5–2.5× the im2col forward, BENCHMARKS.md);
 //! f64 (the gradient checks) always takes the im2col path above.
@@ -37,9 +37,9 @@
 //! | `forward.rs` | the forward op (`(x, w[, b]) → y`, bias and ReLU fused) and its backward |
 //! | `grad.rs` | the two gradient ops, `(dy, w) → dx` and `(x, dy) → dW` |
 //! | [`fused_pool`] | conv + (ReLU +) max pooling as one op ([`conv2d_max_pool`]) |
-//! | `kernel_choice.rs` | which kernel runs: direct (AVX-512, f32, stride 1) or im2col + gemm |
+//! | `kernel_choice.rs` | which kernel runs: direct (AVX2 or AVX-512, f32, stride 1) or im2col + gemm |
 //! | `tiling.rs` | samples split across threads, output rows in cache-sized bands |
-//! | [`direct`] | the direct AVX-512 kernels |
+//! | [`direct`] | the direct kernels (AVX-512 and AVX2 + FMA) |
 //! | `im2col.rs` | im2col / col2im, the column matrix of the gemm path |
 
 use candle_core::Tensor;
