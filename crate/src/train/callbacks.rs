@@ -67,8 +67,7 @@ pub struct EpochContext<'a> {
 impl EpochContext<'_> {
     /// The value of a history column (`val_loss`, `val_accuracy`, …) at the last epoch.
     pub fn value(&self, column: &str) -> Result<f64> {
-        let v = self.history.column(column)?;
-        Ok(*v.last().unwrap_or(&f64::NAN))
+        self.history.last_or_nan(column)
     }
 }
 

@@ -87,6 +87,13 @@ impl History {
         self.epochs.last()
     }
 
+    /// The last epoch's value of `column`, NaN when no epoch has run or the
+    /// last one has no such value (a callback's view, [`crate::train::callbacks::EpochContext::value`]);
+    /// an error only for a column that is not in this history.
+    pub fn last_or_nan(&self, column: &str) -> Result<f64> {
+        Ok(self.column(column)?.last().copied().unwrap_or(f64::NAN))
+    }
+
     /// The last epoch's value of `column` (`val_accuracy`, `train_loss`, …);
     /// an error names the column and the columns there are, or says that no
     /// epoch has run or that the last epoch has no such value.

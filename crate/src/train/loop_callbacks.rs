@@ -47,20 +47,19 @@ impl Callback for SchedulerStep {
     }
 
     fn after_epoch(&mut self, ctx: &mut EpochContext) -> Result<()> {
-        let Some(scheduler) = ctx.scheduler.as_ref() else {
+        let Some(scheduler) = ctx.scheduler.as_deref_mut() else {
             return Ok(());
         };
         let Some(record) = ctx.history.epochs.last() else {
             return Ok(());
         };
-        let lr = record.lr;
-        let metric = match scheduler.monitor().map(str::to_string) {
-            Some(column) => ctx.value(&column)?,
+        // the history and the scheduler are separate borrows of `ctx`
+        let metric = match scheduler.monitor() {
+            Some(column) => ctx.history.last_or_nan(column)?,
             None => record.val_loss.unwrap_or(record.train_loss),
         };
-        if let Some(scheduler) = ctx.scheduler.as_mut() {
-            ctx.optimizer.set_lr(scheduler.step(lr, Some(metric))?);
-        }
+        ctx.optimizer
+            .set_lr(scheduler.step(record.lr, Some(metric))?);
         Ok(())
     }
 }

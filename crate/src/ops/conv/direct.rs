@@ -24,7 +24,7 @@
 //! `K × L` column matrix, packs it again, and spent 35 % of a CIFAR10CNN
 //! epoch doing so (BENCHMARKS.md).
 //!
-//! The kernels are in [`avx512`] and [`avx2`]; which one runs is the
+//! The kernels are in `direct/avx512.rs` and `direct/avx2.rs`; which one runs is the
 //! [`crate::simd::level`] when the `DirectConv` is built. Used by the
 //! convolution ops ([`super`]) for f32 on CPUs with AVX2 + FMA or AVX-512F;
 //! elsewhere (and for f64, strides and dilations) the im2col path runs.
