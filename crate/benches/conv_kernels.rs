@@ -3,7 +3,8 @@
 //! forward (with bias and ReLU, as the models run it), weight gradient and
 //! input gradient (`ops::conv2d_weight_grad`, `ops::conv2d_input_grad`, the
 //! kernels the backward runs). Each with the direct kernels
-//! (`ops::direct_conv`, AVX-512) and with im2col + gemm, side by side in one
+//! (`ops::direct_conv`: AVX-512, or AVX2 with `NNLAB_SIMD=avx2`) and with
+//! im2col + gemm, side by side in one
 //! process, median of 9 after 2 warm-ups; GFLOP/s counted as `2·N·O·K·L`
 //! per product. The allocator is tuned as in training
 //! (`device::tune_allocator`). `cargo bench -p nnlab --bench conv_kernels`.
@@ -45,7 +46,10 @@ fn main() {
     nnlab::device::tune_allocator();
     let dev = Device::Cpu;
     let threads = rayon::current_num_threads();
-    println!("threads: {threads}; GFLOP/s per product (2·N·O·K·L), median of 9");
+    println!(
+        "threads: {threads}; SIMD {}; GFLOP/s per product (2·N·O·K·L), median of 9",
+        nnlab::simd::level().name()
+    );
     println!(
         "| layer | path | forward | weight grad | input grad | the three, ms |\n| --- | --- | ---: | ---: | ---: | ---: |"
     );
@@ -62,7 +66,7 @@ fn main() {
         let gflop = 2.0 * (n * o * c * k * k * oh * oh) as f64 / 1e9;
         for (path, direct) in [("direct", true), ("im2col", false)] {
             if direct_conv::set_enabled(direct) != direct {
-                println!("| {name} | {path} | (no AVX-512 here) | | | |");
+                println!("| {name} | {path} | (no AVX2 or AVX-512 here) | | | |");
                 continue;
             }
             let fwd = median_s(&mut || {
