@@ -16,7 +16,7 @@
 //! with AVX-512, 8 with AVX2; masked at the row's end). The forward keeps a
 //! tile of outputs in registers for the whole sum over `k` and writes it
 //! once (bias, ReLU and all): 8 channels × 3 slots in 24 of AVX-512's 32
-//! registers, 4 channels × 3 slots in 12 of AVX2's 16. The weight gradient
+//! registers, 4 channels × 2 slots in 8 of AVX2's 16. The weight gradient
 //! runs the other way round: `dy` transposed to pixel-major blocks of 32
 //! channels, a tile of kernel entries × channels in registers (12 × 32 with
 //! AVX-512, 6 × 16 with AVX2), one input value broadcast per entry and
@@ -128,7 +128,6 @@ impl DirectConv {
     /// The convolution run by the kernels of `simd` (AVX2 or AVX-512; the
     /// CPU must have it); `None` for [`Simd::Scalar`] and when the kernel
     /// does not fit the padded input.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn at_level(
         simd: Simd,
         c: usize,
@@ -335,20 +334,16 @@ impl DirectConv {
                         for co in (0..width).step_by(16) {
                             let nk = if width - co > 8 { 6 } else { NK };
                             for k0 in (0..k).step_by(nk) {
-                                let mut off = [0usize; NK];
                                 let n = (k - k0).min(nk);
-                                off[..n].copy_from_slice(&self.offs[k0..k0 + n]);
-                                let t = GradTile {
-                                    offs: off,
-                                    x: xp.as_ptr().add(i0 * self.wp),
-                                    wp: self.wp,
-                                    rows,
-                                    ow: self.ow,
-                                    dyt: acc.dyt.as_ptr().add(ob * pn + co),
+                                let t = self.grad_tile(
+                                    xp,
+                                    acc,
+                                    (i0, rows),
+                                    pn,
+                                    (k0, n),
+                                    (ob, co),
                                     stride,
-                                    dwt: acc.dwt.as_mut_ptr().add(k0 * acc.op + ob + co),
-                                    op: acc.op,
-                                };
+                                );
                                 match (width - co > 8, n) {
                                     (true, 4..) => avx2::grad_tile::<2, 6>(&t),
                                     (true, _) => avx2::grad_tile::<2, 3>(&t),
@@ -361,20 +356,8 @@ impl DirectConv {
                         continue;
                     }
                     for k0 in (0..k).step_by(NK) {
-                        let mut off = [0usize; NK];
                         let n = (k - k0).min(NK);
-                        off[..n].copy_from_slice(&self.offs[k0..k0 + n]);
-                        let t = GradTile {
-                            offs: off,
-                            x: xp.as_ptr().add(i0 * self.wp),
-                            wp: self.wp,
-                            rows,
-                            ow: self.ow,
-                            dyt: acc.dyt.as_ptr().add(ob * pn),
-                            stride,
-                            dwt: acc.dwt.as_mut_ptr().add(k0 * acc.op + ob),
-                            op: acc.op,
-                        };
+                        let t = self.grad_tile(xp, acc, (i0, rows), pn, (k0, n), (ob, 0), stride);
                         match (width > 16, n) {
                             (true, 9..) => avx512::grad_tile::<2, 12>(&t),
                             (true, 5..=8) => avx512::grad_tile::<2, 8>(&t),
@@ -388,6 +371,38 @@ impl DirectConv {
             }
             #[cfg(not(target_arch = "x86_64"))]
             unreachable!("direct conv without AVX2 or AVX-512");
+        }
+    }
+}
+
+impl DirectConv {
+    /// The weight-gradient tile of kernel entries `k0 .. k0 + n` (offsets
+    /// past them 0: a valid pixel, summed into `dwt`'s spare rows) × the
+    /// channels `ob + co ..` (`co` inside the 32-channel block `ob` of the
+    /// transposed band: `stride` wide, `pn` pixels) for output rows
+    /// `i0 .. i0 + rows`.
+    fn grad_tile(
+        &self,
+        xp: &[f32],
+        acc: &mut WeightGrad,
+        (i0, rows): (usize, usize),
+        pn: usize,
+        (k0, n): (usize, usize),
+        (ob, co): (usize, usize),
+        stride: usize,
+    ) -> GradTile {
+        let mut offs = [0usize; NK];
+        offs[..n].copy_from_slice(&self.offs[k0..k0 + n]);
+        GradTile {
+            offs,
+            x: xp[i0 * self.wp..].as_ptr(),
+            wp: self.wp,
+            rows,
+            ow: self.ow,
+            dyt: acc.dyt[ob * pn + co..].as_ptr(),
+            stride,
+            dwt: acc.dwt[k0 * acc.op + ob + co..].as_mut_ptr(),
+            op: acc.op,
         }
     }
 }

@@ -285,16 +285,27 @@ impl ConvPool {
     fn scatter(&self, dy: &[f32], y: &[f32], arg: &[u8], dz: &mut [f32], db: &mut [f32]) {
         let (ow, k, s, pw) = (self.g.ow, self.k, self.s, self.pw);
         let (l, cells) = (self.g.oh * ow, self.ph * pw);
+        // window position `r·k + c` → its offset `r·OW + c` from the window's corner
+        let at: Vec<usize> = (0..k * k).map(|a| a / k * ow + a % k).collect();
         for (c, dbc) in db.iter_mut().enumerate() {
             let plane = &mut dz[c * l..(c + 1) * l];
-            for cell in c * cells..(c + 1) * cells {
-                if self.relu && !(y[cell] > 0.0) {
-                    continue;
+            let span = c * cells..(c + 1) * cells;
+            let (dyc, yc, ac) = (&dy[span.clone()], &y[span.clone()], &arg[span]);
+            for i in 0..self.ph {
+                let row = i * pw..(i + 1) * pw;
+                let corner = i * s * ow;
+                for (j, ((&d, &v), &a)) in dyc[row.clone()]
+                    .iter()
+                    .zip(&yc[row.clone()])
+                    .zip(&ac[row])
+                    .enumerate()
+                {
+                    if self.relu && !(v > 0.0) {
+                        continue;
+                    }
+                    plane[corner + j * s + at[a as usize]] += d;
+                    *dbc += d;
                 }
-                let (i, j) = ((cell - c * cells) / pw, (cell - c * cells) % pw);
-                let a = arg[cell] as usize;
-                plane[(i * s + a / k) * ow + j * s + a % k] += dy[cell];
-                *dbc += dy[cell];
             }
         }
     }
@@ -355,7 +366,18 @@ fn window_max(
         unsafe { avx512::window_max(m, rows, k, s, relu, y, arg) };
         return;
     }
-    for j in 0..y.len() {
+    #[cfg(target_arch = "x86_64")]
+    let from = if crate::simd::level() >= crate::simd::Simd::Avx2 && m.len() < (i32::MAX as usize) {
+        // SAFETY: AVX2 is there; the windows it takes are whole groups of
+        // 8 (`j + 8 ≤ y.len()`), so every gathered index `j·s + c` with
+        // `c < k` is below `m.len()` (asserted above).
+        unsafe { avx2::window_max(m, rows, k, s, relu, y, arg) }
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let from = 0;
+    for j in from..y.len() {
         let c0 = j * s;
         let mut best = c0;
         for c in c0 + 1..c0 + k {
@@ -377,6 +399,62 @@ fn window_max(
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
+
+    /// [`super::window_max`] on whole groups of 8 windows (their columns
+    /// gathered); returns how many windows it did (the rest is left to the
+    /// caller).
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn window_max(
+        m: &[f32],
+        rows: &[u32],
+        k: usize,
+        s: usize,
+        relu: bool,
+        y: &mut [f32],
+        arg: &mut [u8],
+    ) -> usize {
+        let step = _mm256_mullo_epi32(
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+            _mm256_set1_epi32(s as i32),
+        );
+        let (kv, zero) = (_mm256_set1_epi32(k as i32), _mm256_setzero_ps());
+        let n = y.len() / 8 * 8;
+        for j in (0..n).step_by(8) {
+            let idx = _mm256_add_epi32(step, _mm256_set1_epi32((j * s) as i32));
+            let mut best = _mm256_i32gather_ps::<4>(m.as_ptr(), idx);
+            let mut brow = _mm256_i32gather_epi32::<4>(rows.as_ptr().cast(), idx);
+            let mut bcol = _mm256_setzero_si256();
+            for c in 1..k {
+                let at = _mm256_add_epi32(idx, _mm256_set1_epi32(c as i32));
+                let v = _mm256_i32gather_ps::<4>(m.as_ptr(), at);
+                let r = _mm256_i32gather_epi32::<4>(rows.as_ptr().cast(), at);
+                let best_nan = _mm256_cmp_ps::<_CMP_UNORD_Q>(best, best);
+                let v_nan = _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v);
+                let gt = _mm256_cmp_ps::<_CMP_GT_OQ>(v, best);
+                let tie = _mm256_and_ps(
+                    _mm256_cmp_ps::<_CMP_EQ_OQ>(v, best),
+                    _mm256_castsi256_ps(_mm256_cmpgt_epi32(brow, r)),
+                );
+                let take = _mm256_andnot_ps(best_nan, _mm256_or_ps(v_nan, _mm256_or_ps(gt, tie)));
+                best = _mm256_blendv_ps(best, v, take);
+                let ti = _mm256_castps_si256(take);
+                brow = _mm256_blendv_epi8(brow, r, ti);
+                bcol = _mm256_blendv_epi8(bcol, _mm256_set1_epi32(c as i32), ti);
+            }
+            if relu {
+                // 0 where the maximum is ≤ 0, NaN stays NaN
+                best = _mm256_and_ps(best, _mm256_cmp_ps::<_CMP_NLE_UQ>(best, zero));
+            }
+            _mm256_storeu_ps(y.as_mut_ptr().add(j), best);
+            let mut a = [0i32; 8];
+            let pos = _mm256_add_epi32(_mm256_mullo_epi32(brow, kv), bcol);
+            _mm256_storeu_si256(a.as_mut_ptr().cast(), pos);
+            for (d, &v) in arg[j..j + 8].iter_mut().zip(&a) {
+                *d = v as u8;
+            }
+        }
+        n
+    }
 
     /// [`super::column_max`] on whole vectors of 8 columns; returns how
     /// many columns it did (the rest is left to the caller).
@@ -647,16 +725,20 @@ mod tests {
 
     /// Equal maxima in a window: the gradient goes where `max_pool2d`'s goes
     /// (the first in row-major order), also when the tie is across rows
-    /// and columns (`[[0, 5], [5, 0]]`) and in all-equal windows.
+    /// and columns (`[[0, 5], [5, 0]]`) and in all-equal windows, on rows
+    /// long enough for the vector paths.
     #[test]
     fn ties_go_where_max_pool2d_sends_them() -> crate::TestResult {
-        let v: Vec<f32> = vec![
-            0., 5., 1., 1., 2., 7., //
-            5., 0., 1., 1., 7., 2., //
-            3., 3., 4., 0., 6., 6., //
-            3., 3., 0., 4., 6., 6., //
+        let block: [[f32; 6]; 4] = [
+            [0., 5., 1., 1., 2., 7.],
+            [5., 0., 1., 1., 7., 2.],
+            [3., 3., 4., 0., 6., 6.],
+            [3., 3., 0., 4., 6., 6.],
         ];
-        let x = Var::from_vec(v, (1, 1, 4, 6), &candle_core::Device::Cpu)?;
+        // the block 6 times across: rows of 18 (2/2) and 34 (3/1) windows,
+        // so the vector paths (8 or 16 windows at a time) meet the ties too
+        let v: Vec<f32> = block.iter().flat_map(|r| r.repeat(6)).collect();
+        let x = Var::from_vec(v, (1, 1, 4, 36), &candle_core::Device::Cpu)?;
         let w = Tensor::ones((1, 1, 1, 1), DType::F32, &candle_core::Device::Cpu)?;
         let p = Conv2dParams::default();
         for (pk, ps) in [(2, 2), (3, 1)] {
