@@ -373,9 +373,7 @@ impl DirectConv {
             unreachable!("direct conv without AVX2 or AVX-512");
         }
     }
-}
 
-impl DirectConv {
     /// The weight-gradient tile of kernel entries `k0 .. k0 + n` (offsets
     /// past them 0: a valid pixel, summed into `dwt`'s spare rows) × the
     /// channels `ob + co ..` (`co` inside the 32-channel block `ob` of the

@@ -2,10 +2,10 @@
 //! have (Intel Core before AVX-512 came back, AMD before Zen 4): 8-lane
 //! slots, 16 registers. The forward tile is 4 channels × 2 slots (8
 //! accumulators, 2 input vectors, 1 broadcast weight), half of a packed
-//! 8-channel block (4 × 3 needs all 16 registers and spills); the weight-gradient tile is 6 entries × 16 channels
-//! (12 accumulators, 2 vectors of `dy`, 1 broadcast input), or 12 entries ×
-//! 8 channels; `dy` is transposed 8 × 8 at a time (see [`super`] for the
-//! formulas).
+//! 8-channel block (4 × 3 needs all 16 registers and spills); the
+//! weight-gradient tile is 6 entries × 16 channels (12 accumulators, 2
+//! vectors of `dy`, 1 broadcast input), or 12 entries × 8 channels; `dy` is
+//! transposed 8 × 8 at a time (see [`super`] for the formulas).
 //!
 //! A slot's input is loaded whole (8 lanes, the ones past its row's end
 //! read the next row's pixels and are never stored) wherever the whole
