@@ -298,6 +298,43 @@ fn a_batch_callback_sees_every_batch_and_the_lr_it_sets_takes_effect() -> TestRe
     Ok(())
 }
 
+/// `fit` runs its loop on a worker of rayon's pool (so each parallel op of
+/// a step starts inside the pool), whatever thread calls it, and returns
+/// there; a run called from inside the pool gives the same history.
+#[test]
+fn the_loop_runs_on_a_pool_worker_and_gives_the_same_history_from_any_caller() -> TestResult {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(ds) = digits() else { return Ok(()) };
+    let l = loaders(&ds, 64);
+    let run = || -> nnlab::Result<(History, Vec<Option<usize>>)> {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        nnlab::seed(3);
+        let mut learn = Learner::new(zoo::mlp_digits("relu", 52, None)?, &l)
+            .optimizer(Adam::new(1e-3))
+            .silent()
+            .callback(on_batch(move |_| {
+                log.lock()
+                    .map_err(|e| Error::config("thread log", e.to_string()))?
+                    .push(rayon::current_thread_index());
+                Ok(())
+            }));
+        let h = learn.fit(2)?;
+        let seen = seen
+            .lock()
+            .map_err(|e| Error::config("thread log", e.to_string()))?
+            .clone();
+        Ok((h, seen))
+    };
+    assert_eq!(rayon::current_thread_index(), None, "a test runs outside the pool");
+    let (outside, threads) = run()?;
+    assert_eq!(threads.len(), 2 * l.train.num_batches());
+    assert!(threads.iter().all(|t| t.is_some()), "{threads:?}");
+    let (inside, _) = rayon::scope(|_| run())?;
+    same_curves(&outside, &inside);
+    Ok(())
+}
+
 // The hw4 baseline. scikit-learn on the same split (seeds 0–19) gives
 // accuracy min 0.9389, mean 0.9556, max 0.9722:
 //   X, y = digits.csv.gz; Xtr, Xv, ytr, yv = train_test_split(X, y, test_size=0.3,
