@@ -326,7 +326,11 @@ fn the_loop_runs_on_a_pool_worker_and_gives_the_same_history_from_any_caller() -
             .clone();
         Ok((h, seen))
     };
-    assert_eq!(rayon::current_thread_index(), None, "a test runs outside the pool");
+    assert_eq!(
+        rayon::current_thread_index(),
+        None,
+        "a test runs outside the pool"
+    );
     let (outside, threads) = run()?;
     assert_eq!(threads.len(), 2 * l.train.num_batches());
     assert!(threads.iter().all(|t| t.is_some()), "{threads:?}");

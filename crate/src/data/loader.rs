@@ -28,8 +28,9 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, RecvError, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// One batch: inputs, labels and the dataset indices they came from.
 #[derive(Debug)]
@@ -475,13 +476,42 @@ pub struct LoaderIter {
     remaining: usize,
 }
 
+impl LoaderIter {
+    /// The next message of the batch thread. Off rayon's pool this is a
+    /// plain blocking `recv`. On one of its workers (where
+    /// [`crate::train::learner::Learner::fit`] runs its loop) the wait lends
+    /// the worker to the pool: the batch thread's random transforms run as
+    /// parallel work queued there, and a worker blocked in `recv` would leave
+    /// them to the others; with a one-thread pool they would never run.
+    fn receive(&self) -> std::result::Result<Result<Batch>, RecvError> {
+        if rayon::current_thread_index().is_none() {
+            return self.rx.recv();
+        }
+        loop {
+            match self.rx.try_recv() {
+                Ok(b) => return Ok(b),
+                Err(TryRecvError::Disconnected) => return Err(RecvError),
+                Err(TryRecvError::Empty) => {}
+            }
+            if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                // nothing queued in the pool: wait a little for the batch
+                match self.rx.recv_timeout(Duration::from_micros(200)) {
+                    Ok(b) => return Ok(b),
+                    Err(RecvTimeoutError::Disconnected) => return Err(RecvError),
+                    Err(RecvTimeoutError::Timeout) => {}
+                }
+            }
+        }
+    }
+}
+
 impl Iterator for LoaderIter {
     type Item = Result<Batch>;
     fn next(&mut self) -> Option<Result<Batch>> {
         if self.remaining == 0 {
             return None;
         }
-        match self.rx.recv() {
+        match self.receive() {
             Ok(Ok(b)) => {
                 self.remaining -= 1;
                 Some(Ok(b))

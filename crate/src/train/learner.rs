@@ -272,7 +272,9 @@ impl Learner {
     /// instead of handing its work over from outside and sleeping until it
     /// is done: two thread switches fewer per op.
     /// The numbers are the same bits: no op's split depends on the thread
-    /// that starts it.
+    /// that starts it. While it waits for the loader's next batch, the
+    /// worker runs the pool's queued work (the batch thread's random
+    /// transforms are such work), so a one-thread pool does not hang.
     pub fn fit(&mut self, epochs: usize) -> Result<History> {
         rayon::scope(|_| self.fit_in_pool(epochs))
     }
