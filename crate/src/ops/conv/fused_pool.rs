@@ -248,6 +248,7 @@ impl ConvPool {
                         &arg[smp * ys..][..ys],
                         &mut dz,
                         &mut db,
+                        need_db,
                     );
                     if need_dw {
                         let xp = dc.padded(&xv[smp * xs..(smp + 1) * xs], &mut xscratch);
@@ -280,14 +281,29 @@ impl ConvPool {
     }
 
     /// One sample's `dy` (`o × PH·PW`) added at its windows' maxima in `dz`
-    /// (`o × OH·OW`), and to the bias gradient `db`; with the ReLU only
-    /// where `y > 0`.
-    fn scatter(&self, dy: &[f32], y: &[f32], arg: &[u8], dz: &mut [f32], db: &mut [f32]) {
-        let (ow, k, s, pw) = (self.g.ow, self.k, self.s, self.pw);
+    /// (`o × OH·OW`), and to the bias gradient `db` when `need_db`; with
+    /// the ReLU only where `y > 0`.
+    ///
+    /// Branch-free: a masked `dy` is `+0.0`, and adding `+0.0` changes no
+    /// sum that starts from `+0.0` (none of them can become `-0.0`), so the
+    /// numbers are those of skipping it. The bias sums run in a second
+    /// pass, [`BIAS_LANES`] channels side by side: each channel still adds
+    /// its windows in row-major order (the same bits), but the channels'
+    /// chains of dependent additions overlap instead of following each other.
+    fn scatter(
+        &self,
+        dy: &[f32],
+        y: &[f32],
+        arg: &[u8],
+        dz: &mut [f32],
+        db: &mut [f32],
+        need_db: bool,
+    ) {
+        let (ow, k, s, pw, relu) = (self.g.ow, self.k, self.s, self.pw, self.relu);
         let (l, cells) = (self.g.oh * ow, self.ph * pw);
         // window position `r·k + c` → its offset `r·OW + c` from the window's corner
         let at: Vec<usize> = (0..k * k).map(|a| a / k * ow + a % k).collect();
-        for (c, dbc) in db.iter_mut().enumerate() {
+        for c in 0..self.o {
             let plane = &mut dz[c * l..(c + 1) * l];
             let span = c * cells..(c + 1) * cells;
             let (dyc, yc, ac) = (&dy[span.clone()], &y[span.clone()], &arg[span]);
@@ -300,15 +316,43 @@ impl ConvPool {
                     .zip(&ac[row])
                     .enumerate()
                 {
-                    if self.relu && !(v > 0.0) {
-                        continue;
-                    }
-                    plane[corner + j * s + at[a as usize]] += d;
-                    *dbc += d;
+                    plane[corner + j * s + at[a as usize]] += masked(d, v, relu);
                 }
             }
         }
+        if need_db {
+            for (q, dbq) in db.chunks_mut(BIAS_LANES).enumerate() {
+                // a short last group repeats its last channel in the spare
+                // lanes, whose sums are dropped: every group runs all lanes
+                let last = dbq.len() - 1;
+                let rows: [&[f32]; BIAS_LANES] = std::array::from_fn(|lane| {
+                    &dy[(q * BIAS_LANES + lane.min(last)) * cells..][..cells]
+                });
+                let ys: [&[f32]; BIAS_LANES] = std::array::from_fn(|lane| {
+                    &y[(q * BIAS_LANES + lane.min(last)) * cells..][..cells]
+                });
+                let mut acc = [0f32; BIAS_LANES];
+                acc[..dbq.len()].copy_from_slice(dbq);
+                for cell in 0..cells {
+                    for lane in 0..BIAS_LANES {
+                        acc[lane] += masked(rows[lane][cell], ys[lane][cell], relu);
+                    }
+                }
+                dbq.copy_from_slice(&acc[..dbq.len()]);
+            }
+        }
     }
+}
+
+/// Channels whose bias sums [`ConvPool::scatter`] runs side by side.
+const BIAS_LANES: usize = 8;
+
+/// `d`, or `+0.0` where the ReLU is on and `y ≤ 0` (or NaN): a bit mask,
+/// not a branch, since the ReLU's sign pattern is as good as random.
+#[inline(always)]
+fn masked(d: f32, y: f32, relu: bool) -> f32 {
+    let keep = !relu || y > 0.0;
+    f32::from_bits(d.to_bits() & (keep as u32).wrapping_neg())
 }
 
 /// `m[j], a[j] = row[j], r` where `row[j] > m[j]` or `row[j]` is NaN: one
