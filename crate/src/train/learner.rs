@@ -39,6 +39,7 @@ use crate::train::history::{EpochRecord, History};
 use crate::train::interpret::Interpretation;
 use crate::train::loop_callbacks::{DivergenceCheck, ProgressReport, SchedulerStep};
 use crate::train::loss::{l2_penalty, Loss};
+use crate::train::pool_awake;
 use crate::train::metrics::{accuracy, ConfusionMatrix, Metric};
 use crate::train::optim::{Adam, Optimizer};
 use crate::train::schedule::Scheduler;
@@ -275,8 +276,10 @@ impl Learner {
     /// that starts it. While it waits for the loader's next batch, the
     /// worker runs the pool's queued work (the batch thread's random
     /// transforms are such work), so a one-thread pool does not hang.
+    /// Meanwhile a second worker stays awake polling the pool for the ops'
+    /// work instead of sleeping between ops ([`pool_awake`]).
     pub fn fit(&mut self, epochs: usize) -> Result<History> {
-        rayon::scope(|_| self.fit_in_pool(epochs))
+        pool_awake::run(|| self.fit_in_pool(epochs))
     }
 
     fn fit_in_pool(&mut self, epochs: usize) -> Result<History> {
@@ -347,6 +350,7 @@ impl Learner {
         let callbacks = &mut self.callbacks;
         for (b, batch) in self.train.iter_epoch(e).enumerate() {
             let batch = batch?;
+            pool_awake::arm();
             let mut ctx = BatchContext {
                 epoch: e + 1,
                 epochs: last,

@@ -12,4 +12,5 @@ mod loop_callbacks;
 pub mod loss;
 pub mod metrics;
 pub mod optim;
+mod pool_awake;
 pub mod schedule;
