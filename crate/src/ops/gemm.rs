@@ -52,6 +52,38 @@ pub(crate) fn gemm<T: Real>(
     gemm_rows(m, n, k, dst, n, accumulate, a, b, threads)
 }
 
+/// `dst[m×n] = a·b` into memory not yet written (a `Vec`'s spare
+/// capacity): the product never reads its destination, so the output
+/// needs no zero-fill first. Every element is written (zeros when
+/// `k = 0`); the caller may then `set_len`.
+pub(crate) fn gemm_uninit<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [std::mem::MaybeUninit<T>],
+    a: Mat<T>,
+    b: Mat<T>,
+    threads: usize,
+) {
+    assert!(
+        m.checked_mul(n) == Some(dst.len()),
+        "gemm: an uninitialised destination must hold exactly m·n elements"
+    );
+    if k == 0 {
+        for d in dst.iter_mut() {
+            d.write(T::ZERO);
+        }
+        return;
+    }
+    if let Err(why) = check(m, n, k, dst.len(), n, 1, &a, &b) {
+        panic!("gemm: {why}");
+    }
+    // SAFETY: `check` passed; a `MaybeUninit<T>` has `T`'s layout, and
+    // with `accumulate = false` the kernel writes all `m·n` elements of
+    // `dst` without reading any.
+    unsafe { kernel(m, n, k, dst.as_mut_ptr().cast(), n, 1, false, a, b, threads) }
+}
+
 /// [`gemm`] into a destination whose rows are `dst_rs` elements apart
 /// (`dst_rs ≥ n`): a block of columns of a wider matrix.
 #[allow(clippy::too_many_arguments)]
@@ -208,21 +240,58 @@ fn run<T: Real>(
         }
         return;
     }
+    // SAFETY: `check` passed (every caller runs it first), and dst is
+    // exclusively borrowed, so it does not alias a or b.
+    unsafe {
+        kernel(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dst_rs,
+            dst_cs,
+            accumulate,
+            a,
+            b,
+            threads,
+        )
+    }
+}
+
+/// The `gemm` crate's product into `dst`, `m, n, k > 0`.
+///
+/// # Safety
+/// [`check`] passed for these sizes and strides with `dst`'s length;
+/// `dst` is valid for writes (and for reads when `accumulate`) of every
+/// element the strides reach, and aliases neither `a` nor `b`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut T,
+    dst_rs: usize,
+    dst_cs: usize,
+    accumulate: bool,
+    a: Mat<T>,
+    b: Mat<T>,
+    threads: usize,
+) {
     let parallelism = if threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: `check` passed (every caller runs it first): with overflow-
-    // checked arithmetic, the last element each operand reaches lies inside
-    // its slice, every stride fits `isize`, the destination strides do not
-    // overlap; dst is exclusively borrowed and does not alias a or b.
+    // SAFETY: the caller's contract: `check` passed (with overflow-checked
+    // arithmetic, the last element each operand reaches lies inside its
+    // slice, every stride fits `isize`, the destination strides do not
+    // overlap), and dst is writable there and aliases neither operand.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             dst_cs as isize,
             dst_rs as isize,
             accumulate,
@@ -250,6 +319,70 @@ pub fn num_threads() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_uninitialised_destination_gets_the_same_product() {
+        // a = [[1,2,3],[4,5,6]] (2×3) times aᵀ, into a Vec's spare capacity
+        let a = [1.0f32, 2., 3., 4., 5., 6.];
+        let mut want = [0f32; 4];
+        gemm(
+            2,
+            2,
+            3,
+            &mut want,
+            false,
+            Mat::rows(&a, 3),
+            Mat::transposed(&a, 3),
+            1,
+        );
+        assert_eq!(want, [14., 32., 32., 77.]);
+        for threads in [1, 2] {
+            let mut got: Vec<f32> = Vec::with_capacity(4);
+            let spare = &mut got.spare_capacity_mut()[..4];
+            gemm_uninit(
+                2,
+                2,
+                3,
+                spare,
+                Mat::rows(&a, 3),
+                Mat::transposed(&a, 3),
+                threads,
+            );
+            // SAFETY: gemm_uninit wrote all four
+            unsafe { got.set_len(4) };
+            assert_eq!(got, want);
+        }
+        // k = 0: the empty sum, written as zeros
+        let mut empty: Vec<f32> = Vec::with_capacity(6);
+        gemm_uninit(
+            2,
+            3,
+            0,
+            &mut empty.spare_capacity_mut()[..6],
+            Mat::rows(&a[..0], 0),
+            Mat::rows(&a[..0], 3),
+            1,
+        );
+        // SAFETY: gemm_uninit wrote all six
+        unsafe { empty.set_len(6) };
+        assert_eq!(empty, [0.0; 6]);
+    }
+
+    #[test]
+    #[should_panic(expected = "exactly m·n elements")]
+    fn an_uninitialised_destination_of_the_wrong_size_is_refused() {
+        let a = [1.0f32; 4];
+        let mut v: Vec<f32> = Vec::with_capacity(8);
+        gemm_uninit(
+            2,
+            2,
+            2,
+            &mut v.spare_capacity_mut()[..3],
+            Mat::rows(&a, 2),
+            Mat::rows(&a, 2),
+            1,
+        );
+    }
 
     #[test]
     fn products_with_transposed_operands() {

@@ -25,7 +25,7 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
 use super::bias_op::{apply, impl_bias_op, BiasOp};
-use super::gemm::{gemm, num_threads, Mat};
+use super::gemm::{gemm, gemm_uninit, num_threads, Mat};
 use super::reduce::channel_sum;
 use super::relu::{relu_grad, relu_in_place};
 use super::storage::{float_dispatch, operand};
@@ -152,22 +152,30 @@ const OP: &str = "linear";
 
 impl Linear {
     fn run<T: Real>(&self, x: &[T], w: &[T], b: Option<&[T]>) -> Vec<T> {
-        let mut y = vec![T::ZERO; self.rows * self.out];
-        if let (Some(b), true) = (b, self.out > 0) {
-            for row in y.chunks_mut(self.out) {
-                row.copy_from_slice(b);
+        let len = self.rows * self.out;
+        let mut y = Vec::with_capacity(len);
+        let (x, w) = (Mat::rows(x, self.inp), w_in_out(w, self));
+        if let Some(b) = b {
+            // every row starts as the bias, the product is added to it
+            for _ in 0..self.rows {
+                y.extend_from_slice(b);
             }
+            gemm(
+                self.rows,
+                self.out,
+                self.inp,
+                &mut y,
+                true,
+                x,
+                w,
+                num_threads(),
+            );
+        } else {
+            let spare = &mut y.spare_capacity_mut()[..len];
+            gemm_uninit(self.rows, self.out, self.inp, spare, x, w, num_threads());
+            // SAFETY: `gemm_uninit` wrote all `len` elements
+            unsafe { y.set_len(len) };
         }
-        gemm(
-            self.rows,
-            self.out,
-            self.inp,
-            &mut y,
-            b.is_some(),
-            Mat::rows(x, self.inp),
-            w_in_out(w, self),
-            num_threads(),
-        );
         if self.relu {
             relu_in_place(&mut y);
         }
@@ -286,44 +294,48 @@ impl LinearGrad {
         let t = num_threads();
         match self.wrt {
             Wrt::Input => {
-                let mut dx = vec![T::ZERO; l.rows * l.inp];
-                gemm(
+                let len = l.rows * l.inp;
+                let mut dx = Vec::with_capacity(len);
+                gemm_uninit(
                     l.rows,
                     l.inp,
                     l.out,
-                    &mut dx,
-                    false,
+                    &mut dx.spare_capacity_mut()[..len],
                     Mat::rows(a, l.out),
                     w_out_in(b, l),
                     t,
                 );
+                // SAFETY: `gemm_uninit` wrote all `len` elements
+                unsafe { dx.set_len(len) };
                 dx
             }
             Wrt::Weight => {
                 let (x, dy) = (a, b);
-                let mut dw = vec![T::ZERO; l.inp * l.out];
+                let len = l.inp * l.out;
+                let mut dw = Vec::with_capacity(len);
+                let spare = &mut dw.spare_capacity_mut()[..len];
                 match l.layout {
-                    LinearLayout::OutIn => gemm(
+                    LinearLayout::OutIn => gemm_uninit(
                         l.out,
                         l.inp,
                         l.rows,
-                        &mut dw,
-                        false,
+                        spare,
                         Mat::transposed(dy, l.out),
                         Mat::rows(x, l.inp),
                         t,
                     ),
-                    LinearLayout::InOut => gemm(
+                    LinearLayout::InOut => gemm_uninit(
                         l.inp,
                         l.out,
                         l.rows,
-                        &mut dw,
-                        false,
+                        spare,
                         Mat::transposed(x, l.inp),
                         Mat::rows(dy, l.out),
                         t,
                     ),
                 }
+                // SAFETY: `gemm_uninit` wrote all `len` elements
+                unsafe { dw.set_len(len) };
                 dw
             }
         }

@@ -39,9 +39,9 @@ use crate::train::history::{EpochRecord, History};
 use crate::train::interpret::Interpretation;
 use crate::train::loop_callbacks::{DivergenceCheck, ProgressReport, SchedulerStep};
 use crate::train::loss::{l2_penalty, Loss};
-use crate::train::pool_awake;
 use crate::train::metrics::{accuracy, ConfusionMatrix, Metric};
 use crate::train::optim::{Adam, Optimizer};
+use crate::train::pool_awake;
 use crate::train::schedule::Scheduler;
 use crate::{Error, Result};
 

@@ -189,7 +189,10 @@ mod tests {
         assert!(caught.is_err(), "the panic reaches the caller");
         let the_run = stash.lock().map_err(|_| "stash poisoned")?.take();
         let the_run = the_run.ok_or("the closure saw no run")?;
-        assert!(the_run.done.load(Ordering::Acquire), "the run is marked over");
+        assert!(
+            the_run.done.load(Ordering::Acquire),
+            "the run is marked over"
+        );
         assert!(
             eventually(|| !the_run.polling.load(Ordering::Acquire)),
             "its poller ended"
