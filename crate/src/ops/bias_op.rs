@@ -46,6 +46,15 @@ where
     }
 }
 
+/// The weight gradient an op's backward hands Candle: `None` when
+/// [`captured_grads`](super::captured_grads) keeps it aside.
+pub(crate) fn offered(w: &Tensor, dw: Option<Tensor>) -> candle_core::Result<Option<Tensor>> {
+    match dw {
+        Some(dw) => super::captured_grads::offer(w, dw),
+        None => Ok(None),
+    }
+}
+
 /// Implements `CustomOp2` (name `$name`) and `CustomOp3` (name `$name_bias`)
 /// for a [`BiasOp`] type.
 macro_rules! impl_bias_op {
@@ -74,7 +83,7 @@ macro_rules! impl_bias_op {
             ) -> candle_core::Result<(Option<candle_core::Tensor>, Option<candle_core::Tensor>)>
             {
                 let (dx, dw, _) = $crate::ops::bias_op::BiasOp::gradients(self, x, w, None, y, dy)?;
-                Ok((dx, dw))
+                Ok((dx, $crate::ops::bias_op::offered(w, dw)?))
             }
         }
 
@@ -108,7 +117,9 @@ macro_rules! impl_bias_op {
                 Option<candle_core::Tensor>,
                 Option<candle_core::Tensor>,
             )> {
-                $crate::ops::bias_op::BiasOp::gradients(self, x, w, Some(b), y, dy)
+                let (dx, dw, db) =
+                    $crate::ops::bias_op::BiasOp::gradients(self, x, w, Some(b), y, dy)?;
+                Ok((dx, $crate::ops::bias_op::offered(w, dw)?, db))
             }
         }
     };

@@ -14,6 +14,7 @@
 
 pub mod batch_norm;
 pub(crate) mod bias_op;
+pub mod captured_grads;
 pub mod conv;
 pub mod gemm;
 pub mod linear;

@@ -381,7 +381,7 @@ impl Learner {
             for cb in builtins.iter_mut().chain(callbacks.iter_mut()) {
                 cb.after_loss(&mut ctx)?;
             }
-            let grads = loss.backward()?;
+            let grads = crate::ops::captured_grads::backward(&loss)?;
             ctx.optimizer.step(&grads)?;
             let n = batch.indices.len();
             loss_sum += value * n as f64;
