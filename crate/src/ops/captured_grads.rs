@@ -5,10 +5,10 @@
 //! store as `sum = zeros_like(w) + dW` the first time: for an MLP's weights
 //! (830 000 numbers in hw1's five layers) that is a zero-fill and an extra
 //! pass over three arrays of their size every step. During
-//! [`backward`] the ops of [`super::bias_op`] (linear, the convolutions,
+//! [`backward`] the ops with a weight and a bias (linear, the convolutions,
 //! the fused convolution + pooling) hand the gradient of a weight that is a
-//! variable to this module instead ([`offer`]), and `backward` puts it in
-//! the store afterwards: `dW` itself, or its sum with what Candle gathered
+//! variable to this module instead, and `backward` puts it in the store
+//! afterwards: `dW` itself, or its sum with what Candle gathered
 //! for the same weight through other ops (the L2 penalty).
 //!
 //! The numbers are those of Candle's own accumulation: `0 + a = a`, and a

@@ -277,7 +277,9 @@ impl Learner {
     /// worker runs the pool's queued work (the batch thread's random
     /// transforms are such work), so a one-thread pool does not hang.
     /// Meanwhile a second worker stays awake polling the pool for the ops'
-    /// work instead of sleeping between ops ([`pool_awake`]).
+    /// work instead of sleeping between ops (`train/pool_awake.rs`), and the
+    /// backward keeps the weights' gradients out of Candle's zero-fill + add
+    /// ([`crate::ops::captured_grads`]).
     pub fn fit(&mut self, epochs: usize) -> Result<History> {
         pool_awake::run(|| self.fit_in_pool(epochs))
     }
