@@ -6,7 +6,9 @@
 //! adaptive average pooling, a linear layer on the stored weight layout,
 //! ReLU, training-mode batch normalisation, and the channel sums their
 //! bias gradients need.
-//! On CUDA these call Candle's own kernels.
+//! On CUDA these call Candle's own kernels. During a training step's
+//! backward ([`captured_grads::backward`]) the ops' weight gradients skip
+//! Candle's zero-fill + add.
 //!
 //! Every op's CPU side is written once over the float type ([`gemm::Real`]:
 //! f32 or f64) and reads its operands and picks that type the same way
