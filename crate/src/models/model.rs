@@ -305,6 +305,26 @@ impl Model {
         v
     }
 
+    /// The parameters and the BatchNorm running statistics themselves (not
+    /// copies), with torch's names: every tensor the model keeps between steps.
+    pub(crate) fn named_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut v = Vec::new();
+        for e in &self.entries {
+            for (local, var) in e.layer.params() {
+                v.push((join_name(&e.path, local), var.as_tensor().clone()));
+            }
+            if let Some(bn) = e.layer.batch_norm() {
+                for (local, var) in [
+                    ("running_mean", &bn.running_mean),
+                    ("running_var", &bn.running_var),
+                ] {
+                    v.push((join_name(&e.path, local), var.as_tensor().clone()));
+                }
+            }
+        }
+        v
+    }
+
     /// Number of trainable scalars (torch: `sum(p.numel() for p in model.parameters())`).
     pub fn num_params(&self) -> usize {
         self.named_params()

@@ -43,6 +43,9 @@ pub struct GradNorm {
 /// of `loader`, in torch's parameter order. An empty loader is an error that
 /// names the loader.
 pub fn grad_norms(model: &Model, loader: &Loader, loss: &Loss) -> Result<Vec<GradNorm>> {
+    // a model built in another notebook cell: this cell's tensor ids (the
+    // batch's too) above its own
+    super::tensor_ids::issue_past(model)?;
     let batch = match loader.iter_epoch(0).next() {
         Some(b) => b?,
         None => {

@@ -285,6 +285,8 @@ impl Learner {
     }
 
     fn fit_in_pool(&mut self, epochs: usize) -> Result<History> {
+        // a model built in another notebook cell: this cell's tensor ids above its own
+        super::tensor_ids::issue_past(&self.model)?;
         self.attach()?;
         let first = self.history.len();
         let last = first + epochs;

@@ -14,3 +14,4 @@ pub mod metrics;
 pub mod optim;
 mod pool_awake;
 pub mod schedule;
+mod tensor_ids;

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 /// How long a poller goes on without finding work before it ends. Chosen
 /// by measurement (BENCHMARKS.md, "A worker kept awake"): against no
 /// poller, 100 µs gave an MLP epoch −9 %, 500 µs −18 %, 2 ms −11 to −20 %
-/// and a CNN's −5 to +3 %, no limit −9 % (and the CNN +6 %).
+/// and a CNN's −5 to +3 %, no limit −9 % (and cifarcnn +6 to +8 %).
 const IDLE: Duration = Duration::from_micros(500);
 
 /// One [`run`]: whether it is over, whether it has a poller, its worker.
