@@ -310,19 +310,25 @@ impl Model {
     pub(crate) fn named_tensors(&self) -> Vec<(String, Tensor)> {
         let mut v = Vec::new();
         for e in &self.entries {
-            for (local, var) in e.layer.params() {
-                v.push((join_name(&e.path, local), var.as_tensor().clone()));
-            }
-            if let Some(bn) = e.layer.batch_norm() {
-                for (local, var) in [
-                    ("running_mean", &bn.running_mean),
-                    ("running_var", &bn.running_var),
-                ] {
-                    v.push((join_name(&e.path, local), var.as_tensor().clone()));
-                }
-            }
+            Self::push_entry_tensors(e, &mut v);
         }
         v
+    }
+
+    /// One entry's tensors in torch's order: its parameters, then (for a
+    /// BatchNorm) `running_mean` and `running_var`; the tensors themselves.
+    fn push_entry_tensors(e: &Entry, v: &mut Vec<(String, Tensor)>) {
+        for (local, var) in e.layer.params() {
+            v.push((join_name(&e.path, local), var.as_tensor().clone()));
+        }
+        if let Some(bn) = e.layer.batch_norm() {
+            for (local, var) in [
+                ("running_mean", &bn.running_mean),
+                ("running_var", &bn.running_var),
+            ] {
+                v.push((join_name(&e.path, local), var.as_tensor().clone()));
+            }
+        }
     }
 
     /// Number of trainable scalars (torch: `sum(p.numel() for p in model.parameters())`).
@@ -338,18 +344,12 @@ impl Model {
     pub fn state_dict(&self) -> Result<Vec<(String, Tensor)>> {
         let mut v = Vec::new();
         for e in &self.entries {
-            for (local, var) in e.layer.params() {
-                v.push((join_name(&e.path, local), var.as_tensor().copy()?));
+            let mut own = Vec::new();
+            Self::push_entry_tensors(e, &mut own);
+            for (name, t) in own {
+                v.push((name, t.copy()?));
             }
             if let Some(bn) = e.layer.batch_norm() {
-                v.push((
-                    join_name(&e.path, "running_mean"),
-                    bn.running_mean.as_tensor().copy()?,
-                ));
-                v.push((
-                    join_name(&e.path, "running_var"),
-                    bn.running_var.as_tensor().copy()?,
-                ));
                 let n = Tensor::new(bn.num_batches_tracked() as i64, &self.device)?;
                 v.push((join_name(&e.path, "num_batches_tracked"), n));
             }
