@@ -108,21 +108,32 @@ pub fn tune_process() {
 }
 
 /// Keeps freed memory inside the process instead of handing it back to the
-/// OS (glibc: `mallopt(M_MMAP_THRESHOLD, 32 MiB)`, `M_TRIM_THRESHOLD` = max).
+/// OS (glibc: `mallopt(M_MMAP_THRESHOLD, 32 MiB)`, `M_TRIM_THRESHOLD` = max,
+/// and for blocks above 32 MiB `M_MMAP_MAX` = 0 with `M_ARENA_MAX` = 1).
 /// A training step allocates and frees the same large buffers every batch;
 /// with glibc's defaults each of them comes back as fresh pages, a page
 /// fault per 4 KiB — measured here, half of a BasicCNN step (67 → 35 ms).
-/// Resident memory then stays at its peak instead of shrinking between
+///
+/// 32 MiB is the largest threshold glibc accepts, so a larger block (a
+/// batch of 256 MRI images is 50 MiB, and so is each activation of it) is
+/// still mapped and unmapped at every step; `M_MMAP_MAX` = 0 stops that in
+/// the main arena. A thread of its own arena (every worker thread) still
+/// maps a block its 64 MiB heaps cannot hold, so `M_ARENA_MAX` = 1 puts
+/// the threads started afterwards in the main arena too. An MRI epoch:
+/// 9.5 → 8.1 s, peak memory +95 MB (BENCHMARKS.md, "Large blocks from the
+/// heap"). Resident memory stays at its peak instead of shrinking between
 /// steps. Part of [`tune_process`]; a no-op elsewhere than Linux/glibc, and
 /// done once per process.
 pub fn tune_allocator() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: mallopt only changes allocator parameters; both values are in range.
+        // SAFETY: mallopt only changes allocator parameters; every value is in range.
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
             libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+            libc::mallopt(libc::M_MMAP_MAX, 0);
+            libc::mallopt(libc::M_ARENA_MAX, 1);
         }
     });
 }
