@@ -117,13 +117,15 @@ pub fn tune_process() {
 /// 32 MiB is the largest threshold glibc accepts, so a larger block (a
 /// batch of 256 MRI images is 50 MiB, and so is each activation of it) is
 /// still mapped and unmapped at every step; `M_MMAP_MAX` = 0 stops that in
-/// the main arena. A thread of its own arena (every worker thread) still
-/// maps a block its 64 MiB heaps cannot hold, so `M_ARENA_MAX` = 1 puts
-/// the threads started afterwards in the main arena too. An MRI epoch:
-/// 9.5 → 8.1 s, peak memory +95 MB (BENCHMARKS.md, "Large blocks from the
-/// heap"). Resident memory stays at its peak instead of shrinking between
-/// steps. Part of [`tune_process`]; a no-op elsewhere than Linux/glibc, and
-/// done once per process.
+/// the main arena. A worker thread allocates from an arena of its own,
+/// whose 64 MiB heaps glibc unmaps as soon as they are free (and a larger
+/// block gets a mapping of its own), so `M_ARENA_MAX` = 1 puts the threads
+/// started afterwards in the main arena, whose heap is kept. An MRI epoch:
+/// 9.5–11.5 → 8.0–8.2 s, peak memory +95 MB; the one lock the threads then
+/// share costs the small-tensor models 2–4 % (BENCHMARKS.md, "Large blocks
+/// from the heap"). Resident memory stays at its peak instead of shrinking
+/// between steps. Part of [`tune_process`]; a no-op elsewhere than
+/// Linux/glibc, and done once per process.
 pub fn tune_allocator() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
