@@ -3,8 +3,10 @@
 //! forward (with bias and ReLU, as the models run it), weight gradient and
 //! input gradient (`ops::conv2d_weight_grad`, `ops::conv2d_input_grad`, the
 //! kernels the backward runs). Each with the direct kernels
-//! (`ops::direct_conv`: AVX-512, or AVX2 with `NNLAB_SIMD=avx2`) and with
-//! im2col + gemm, side by side in one
+//! (`ops::direct_conv`: AVX-512, or AVX2 with `NNLAB_SIMD=avx2`), by
+//! Winograd F(2×2, 3×3) where a layer takes it (`ops::winograd_conv`: 3×3,
+//! 32 or more input and output channels; its weight gradient is the direct one), and
+//! with im2col + gemm, side by side in one
 //! process, median of 9 after 2 warm-ups; GFLOP/s counted as `2·N·O·K·L`
 //! per product. The allocator is tuned as in training
 //! (`device::tune_allocator`). `cargo bench -p nnlab --bench conv_kernels`.
@@ -12,7 +14,9 @@
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use nnlab::ops::{conv2d_input_grad, conv2d_relu, conv2d_weight_grad, direct_conv, Conv2dParams};
+use nnlab::ops::{
+    conv2d_input_grad, conv2d_relu, conv2d_weight_grad, direct_conv, winograd_conv, Conv2dParams,
+};
 
 fn median_s(f: &mut dyn FnMut()) -> f64 {
     for _ in 0..2 {
@@ -64,7 +68,15 @@ fn main() {
         let oh = h + 2 * pad - k + 1;
         let dy = Tensor::randn(0f32, 1.0, (n, o, oh, oh), &dev).unwrap();
         let gflop = 2.0 * (n * o * c * k * k * oh * oh) as f64 / 1e9;
-        for (path, direct) in [("direct", true), ("im2col", false)] {
+        for (path, direct, winograd) in [
+            ("winograd", true, true),
+            ("direct", true, false),
+            ("im2col", false, false),
+        ] {
+            if winograd && !(k == 3 && c >= 32 && o >= 32) {
+                continue;
+            }
+            winograd_conv::set_enabled(winograd);
             if direct_conv::set_enabled(direct) != direct {
                 println!("| {name} | {path} | (no AVX2 or AVX-512 here) | | | |");
                 continue;

@@ -27,6 +27,7 @@ pub(crate) mod storage;
 
 pub use batch_norm::batch_norm_train;
 pub use conv::direct as direct_conv;
+pub use conv::winograd as winograd_conv;
 pub use conv::{
     conv2d, conv2d_input_grad, conv2d_max_pool, conv2d_relu, conv2d_weight_grad, Conv2dParams,
 };

@@ -28,7 +28,10 @@
 //! [`crate::simd::level`] when the `DirectConv` is built. Used by the
 //! convolution ops ([`super`]) for f32 on CPUs with AVX2 + FMA or AVX-512F;
 //! elsewhere (and for f64, strides and dilations) the im2col path runs.
-//! `NNLAB_CONV=im2col` turns this path off, for comparisons.
+//! `NNLAB_CONV=im2col` turns this path off, for comparisons. A 3×3 layer
+//! with 32 or more channels in and out runs its forward and input gradient
+//! by Winograd F(2×2, 3×3) instead ([`super::winograd`]), whose 16 products
+//! are this forward tile as a 1×1 convolution.
 
 // Elsewhere than x86-64 nothing here runs (the im2col path does).
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_variables))]
@@ -36,6 +39,7 @@
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU8, Ordering};
 
+use super::winograd::{self, Winograd};
 use crate::simd::Simd;
 
 /// Output channels per block of the packed weight (the AVX-512 forward
@@ -99,6 +103,8 @@ pub(crate) struct DirectConv {
     c: usize,
     h: usize,
     w: usize,
+    kh: usize,
+    kw: usize,
     ph: usize,
     pw: usize,
     hp: usize,
@@ -108,6 +114,16 @@ pub(crate) struct DirectConv {
     /// `off(k)` for `k = (c, p, q)` in the weight's own order.
     offs: Vec<usize>,
     slots: Vec<Slot>,
+    /// the Winograd plan of a 3×3 layer with enough input channels
+    /// ([`winograd`]), which then runs the forward instead of the direct tile
+    wino: Option<Box<Winograd>>,
+}
+
+/// A weight packed for [`DirectConv::forward`]: for the direct tile, or
+/// transformed for the Winograd plan (16 packed matrices).
+pub(crate) enum Weights {
+    Direct(Packed),
+    Winograd(Vec<Packed>),
 }
 
 impl DirectConv {
@@ -170,11 +186,17 @@ impl DirectConv {
                 });
             }
         }
+        let wino = (kh == 3 && kw == 3 && c >= winograd::MIN_CHANNELS && winograd::enabled())
+            .then(|| Winograd::new(simd, c, hp, wp))
+            .flatten()
+            .map(Box::new);
         Some(DirectConv {
             simd,
             c,
             h,
             w,
+            kh,
+            kw,
             ph,
             pw,
             hp,
@@ -183,7 +205,55 @@ impl DirectConv {
             ow,
             offs,
             slots,
+            wino,
         })
+    }
+
+    /// The same convolution on the direct tile alone (no Winograd plan).
+    #[cfg(test)]
+    pub(crate) fn without_winograd(mut self) -> DirectConv {
+        self.wino = None;
+        self
+    }
+
+    /// Whether there is a Winograd plan.
+    #[cfg(test)]
+    pub(crate) fn is_winograd(&self) -> bool {
+        self.wino.is_some()
+    }
+
+    /// A row-major `rows × K` weight (`[rows, C, KH, KW]`) packed for
+    /// [`forward`](Self::forward): for the Winograd plan where there is one
+    /// and `rows` is at least [`winograd::MIN_ROWS`].
+    pub(crate) fn pack(&self, w: &[f32], rows: usize) -> Weights {
+        let k = self.k();
+        match &self.wino {
+            Some(p) if rows >= winograd::MIN_ROWS => Weights::Winograd(p.pack(rows, |r, ci| {
+                let mut g = [0f32; 9];
+                g.copy_from_slice(&w[r * k + ci * 9..][..9]);
+                g
+            })),
+            _ => Weights::Direct(pack(w, rows, k)),
+        }
+    }
+
+    /// The input-gradient kernel of a forward weight `[rows, C', KH, KW]`
+    /// whose output channels `C'` are this convolution's input (`dy`'s)
+    /// channels: `w'[r, (c', p, q)] = w[c', r, KH−1−p, KW−1−q]`, packed for
+    /// [`forward`](Self::forward), `rows` rows (for the Winograd plan as
+    /// in [`pack`](Self::pack)).
+    pub(crate) fn pack_flipped(&self, w: &[f32], rows: usize) -> Weights {
+        match &self.wino {
+            Some(p) if rows >= winograd::MIN_ROWS => Weights::Winograd(p.pack(rows, |r, ci| {
+                let mut g = [0f32; 9];
+                for (pq, v) in g.iter_mut().enumerate() {
+                    let (p, q) = (pq / 3, pq % 3);
+                    *v = w[((ci * rows + r) * 3 + 2 - p) * 3 + 2 - q];
+                }
+                g
+            })),
+            _ => Weights::Direct(pack_flipped(w, self.c, rows, self.kh, self.kw)),
+        }
     }
 
     /// `K = C·KH·KW`.
@@ -226,9 +296,28 @@ impl DirectConv {
 
     /// Forward for one sample: `y[o, ·] = b[o] + Σ_k w[o, k]·xp[off(k) + ·]`
     /// (then ReLU when asked), `xp` from [`padded`](Self::padded), `w` from
-    /// [`pack`], `y` of `o × OH·OW`, every element of it written (it may
+    /// [`pack`](Self::pack) or [`pack_flipped`](Self::pack_flipped) of this
+    /// convolution, `y` of `o × OH·OW`, every element of it written (it may
     /// start uninitialised).
     pub(crate) fn forward(
+        &self,
+        xp: &[f32],
+        w: &Weights,
+        bias: Option<&[f32]>,
+        relu: bool,
+        y: &mut [MaybeUninit<f32>],
+    ) {
+        match (w, &self.wino) {
+            (Weights::Direct(p), _) => self.forward_packed(xp, p, bias, relu, y),
+            (Weights::Winograd(u), Some(plan)) => plan.forward(xp, u, bias, relu, y),
+            (Weights::Winograd(_), None) => {
+                unreachable!("Winograd weights come from `pack` of a convolution with a plan")
+            }
+        }
+    }
+
+    /// [`forward`](Self::forward) on the direct tile, `w` from [`pack`].
+    pub(crate) fn forward_packed(
         &self,
         xp: &[f32],
         w: &Packed,
@@ -515,6 +604,13 @@ pub(crate) struct Packed {
     k: usize,
 }
 
+impl Packed {
+    /// The weight's rows (output channels).
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+}
+
 /// Packs a row-major `rows × k` weight.
 pub(crate) fn pack(w: &[f32], rows: usize, k: usize) -> Packed {
     pack_with(rows, k, |r, j| w[r * k + j])
@@ -531,7 +627,7 @@ pub(crate) fn pack_flipped(w: &[f32], o: usize, c: usize, kh: usize, kw: usize) 
     })
 }
 
-fn pack_with(rows: usize, k: usize, at: impl Fn(usize, usize) -> f32) -> Packed {
+pub(crate) fn pack_with(rows: usize, k: usize, at: impl Fn(usize, usize) -> f32) -> Packed {
     let groups = rows.div_ceil(MR);
     let mut data = vec![0f32; groups * MR * k];
     for g in 0..groups {

@@ -14,7 +14,6 @@
 
 use candle_core::{CpuStorage, Layout, Shape, Tensor};
 
-use super::direct;
 use super::grad::{Conv2dGradInput, Conv2dGradWeight};
 use super::im2col::{im2col_rows, Geometry};
 use super::kernel_choice::direct_forward;
@@ -64,7 +63,7 @@ impl Conv2d {
             return self.run(x, w, b);
         };
         let (xs, ys) = (self.g.c * self.g.h * self.g.w, self.o * self.g.l());
-        let packed = direct::pack(w, self.o, self.g.k());
+        let packed = dc.pack(w, self.o);
         // every element is written by the kernel: no zero fill first (a
         // memset of the whole output when the allocator reuses memory)
         let mut y = Vec::with_capacity(self.n * ys);

@@ -34,7 +34,7 @@ use std::sync::OnceLock;
 use candle_core::{CpuStorage, DType, Layout, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
-use super::direct::{self, DirectConv, WeightGrad};
+use super::direct::{DirectConv, WeightGrad};
 use super::im2col::Geometry;
 use super::kernel_choice::{direct_forward, direct_grad_input};
 use super::tiling::chunks;
@@ -117,7 +117,7 @@ impl ConvPool {
         FUSED_RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (g, o, dc) = (&self.g, self.o, &self.dc);
         let (xs, l, ys) = (g.c * g.h * g.w, g.oh * g.ow, o * self.ph * self.pw);
-        let packed = direct::pack(w, o, g.k());
+        let packed = dc.pack(w, o);
         let mut y = vec![0f32; self.n * ys];
         let mut arg = vec![0u8; self.n * ys];
         let mut jobs = Vec::new();
@@ -222,7 +222,7 @@ impl ConvPool {
         );
         let (g, o, dc, k) = (&self.g, self.o, &self.dc, self.g.k());
         let (xs, l, ys) = (g.c * g.h * g.w, g.oh * g.ow, o * self.ph * self.pw);
-        let flipped = dc_in.map(|_| direct::pack_flipped(wv, o, g.c, g.kh, g.kw));
+        let flipped = dc_in.map(|d| d.pack_flipped(wv, g.c));
         let mut dx: Vec<f32> = Vec::with_capacity(if need_dx { self.n * xs } else { 0 });
         let mut jobs = Vec::new();
         let mut rest = &mut dx.spare_capacity_mut()[..];
@@ -702,7 +702,7 @@ mod tests {
                 (pk, ps),
                 with_relu,
             )?;
-            if direct::available() {
+            if super::super::direct::available() {
                 assert!(
                     FUSED_RUNS.load(std::sync::atomic::Ordering::Relaxed) > before,
                     "case {i}: the fused op ran"

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape};
 
-use super::direct::{self, WeightGrad};
+use super::direct::WeightGrad;
 use super::im2col::{col2im_add_rows, im2col_rows, Geometry};
 use super::kernel_choice::{direct_forward, direct_grad_input};
 use super::tiling::{chunks, for_each_sample, tile_rows, tiles};
@@ -52,7 +52,7 @@ impl Conv2dGradInput {
             return self.run(dy, w);
         };
         let (xs, ys) = (g.c * g.h * g.w, self.o * g.l());
-        let packed = direct::pack_flipped(w, self.o, g.c, g.kh, g.kw);
+        let packed = dc.pack_flipped(w, g.c);
         let mut dx = Vec::with_capacity(self.n * xs);
         for_each_sample(
             self.n,

@@ -437,10 +437,13 @@ fn gradient_functions_check_their_shapes() -> crate::TestResult {
 /// the input gradient (the forward of `dy` with the flipped kernel) and the
 /// weight gradient, on ragged rows (masked lanes), channel counts off the
 /// tiles (1, 3, 5, 13, 20, 40: one and two 16-channel halves, padded
-/// channels), several bands and 1×1 to 5×5 kernels.
+/// channels), several bands and 1×1 to 5×5 kernels. 3×3 layers with 32 or
+/// more input channels run both ways, by the Winograd plan and by the
+/// direct tile: odd output sizes (a ragged last tile row and column),
+/// padding 0 and 1, several bands of tiles, 7×7 outputs.
 #[test]
 fn direct_kernels_of_each_simd_level_equal_a_plain_loop() -> crate::TestResult {
-    use super::direct::{pack, pack_flipped, DirectConv, WeightGrad};
+    use super::direct::{DirectConv, WeightGrad, Weights};
     use crate::simd::Simd;
     use std::mem::MaybeUninit;
     let levels: Vec<Simd> = [Simd::Avx2, Simd::Avx512]
@@ -456,9 +459,23 @@ fn direct_kernels_of_each_simd_level_equal_a_plain_loop() -> crate::TestResult {
         (2, 40, 40, 40, 3, 1),
         (13, 7, 9, 3, 2, 0),
         (1, 5, 3, 1, 3, 1),
+        // Winograd: odd outputs, pad 0, several bands, 7×7, 1×1 outputs;
+        // 33 → 16 channels: the forward by the plan, the input gradient
+        // (16 rows) by the direct tile
+        (32, 9, 13, 40, 3, 1),
+        (40, 11, 12, 33, 3, 0),
+        (64, 70, 20, 32, 3, 1),
+        (32, 7, 7, 64, 3, 1),
+        (32, 3, 3, 32, 3, 0),
+        (33, 10, 10, 16, 3, 1),
     ];
+    let winograd_on = super::winograd::enabled();
     for simd in levels {
-        for (i, &(c, h, w, o, k, pad)) in cases.iter().enumerate() {
+        for (i, wino) in (0..cases.len()).flat_map(|i| [(i, true), (i, false)]) {
+            let (c, h, w, o, k, pad) = cases[i];
+            if !(wino || k == 3 && c >= super::winograd::MIN_CHANNELS) {
+                continue;
+            }
             let seed = 1000 + 10 * i as u64;
             let xs: Vec<f32> = rand(&[c * h * w], seed).to_dtype(DType::F32)?.to_vec1()?;
             let ws: Vec<f32> = rand(&[o * c * k * k], seed + 1)
@@ -467,6 +484,12 @@ fn direct_kernels_of_each_simd_level_equal_a_plain_loop() -> crate::TestResult {
             let bs: Vec<f32> = rand(&[o], seed + 2).to_dtype(DType::F32)?.to_vec1()?;
             let dc = DirectConv::at_level(simd, c, h, w, k, k, pad, pad)
                 .ok_or("the kernel fits the padded input")?;
+            assert_eq!(
+                dc.is_winograd(),
+                winograd_on && k == 3 && c >= super::winograd::MIN_CHANNELS,
+                "{simd:?} case {i}: a Winograd plan exactly for 3×3 layers of 32 or more channels"
+            );
+            let dc = if wino { dc } else { dc.without_winograd() };
             let (oh, ow) = (dc.oh, dc.ow);
             let at = |ci: usize, y: isize, x: isize| -> f64 {
                 if y < 0 || x < 0 || y >= h as isize || x >= w as isize {
@@ -482,7 +505,13 @@ fn direct_kernels_of_each_simd_level_equal_a_plain_loop() -> crate::TestResult {
             let mut scratch = vec![0f32; dc.scratch_len()];
             let xp = dc.padded(&xs, &mut scratch);
             let mut y = vec![MaybeUninit::new(f32::NAN); o * oh * ow];
-            dc.forward(xp, &pack(&ws, o, c * k * k), Some(&bs), true, &mut y);
+            let packed = dc.pack(&ws, o);
+            assert_eq!(
+                matches!(packed, Weights::Winograd(_)),
+                wino && dc.is_winograd() && o >= super::winograd::MIN_ROWS,
+                "{simd:?} case {i}: the forward by the plan exactly where it has 32 or more rows"
+            );
+            dc.forward(xp, &packed, Some(&bs), true, &mut y);
             let mut worst = 0f64;
             for oi in 0..o {
                 for r in 0..oh {
@@ -507,7 +536,7 @@ fn direct_kernels_of_each_simd_level_equal_a_plain_loop() -> crate::TestResult {
             }
             assert!(
                 worst < 1e-4,
-                "{simd:?} case {i}: forward differs by {worst}"
+                "{simd:?} case {i} (Winograd {wino}): forward differs by {worst}"
             );
             // weight gradient of a random dy
             let dy: Vec<f32> = rand(&[o * oh * ow], seed + 3)
@@ -546,11 +575,16 @@ fn direct_kernels_of_each_simd_level_equal_a_plain_loop() -> crate::TestResult {
             else {
                 continue;
             };
+            let dc_in = if wino {
+                dc_in
+            } else {
+                dc_in.without_winograd()
+            };
             assert_eq!((dc_in.oh, dc_in.ow), (h, w), "{simd:?} case {i}");
             let mut scratch = vec![0f32; dc_in.scratch_len()];
             let dyp = dc_in.padded(&dy, &mut scratch);
             let mut dx = vec![MaybeUninit::new(f32::NAN); c * h * w];
-            dc_in.forward(dyp, &pack_flipped(&ws, o, c, k, k), None, false, &mut dx);
+            dc_in.forward(dyp, &dc_in.pack_flipped(&ws, c), None, false, &mut dx);
             let mut worst = 0f64;
             for ci in 0..c {
                 for yy in 0..h {
@@ -575,7 +609,7 @@ fn direct_kernels_of_each_simd_level_equal_a_plain_loop() -> crate::TestResult {
             }
             assert!(
                 worst < 1e-4,
-                "{simd:?} case {i}: input gradient differs by {worst}"
+                "{simd:?} case {i} (Winograd {wino}): input gradient differs by {worst}"
             );
         }
     }

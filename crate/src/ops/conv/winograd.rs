@@ -1,0 +1,318 @@
+//! Winograd F(2×2, 3×3) for the direct convolution's 3×3 layers: each 2×2
+//! block of outputs from the 4×4 block of (padded) input under it,
+//!
+//! ```text
+//! Y = Aᵀ [ Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B) ] A
+//!
+//! Bᵀ = | 1  0 −1  0 |     G = | 1   0   0 |     Aᵀ = | 1  1  1  0 |
+//!      | 0  1  1  0 |         | ½   ½   ½ |          | 0  1 −1 −1 |
+//!      | 0 −1  1  0 |         | ½  −½   ½ |
+//!      | 0  1  0 −1 |         | 0   0   1 |
+//! ```
+//!
+//! so the sum over input channels is 16 matrix products, one per position
+//! `ξ` of the 4×4 transformed block: `M[ξ][o][t] = Σ_c U[ξ][o][c]·V[ξ][c][t]`
+//! with `U = G g Gᵀ` (the weight, transformed once per call in f64) and
+//! `V = Bᵀ d B` (the input, per tile `t`). That is 16 multiply-adds per
+//! 2×2 outputs and channel instead of 36: 2.25× fewer. The 16 products run
+//! on the direct forward tile as a 1×1 convolution of `V[ξ]` (`C` channels ×
+//! `T` tiles), so AVX2 and AVX-512 give the same bits, as the direct
+//! kernels do; the transforms are additions, subtractions and halvings,
+//! exact in any vector width.
+//!
+//! Tiles go in bands of whole tile rows whose `V` (`16·C·T` values) stays in
+//! the L2 cache; a ragged last row or column of outputs reads zeros past
+//! the padded input and writes only the outputs that exist.
+//!
+//! Used for 3×3 layers with at least [`MIN_CHANNELS`] input and
+//! [`MIN_ROWS`] output channels (the forward, and the input gradient as the
+//! forward of `dy` with the flipped kernel); fewer channels make products
+//! too short to pay for the transforms. The weight gradient stays direct. `NNLAB_CONV=direct` turns
+//! this path off (the direct kernels alone), for comparisons.
+
+use std::cell::RefCell;
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use super::direct::{pack_with, DirectConv, Packed};
+use crate::simd::Simd;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(not(target_arch = "x86_64"))]
+mod avx2 {
+    pub(super) const LANES: usize = 8;
+    pub(super) const KEPT: usize = 64;
+}
+
+/// Input channels from which a 3×3 layer has a plan: with fewer, the
+/// products are too short to pay for the transforms (BasicCNN's 16 → 32
+/// layer ran 12 % slower an epoch this way).
+pub const MIN_CHANNELS: usize = 32;
+
+/// Output channels (rows of the weight) from which the plan is used.
+pub const MIN_ROWS: usize = 32;
+
+/// The most values of `V` in a band (`16·C·T`): 256 KiB, in L2 next to `M`.
+const BAND_V: usize = 64 * 1024;
+
+/// Tiles per block of the forward tile's products (3 slots of 16 pixels):
+/// bands of a multiple of it keep every product's tile full.
+const BLOCK: usize = 48;
+
+/// 0: not decided yet, 1: on, 2: off.
+static MODE: AtomicU8 = AtomicU8::new(0);
+
+/// Whether 3×3 layers take this path: `NNLAB_CONV` is not `direct` (nor
+/// `im2col`, which turns the direct kernels off altogether) and
+/// [`set_enabled`] did not turn it off.
+pub(crate) fn enabled() -> bool {
+    match MODE.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let on = std::env::var("NNLAB_CONV").map_or(true, |v| v != "direct");
+            set_enabled(on)
+        }
+    }
+}
+
+/// Turns this path on or off for convolutions built from now on, for the
+/// whole process; returns `on`. For benchmarks that compare it with the
+/// direct kernels in one run.
+pub fn set_enabled(on: bool) -> bool {
+    MODE.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+    on
+}
+
+thread_local! {
+    /// `V`, `M` and the rows of the transforms, reused by every call on
+    /// this thread.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The plan of one 3×3, stride-1 convolution of a padded `[C, Hp, Wp]`
+/// sample.
+#[derive(Clone, Debug)]
+pub(crate) struct Winograd {
+    c: usize,
+    hp: usize,
+    wp: usize,
+    oh: usize,
+    ow: usize,
+    /// tile rows and columns: `⌈OH/2⌉ × ⌈OW/2⌉`
+    th: usize,
+    tw: usize,
+    /// tile rows per band
+    band: usize,
+    /// the products of a full band and of the last one: 1×1 convolutions
+    /// of `C` channels × `band·tw` (or the rest) tiles
+    full: DirectConv,
+    last: DirectConv,
+}
+
+impl Winograd {
+    /// The plan at `simd` for a padded `[c, hp, wp]` input; `None` when the
+    /// 3×3 kernel does not fit it.
+    pub(crate) fn new(simd: Simd, c: usize, hp: usize, wp: usize) -> Option<Winograd> {
+        if hp < 3 || wp < 3 || c == 0 {
+            return None;
+        }
+        let (oh, ow) = (hp - 2, wp - 2);
+        let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
+        // tile rows whose tiles fill whole blocks, as many as fit
+        let unit = (BLOCK / gcd(BLOCK, tw)).min(th);
+        let mut band = unit;
+        while band + unit <= th && 16 * c * (band + unit) * tw <= BAND_V {
+            band += unit;
+        }
+        let rest = match th % band {
+            0 => band,
+            r => r,
+        };
+        Some(Winograd {
+            c,
+            hp,
+            wp,
+            oh,
+            ow,
+            th,
+            tw,
+            band,
+            full: DirectConv::at_level(simd, c, 1, band * tw, 1, 1, 0, 0)?,
+            last: DirectConv::at_level(simd, c, 1, rest * tw, 1, 1, 0, 0)?,
+        })
+    }
+
+    /// `U[ξ] = (G g Gᵀ)[ξ]` for each of the 16 positions, packed for the
+    /// forward tile as `rows × C`; `kernel(r, c)` is the 3×3 kernel from
+    /// input channel `c` to output row `r`, row-major.
+    pub(crate) fn pack(
+        &self,
+        rows: usize,
+        kernel: impl Fn(usize, usize) -> [f32; 9],
+    ) -> Vec<Packed> {
+        let c = self.c;
+        let mut u = vec![0f32; rows * c * 16];
+        for r in 0..rows {
+            for ci in 0..c {
+                let g = kernel(r, ci).map(f64::from);
+                let mut t = [[0f64; 3]; 4];
+                for q in 0..3 {
+                    let col = g_times([g[q], g[3 + q], g[6 + q]]);
+                    for (i, v) in col.into_iter().enumerate() {
+                        t[i][q] = v;
+                    }
+                }
+                let out = &mut u[(r * c + ci) * 16..][..16];
+                for (i, row) in t.iter().enumerate() {
+                    for (j, v) in g_times(*row).into_iter().enumerate() {
+                        out[i * 4 + j] = v as f32;
+                    }
+                }
+            }
+        }
+        (0..16)
+            .map(|xi| pack_with(rows, c, |r, ci| u[(r * c + ci) * 16 + xi]))
+            .collect()
+    }
+
+    /// `y[o, ·] = b[o] + conv(xp)[o, ·]` (then ReLU when asked) for one
+    /// padded sample, `u` from [`pack`](Self::pack), `y` of `rows × OH·OW`,
+    /// every element of it written.
+    pub(crate) fn forward(
+        &self,
+        xp: &[f32],
+        u: &[Packed],
+        bias: Option<&[f32]>,
+        relu: bool,
+        y: &mut [MaybeUninit<f32>],
+    ) {
+        assert_eq!(u.len(), 16, "winograd: 16 transformed weights");
+        let rows = u[0].rows();
+        let (c, tw) = (self.c, self.tw);
+        assert!(xp.len() >= c * self.hp * self.wp, "winograd: input");
+        assert_eq!(y.len(), rows * self.oh * self.ow, "winograd: output size");
+        if let Some(b) = bias {
+            assert_eq!(b.len(), rows, "winograd: bias size");
+        }
+        let t_max = self.band * tw;
+        let (vlen, mlen) = (16 * stride(c * t_max), 16 * stride(rows * t_max));
+        let klen = tw.div_ceil(avx2::LANES) * avx2::KEPT;
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < vlen + mlen + klen {
+                s.resize(vlen + mlen + klen, 0.0);
+            }
+            let (v, rest) = s.split_at_mut(vlen);
+            let (m, kept) = rest.split_at_mut(mlen);
+            for ti0 in (0..self.th).step_by(self.band) {
+                let tb = self.band.min(self.th - ti0);
+                let t = tb * tw;
+                let inner = if tb == self.band {
+                    &self.full
+                } else {
+                    &self.last
+                };
+                let (vs, ms) = (stride(c * t), stride(rows * t));
+                let v = &mut v[..16 * vs];
+                self.input_transform(xp, ti0, tb, v, kept);
+                for (xi, ux) in u.iter().enumerate() {
+                    let mx = &mut m[xi * ms..][..rows * t];
+                    inner.forward_packed(&v[xi * vs..][..c * t], ux, None, false, uninit(mx));
+                }
+                self.output_transform(&m[..16 * ms], rows, (ti0, tb), bias, relu, y);
+            }
+        });
+    }
+
+    /// `V[ξ][c][t] = (Bᵀ d B)[ξ]` for the tiles of tile rows `ti0 .. ti0 + tb`.
+    fn input_transform(&self, xp: &[f32], ti0: usize, tb: usize, v: &mut [f32], kept: &mut [f32]) {
+        let (c, hp, wp, tw) = (self.c, self.hp, self.wp, self.tw);
+        let t = tb * tw;
+        let vs = stride(c * t);
+        assert_eq!(v.len(), 16 * vs, "winograd: V size");
+        for ci in 0..c {
+            let plane = &xp[ci * hp * wp..(ci + 1) * hp * wp];
+            // SAFETY: the plan exists only where the CPU has AVX2
+            // (`DirectConv::at_level`); `V[ξ][ci][·]` ends at
+            // `15·vs + (ci + 1)·T ≤ 16·vs = v.len()`; `wp = OW + 2 ≥ 2·tw + 1`.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                avx2::input_plane(
+                    plane,
+                    (hp, wp),
+                    (ti0, tb, tw),
+                    v[ci * t..].as_mut_ptr(),
+                    vs,
+                    kept,
+                );
+            }
+        }
+    }
+
+    /// `y = Aᵀ M A + b` (then ReLU) for the outputs of tile rows
+    /// `ti0 .. ti0 + tb`, from `M[ξ][o][t]`.
+    fn output_transform(
+        &self,
+        m: &[f32],
+        rows: usize,
+        (ti0, tb): (usize, usize),
+        bias: Option<&[f32]>,
+        relu: bool,
+        y: &mut [MaybeUninit<f32>],
+    ) {
+        let (oh, ow, tw) = (self.oh, self.ow, self.tw);
+        let (l, t) = (oh * ow, tb * tw);
+        let ms = stride(rows * t);
+        assert_eq!(m.len(), 16 * ms, "winograd: M size");
+        assert_eq!(y.len(), rows * l, "winograd: output size");
+        for o in 0..rows {
+            let b = bias.map_or(0.0, |b| b[o]);
+            let yo = y[o * l..(o + 1) * l].as_mut_ptr().cast::<f32>();
+            // SAFETY: AVX2 as above; `M[ξ][o][·]` ends at
+            // `15·ms + (o + 1)·T ≤ 16·ms = m.len()`; rows `2·ti0 ..` of the
+            // channel's `oh × ow` outputs, only those below `oh` written.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                avx2::output_channel(
+                    m[o * t..].as_ptr(),
+                    ms,
+                    (ti0, tb, tw),
+                    b,
+                    relu,
+                    yo,
+                    (oh, ow),
+                );
+            }
+        }
+    }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// The distance from `V[ξ]` to `V[ξ + 1]` (or `M`'s) for `n` values each:
+/// 16 values (a cache line) more than `n`, so that the 16 streams of a
+/// transform do not all fall in one set of the L1 cache when `n` is a
+/// multiple of 1 024 values (4 KiB).
+fn stride(n: usize) -> usize {
+    n + 16
+}
+
+/// `G·g` for one column (or row) `g` of a 3×3 kernel.
+fn g_times([a, b, c]: [f64; 3]) -> [f64; 4] {
+    [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c]
+}
+
+/// `s` as a buffer the kernels may write without reading.
+fn uninit(s: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, and every value
+    // written through it is an initialised `f32`.
+    unsafe { &mut *(s as *mut [f32] as *mut [MaybeUninit<f32>]) }
+}
