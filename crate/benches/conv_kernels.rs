@@ -5,7 +5,7 @@
 //! kernels the backward runs). Each with the direct kernels
 //! (`ops::direct_conv`: AVX-512, or AVX2 with `NNLAB_SIMD=avx2`), by
 //! Winograd F(2×2, 3×3) where a layer takes it (`ops::winograd_conv`: 3×3,
-//! 32 or more input and output channels; its weight gradient is the direct one), and
+//! 32 or more input and output channels; the weight gradient is the direct one), and
 //! with im2col + gemm, side by side in one
 //! process, median of 9 after 2 warm-ups; GFLOP/s counted as `2·N·O·K·L`
 //! per product. The allocator is tuned as in training

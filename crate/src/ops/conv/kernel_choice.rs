@@ -5,7 +5,7 @@
 //! The input gradient takes the direct path only when it is the forward
 //! of `dy` padded by `K−1−pad` with the flipped kernel (`pad ≤ K−1`).
 //! Inside the direct path, a 3×3 layer with 32 or more input and output
-//! channels runs its forward (and that input gradient) by the Winograd
+//! channels runs its forward and that input gradient by the Winograd
 //! plan ([`super::winograd`]), which the `DirectConv` holds.
 
 use super::direct::{self, DirectConv};

@@ -40,7 +40,7 @@
 //! | `kernel_choice.rs` | which kernel runs: direct (AVX2 or AVX-512, f32, stride 1) or im2col + gemm |
 //! | `tiling.rs` | samples split across threads, output rows in cache-sized bands |
 //! | [`direct`] | the direct kernels (AVX-512 and AVX2 + FMA) |
-//! | [`winograd`] | Winograd F(2×2, 3×3): the 3×3 forward and input gradient with 16 products per 2×2 outputs instead of 36 |
+//! | [`winograd`] | Winograd F(2×2, 3×3): a 3×3 layer's forward and input gradient with 16 products per 2×2 outputs instead of 36 (`winograd/avx2.rs`, `winograd/avx512.rs`: its transforms) |
 //! | `im2col.rs` | im2col / col2im, the column matrix of the gemm path |
 
 use candle_core::Tensor;

@@ -440,7 +440,9 @@ fn gradient_functions_check_their_shapes() -> crate::TestResult {
 /// channels), several bands and 1×1 to 5×5 kernels. 3×3 layers with 32 or
 /// more input channels run both ways, by the Winograd plan and by the
 /// direct tile: odd output sizes (a ragged last tile row and column),
-/// padding 0 and 1, several bands of tiles, 7×7 outputs.
+/// padding 0 and 1, several bands of tiles, 7×7 outputs. Every level gives
+/// the same bits as the first (so a notebook's numbers do not depend on
+/// whether its machine has AVX-512).
 #[test]
 fn direct_kernels_of_each_simd_level_equal_a_plain_loop() -> crate::TestResult {
     use super::direct::{DirectConv, WeightGrad, Weights};
@@ -470,6 +472,25 @@ fn direct_kernels_of_each_simd_level_equal_a_plain_loop() -> crate::TestResult {
         (33, 10, 10, 16, 3, 1),
     ];
     let winograd_on = super::winograd::enabled();
+    // the bits of each case's three results at the first level, which every
+    // other level must reproduce exactly
+    let mut first_bits = std::collections::HashMap::new();
+    let bits = |v: &[MaybeUninit<f32>]| -> Vec<u32> {
+        // SAFETY: the kernels wrote every element
+        v.iter()
+            .map(|x| unsafe { x.assume_init() }.to_bits())
+            .collect()
+    };
+    let mut same_bits = |key: (usize, bool, &'static str), b: Vec<u32>, simd: Simd| {
+        let first = first_bits.entry(key).or_insert_with(|| b.clone());
+        assert!(
+            *first == b,
+            "{simd:?} case {} (Winograd {}): the {} differs from the first level's bits",
+            key.0,
+            key.1,
+            key.2
+        );
+    };
     for simd in levels {
         for (i, wino) in (0..cases.len()).flat_map(|i| [(i, true), (i, false)]) {
             let (c, h, w, o, k, pad) = cases[i];
@@ -512,6 +533,7 @@ fn direct_kernels_of_each_simd_level_equal_a_plain_loop() -> crate::TestResult {
                 "{simd:?} case {i}: the forward by the plan exactly where it has 32 or more rows"
             );
             dc.forward(xp, &packed, Some(&bs), true, &mut y);
+            same_bits((i, wino, "forward"), bits(&y), simd);
             let mut worst = 0f64;
             for oi in 0..o {
                 for r in 0..oh {
@@ -545,6 +567,11 @@ fn direct_kernels_of_each_simd_level_equal_a_plain_loop() -> crate::TestResult {
             let mut acc = WeightGrad::new(o, c * k * k);
             dc.add_weight_grad(xp, &dy, &mut acc);
             let dw = acc.into_rows();
+            same_bits(
+                (i, wino, "weight gradient"),
+                dw.iter().map(|v| v.to_bits()).collect(),
+                simd,
+            );
             let mut worst = 0f64;
             for oi in 0..o {
                 for ci in 0..c {
@@ -585,6 +612,7 @@ fn direct_kernels_of_each_simd_level_equal_a_plain_loop() -> crate::TestResult {
             let dyp = dc_in.padded(&dy, &mut scratch);
             let mut dx = vec![MaybeUninit::new(f32::NAN); c * h * w];
             dc_in.forward(dyp, &dc_in.pack_flipped(&ws, c), None, false, &mut dx);
+            same_bits((i, wino, "input gradient"), bits(&dx), simd);
             let mut worst = 0f64;
             for ci in 0..c {
                 for yy in 0..h {

@@ -14,21 +14,29 @@
 //! `ξ` of the 4×4 transformed block: `M[ξ][o][t] = Σ_c U[ξ][o][c]·V[ξ][c][t]`
 //! with `U = G g Gᵀ` (the weight, transformed once per call in f64) and
 //! `V = Bᵀ d B` (the input, per tile `t`). That is 16 multiply-adds per
-//! 2×2 outputs and channel instead of 36: 2.25× fewer. The 16 products run
-//! on the direct forward tile as a 1×1 convolution of `V[ξ]` (`C` channels ×
-//! `T` tiles), so AVX2 and AVX-512 give the same bits, as the direct
-//! kernels do; the transforms are additions, subtractions and halvings,
-//! exact in any vector width.
+//! 2×2 outputs and channel instead of 36: 2.25× fewer.
 //!
-//! Tiles go in bands of whole tile rows whose `V` (`16·C·T` values) stays in
-//! the L2 cache; a ragged last row or column of outputs reads zeros past
-//! the padded input and writes only the outputs that exist.
+//! The products run on the direct forward tile as a 1×1 convolution of
+//! `V[ξ]` (`C` channels × `T` tiles). The transforms (`winograd/avx2.rs`, 8 tiles a vector,
+//! and `winograd/avx512.rs`, 16) do the same additions in the same order,
+//! so AVX2 and AVX-512 give the same bits, as the direct kernels do
+//! (tested).
+//!
+//! Tiles go in bands of whole tile rows (a multiple of the forward tile's
+//! 48 pixels where the image allows) whose `V` stays in the L2 cache; a
+//! ragged last row or column of outputs reads zeros past the input and
+//! writes only the outputs that exist.
 //!
 //! Used for 3×3 layers with at least [`MIN_CHANNELS`] input and
-//! [`MIN_ROWS`] output channels (the forward, and the input gradient as the
+//! [`MIN_ROWS`] output channels: the forward and the input gradient (the
 //! forward of `dy` with the flipped kernel); fewer channels make products
-//! too short to pay for the transforms. The weight gradient stays direct. `NNLAB_CONV=direct` turns
-//! this path off (the direct kernels alone), for comparisons.
+//! too short to pay for the transforms. The weight gradient stays on the
+//! direct kernels: done this way too (`∂L/∂U = (A dy Aᵀ) ⊙ V`, 16 sums
+//! over the tiles, then `Gᵀ · G`), it halved the weight-gradient tile's
+//! time in a CIFAR10CNN epoch, but a second input transform and the
+//! transform of `dy` took as much again (BENCHMARKS.md, stop 36).
+//! `NNLAB_CONV=direct` turns this path off (the direct kernels alone), for
+//! comparisons.
 
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
@@ -39,11 +47,8 @@ use crate::simd::Simd;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
-#[cfg(not(target_arch = "x86_64"))]
-mod avx2 {
-    pub(super) const LANES: usize = 8;
-    pub(super) const KEPT: usize = 64;
-}
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 /// Input channels from which a 3×3 layer has a plan: with fewer, the
 /// products are too short to pay for the transforms (BasicCNN's 16 → 32
@@ -95,6 +100,8 @@ thread_local! {
 /// sample.
 #[derive(Clone, Debug)]
 pub(crate) struct Winograd {
+    /// AVX2 or AVX-512: which transforms run (the same bits either way)
+    simd: Simd,
     c: usize,
     hp: usize,
     wp: usize,
@@ -131,6 +138,7 @@ impl Winograd {
             r => r,
         };
         Some(Winograd {
+            simd,
             c,
             hp,
             wp,
@@ -198,7 +206,7 @@ impl Winograd {
         }
         let t_max = self.band * tw;
         let (vlen, mlen) = (16 * stride(c * t_max), 16 * stride(rows * t_max));
-        let klen = tw.div_ceil(avx2::LANES) * avx2::KEPT;
+        let klen = self.kept_len();
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
             if s.len() < vlen + mlen + klen {
@@ -226,6 +234,18 @@ impl Winograd {
         });
     }
 
+    /// Values of scratch for the rows the input transform keeps.
+    fn kept_len(&self) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        return if self.simd == Simd::Avx512 {
+            self.tw.div_ceil(avx512::LANES) * avx512::KEPT
+        } else {
+            self.tw.div_ceil(avx2::LANES) * avx2::KEPT
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        0
+    }
+
     /// `V[ξ][c][t] = (Bᵀ d B)[ξ]` for the tiles of tile rows `ti0 .. ti0 + tb`.
     fn input_transform(&self, xp: &[f32], ti0: usize, tb: usize, v: &mut [f32], kept: &mut [f32]) {
         let (c, hp, wp, tw) = (self.c, self.hp, self.wp, self.tw);
@@ -234,19 +254,18 @@ impl Winograd {
         assert_eq!(v.len(), 16 * vs, "winograd: V size");
         for ci in 0..c {
             let plane = &xp[ci * hp * wp..(ci + 1) * hp * wp];
-            // SAFETY: the plan exists only where the CPU has AVX2
-            // (`DirectConv::at_level`); `V[ξ][ci][·]` ends at
-            // `15·vs + (ci + 1)·T ≤ 16·vs = v.len()`; `wp = OW + 2 ≥ 2·tw + 1`.
+            let at = v[ci * t..].as_mut_ptr();
+            // SAFETY: the plan exists only where the CPU has `self.simd`
+            // (`DirectConv::at_level`: AVX2 or AVX-512F); `V[ξ][ci][·]` ends
+            // at `15·vs + (ci + 1)·T ≤ 16·vs = v.len()`; `wp = OW + 2 ≥ 2·tw + 1`;
+            // `kept` has `kept_len()` values.
             #[cfg(target_arch = "x86_64")]
             unsafe {
-                avx2::input_plane(
-                    plane,
-                    (hp, wp),
-                    (ti0, tb, tw),
-                    v[ci * t..].as_mut_ptr(),
-                    vs,
-                    kept,
-                );
+                if self.simd == Simd::Avx512 {
+                    avx512::input_plane(plane, (hp, wp), (ti0, tb, tw), at, vs, kept);
+                } else {
+                    avx2::input_plane(plane, (hp, wp), (ti0, tb, tw), at, vs, kept);
+                }
             }
         }
     }
@@ -270,20 +289,17 @@ impl Winograd {
         for o in 0..rows {
             let b = bias.map_or(0.0, |b| b[o]);
             let yo = y[o * l..(o + 1) * l].as_mut_ptr().cast::<f32>();
-            // SAFETY: AVX2 as above; `M[ξ][o][·]` ends at
+            let at = m[o * t..].as_ptr();
+            // SAFETY: `self.simd` as above; `M[ξ][o][·]` ends at
             // `15·ms + (o + 1)·T ≤ 16·ms = m.len()`; rows `2·ti0 ..` of the
             // channel's `oh × ow` outputs, only those below `oh` written.
             #[cfg(target_arch = "x86_64")]
             unsafe {
-                avx2::output_channel(
-                    m[o * t..].as_ptr(),
-                    ms,
-                    (ti0, tb, tw),
-                    b,
-                    relu,
-                    yo,
-                    (oh, ow),
-                );
+                if self.simd == Simd::Avx512 {
+                    avx512::output_channel(at, ms, (ti0, tb, tw), b, relu, yo, (oh, ow));
+                } else {
+                    avx2::output_channel(at, ms, (ti0, tb, tw), b, relu, yo, (oh, ow));
+                }
             }
         }
     }

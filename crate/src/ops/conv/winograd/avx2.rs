@@ -18,11 +18,19 @@ unsafe fn lanes_below(n: usize) -> __m256i {
     _mm256_cmpgt_epi32(_mm256_set1_epi32(n.min(LANES) as i32), idx)
 }
 
-/// `(even, odd)` columns of 16 consecutive values at `p`: `p[2j]`, `p[2j+1]`.
+/// `(even, odd)` columns of the 16 values at `p`: `p[2j]`, `p[2j+1]`, of
+/// which only the first `avail` are read (the rest are 0).
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn split(p: *const f32) -> (__m256, __m256) {
-    let (a, b) = (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)));
+unsafe fn split(p: *const f32, avail: usize) -> (__m256, __m256) {
+    let (a, b) = if avail >= 2 * LANES {
+        (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(LANES)))
+    } else {
+        (
+            _mm256_maskload_ps(p, lanes_below(avail)),
+            _mm256_maskload_ps(p.add(LANES), lanes_below(avail.saturating_sub(LANES))),
+        )
+    };
     // per 128-bit half: [a0 a2 b0 b2 | a4 a6 b4 b6], then the 64-bit quarters in order
     let e = _mm256_shuffle_ps::<0b10_00_10_00>(a, b);
     let o = _mm256_shuffle_ps::<0b11_01_11_01>(a, b);
@@ -34,12 +42,12 @@ unsafe fn split(p: *const f32) -> (__m256, __m256) {
 /// `Bᵀ` along one padded row for tiles `j0 .. j0 + 8`: `[q0, q1, q2, q3]`
 /// with `q0 = e[j] − e[j+1]`, `q1 = o[j] + e[j+1]`, `q2 = e[j+1] − o[j]`,
 /// `q3 = o[j] − o[j+1]` (`e`, `o` the row's even and odd columns from `2·j0`);
-/// `row` holds at least `2·j0 + 18` readable values.
+/// `avail` values readable from `row` (at least 1; zeros past them).
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn columns(row: *const f32) -> [__m256; 4] {
-    let (e0, o0) = split(row);
-    let (e1, o1) = split(row.add(2));
+unsafe fn columns(row: *const f32, avail: usize) -> [__m256; 4] {
+    let (e0, o0) = split(row, avail);
+    let (e1, o1) = split(row.add(2), avail.saturating_sub(2));
     [
         _mm256_sub_ps(e0, e1),
         _mm256_add_ps(o0, e1),
@@ -48,19 +56,12 @@ unsafe fn columns(row: *const f32) -> [__m256; 4] {
     ]
 }
 
-/// Values read from a padded row for 8 tiles: columns `2·j0 .. 2·j0 + 18`.
-pub(super) const ROW_READ: usize = 2 * LANES + 2;
-
-/// A row of zeros below the padded input (a ragged last tile row).
-static ZEROS: [f32; ROW_READ] = [0.0; ROW_READ];
-
 /// `V[ξ][c][t] = (Bᵀ d B)[ξ]` of one channel for the tiles of tile rows
 /// `ti0 .. ti0 + tb`, 8 tiles at a time: `plane` is the channel's padded
 /// `hp × wp` input, `v` points at `V[0][c][0]` of the band, the 16 `V[ξ]`
 /// `xi_stride` apart, `tw` tiles a row. The last two rows of one tile row
 /// are the first two of the next: their `Bᵀ` along the row is computed
-/// once and kept. The last chunk of a row reads its columns
-/// from a copy of the row's end followed by zeros.
+/// once and kept. Loads past a row's end are masked (zeros).
 ///
 /// Safety: the CPU has AVX2; `v` has `15·xi_stride + tb·tw` values
 /// writable; `plane` is `hp × wp` with `wp ≥ 2·tw + 1`. `kept` holds the
@@ -74,7 +75,6 @@ pub(super) unsafe fn input_plane(
     xi_stride: usize,
     kept: &mut [f32],
 ) {
-    let mut edge = [0f32; ROW_READ];
     let chunks = tw.div_ceil(LANES);
     assert!(kept.len() >= chunks * KEPT, "winograd: kept rows");
     let kept = kept.as_mut_ptr();
@@ -85,8 +85,8 @@ pub(super) unsafe fn input_plane(
             let at = kept.add(ch * KEPT);
             let top = if lt == 0 {
                 [
-                    row_columns(plane, (hp, wp), 2 * ti, from, &mut edge),
-                    row_columns(plane, (hp, wp), 2 * ti + 1, from, &mut edge),
+                    row_columns(plane, (hp, wp), 2 * ti, from),
+                    row_columns(plane, (hp, wp), 2 * ti + 1, from),
                 ]
             } else {
                 let mut q = [[_mm256_setzero_ps(); 4]; 2];
@@ -96,8 +96,8 @@ pub(super) unsafe fn input_plane(
                 q
             };
             let bottom = [
-                row_columns(plane, (hp, wp), 2 * ti + 2, from, &mut edge),
-                row_columns(plane, (hp, wp), 2 * ti + 3, from, &mut edge),
+                row_columns(plane, (hp, wp), 2 * ti + 2, from),
+                row_columns(plane, (hp, wp), 2 * ti + 3, from),
             ];
             for (i, v) in bottom.iter().flatten().enumerate() {
                 _mm256_storeu_ps(at.add(i * LANES), *v);
@@ -160,8 +160,7 @@ pub(super) unsafe fn output_channel(
     }
 }
 
-/// [`columns`] of padded row `row` from column `from` (zeros past the
-/// input; through `edge` where fewer than `ROW_READ` values are left).
+/// [`columns`] of padded row `row` from column `from` (zeros below the input).
 #[inline]
 #[target_feature(enable = "avx2")]
 unsafe fn row_columns(
@@ -169,19 +168,12 @@ unsafe fn row_columns(
     (hp, wp): (usize, usize),
     row: usize,
     from: usize,
-    edge: &mut [f32; ROW_READ],
 ) -> [__m256; 4] {
     if row >= hp {
-        return columns(ZEROS.as_ptr());
+        return [_mm256_setzero_ps(); 4];
     }
     let src = &plane[row * wp + from..(row + 1) * wp];
-    if src.len() >= ROW_READ {
-        columns(src.as_ptr())
-    } else {
-        edge[..src.len()].copy_from_slice(src);
-        edge[src.len()..].fill(0.0);
-        columns(edge.as_ptr())
-    }
+    columns(src.as_ptr(), src.len())
 }
 
 /// `V[(m, k)][t]` for tiles `j0 .. j0 + n` (`n ≤ 8`) of one tile row from

@@ -1,0 +1,177 @@
+//! The Winograd transforms with AVX-512F, 16 tiles at a time: the same
+//! additions in the same order as [`super::avx2`] (so the same bits),
+//! with twice the lanes and registers.
+
+use std::arch::x86_64::*;
+
+/// Lanes of a vector here: tiles per chunk.
+pub(super) const LANES: usize = 16;
+
+/// Values kept per chunk of 16 tiles between tile rows.
+pub(super) const KEPT: usize = 2 * 4 * LANES;
+
+/// Lanes `0 .. n` on.
+fn lanes_below(n: usize) -> __mmask16 {
+    if n >= LANES {
+        u16::MAX
+    } else {
+        (1u16 << n) - 1
+    }
+}
+
+/// `(even, odd)` columns of the 32 values at `p`: `p[2j]`, `p[2j+1]`, of
+/// which only the first `avail` are read (the rest are 0).
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn split(p: *const f32, avail: usize) -> (__m512, __m512) {
+    let a = _mm512_maskz_loadu_ps(lanes_below(avail), p);
+    let b = _mm512_maskz_loadu_ps(lanes_below(avail.saturating_sub(LANES)), p.add(LANES));
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    (
+        _mm512_permutex2var_ps(a, even, b),
+        _mm512_permutex2var_ps(a, odd, b),
+    )
+}
+
+/// `Bᵀ` along one padded row for 16 tiles (see `avx2::columns`), `avail`
+/// values readable from `row` (at least 1; zeros past them).
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn columns(row: *const f32, avail: usize) -> [__m512; 4] {
+    let (e0, o0) = split(row, avail);
+    let (e1, o1) = split(row.add(2), avail.saturating_sub(2));
+    [
+        _mm512_sub_ps(e0, e1),
+        _mm512_add_ps(o0, e1),
+        _mm512_sub_ps(e1, o0),
+        _mm512_sub_ps(o0, o1),
+    ]
+}
+
+/// [`columns`] of padded row `row` from column `from` (zeros below the input).
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn row_columns(
+    plane: &[f32],
+    (hp, wp): (usize, usize),
+    row: usize,
+    from: usize,
+) -> [__m512; 4] {
+    if row >= hp {
+        return [_mm512_setzero_ps(); 4];
+    }
+    let src = &plane[row * wp + from..(row + 1) * wp];
+    columns(src.as_ptr(), src.len())
+}
+
+/// `avx2::input_plane` with 16 tiles a chunk.
+///
+/// Safety: the CPU has AVX-512F; as `avx2::input_plane`, with [`KEPT`]
+/// values of `kept` per chunk of 16 tiles.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn input_plane(
+    plane: &[f32],
+    (hp, wp): (usize, usize),
+    (ti0, tb, tw): (usize, usize, usize),
+    v: *mut f32,
+    xi_stride: usize,
+    kept: &mut [f32],
+) {
+    let chunks = tw.div_ceil(LANES);
+    assert!(kept.len() >= chunks * KEPT, "winograd: kept rows");
+    let kept = kept.as_mut_ptr();
+    for lt in 0..tb {
+        let ti = ti0 + lt;
+        for (ch, j0) in (0..tw).step_by(LANES).enumerate() {
+            let from = 2 * j0;
+            let at = kept.add(ch * KEPT);
+            let top = if lt == 0 {
+                [
+                    row_columns(plane, (hp, wp), 2 * ti, from),
+                    row_columns(plane, (hp, wp), 2 * ti + 1, from),
+                ]
+            } else {
+                let mut q = [[_mm512_setzero_ps(); 4]; 2];
+                for (i, v) in q.iter_mut().flatten().enumerate() {
+                    *v = _mm512_loadu_ps(at.add(i * LANES));
+                }
+                q
+            };
+            let bottom = [
+                row_columns(plane, (hp, wp), 2 * ti + 2, from),
+                row_columns(plane, (hp, wp), 2 * ti + 3, from),
+            ];
+            for (i, v) in bottom.iter().flatten().enumerate() {
+                _mm512_storeu_ps(at.add(i * LANES), *v);
+            }
+            let q = [top[0], top[1], bottom[0], bottom[1]];
+            let mask = lanes_below(tw - j0);
+            let out = v.add(lt * tw + j0);
+            for k in 0..4 {
+                let z = [
+                    _mm512_sub_ps(q[0][k], q[2][k]),
+                    _mm512_add_ps(q[1][k], q[2][k]),
+                    _mm512_sub_ps(q[2][k], q[1][k]),
+                    _mm512_sub_ps(q[1][k], q[3][k]),
+                ];
+                for (m, z) in z.into_iter().enumerate() {
+                    _mm512_mask_storeu_ps(out.add((m * 4 + k) * xi_stride), mask, z);
+                }
+            }
+        }
+    }
+}
+
+/// `avx2::output_channel` with 16 tiles a chunk.
+///
+/// Safety: the CPU has AVX-512F; as `avx2::output_channel`.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn output_channel(
+    m: *const f32,
+    xi_stride: usize,
+    (ti0, tb, tw): (usize, usize, usize),
+    bias: f32,
+    relu: bool,
+    y: *mut f32,
+    (oh, ow): (usize, usize),
+) {
+    let b = _mm512_set1_ps(bias);
+    let zero = _mm512_setzero_ps();
+    let lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    let hi_idx = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    for lt in 0..tb {
+        let r0 = 2 * (ti0 + lt);
+        for j0 in (0..tw).step_by(LANES) {
+            let mask = lanes_below(tw - j0);
+            let at = m.add(lt * tw + j0);
+            let load = |xi: usize| _mm512_maskz_loadu_ps(mask, at.add(xi * xi_stride));
+            let mut p = [[zero; 4]; 2];
+            for k in 0..4 {
+                let (m0, m1, m2, m3) = (load(k), load(4 + k), load(8 + k), load(12 + k));
+                p[0][k] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+                p[1][k] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+            }
+            let cols = (ow - 2 * j0).min(2 * LANES);
+            for (a, pa) in p.iter().enumerate() {
+                if r0 + a >= oh {
+                    continue;
+                }
+                let mut even = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(pa[0], pa[1]), pa[2]), b);
+                let mut odd = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(pa[1], pa[2]), pa[3]), b);
+                if relu {
+                    even = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(even, zero), even);
+                    odd = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(odd, zero), odd);
+                }
+                let dst = y.add((r0 + a) * ow + 2 * j0);
+                let first = _mm512_permutex2var_ps(even, lo_idx, odd);
+                let second = _mm512_permutex2var_ps(even, hi_idx, odd);
+                _mm512_mask_storeu_ps(dst, lanes_below(cols), first);
+                if cols > LANES {
+                    _mm512_mask_storeu_ps(dst.add(LANES), lanes_below(cols - LANES), second);
+                }
+            }
+        }
+    }
+}
