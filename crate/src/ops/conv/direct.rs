@@ -84,6 +84,21 @@ pub fn set_enabled(on: bool) -> bool {
     on
 }
 
+/// `slots` in blocks of `nv` for the forward tile, except that with
+/// AVX-512 (`nv` = 3) a last block of 1 is avoided: `…, 3, 1` becomes
+/// `…, 2, 2`. A one-slot tile has only 8 accumulators, too few chains of
+/// FMAs to hide their latency; the sums (and their bits) do not change.
+fn slot_blocks(slots: &[Slot], nv: usize) -> impl Iterator<Item = &[Slot]> {
+    let n = slots.len();
+    let split = if nv == 3 && n >= 4 && n % 3 == 1 {
+        n - 4
+    } else {
+        n
+    };
+    let (head, tail) = slots.split_at(split);
+    head.chunks(nv).chain(tail.chunks(2))
+}
+
 /// Up to one vector of pixels of one output row: where the first one's
 /// window starts in the padded input (`i·Wp + j`), where it goes in the
 /// output (`i·OW + j`), and which lanes are pixels.
@@ -350,7 +365,7 @@ impl DirectConv {
                 } else {
                     NV_AVX2
                 };
-                for block in self.slots.chunks(nv) {
+                for block in slot_blocks(&self.slots, nv) {
                     let t = Tile {
                         offs: &self.offs,
                         a: a.as_ptr(),
