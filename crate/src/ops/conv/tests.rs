@@ -461,7 +461,8 @@ fn direct_kernels_of_each_simd_level_equal_a_plain_loop() -> crate::TestResult {
         (2, 40, 40, 40, 3, 1),
         (13, 7, 9, 3, 2, 0),
         (1, 5, 3, 1, 3, 1),
-        // Winograd: odd outputs, pad 0, several bands, 7×7, 1×1 outputs;
+        // Winograd: odd outputs, pad 0, several bands, 7×7, 1×1 outputs,
+        // rows of fewer than 8 tiles and an odd number of tile rows;
         // 33 → 16 channels: the forward by the plan, the input gradient
         // (16 rows) by the direct tile
         (32, 9, 13, 40, 3, 1),
@@ -470,6 +471,8 @@ fn direct_kernels_of_each_simd_level_equal_a_plain_loop() -> crate::TestResult {
         (32, 7, 7, 64, 3, 1),
         (32, 3, 3, 32, 3, 0),
         (33, 10, 10, 16, 3, 1),
+        // 8 tiles a row (two rows a vector with AVX-512), bands of 6 + 2 rows
+        (32, 16, 16, 32, 3, 1),
     ];
     let winograd_on = super::winograd::enabled();
     // the bits of each case's three results at the first level, which every

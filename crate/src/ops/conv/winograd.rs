@@ -261,7 +261,9 @@ impl Winograd {
             // `kept` has `kept_len()` values.
             #[cfg(target_arch = "x86_64")]
             unsafe {
-                if self.simd == Simd::Avx512 {
+                if self.simd == Simd::Avx512 && tw <= avx512::PAIR_TILES {
+                    avx512::input_plane_pairs(plane, (hp, wp), (ti0, tb, tw), at, vs);
+                } else if self.simd == Simd::Avx512 {
                     avx512::input_plane(plane, (hp, wp), (ti0, tb, tw), at, vs, kept);
                 } else {
                     avx2::input_plane(plane, (hp, wp), (ti0, tb, tw), at, vs, kept);
@@ -295,7 +297,9 @@ impl Winograd {
             // channel's `oh × ow` outputs, only those below `oh` written.
             #[cfg(target_arch = "x86_64")]
             unsafe {
-                if self.simd == Simd::Avx512 {
+                if self.simd == Simd::Avx512 && tw <= avx512::PAIR_TILES {
+                    avx512::output_channel_pairs(at, ms, (ti0, tb, tw), b, relu, yo, (oh, ow));
+                } else if self.simd == Simd::Avx512 {
                     avx512::output_channel(at, ms, (ti0, tb, tw), b, relu, yo, (oh, ow));
                 } else {
                     avx2::output_channel(at, ms, (ti0, tb, tw), b, relu, yo, (oh, ow));

@@ -175,3 +175,156 @@ pub(super) unsafe fn output_channel(
         }
     }
 }
+
+/// Tiles of a row that the pair kernels take (half a vector each).
+pub(super) const PAIR_TILES: usize = LANES / 2;
+
+/// Lanes `0 .. n` and `8 .. 8 + n`: `n ≤ 8` tiles of two tile rows.
+fn pair_lanes(n: usize) -> __mmask16 {
+    let half = lanes_below(n) & 0xff;
+    half | (half << 8)
+}
+
+/// [`columns`] of two padded rows side by side, up to 8 tiles each: lanes
+/// `0 .. 8` from row `ra`, `8 .. 16` from row `rb` (zeros for a row past
+/// the input, or for `rb` = `None`). The same operations per lane as
+/// [`columns`], so the same bits.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn pair_columns(
+    plane: &[f32],
+    (hp, wp): (usize, usize),
+    ra: usize,
+    rb: Option<usize>,
+) -> [__m512; 4] {
+    let row = |r: usize| {
+        if r < hp {
+            (plane[r * wp..].as_ptr(), wp)
+        } else {
+            (plane.as_ptr(), 0)
+        }
+    };
+    let (pa, na) = row(ra);
+    let (pb, nb) = rb.map_or((plane.as_ptr(), 0), row);
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    let split2 = |shift: usize| {
+        let a = _mm512_maskz_loadu_ps(lanes_below(na.saturating_sub(shift)), pa.add(shift));
+        let b = _mm512_maskz_loadu_ps(lanes_below(nb.saturating_sub(shift)), pb.add(shift));
+        (
+            _mm512_permutex2var_ps(a, even, b),
+            _mm512_permutex2var_ps(a, odd, b),
+        )
+    };
+    let (e0, o0) = split2(0);
+    let (e1, o1) = split2(2);
+    [
+        _mm512_sub_ps(e0, e1),
+        _mm512_add_ps(o0, e1),
+        _mm512_sub_ps(e1, o0),
+        _mm512_sub_ps(o0, o1),
+    ]
+}
+
+/// [`input_plane`] for rows of at most 8 tiles: two tile rows a vector
+/// (a 16×16 layer's 8 tiles a row would fill half of one), written to
+/// `V` as `2·tw` consecutive tiles.
+///
+/// Safety: the CPU has AVX-512F; `tw ≤ 8`; otherwise as [`input_plane`].
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn input_plane_pairs(
+    plane: &[f32],
+    (hp, wp): (usize, usize),
+    (ti0, tb, tw): (usize, usize, usize),
+    v: *mut f32,
+    xi_stride: usize,
+) {
+    for lt in (0..tb).step_by(2) {
+        let ti = ti0 + lt;
+        let two = lt + 1 < tb;
+        let rb = |r: usize| two.then_some(2 * ti + 2 + r);
+        let q = [
+            pair_columns(plane, (hp, wp), 2 * ti, rb(0)),
+            pair_columns(plane, (hp, wp), 2 * ti + 1, rb(1)),
+            pair_columns(plane, (hp, wp), 2 * ti + 2, rb(2)),
+            pair_columns(plane, (hp, wp), 2 * ti + 3, rb(3)),
+        ];
+        let mask = if two { pair_lanes(tw) } else { lanes_below(tw) };
+        let out = v.add(lt * tw);
+        for k in 0..4 {
+            let z = [
+                _mm512_sub_ps(q[0][k], q[2][k]),
+                _mm512_add_ps(q[1][k], q[2][k]),
+                _mm512_sub_ps(q[2][k], q[1][k]),
+                _mm512_sub_ps(q[1][k], q[3][k]),
+            ];
+            for (m, z) in z.into_iter().enumerate() {
+                let p = out.add((m * 4 + k) * xi_stride);
+                if mask == u16::MAX {
+                    _mm512_storeu_ps(p, z);
+                } else {
+                    _mm512_mask_compressstoreu_ps(p.cast(), mask, z);
+                }
+            }
+        }
+    }
+}
+
+/// [`output_channel`] for rows of at most 8 tiles: two tile rows a vector,
+/// read from `M` as `2·tw` consecutive tiles.
+///
+/// Safety: the CPU has AVX-512F; `tw ≤ 8`; otherwise as [`output_channel`].
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn output_channel_pairs(
+    m: *const f32,
+    xi_stride: usize,
+    (ti0, tb, tw): (usize, usize, usize),
+    bias: f32,
+    relu: bool,
+    y: *mut f32,
+    (oh, ow): (usize, usize),
+) {
+    let b = _mm512_set1_ps(bias);
+    let zero = _mm512_setzero_ps();
+    let lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    let hi_idx = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    let cols = lanes_below(ow);
+    for lt in (0..tb).step_by(2) {
+        let r0 = 2 * (ti0 + lt);
+        let two = lt + 1 < tb;
+        let mask = if two { pair_lanes(tw) } else { lanes_below(tw) };
+        let at = m.add(lt * tw);
+        let load = |xi: usize| {
+            let p = at.add(xi * xi_stride);
+            if mask == u16::MAX {
+                _mm512_loadu_ps(p)
+            } else {
+                _mm512_maskz_expandloadu_ps(mask, p.cast())
+            }
+        };
+        let mut p = [[zero; 4]; 2];
+        for k in 0..4 {
+            let (m0, m1, m2, m3) = (load(k), load(4 + k), load(8 + k), load(12 + k));
+            p[0][k] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+            p[1][k] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+        }
+        for (a, pa) in p.iter().enumerate() {
+            let mut even = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(pa[0], pa[1]), pa[2]), b);
+            let mut odd = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(pa[1], pa[2]), pa[3]), b);
+            if relu {
+                even = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(even, zero), even);
+                odd = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(odd, zero), odd);
+            }
+            // lanes 0 .. 8: tile row lt, its output row r0 + a; 8 .. 16: the next, r0 + 2 + a
+            if r0 + a < oh {
+                let first = _mm512_permutex2var_ps(even, lo_idx, odd);
+                _mm512_mask_storeu_ps(y.add((r0 + a) * ow), cols, first);
+            }
+            if two && r0 + 2 + a < oh {
+                let second = _mm512_permutex2var_ps(even, hi_idx, odd);
+                _mm512_mask_storeu_ps(y.add((r0 + 2 + a) * ow), cols, second);
+            }
+        }
+    }
+}
