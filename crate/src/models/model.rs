@@ -344,10 +344,11 @@ impl Model {
     pub fn state_dict(&self) -> Result<Vec<(String, Tensor)>> {
         let mut v = Vec::new();
         for e in &self.entries {
-            let mut own = Vec::new();
-            Self::push_entry_tensors(e, &mut own);
-            for (name, t) in own {
-                v.push((name, t.copy()?));
+            let start = v.len();
+            Self::push_entry_tensors(e, &mut v);
+            // the entry's tensors, shared with the model, become copies
+            for (_, t) in &mut v[start..] {
+                *t = t.copy()?;
             }
             if let Some(bn) = e.layer.batch_norm() {
                 let n = Tensor::new(bn.num_batches_tracked() as i64, &self.device)?;
