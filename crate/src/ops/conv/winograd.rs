@@ -38,6 +38,9 @@
 //! `NNLAB_CONV=direct` turns this path off (the direct kernels alone), for
 //! comparisons.
 
+// Elsewhere than x86-64 there is no plan (the direct kernels need AVX2).
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_variables))]
+
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU8, Ordering};
