@@ -668,7 +668,8 @@ mod tests {
     /// the f64 composition `max_pool2d(conv2d)` then ReLU: forward and the
     /// gradients of x, w and b, on 2×2, 3×3 and overlapping 3/2 windows,
     /// rows of more than 16 windows, ragged edges (rows and columns the windows leave out), 4×4 kernels
-    /// without padding, two channel blocks, with and without bias.
+    /// without padding, two channel blocks, with and without bias, and 3×3
+    /// layers of 32+ channels (Winograd, with odd output sizes).
     #[test]
     fn equals_the_f64_composition() -> crate::TestResult {
         // (N, C, H, W, O, K, padding, pool k, pool s, relu, bias)
@@ -680,6 +681,9 @@ mod tests {
             (2, 3, 20, 20, 32, 4, 0, 3, 3, true, true),
             (1, 1, 28, 28, 16, 3, 1, 2, 2, false, false),
             (1, 2, 40, 36, 16, 3, 1, 2, 2, true, true),
+            // 32+ channels in and out: the forward and the input gradient by Winograd
+            (2, 32, 12, 12, 32, 3, 1, 2, 2, true, true),
+            (1, 40, 9, 11, 33, 3, 1, 3, 2, false, true),
         ]
         .iter()
         .enumerate()

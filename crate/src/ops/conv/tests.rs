@@ -305,8 +305,9 @@ fn zero_channels_and_overflowing_padding_are_errors() -> crate::TestResult {
 /// gradient functions equal the f64 results to f32 precision, on shapes
 /// with ragged row ends (masked lanes), channel counts that are not
 /// multiples of the register tiles, several samples per weight-gradient
-/// pass, batch 1, 1×1 to 7×7 kernels and a padding the direct input
-/// gradient does not take (k = 3, pad 3: im2col).
+/// pass, batch 1, 1×1 to 7×7 kernels, a padding the direct input
+/// gradient does not take (k = 3, pad 3: im2col), and 3×3 layers of 32+
+/// channels in and out (Winograd).
 #[test]
 fn f32_direct_kernels_equal_f64() -> crate::TestResult {
     let direct_expected = direct::available();
@@ -334,6 +335,10 @@ fn f32_direct_kernels_equal_f64() -> crate::TestResult {
         (2, 3, 40, 40, 48, 3, 1, 1),
         // a two-vector block with 4 padded channels
         (1, 2, 10, 10, 20, 3, 1, 1),
+        // 32+ channels in and out: the forward and the input gradient by
+        // Winograd (odd output width; padding 0)
+        (2, 32, 12, 13, 40, 3, 1, 1),
+        (1, 33, 9, 9, 32, 3, 0, 1),
     ]
     .iter()
     .enumerate()
