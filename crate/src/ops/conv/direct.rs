@@ -36,11 +36,10 @@
 // Elsewhere than x86-64 nothing here runs (the im2col path does).
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_variables))]
 
-use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicU8, Ordering};
-
+use super::kernel_choice::Switch;
 use super::winograd::{self, Winograd};
 use crate::simd::Simd;
+use std::mem::MaybeUninit;
 
 /// Output channels per block of the packed weight (the AVX-512 forward
 /// tile; the AVX2 one takes a block as two halves of [`HALF`]).
@@ -56,22 +55,20 @@ const NV_AVX2: usize = 2;
 /// weight gradient's transposed `dy` and sum (`O` rounded up to it).
 const LANES: usize = 16;
 
-/// 0: not decided yet, 1: direct, 2: im2col.
-static MODE: AtomicU8 = AtomicU8::new(0);
+/// On: the direct kernels; off: im2col + gemm (`NNLAB_CONV=im2col`).
+static SWITCH: Switch = Switch::new("im2col");
+
+/// Whether the CPU runs the direct kernels (AVX2 + FMA or AVX-512F, not
+/// capped lower by `NNLAB_SIMD`).
+fn supported() -> bool {
+    crate::simd::level() >= Simd::Avx2
+}
 
 /// Whether the direct kernels run: the CPU has AVX2 + FMA or AVX-512F and
 /// `NNLAB_SIMD` does not cap it lower, `NNLAB_CONV` is not `im2col`, and
 /// [`set_enabled`] did not turn them off.
 pub(crate) fn available() -> bool {
-    match MODE.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => {
-            let wanted = std::env::var("NNLAB_CONV").map_or(true, |v| v != "im2col");
-            set_enabled(wanted);
-            MODE.load(Ordering::Relaxed) == 1
-        }
-    }
+    SWITCH.on(supported)
 }
 
 /// Turns the direct kernels on (where the CPU has AVX2 + FMA or AVX-512F)
@@ -79,9 +76,7 @@ pub(crate) fn available() -> bool {
 /// whether they are on now. For benchmarks that compare the two paths in
 /// one run.
 pub fn set_enabled(on: bool) -> bool {
-    let on = on && crate::simd::level() >= Simd::Avx2;
-    MODE.store(if on { 1 } else { 2 }, Ordering::Relaxed);
-    on
+    SWITCH.set(on && supported())
 }
 
 /// `slots` in blocks of `nv` for the forward tile, except that with

@@ -706,7 +706,7 @@ mod tests {
                 (pk, ps),
                 with_relu,
             )?;
-            if super::super::direct::available() {
+            if crate::ops::conv::direct::available() {
                 assert!(
                     FUSED_RUNS.load(std::sync::atomic::Ordering::Relaxed) > before,
                     "case {i}: the fused op ran"

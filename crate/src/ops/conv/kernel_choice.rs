@@ -8,8 +8,46 @@
 //! channels runs its forward and that input gradient by the Winograd
 //! plan ([`super::winograd`]), which the `DirectConv` holds.
 
+use std::sync::atomic::{AtomicU8, Ordering};
+
 use super::direct::{self, DirectConv};
 use super::im2col::Geometry;
+
+/// A process-wide on/off switch of one kernel path: what [`Switch::set`]
+/// stored last, else decided at first use from `NNLAB_CONV` (off when it
+/// names `off_by`) and whether the CPU supports the path.
+pub(super) struct Switch {
+    /// 0: not decided yet, 1: on, 2: off.
+    mode: AtomicU8,
+    off_by: &'static str,
+}
+
+impl Switch {
+    pub(super) const fn new(off_by: &'static str) -> Switch {
+        Switch {
+            mode: AtomicU8::new(0),
+            off_by,
+        }
+    }
+
+    /// Whether the path is on; `supported` is asked once, at first use.
+    pub(super) fn on(&self, supported: fn() -> bool) -> bool {
+        match self.mode.load(Ordering::Relaxed) {
+            1 => true,
+            2 => false,
+            _ => {
+                let wanted = std::env::var("NNLAB_CONV").map_or(true, |v| v != self.off_by);
+                self.set(wanted && supported())
+            }
+        }
+    }
+
+    /// Turns the path on or off for the whole process; returns `on`.
+    pub(super) fn set(&self, on: bool) -> bool {
+        self.mode.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+        on
+    }
+}
 
 /// The direct kernel for this convolution's forward and weight gradient
 /// (f32, stride 1, dilation 1, an AVX2 or AVX-512 CPU), if it applies.

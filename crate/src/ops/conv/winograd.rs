@@ -41,12 +41,11 @@
 // Elsewhere than x86-64 there is no plan (the direct kernels need AVX2).
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_variables))]
 
+use super::direct::{pack_with, DirectConv, Packed};
+use super::kernel_choice::Switch;
+use crate::simd::Simd;
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicU8, Ordering};
-
-use super::direct::{pack_with, DirectConv, Packed};
-use crate::simd::Simd;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -68,29 +67,21 @@ const BAND_V: usize = 64 * 1024;
 /// bands of a multiple of it keep every product's tile full.
 const BLOCK: usize = 48;
 
-/// 0: not decided yet, 1: on, 2: off.
-static MODE: AtomicU8 = AtomicU8::new(0);
+/// On: 3×3 layers take this path; off: `NNLAB_CONV=direct`.
+static SWITCH: Switch = Switch::new("direct");
 
 /// Whether 3×3 layers take this path: `NNLAB_CONV` is not `direct` (nor
 /// `im2col`, which turns the direct kernels off altogether) and
 /// [`set_enabled`] did not turn it off.
 pub(crate) fn enabled() -> bool {
-    match MODE.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => {
-            let on = std::env::var("NNLAB_CONV").map_or(true, |v| v != "direct");
-            set_enabled(on)
-        }
-    }
+    SWITCH.on(|| true)
 }
 
 /// Turns this path on or off for convolutions built from now on, for the
 /// whole process; returns `on`. For benchmarks that compare it with the
 /// direct kernels in one run.
 pub fn set_enabled(on: bool) -> bool {
-    MODE.store(if on { 1 } else { 2 }, Ordering::Relaxed);
-    on
+    SWITCH.set(on)
 }
 
 thread_local! {

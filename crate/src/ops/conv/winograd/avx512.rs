@@ -26,12 +26,51 @@ fn lanes_below(n: usize) -> __mmask16 {
 unsafe fn split(p: *const f32, avail: usize) -> (__m512, __m512) {
     let a = _mm512_maskz_loadu_ps(lanes_below(avail), p);
     let b = _mm512_maskz_loadu_ps(lanes_below(avail.saturating_sub(LANES)), p.add(LANES));
+    deinterleave(a, b)
+}
+
+/// `(even, odd)` lanes of the 32 values `a ‖ b`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn deinterleave(a: __m512, b: __m512) -> (__m512, __m512) {
     let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     (
         _mm512_permutex2var_ps(a, even, b),
         _mm512_permutex2var_ps(a, odd, b),
     )
+}
+
+/// `Aᵀ M A` of 16 tiles from their 16 vectors `M[ξ]`, plus the bias, then
+/// the ReLU: per output row of the tiles, its 32 values back in order
+/// (`[columns 0 .. 16, columns 16 .. 32]`), the even and odd columns
+/// interleaved.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn output_rows(m: &[__m512; 16], bias: __m512, relu: bool) -> [[__m512; 2]; 2] {
+    let zero = _mm512_setzero_ps();
+    let lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    let hi_idx = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    let mut p = [[zero; 4]; 2];
+    for k in 0..4 {
+        let (m0, m1, m2, m3) = (m[k], m[4 + k], m[8 + k], m[12 + k]);
+        p[0][k] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+        p[1][k] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+    }
+    let mut rows = [[zero; 2]; 2];
+    for (row, pa) in rows.iter_mut().zip(&p) {
+        let mut even = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(pa[0], pa[1]), pa[2]), bias);
+        let mut odd = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(pa[1], pa[2]), pa[3]), bias);
+        if relu {
+            even = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(even, zero), even);
+            odd = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(odd, zero), odd);
+        }
+        *row = [
+            _mm512_permutex2var_ps(even, lo_idx, odd),
+            _mm512_permutex2var_ps(even, hi_idx, odd),
+        ];
+    }
+    rows
 }
 
 /// `Bᵀ` along one padded row for 16 tiles (see `avx2::columns`), `avail`
@@ -138,35 +177,20 @@ pub(super) unsafe fn output_channel(
     (oh, ow): (usize, usize),
 ) {
     let b = _mm512_set1_ps(bias);
-    let zero = _mm512_setzero_ps();
-    let lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    let hi_idx = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     for lt in 0..tb {
         let r0 = 2 * (ti0 + lt);
         for j0 in (0..tw).step_by(LANES) {
             let mask = lanes_below(tw - j0);
             let at = m.add(lt * tw + j0);
-            let load = |xi: usize| _mm512_maskz_loadu_ps(mask, at.add(xi * xi_stride));
-            let mut p = [[zero; 4]; 2];
-            for k in 0..4 {
-                let (m0, m1, m2, m3) = (load(k), load(4 + k), load(8 + k), load(12 + k));
-                p[0][k] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
-                p[1][k] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
-            }
+            let mv: [__m512; 16] =
+                std::array::from_fn(|xi| _mm512_maskz_loadu_ps(mask, at.add(xi * xi_stride)));
+            let rows = output_rows(&mv, b, relu);
             let cols = (ow - 2 * j0).min(2 * LANES);
-            for (a, pa) in p.iter().enumerate() {
+            for (a, [first, second]) in rows.into_iter().enumerate() {
                 if r0 + a >= oh {
                     continue;
                 }
-                let mut even = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(pa[0], pa[1]), pa[2]), b);
-                let mut odd = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(pa[1], pa[2]), pa[3]), b);
-                if relu {
-                    even = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(even, zero), even);
-                    odd = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(odd, zero), odd);
-                }
                 let dst = y.add((r0 + a) * ow + 2 * j0);
-                let first = _mm512_permutex2var_ps(even, lo_idx, odd);
-                let second = _mm512_permutex2var_ps(even, hi_idx, odd);
                 _mm512_mask_storeu_ps(dst, lanes_below(cols), first);
                 if cols > LANES {
                     _mm512_mask_storeu_ps(dst.add(LANES), lanes_below(cols - LANES), second);
@@ -206,15 +230,10 @@ unsafe fn pair_columns(
     };
     let (pa, na) = row(ra);
     let (pb, nb) = rb.map_or((plane.as_ptr(), 0), row);
-    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     let split2 = |shift: usize| {
         let a = _mm512_maskz_loadu_ps(lanes_below(na.saturating_sub(shift)), pa.add(shift));
         let b = _mm512_maskz_loadu_ps(lanes_below(nb.saturating_sub(shift)), pb.add(shift));
-        (
-            _mm512_permutex2var_ps(a, even, b),
-            _mm512_permutex2var_ps(a, odd, b),
-        )
+        deinterleave(a, b)
     };
     let (e0, o0) = split2(0);
     let (e1, o1) = split2(2);
@@ -286,43 +305,26 @@ pub(super) unsafe fn output_channel_pairs(
     (oh, ow): (usize, usize),
 ) {
     let b = _mm512_set1_ps(bias);
-    let zero = _mm512_setzero_ps();
-    let lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    let hi_idx = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     let cols = lanes_below(ow);
     for lt in (0..tb).step_by(2) {
         let r0 = 2 * (ti0 + lt);
         let two = lt + 1 < tb;
         let mask = if two { pair_lanes(tw) } else { lanes_below(tw) };
         let at = m.add(lt * tw);
-        let load = |xi: usize| {
+        let mv: [__m512; 16] = std::array::from_fn(|xi| {
             let p = at.add(xi * xi_stride);
             if mask == u16::MAX {
                 _mm512_loadu_ps(p)
             } else {
                 _mm512_maskz_expandloadu_ps(mask, p.cast())
             }
-        };
-        let mut p = [[zero; 4]; 2];
-        for k in 0..4 {
-            let (m0, m1, m2, m3) = (load(k), load(4 + k), load(8 + k), load(12 + k));
-            p[0][k] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
-            p[1][k] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
-        }
-        for (a, pa) in p.iter().enumerate() {
-            let mut even = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(pa[0], pa[1]), pa[2]), b);
-            let mut odd = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(pa[1], pa[2]), pa[3]), b);
-            if relu {
-                even = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(even, zero), even);
-                odd = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(odd, zero), odd);
-            }
-            // lanes 0 .. 8: tile row lt, its output row r0 + a; 8 .. 16: the next, r0 + 2 + a
+        });
+        // lanes 0 .. 8: tile row lt, its output row r0 + a; 8 .. 16: the next, r0 + 2 + a
+        for (a, [first, second]) in output_rows(&mv, b, relu).into_iter().enumerate() {
             if r0 + a < oh {
-                let first = _mm512_permutex2var_ps(even, lo_idx, odd);
                 _mm512_mask_storeu_ps(y.add((r0 + a) * ow), cols, first);
             }
             if two && r0 + 2 + a < oh {
-                let second = _mm512_permutex2var_ps(even, hi_idx, odd);
                 _mm512_mask_storeu_ps(y.add((r0 + 2 + a) * ow), cols, second);
             }
         }
