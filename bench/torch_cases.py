@@ -1,9 +1,10 @@
 """The PyTorch side of `nnlab bench` (bench/run): the same four cases, same
 data files read the same way, same models, batch sizes and optimizer, on the
-CPU with torch.set_num_threads(N). Prints one JSON line per run, the format
+CPU with torch.set_num_threads(N), or on a GPU with --device cuda (PyTorch's
+defaults: cuDNN, TF32 convolutions). Prints one JSON line per run, the format
 of `nnlab bench --json`.
 
-  python bench/torch_cases.py --case mlp5-mnist [--epochs N] [--limit N] [--threads N]
+  python bench/torch_cases.py --case mlp5-mnist [--epochs N] [--limit N] [--threads N] [--device cuda]
   python bench/torch_cases.py --case matmul      # f32 1024^3 torch.mm, best of 10
 
 Data is read and decoded before the clock starts (tensors in memory); the
@@ -181,7 +182,10 @@ def main():
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--limit", type=int)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     a = p.parse_args()
+    dev = torch.device(a.device)
+    cuda = dev.type == "cuda"
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     if a.case == "matmul":
@@ -200,12 +204,16 @@ def main():
     if a.limit:
         x, y = x[:a.limit].contiguous(), y[:a.limit].contiguous()
     n = len(x)
+    if cuda:  # the whole set on the GPU, as nnlab's loader hands batches to it
+        model, x, y = model.to(dev), x.to(dev), y.to(dev)
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
     t = time.perf_counter()
     for _ in range(a.epochs):
-        perm = torch.randperm(n)
+        perm = torch.randperm(n, device=dev)
         loss_sum, correct = 0.0, 0
         for i in range(0, n, batch):
             b = perm[i:i + batch]
@@ -217,8 +225,11 @@ def main():
             opt.step()
             loss_sum += loss.item() * len(b)
             correct += (out.argmax(1) == yb).sum().item()
+    if cuda:
+        torch.cuda.synchronize(dev)
     secs = time.perf_counter() - t
-    print(json.dumps({"case": a.case, "epochs": a.epochs, "samples": n, "seconds_per_epoch": secs / a.epochs,
+    gpu = {"device": str(dev), "gpu_peak_allocated_mb": torch.cuda.max_memory_allocated(dev) / 2**20} if cuda else {}
+    print(json.dumps({**gpu, "case": a.case, "epochs": a.epochs, "samples": n, "seconds_per_epoch": secs / a.epochs,
                       "samples_per_s": n * a.epochs / secs, "peak_rss_mb": peak_rss_mb(),
                       "threads": torch.get_num_threads(), "final_loss": loss_sum / n,
                       "params": sum(p.numel() for p in model.parameters()),

@@ -9,7 +9,8 @@
 //! ```text
 //! $ nnlab bench --case mlp5-mnist --epochs 1 --threads 2 --json
 //! {"case":"mlp5-mnist","epochs":1,"samples":60000,"seconds_per_epoch":7.7,"samples_per_s":7792.2,
-//!  "peak_rss_mb":180.3,"threads":2,"simd":"avx512","final_loss":0.21,"params":830090,"gflop_per_epoch":298.8}
+//!  "peak_rss_mb":180.3,"threads":2,"simd":"avx512","device":"cpu","final_loss":0.21,"params":830090,
+//!  "gflop_per_epoch":298.8}
 //! ```
 //!
 //! `gflop_per_epoch = 2 · 3 · mult-adds per sample (torchinfo's count, batch
@@ -135,6 +136,8 @@ pub struct BenchResult {
     pub threads: usize,
     /// The SIMD level of nnlab's own kernels (`NNLAB_SIMD` caps it).
     pub simd: &'static str,
+    /// Where the model trains: `cpu` or `cuda:N` (`NNLAB_DEVICE`).
+    pub device: String,
     pub final_loss: f64,
     pub params: usize,
     pub gflop_per_epoch: f64,
@@ -213,6 +216,7 @@ pub fn train(case: &Case, ds: Dataset, epochs: usize) -> Result<BenchResult> {
     let samples = ds.len();
     let train = loader(case, ds)?;
     let model = zoo::build(case.model)?;
+    let device = nnlab::device::name(model.device());
     let summary = model.summary()?;
     let mut learn = Learner::with_loaders(model, train, None)
         .optimizer(Adam::new(1e-3))
@@ -234,6 +238,7 @@ pub fn train(case: &Case, ds: Dataset, epochs: usize) -> Result<BenchResult> {
         peak_rss_mb: peak_rss_mb(),
         threads: nnlab::ops::gemm::num_threads(),
         simd: nnlab::simd::level().name(),
+        device,
         final_loss,
         params: summary.total_params,
         gflop_per_epoch: 6.0 * summary.total_mult_adds as f64 * samples as f64 / 1e9,

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod data;
+mod devicecheck;
 mod gradcheck;
 mod optim2d;
 mod summary;
@@ -35,6 +36,8 @@ enum Command {
     Optim2d(optim2d::Args),
     /// Gradient check of every scratch layer and a whole network.
     Gradcheck(gradcheck::Args),
+    /// The course's models on a GPU against the CPU: values, gradients, training, checkpoints.
+    Devicecheck(devicecheck::Args),
     /// Trains a model on a course dataset.
     Train(train::Args),
     /// Layer-by-layer summary of a model (torchinfo layout).
@@ -50,6 +53,7 @@ fn main() {
         Command::Data(a) => data::run(a),
         Command::Optim2d(a) => optim2d::run(a),
         Command::Gradcheck(a) => gradcheck::run(a),
+        Command::Devicecheck(a) => devicecheck::run(a),
         Command::Summary(a) => summary::run(a),
         Command::Train(a) => train::run(a),
         Command::Bench(a) => bench::run(a),

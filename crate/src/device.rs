@@ -64,6 +64,15 @@ pub fn parse_device(s: &str) -> Result<Device> {
     Device::new_cuda(ordinal).map_err(|e| bad(format!("`{s}`: no such GPU ({e})")))
 }
 
+/// `cpu` or `cuda:N`: the name [`parse_device`] takes back.
+pub fn name(d: &Device) -> String {
+    match d.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".into(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+    }
+}
+
 /// Sets the base seed of every random stream of the library.
 pub fn seed(s: u64) {
     BASE_SEED.store(s, Ordering::SeqCst);
@@ -180,6 +189,7 @@ mod tests {
     #[test]
     fn parse_device_names() -> crate::TestResult {
         assert!(parse_device("cpu")?.is_cpu());
+        assert_eq!(name(&parse_device("cpu")?), "cpu");
         let e = parse_device("gpu").unwrap_err().to_string();
         assert!(e.contains("NNLAB_DEVICE") && e.contains("gpu"), "{e}");
         Ok(())

@@ -106,17 +106,38 @@ fn conv2d_then(
 ) -> Result<Tensor> {
     let (g, n, o) = checked_geometry(x, w, b, p)?;
     if !x.device().is_cpu() {
-        let y = x.conv2d(w, p.padding, p.stride, p.dilation, 1)?;
-        let y = match b {
-            Some(b) => y.broadcast_add(&b.reshape((1, o, 1, 1))?)?,
-            None => y,
-        };
-        return Ok(if relu { y.relu()? } else { y });
+        return candle_conv2d(x, w, b, p, relu);
     }
     let x = x.contiguous()?;
     let w = w.contiguous()?;
     let op = Conv2d { g, n, o, relu };
     Ok(apply(&x, &w, b, op)?)
+}
+
+/// The convolution off nnlab's CPU kernels (CUDA): Candle's `conv2d`, the
+/// bias broadcast, the ReLU. Candle 0.11's convolution reads a kernel whose
+/// storage starts at a non-zero offset (a slice of a larger weight, such as
+/// `w.narrow(0, 2, 4)`) from the wrong place, forward and backward (fixed
+/// upstream after that release), so such a kernel is copied to a fresh
+/// tensor first; the copy passes the gradient through to `w`.
+fn candle_conv2d(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    p: Conv2dParams,
+    relu: bool,
+) -> Result<Tensor> {
+    let w = if w.is_contiguous() && w.layout().start_offset() == 0 {
+        w.clone()
+    } else {
+        w.force_contiguous()?
+    };
+    let y = x.conv2d(&w, p.padding, p.stride, p.dilation, 1)?;
+    let y = match b {
+        Some(b) => y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?,
+        None => y,
+    };
+    Ok(if relu { y.relu()? } else { y })
 }
 
 /// The geometry of `conv2d(x, w, b)` with `(N, O)`, or an error naming the

@@ -310,11 +310,11 @@ fn zero_channels_and_overflowing_padding_are_errors() -> crate::TestResult {
 /// channels in and out (Winograd).
 #[test]
 fn f32_direct_kernels_equal_f64() -> crate::TestResult {
-    let direct_expected = direct::available();
+    // (elsewhere than x86-64 the direct kernels never run)
+    #[cfg(target_arch = "x86_64")]
     if std::env::var("NNLAB_CONV").map_or(true, |v| v != "im2col") {
-        #[cfg(target_arch = "x86_64")]
         assert_eq!(
-            direct_expected,
+            direct::available(),
             crate::simd::level() >= crate::simd::Simd::Avx2,
             "the direct kernels run exactly where AVX2 + FMA is (and NNLAB_SIMD allows it)"
         );
@@ -648,6 +648,44 @@ fn direct_kernels_of_each_simd_level_equal_a_plain_loop() -> crate::TestResult {
                 "{simd:?} case {i} (Winograd {wino}): input gradient differs by {worst}"
             );
         }
+    }
+    Ok(())
+}
+
+/// Candle 0.11's convolution misreads a kernel that starts at a non-zero
+/// storage offset (on CUDA; its CPU convolution reads it right), so the path
+/// nnlab takes off its CPU kernels copies such a kernel first. Here that path
+/// runs on the CPU (`nnlab devicecheck` runs it on a GPU), on a slice of a
+/// larger weight, against nnlab's kernels on a fresh copy of the slice; the
+/// gradient reaches the sliced rows of the larger weight and no other.
+#[test]
+fn candle_path_takes_a_kernel_sliced_from_a_larger_weight() -> crate::TestResult {
+    let x = Var::from_tensor(&rand(&[2, 3, 7, 6], 1))?;
+    let big = Var::from_tensor(&rand(&[9, 3, 3, 3], 2))?;
+    let b = rand(&[4], 3);
+    let p = Conv2dParams {
+        stride: 1,
+        padding: 1,
+        dilation: 1,
+    };
+    let slice = big.narrow(0, 3, 4)?;
+    assert_eq!(slice.layout().start_offset(), 3 * 27);
+    let fresh = Var::from_tensor(&slice.force_contiguous()?)?;
+    for relu in [false, true] {
+        let got = candle_conv2d(&x, &slice, Some(&b), p, relu)?;
+        let want = conv2d_then(&x, &fresh, Some(&b), p, relu)?;
+        assert!(max_diff(&got, &want) < 1e-12, "relu {relu}: forward");
+        let r = rand(got.dims(), 4);
+        let g1 = (&got * &r)?.sum_all()?.backward()?;
+        let g2 = (&want * &r)?.sum_all()?.backward()?;
+        let gx = max_diff(g1.get(&x).ok_or("no dx")?, g2.get(&x).ok_or("no dx")?);
+        assert!(gx < 1e-12, "relu {relu}: input gradient differs by {gx}");
+        let gbig = g1.get(&big).ok_or("no gradient of the larger weight")?;
+        let gw = max_diff(&gbig.narrow(0, 3, 4)?, g2.get(&fresh).ok_or("no dw")?);
+        assert!(gw < 1e-12, "relu {relu}: weight gradient differs by {gw}");
+        let outside = gbig.narrow(0, 0, 3)?.abs()?.sum_all()?.to_scalar::<f64>()?
+            + gbig.narrow(0, 7, 2)?.abs()?.sum_all()?.to_scalar::<f64>()?;
+        assert_eq!(outside, 0.0, "relu {relu}: gradient outside the slice");
     }
     Ok(())
 }
