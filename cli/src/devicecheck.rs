@@ -543,20 +543,28 @@ pub fn run(a: Args) -> Result<()> {
                 r.model, r.what, r.numel, r.max_abs, r.max_rel, r.tolerance
             );
         }
-        let worst = |tol: f64| {
+        // the worst row of each kind, and the largest error as a share of its tolerance
+        let worst = |fit: bool, tol: Option<f64>| {
             rows.iter()
-                .filter(|r| r.tolerance == tol)
+                .filter(|r| r.what.starts_with("fit:") == fit)
+                .filter(|r| tol.is_none_or(|t| r.tolerance == t))
                 .map(|r| r.max_rel)
                 .fold(0.0, f64::max)
         };
+        let used = rows
+            .iter()
+            .filter(|r| r.tolerance.is_finite() && r.tolerance > 0.0)
+            .map(|r| r.max_rel / r.tolerance)
+            .fold(0.0, f64::max);
         println!(
-            "{} rows on {} against the CPU, {} failed; worst relative error: one pass {:.2e}, after training {:.2e}, checkpoint {:.2e}",
+            "{} rows on {} against the CPU, {} failed; worst relative error: one pass {:.2e}, after training {:.2e}, checkpoint {:.2e}; the largest error is {:.0} % of its tolerance",
             rows.len(),
             nnlab::device::name(&dev),
             failed.len(),
-            worst(ONE_PASS),
-            worst(TRAINED),
-            worst(0.0)
+            worst(false, Some(ONE_PASS)),
+            worst(true, None),
+            worst(false, Some(0.0)),
+            100.0 * used
         );
     }
     if let Some(f) = failed.first() {
