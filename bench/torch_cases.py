@@ -204,7 +204,7 @@ def main():
     if a.limit:
         x, y = x[:a.limit].contiguous(), y[:a.limit].contiguous()
     n = len(x)
-    if cuda:  # the whole set on the GPU, as nnlab's loader hands batches to it
+    if cuda:  # the whole set on the GPU once (nnlab's loader uploads each batch: BENCHMARKS.md, CUDA)
         model, x, y = model.to(dev), x.to(dev), y.to(dev)
         torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)
