@@ -448,7 +448,9 @@ fn check_model(name: &str, dev: &Device, seed: u64) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// A kernel sliced from a larger weight (offset 3·27 in its storage).
+/// Kernels sliced from larger weights: along the output channels
+/// (contiguous, at an offset) and along the input channels (not contiguous,
+/// at an offset: the case candle#3736 fixed).
 fn check_sliced_kernel(dev: &Device, seed: u64) -> Result<Vec<Row>> {
     let mut rng = nnlab::device::rng("devicecheck-slice", seed);
     let mut rand = |shape: &[usize]| -> Result<Tensor> {
@@ -456,55 +458,54 @@ fn check_sliced_kernel(dev: &Device, seed: u64) -> Result<Vec<Row>> {
         let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
         Ok(Tensor::from_vec(v, shape, &Device::Cpu)?)
     };
-    let (x, w, r) = (
-        rand(&[2, 3, 7, 6])?,
-        rand(&[9, 3, 3, 3])?,
-        rand(&[2, 4, 7, 6])?,
-    );
+    let x = rand(&[2, 3, 7, 6])?;
     let p = Conv2dParams {
         stride: 1,
         padding: 1,
         dilation: 1,
     };
-    let run = |d: &Device| -> Result<(Tensor, Tensor, Tensor, Tensor)> {
-        let big = Var::from_tensor(&w.to_device(d)?)?;
-        let y = conv2d(&x.to_device(d)?, &big.narrow(0, 3, 4)?, None, p)?;
-        let g = (&y * &r.to_device(d)?)?.sum_all()?.backward()?;
-        let gw = g
-            .get(&big)
-            .ok_or_else(|| Error::shape("sliced kernel", "no gradient"))?
-            .clone();
-        // Candle's own convolution on the slice, without nnlab's copy
-        let raw = x.to_device(d)?.conv2d(&big.narrow(0, 3, 4)?, 1, 1, 1, 1)?;
-        let g = (&raw * &r.to_device(d)?)?.sum_all()?.backward()?;
-        let graw = g
-            .get(&big)
-            .ok_or_else(|| Error::shape("sliced kernel", "no gradient"))?
-            .clone();
-        Ok((y, gw, raw, graw))
-    };
-    let (yc, gc, _, _) = run(&Device::Cpu)?;
-    let (yg, gg, raw, graw) = run(dev)?;
-    let m = "conv2d, kernel = w[3..7] of a 9-row weight";
-    Ok(vec![
-        compare(m, "output", &yg, &yc, ONE_PASS)?,
-        compare(m, "grad of the 9-row weight", &gg, &gc, ONE_PASS)?,
+    let mut rows = Vec::new();
+    for (m, big, dim, start) in [
+        (
+            "conv2d, kernel = w[3..7] of a 9-row weight",
+            [9, 3, 3, 3],
+            0,
+            3,
+        ),
+        (
+            "conv2d, kernel = w[:, 2..5] of an 8-channel weight",
+            [4, 8, 3, 3],
+            1,
+            2,
+        ),
+    ] {
+        let len = if dim == 0 { 4 } else { 3 };
+        let (w, r) = (rand(&big)?, rand(&[2, 4, 7, 6])?);
+        let run = |d: &Device| -> Result<(Tensor, Tensor, Tensor, Tensor)> {
+            let big = Var::from_tensor(&w.to_device(d)?)?;
+            let grad_of_big = |y: &Tensor| -> Result<Tensor> {
+                let g = (y * &r.to_device(d)?)?.sum_all()?.backward()?;
+                let gw = g.get(&big).ok_or_else(|| Error::shape(m, "no gradient"))?;
+                Ok(gw.clone())
+            };
+            let y = conv2d(&x.to_device(d)?, &big.narrow(dim, start, len)?, None, p)?;
+            // Candle's own convolution on the slice, without nnlab's copy
+            let raw = x
+                .to_device(d)?
+                .conv2d(&big.narrow(dim, start, len)?, 1, 1, 1, 1)?;
+            Ok((grad_of_big(&y)?, y, grad_of_big(&raw)?, raw))
+        };
+        let (gc, yc, _, _) = run(&Device::Cpu)?;
+        let (gg, yg, graw, raw) = run(dev)?;
+        rows.push(compare(m, "output", &yg, &yc, ONE_PASS)?);
+        rows.push(compare(m, "grad of the larger weight", &gg, &gc, ONE_PASS)?);
         // for the record: Candle's own conv2d on the slice (not what nnlab runs)
-        compare(
-            m,
-            "Candle's conv2d without the copy (record only)",
-            &raw,
-            &yc,
-            f64::INFINITY,
-        )?,
-        compare(
-            m,
-            "its weight gradient (record only)",
-            &graw,
-            &gc,
-            f64::INFINITY,
-        )?,
-    ])
+        let what = "Candle's conv2d without the copy (record only)";
+        rows.push(compare(m, what, &raw, &yc, f64::INFINITY)?);
+        let what = "its weight gradient (record only)";
+        rows.push(compare(m, what, &graw, &gc, f64::INFINITY)?);
+    }
+    Ok(rows)
 }
 
 /// Every check on `dev` against the CPU; a model whose check fails with an
@@ -615,14 +616,16 @@ mod tests {
             "{rows:?}"
         );
         let rows = check_all(&Device::Cpu, Some("conv2d"), 0)?;
-        assert_eq!(rows.len(), 4);
+        assert_eq!(rows.len(), 8);
         // nnlab's path is exact; Candle's own conv2d (the record-only rows)
         // sums in another order, within f32 rounding
-        assert!(rows[..2].iter().all(|r| r.max_abs == 0.0), "{rows:?}");
-        assert!(
-            rows[2..].iter().all(|r| r.max_rel < 1e-6 && r.passes()),
-            "{rows:?}"
-        );
+        for slice in rows.chunks(4) {
+            assert!(slice[..2].iter().all(|r| r.max_abs == 0.0), "{rows:?}");
+            assert!(
+                slice[2..].iter().all(|r| r.max_rel < 1e-6 && r.passes()),
+                "{rows:?}"
+            );
+        }
         Ok(())
     }
 

@@ -115,11 +115,12 @@ fn conv2d_then(
 }
 
 /// The convolution off nnlab's CPU kernels (CUDA): Candle's `conv2d`, the
-/// bias broadcast, the ReLU. Candle 0.11's convolution reads a kernel whose
-/// storage starts at a non-zero offset (a slice of a larger weight, such as
-/// `w.narrow(0, 2, 4)`) from the wrong place, forward and backward (fixed
-/// upstream after that release), so such a kernel is copied to a fresh
-/// tensor first; the copy passes the gradient through to `w`.
+/// bias broadcast, the ReLU. A kernel that is not contiguous from offset 0
+/// (a slice of a larger weight, such as `w.narrow(1, 2, 3)`) is copied to a
+/// fresh tensor first; the copy passes the gradient through to `w`. Candle
+/// read such a kernel from the wrong place before candle#3736; 0.11.1, the
+/// version Cargo.lock holds, has that fix (its own convolution agrees in the
+/// test and on an H200), and the copy keeps any other 0.11 build right.
 fn candle_conv2d(
     x: &Tensor,
     w: &Tensor,

@@ -652,40 +652,80 @@ fn direct_kernels_of_each_simd_level_equal_a_plain_loop() -> crate::TestResult {
     Ok(())
 }
 
-/// Candle 0.11's convolution misreads a kernel that starts at a non-zero
-/// storage offset (on CUDA; its CPU convolution reads it right), so the path
-/// nnlab takes off its CPU kernels copies such a kernel first. Here that path
-/// runs on the CPU (`nnlab devicecheck` runs it on a GPU), on a slice of a
-/// larger weight, against nnlab's kernels on a fresh copy of the slice; the
-/// gradient reaches the sliced rows of the larger weight and no other.
+/// Candle's convolution (im2col + gemm) misread a kernel that is not
+/// contiguous and starts at a non-zero storage offset, such as a slice of a
+/// larger weight's input channels, before candle#3736 (in 0.11.1, which
+/// Cargo.lock holds). The path nnlab takes off its CPU kernels (CUDA) copies
+/// every kernel that is not contiguous from offset 0 before Candle's
+/// convolution. Here that path runs on the CPU (`nnlab devicecheck` runs it
+/// on a GPU) on slices of
+/// larger weights, along the output channels (contiguous, offset) and along
+/// the input channels (neither), against nnlab's kernels on a fresh copy of
+/// the slice; the gradient reaches the sliced part of the larger weight and
+/// no other.
 #[test]
 fn candle_path_takes_a_kernel_sliced_from_a_larger_weight() -> crate::TestResult {
-    let x = Var::from_tensor(&rand(&[2, 3, 7, 6], 1))?;
-    let big = Var::from_tensor(&rand(&[9, 3, 3, 3], 2))?;
-    let b = rand(&[4], 3);
-    let p = Conv2dParams {
-        stride: 1,
-        padding: 1,
-        dilation: 1,
-    };
-    let slice = big.narrow(0, 3, 4)?;
-    assert_eq!(slice.layout().start_offset(), 3 * 27);
-    let fresh = Var::from_tensor(&slice.force_contiguous()?)?;
-    for relu in [false, true] {
-        let got = candle_conv2d(&x, &slice, Some(&b), p, relu)?;
-        let want = conv2d_then(&x, &fresh, Some(&b), p, relu)?;
-        assert!(max_diff(&got, &want) < 1e-12, "relu {relu}: forward");
-        let r = rand(got.dims(), 4);
-        let g1 = (&got * &r)?.sum_all()?.backward()?;
-        let g2 = (&want * &r)?.sum_all()?.backward()?;
-        let gx = max_diff(g1.get(&x).ok_or("no dx")?, g2.get(&x).ok_or("no dx")?);
-        assert!(gx < 1e-12, "relu {relu}: input gradient differs by {gx}");
-        let gbig = g1.get(&big).ok_or("no gradient of the larger weight")?;
-        let gw = max_diff(&gbig.narrow(0, 3, 4)?, g2.get(&fresh).ok_or("no dw")?);
-        assert!(gw < 1e-12, "relu {relu}: weight gradient differs by {gw}");
-        let outside = gbig.narrow(0, 0, 3)?.abs()?.sum_all()?.to_scalar::<f64>()?
-            + gbig.narrow(0, 7, 2)?.abs()?.sum_all()?.to_scalar::<f64>()?;
-        assert_eq!(outside, 0.0, "relu {relu}: gradient outside the slice");
+    // (input channels, larger weight, sliced dimension, start, length, kernel)
+    for (c, big_dims, dim, start, len, k) in [
+        (3, [9, 3, 3, 3], 0, 3, 4, 3),
+        (3, [4, 8, 1, 1], 1, 2, 3, 1),
+        (3, [4, 7, 3, 3], 1, 1, 3, 3),
+    ] {
+        let x = Var::from_tensor(&rand(&[2, c, 7, 6], 1))?;
+        let big = Var::from_tensor(&rand(&big_dims, 2))?;
+        let slice = big.narrow(dim, start, len)?;
+        assert!(slice.layout().start_offset() > 0);
+        let o = slice.dims()[0];
+        let b = rand(&[o], 3);
+        let p = Conv2dParams {
+            stride: 1,
+            padding: k / 2,
+            dilation: 1,
+        };
+        let fresh = Var::from_tensor(&slice.force_contiguous()?)?;
+        let case = format!("slice of dim {dim} of {big_dims:?}");
+        for relu in [false, true] {
+            let got = candle_conv2d(&x, &slice, Some(&b), p, relu)?;
+            let want = conv2d_then(&x, &fresh, Some(&b), p, relu)?;
+            assert!(
+                max_diff(&got, &want) < 1e-12,
+                "{case}, relu {relu}: forward"
+            );
+            let r = rand(got.dims(), 4);
+            let g1 = (&got * &r)?.sum_all()?.backward()?;
+            let g2 = (&want * &r)?.sum_all()?.backward()?;
+            let gx = max_diff(g1.get(&x).ok_or("no dx")?, g2.get(&x).ok_or("no dx")?);
+            assert!(
+                gx < 1e-12,
+                "{case}, relu {relu}: input gradient differs by {gx}"
+            );
+            let gbig = g1.get(&big).ok_or("no gradient of the larger weight")?;
+            let gw = max_diff(
+                &gbig.narrow(dim, start, len)?,
+                g2.get(&fresh).ok_or("no dw")?,
+            );
+            assert!(
+                gw < 1e-12,
+                "{case}, relu {relu}: weight gradient differs by {gw}"
+            );
+            let total = gbig.abs()?.sum_all()?.to_scalar::<f64>()?;
+            let inside = gbig
+                .narrow(dim, start, len)?
+                .abs()?
+                .sum_all()?
+                .to_scalar::<f64>()?;
+            assert_eq!(
+                total, inside,
+                "{case}, relu {relu}: gradient outside the slice"
+            );
+        }
+        // the locked Candle has the fix: its own convolution reads the slice right too
+        let raw = x.conv2d(&slice, p.padding, 1, 1, 1)?;
+        let right = x.conv2d(&fresh, p.padding, 1, 1, 1)?;
+        assert!(
+            max_diff(&raw, &right) < 1e-12,
+            "{case}: Candle's conv2d on the slice"
+        );
     }
     Ok(())
 }
