@@ -34,28 +34,13 @@ impl ChannelSum {
         if self.n == 0 || per == 0 {
             return vec![T::ZERO; c];
         }
-        let parts = num_threads().min(self.n).max(1);
-        let block = self.n.div_ceil(parts).max(1);
         let partial: Vec<Vec<T>> = t[..self.n * per]
-            .par_chunks(block * per)
+            .par_chunks(sum_block(self.n) * per)
             .map(|samples| {
                 let mut s = vec![T::ZERO; c];
                 for sample in samples.chunks(per) {
                     for (acc, row) in s.iter_mut().zip(sample.chunks(l)) {
-                        // four running sums: shorter dependency chains, vectorizable
-                        let mut q = [T::ZERO; 4];
-                        let mut it = row.chunks_exact(4);
-                        for v in &mut it {
-                            q[0] += v[0];
-                            q[1] += v[1];
-                            q[2] += v[2];
-                            q[3] += v[3];
-                        }
-                        let mut r = (q[0] + q[1]) + (q[2] + q[3]);
-                        for &v in it.remainder() {
-                            r += v;
-                        }
-                        *acc += r;
+                        *acc += row_sum(row);
                     }
                 }
                 s
@@ -65,8 +50,51 @@ impl ChannelSum {
     }
 }
 
-/// The elementwise sum of per-thread partial results of length `len`
-/// (zeros when there are none).
+/// Samples per block of [`channel_sum`]'s partial sums: one block a thread.
+fn sum_block(n: usize) -> usize {
+    let parts = num_threads().min(n).max(1);
+    n.div_ceil(parts).max(1)
+}
+
+/// One channel's sum over one sample, as [`channel_sum`] takes it: four
+/// running sums (shorter dependency chains, vectorizable), then the rest.
+pub(crate) fn row_sum<T: Real>(row: &[T]) -> T {
+    let mut q = [T::ZERO; 4];
+    let mut it = row.chunks_exact(4);
+    for v in &mut it {
+        q[0] += v[0];
+        q[1] += v[1];
+        q[2] += v[2];
+        q[3] += v[3];
+    }
+    let mut r = (q[0] + q[1]) + (q[2] + q[3]);
+    for &v in it.remainder() {
+        r += v;
+    }
+    r
+}
+
+/// [`channel_sum`] from each sample's [`row_sum`]s (`sums`: `n × c`,
+/// sample-major), added in its blocks and order: the same bits.
+pub(crate) fn channel_sum_of_rows<T: Real>(sums: &[T], n: usize, c: usize) -> Vec<T> {
+    if n == 0 || c == 0 {
+        return vec![T::ZERO; c];
+    }
+    let partial: Vec<Vec<T>> = sums[..n * c]
+        .chunks(sum_block(n) * c)
+        .map(|samples| {
+            let mut s = vec![T::ZERO; c];
+            for sample in samples.chunks(c) {
+                for (acc, &r) in s.iter_mut().zip(sample) {
+                    *acc += r;
+                }
+            }
+            s
+        })
+        .collect();
+    sum_partials(partial, c)
+}
+
 pub(crate) fn sum_partials<T: Real>(partial: Vec<Vec<T>>, len: usize) -> Vec<T> {
     let mut it = partial.into_iter();
     let mut s = it.next().unwrap_or_else(|| vec![T::ZERO; len]);

@@ -84,13 +84,20 @@ fn backward<T: Real>(y: &[T], dy: &[T]) -> Vec<T> {
     let mut dx = vec![T::ZERO; y.len()];
     dx.par_chunks_mut(GRAIN)
         .zip(y.par_chunks(GRAIN).zip(dy.par_chunks(GRAIN)))
-        .for_each(|(dx, (y, dy))| {
-            for ((o, &v), &g) in dx.iter_mut().zip(y).zip(dy) {
-                // as torch's threshold_backward: `y <= 0 ? 0 : dy` (NaN lets dy through)
-                *o = if v <= T::ZERO { T::ZERO } else { g };
-            }
-        });
+        .for_each(|(dx, (y, dy))| relu_grad_into(y, dy, dx));
     dx
+}
+
+/// `dx = dy · [¬(y ≤ 0)]` for slices of one length, as torch's
+/// `threshold_backward`: `y <= 0 ? 0 : dy` (NaN lets `dy` through).
+pub(crate) fn relu_grad_into<T: Real>(y: &[T], dy: &[T], dx: &mut [T]) {
+    assert!(
+        y.len() == dx.len() && dy.len() == dx.len(),
+        "relu backward: lengths"
+    );
+    for ((o, &v), &g) in dx.iter_mut().zip(y).zip(dy) {
+        *o = if v <= T::ZERO { T::ZERO } else { g };
+    }
 }
 
 impl CustomOp2 for ReluGrad {

@@ -197,7 +197,7 @@ impl DirectConv {
             }
         }
         let wino = (kh == 3 && kw == 3 && c >= winograd::MIN_CHANNELS && winograd::enabled())
-            .then(|| Winograd::new(simd, c, hp, wp))
+            .then(|| Winograd::new(simd, c, (h, w), (ph, pw)))
             .flatten()
             .map(Box::new);
         Some(DirectConv {
@@ -305,21 +305,27 @@ impl DirectConv {
     }
 
     /// Forward for one sample: `y[o, ·] = b[o] + Σ_k w[o, k]·xp[off(k) + ·]`
-    /// (then ReLU when asked), `xp` from [`padded`](Self::padded), `w` from
+    /// (then ReLU when asked), `x` the sample (`C × H·W`, not padded),
+    /// `scratch` of [`scratch_len`](Self::scratch_len) for the padded copy
+    /// the direct tile reads (the Winograd plan reads `x` itself), `w` from
     /// [`pack`](Self::pack) or [`pack_flipped`](Self::pack_flipped) of this
     /// convolution, `y` of `o × OH·OW`, every element of it written (it may
     /// start uninitialised).
     pub(crate) fn forward(
         &self,
-        xp: &[f32],
+        x: &[f32],
+        scratch: &mut [f32],
         w: &Weights,
         bias: Option<&[f32]>,
         relu: bool,
         y: &mut [MaybeUninit<f32>],
     ) {
         match (w, &self.wino) {
-            (Weights::Direct(p), _) => self.forward_packed(xp, p, bias, relu, y),
-            (Weights::Winograd(u), Some(plan)) => plan.forward(xp, u, bias, relu, y),
+            (Weights::Direct(p), _) => {
+                let xp = self.padded(x, scratch);
+                self.forward_packed(xp, p, bias, relu, y)
+            }
+            (Weights::Winograd(u), Some(plan)) => plan.forward(x, u, bias, relu, y),
             (Weights::Winograd(_), None) => {
                 unreachable!("Winograd weights come from `pack` of a convolution with a plan")
             }

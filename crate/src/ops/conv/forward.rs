@@ -12,21 +12,25 @@
 //! applied while the sample's output is in cache, and the backward masks
 //! `dy` once by `y > 0`.
 
-use candle_core::{CpuStorage, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, DType, Layout, Shape, Tensor};
 
+use super::direct_backward::{cpu_f32, DirectBackward, InputGrad};
 use super::grad::{Conv2dGradInput, Conv2dGradWeight};
 use super::im2col::{im2col_rows, Geometry};
-use super::kernel_choice::direct_forward;
+use super::kernel_choice::{direct_forward, direct_grad_input};
 use super::tiling::{for_each_sample, tile_rows, tiles};
 use crate::float::Real;
 use crate::ops::bias_op::{impl_bias_op, BiasOp};
 use crate::ops::gemm::{gemm, gemm_rows, Mat};
-use crate::ops::reduce::channel_sum;
-use crate::ops::relu::{relu_grad, relu_in_place};
+use crate::ops::reduce::{channel_sum, channel_sum_of_rows, row_sum};
+use crate::ops::relu::{relu_grad, relu_grad_into, relu_in_place};
 use crate::ops::storage::{float_dispatch, operand};
 
 /// The op's name in errors.
 const OP: &str = "conv2d";
+
+/// The gradients of the input, the weight and the bias, where wanted.
+type Grads = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
 
 /// The input, the weight and the bias (if any) as `&[T]`, read in that order.
 fn operands<'a, T: Real>(
@@ -73,8 +77,7 @@ impl Conv2d {
             ys,
             dc.scratch_len(),
             |s, yn, scratch: &mut [f32], _| {
-                let xp = dc.padded(&x[s * xs..(s + 1) * xs], scratch);
-                dc.forward(xp, &packed, b, self.relu, yn);
+                dc.forward(&x[s * xs..(s + 1) * xs], scratch, &packed, b, self.relu, yn);
             },
         );
         // SAFETY: `forward` wrote all `ys` elements of every sample
@@ -184,6 +187,91 @@ impl Conv2d {
         };
         Ok((dx, dw, dy))
     }
+
+    /// `(dx, dW, db)` on the direct kernels, one sample at a time
+    /// ([`super::direct_backward`]): `dy`, masked by `y > 0` with the ReLU,
+    /// is made per sample in the cache and read there by the bias sum and
+    /// both gradient kernels. The numbers are those of [`Self::backward`]
+    /// (the same kernels, sums and order). `None` where either kernel does
+    /// not apply (f64, CUDA, strides): the separate ops then.
+    fn direct_gradients(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        y: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<Option<Grads>> {
+        let f32_cpu = [x, w, y, dy]
+            .iter()
+            .all(|t| t.device().is_cpu() && t.dtype() == DType::F32);
+        let Some(dc) = direct_forward(&self.g).filter(|_| f32_cpu) else {
+            return Ok(None);
+        };
+        let (need_dx, need_dw) = (x.track_op(), w.track_op());
+        let need_db = b.is_some_and(|b| b.track_op());
+        let dc_in = match (need_dx, direct_grad_input(&self.g, self.o)) {
+            (true, None) => return Ok(None),
+            (true, d) => d,
+            (false, _) => None,
+        };
+        let (g, n, o) = (&self.g, self.n, self.o);
+        let (x, y, dy) = (x.contiguous()?, y.contiguous()?, dy.contiguous()?);
+        let (sx, lx) = x.storage_and_layout();
+        let (sw, lw) = w.storage_and_layout();
+        let (sy, ly) = y.storage_and_layout();
+        let (sd, ld) = dy.storage_and_layout();
+        let xv = cpu_f32(&sx, lx, OP, "input")?;
+        let wv = cpu_f32(&sw, lw, OP, "weight")?;
+        let yv = cpu_f32(&sy, ly, OP, "output")?;
+        let dyv = cpu_f32(&sd, ld, OP, "output gradient")?;
+        let (l, xs) = (g.l(), g.c * g.h * g.w);
+        let zs = o * l;
+        let flipped = dc_in.as_ref().map(|d| d.pack_flipped(wv, g.c));
+        let run = DirectBackward {
+            dc: &dc,
+            x: need_dw.then_some(xv),
+            dx: dc_in
+                .as_ref()
+                .zip(flipped.as_ref())
+                .map(|(dc, flipped)| InputGrad { dc, flipped }),
+            n,
+            xs,
+            zs,
+            o,
+            k: g.k(),
+        };
+        let relu = self.relu;
+        let made = run.run(
+            |a, e| Vec::with_capacity(if need_db { (e - a) * o } else { 0 }),
+            |s, buf, sums: &mut Vec<f32>| {
+                let dys = &dyv[s * zs..(s + 1) * zs];
+                let given = if relu {
+                    relu_grad_into(&yv[s * zs..(s + 1) * zs], dys, buf);
+                    None
+                } else {
+                    Some(dys)
+                };
+                if need_db {
+                    sums.extend(given.unwrap_or(buf).chunks(l).map(row_sum));
+                }
+                given
+            },
+        );
+        let dev = x.device();
+        let dx = made
+            .dx
+            .map(|dx| Tensor::from_vec(dx, x.shape(), dev))
+            .transpose()?;
+        let dw = made
+            .dw
+            .map(|dw| Tensor::from_vec(dw, w.shape(), dev))
+            .transpose()?;
+        let db = need_db
+            .then(|| Tensor::from_vec(channel_sum_of_rows(&made.states.concat(), n, o), o, dev))
+            .transpose()?;
+        Ok(Some((dx, dw, db)))
+    }
 }
 
 impl BiasOp for Conv2d {
@@ -204,6 +292,9 @@ impl BiasOp for Conv2d {
         y: &Tensor,
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        if let Some(grads) = self.direct_gradients(x, w, b, y, dy)? {
+            return Ok(grads);
+        }
         let (dx, dw, dy) = self.backward(x, w, y, dy)?;
         let db = match b {
             Some(b) if b.track_op() => Some(channel_sum(&dy, self.n, self.o, self.g.l())?),

@@ -31,10 +31,11 @@
 
 use std::sync::OnceLock;
 
-use candle_core::{CpuStorage, DType, Layout, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::direct::{DirectConv, WeightGrad};
+use super::direct::DirectConv;
+use super::direct_backward::{cpu_f32, DirectBackward, InputGrad};
 use super::im2col::Geometry;
 use super::kernel_choice::{direct_forward, direct_grad_input};
 use super::tiling::chunks;
@@ -132,9 +133,10 @@ impl ConvPool {
             let mut scratch = vec![0f32; dc.scratch_len()];
             let mut z = Vec::with_capacity(o * l);
             for (i, smp) in (a..e).enumerate() {
-                let xp = dc.padded(&x[smp * xs..(smp + 1) * xs], &mut scratch);
+                let xn = &x[smp * xs..(smp + 1) * xs];
                 z.clear();
-                dc.forward(xp, &packed, b, false, &mut z.spare_capacity_mut()[..o * l]);
+                let zs = &mut z.spare_capacity_mut()[..o * l];
+                dc.forward(xn, &mut scratch, &packed, b, false, zs);
                 // SAFETY: `forward` wrote all `o·l` elements
                 unsafe { z.set_len(o * l) };
                 self.pool(
@@ -215,67 +217,55 @@ impl ConvPool {
         let (sw, lw) = w.storage_and_layout();
         let (sy, ly) = y.storage_and_layout();
         let (sd, ld) = dy.storage_and_layout();
-        let (xv, wv) = (cpu_f32(&sx, lx, "input")?, cpu_f32(&sw, lw, "weight")?);
-        let (yv, dyv) = (
-            cpu_f32(&sy, ly, "output")?,
-            cpu_f32(&sd, ld, "output gradient")?,
+        let (xv, wv) = (
+            cpu_f32(&sx, lx, OP, "input")?,
+            cpu_f32(&sw, lw, OP, "weight")?,
         );
-        let (g, o, dc, k) = (&self.g, self.o, &self.dc, self.g.k());
+        let (yv, dyv) = (
+            cpu_f32(&sy, ly, OP, "output")?,
+            cpu_f32(&sd, ld, OP, "output gradient")?,
+        );
+        let (g, o, k) = (&self.g, self.o, self.g.k());
         let (xs, l, ys) = (g.c * g.h * g.w, g.oh * g.ow, o * self.ph * self.pw);
         let flipped = dc_in.map(|d| d.pack_flipped(wv, g.c));
-        let mut dx: Vec<f32> = Vec::with_capacity(if need_dx { self.n * xs } else { 0 });
-        let mut jobs = Vec::new();
-        let mut rest = &mut dx.spare_capacity_mut()[..];
-        for (a, e) in chunks(self.n) {
-            let len = if need_dx { (e - a) * xs } else { 0 };
-            let (head, tail) = rest.split_at_mut(len);
-            jobs.push((a, e, head));
-            rest = tail;
-        }
-        let parts: Vec<(Vec<f32>, Vec<f32>)> = jobs
-            .into_par_iter()
-            .map(|(a, e, dxc)| {
-                let mut acc = WeightGrad::new(o, k);
-                let mut db = vec![0f32; o];
-                let mut dz = vec![0f32; o * l];
-                let mut xscratch = vec![0f32; dc.scratch_len()];
-                let mut dzscratch = vec![0f32; dc_in.map_or(0, |d| d.scratch_len())];
-                for (i, smp) in (a..e).enumerate() {
-                    dz.fill(0.0);
-                    self.scatter(
-                        &dyv[smp * ys..][..ys],
-                        &yv[smp * ys..][..ys],
-                        &arg[smp * ys..][..ys],
-                        &mut dz,
-                        &mut db,
-                        need_db,
-                    );
-                    if need_dw {
-                        let xp = dc.padded(&xv[smp * xs..(smp + 1) * xs], &mut xscratch);
-                        dc.add_weight_grad(xp, &dz, &mut acc);
-                    }
-                    if let (Some(d), Some(f)) = (dc_in, &flipped) {
-                        let dzp = d.padded(&dz, &mut dzscratch);
-                        d.forward(dzp, f, None, false, &mut dxc[i * xs..(i + 1) * xs]);
-                    }
-                }
-                (if need_dw { acc.into_rows() } else { Vec::new() }, db)
-            })
-            .collect();
-        if need_dx {
-            // SAFETY: the input-gradient forward wrote all `xs` elements of every sample
-            unsafe { dx.set_len(self.n * xs) };
-        }
-        let (dws, dbs): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+        let run = DirectBackward {
+            dc: &self.dc,
+            x: need_dw.then_some(xv),
+            dx: dc_in
+                .zip(flipped.as_ref())
+                .map(|(dc, flipped)| InputGrad { dc, flipped }),
+            n: self.n,
+            xs,
+            zs: o * l,
+            o,
+            k,
+        };
+        let made = run.run(
+            |_, _| vec![0f32; o],
+            |smp, dz, db| {
+                dz.fill(0.0);
+                self.scatter(
+                    &dyv[smp * ys..][..ys],
+                    &yv[smp * ys..][..ys],
+                    &arg[smp * ys..][..ys],
+                    dz,
+                    db,
+                    need_db,
+                );
+                None
+            },
+        );
         let dev = x.device();
-        let dx = need_dx
-            .then(|| Tensor::from_vec(dx, x.shape(), dev))
+        let dx = made
+            .dx
+            .map(|dx| Tensor::from_vec(dx, x.shape(), dev))
             .transpose()?;
-        let dw = need_dw
-            .then(|| Tensor::from_vec(sum_partials(dws, o * k), w.shape(), dev))
+        let dw = made
+            .dw
+            .map(|dw| Tensor::from_vec(dw, w.shape(), dev))
             .transpose()?;
         let db = need_db
-            .then(|| Tensor::from_vec(sum_partials(dbs, o), o, dev))
+            .then(|| Tensor::from_vec(sum_partials(made.states, o), o, dev))
             .transpose()?;
         Ok((dx, dw, db))
     }
@@ -611,14 +601,6 @@ mod avx512 {
 /// The op's name in errors of its forward's operands ([`conv2d_max_pool`] only
 /// builds this op for an f32 input and weight).
 const OP: &str = "conv2d_max_pool";
-
-/// A CPU tensor's f32 elements in the backward.
-fn cpu_f32<'a>(st: &'a Storage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
-    match st {
-        Storage::Cpu(c) => operand(c, l, "conv2d", what),
-        _ => candle_core::bail!("conv2d_max_pool: the {what} is not on the CPU"),
-    }
-}
 
 impl BiasOp for ConvPool {
     fn cpu_forward(

@@ -60,8 +60,14 @@ impl Conv2dGradInput {
             xs,
             dc.scratch_len(),
             |s, dxn, scratch: &mut [f32], _| {
-                let dyp = dc.padded(&dy[s * ys..(s + 1) * ys], scratch);
-                dc.forward(dyp, &packed, None, false, dxn);
+                dc.forward(
+                    &dy[s * ys..(s + 1) * ys],
+                    scratch,
+                    &packed,
+                    None,
+                    false,
+                    dxn,
+                );
             },
         );
         // SAFETY: `forward` wrote all `xs` elements of every sample

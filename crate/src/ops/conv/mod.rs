@@ -36,6 +36,7 @@
 //! | `mod.rs` | the public functions and their shape checks |
 //! | `forward.rs` | the forward op (`(x, w[, b]) → y`, bias and ReLU fused) and its backward |
 //! | `grad.rs` | the two gradient ops, `(dy, w) → dx` and `(x, dy) → dW` |
+//! | `direct_backward.rs` | the backward on the direct kernels one sample at a time: `dz` made once in the cache, both gradients from it |
 //! | [`fused_pool`] | conv + (ReLU +) max pooling as one op ([`conv2d_max_pool`]) |
 //! | `kernel_choice.rs` | which kernel runs: direct (AVX2 or AVX-512, f32, stride 1) or im2col + gemm |
 //! | `tiling.rs` | samples split across threads, output rows in cache-sized bands |
@@ -52,6 +53,7 @@ use grad::{Conv2dGradInput, Conv2dGradWeight};
 use im2col::Geometry;
 
 pub mod direct;
+mod direct_backward;
 mod forward;
 pub mod fused_pool;
 mod grad;

@@ -532,7 +532,6 @@ fn direct_kernels_of_each_simd_level_equal_a_plain_loop() -> crate::TestResult {
             };
             // forward, with bias and ReLU
             let mut scratch = vec![0f32; dc.scratch_len()];
-            let xp = dc.padded(&xs, &mut scratch);
             let mut y = vec![MaybeUninit::new(f32::NAN); o * oh * ow];
             let packed = dc.pack(&ws, o);
             assert_eq!(
@@ -540,7 +539,7 @@ fn direct_kernels_of_each_simd_level_equal_a_plain_loop() -> crate::TestResult {
                 wino && dc.is_winograd() && o >= super::winograd::MIN_ROWS,
                 "{simd:?} case {i}: the forward by the plan exactly where it has 32 or more rows"
             );
-            dc.forward(xp, &packed, Some(&bs), true, &mut y);
+            dc.forward(&xs, &mut scratch, &packed, Some(&bs), true, &mut y);
             same_bits((i, wino, "forward"), bits(&y), simd);
             let mut worst = 0f64;
             for oi in 0..o {
@@ -573,6 +572,7 @@ fn direct_kernels_of_each_simd_level_equal_a_plain_loop() -> crate::TestResult {
                 .to_dtype(DType::F32)?
                 .to_vec1()?;
             let mut acc = WeightGrad::new(o, c * k * k);
+            let xp = dc.padded(&xs, &mut scratch);
             dc.add_weight_grad(xp, &dy, &mut acc);
             let dw = acc.into_rows();
             same_bits(
@@ -617,9 +617,9 @@ fn direct_kernels_of_each_simd_level_equal_a_plain_loop() -> crate::TestResult {
             };
             assert_eq!((dc_in.oh, dc_in.ow), (h, w), "{simd:?} case {i}");
             let mut scratch = vec![0f32; dc_in.scratch_len()];
-            let dyp = dc_in.padded(&dy, &mut scratch);
             let mut dx = vec![MaybeUninit::new(f32::NAN); c * h * w];
-            dc_in.forward(dyp, &dc_in.pack_flipped(&ws, c), None, false, &mut dx);
+            let flipped = dc_in.pack_flipped(&ws, c);
+            dc_in.forward(&dy, &mut scratch, &flipped, None, false, &mut dx);
             same_bits((i, wino, "input gradient"), bits(&dx), simd);
             let mut worst = 0f64;
             for ci in 0..c {
@@ -726,6 +726,87 @@ fn candle_path_takes_a_kernel_sliced_from_a_larger_weight() -> crate::TestResult
             max_diff(&raw, &right) < 1e-12,
             "{case}: Candle's conv2d on the slice"
         );
+    }
+    Ok(())
+}
+
+/// The backward one sample at a time (`direct_backward.rs`: the ReLU's
+/// mask, the bias sums and both gradient kernels on each sample's `dz`
+/// in the cache) gives the bits of the separate passes it replaced: the
+/// ReLU gradient of the batch, then `conv2d_input_grad`,
+/// `conv2d_weight_grad` and the channel sum. Odd batches (the bias sums'
+/// blocks and the kernels' per-thread blocks are cut differently),
+/// Winograd layers with padding 1 and 0 (its input gradient then reads a
+/// border of 2), with and without the ReLU, a data input (no `dx`).
+#[test]
+fn backward_per_sample_equals_the_separate_passes_bit_for_bit() -> crate::TestResult {
+    use crate::ops::reduce::channel_sum;
+    use crate::ops::relu::relu_grad;
+    let bits = |t: &Tensor| -> Vec<u32> {
+        let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+        v.into_iter().map(f32::to_bits).collect()
+    };
+    // (N, C, H, W, O, K, padding)
+    for (i, &(n, c, h, w, o, k, pad)) in [
+        (3, 5, 9, 11, 13, 3, 1),
+        (5, 32, 10, 9, 40, 3, 1),
+        (3, 33, 9, 9, 32, 3, 0),
+        (2, 3, 12, 12, 8, 4, 0),
+        (1, 4, 7, 7, 6, 5, 2),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let f32_ = |t: Tensor| t.to_dtype(DType::F32).unwrap();
+        let x = Var::from_tensor(&f32_(rand(&[n, c, h, w], 60 + i as u64)))?;
+        let wt = Var::from_tensor(&f32_(rand(&[o, c, k, k], 70 + i as u64)))?;
+        let b = Var::from_tensor(&f32_(rand(&[o], 80 + i as u64)))?;
+        let p = Conv2dParams {
+            padding: pad,
+            ..Default::default()
+        };
+        for (relu, data_input) in [(false, false), (true, false), (true, true)] {
+            let xin: Tensor = if data_input {
+                x.as_tensor().detach()
+            } else {
+                x.as_tensor().clone()
+            };
+            let y = conv2d_then(&xin, &wt, Some(&b), p, relu)?;
+            let r = f32_(rand(y.dims(), 90 + i as u64));
+            let runs = super::direct_backward::RUNS.with(|r| r.get());
+            let g = grads_of(&y, &r);
+            let ran = super::direct_backward::RUNS.with(|r| r.get()) - runs;
+            let what = format!("case {i} relu {relu} data {data_input}");
+            assert_eq!(
+                ran,
+                usize::from(direct::available()),
+                "{what}: per-sample backward runs"
+            );
+            let dz = if relu { relu_grad(&y, &r)? } else { r.clone() };
+            let (_, _, oh, ow) = y.dims4()?;
+            if data_input {
+                assert!(g.get(&x).is_none(), "{what}: a data input got a gradient");
+            } else {
+                let dx = g.get(&x).ok_or("no input gradient")?;
+                assert_eq!(
+                    bits(dx),
+                    bits(&conv2d_input_grad(&dz, &wt, (h, w), p)?),
+                    "{what}: input gradient"
+                );
+            }
+            let dw = g.get(&wt).ok_or("no weight gradient")?;
+            assert_eq!(
+                bits(dw),
+                bits(&conv2d_weight_grad(&xin, &dz, (k, k), p)?),
+                "{what}: weight gradient"
+            );
+            let db = g.get(&b).ok_or("no bias gradient")?;
+            assert_eq!(
+                bits(db),
+                bits(&channel_sum(&dz, n, o, oh * ow)?),
+                "{what}: bias gradient"
+            );
+        }
     }
     Ok(())
 }

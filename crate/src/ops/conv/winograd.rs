@@ -22,6 +22,10 @@
 //! so AVX2 and AVX-512 give the same bits, as the direct kernels do
 //! (tested).
 //!
+//! The input is read unpadded: rows and columns of the zero border are
+//! masked out of the loads (the padded copy the direct tile needs is not
+//! made), with the values and the bits of reading a padded copy.
+//!
 //! Tiles go in bands of whole tile rows (a multiple of the forward tile's
 //! 48 pixels where the image allows) whose `V` stays in the L2 cache; a
 //! ragged last row or column of outputs reads zeros past the input and
@@ -90,15 +94,51 @@ thread_local! {
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The plan of one 3×3, stride-1 convolution of a padded `[C, Hp, Wp]`
-/// sample.
+/// One channel of a sample, `h × w` values, read as if padded by `ph`
+/// rows and `pw` columns of zeros on each side.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Plane<'a> {
+    data: &'a [f32],
+    h: usize,
+    w: usize,
+    ph: usize,
+    pw: usize,
+}
+
+impl Plane<'_> {
+    /// Padded row `r` from padded column `from`: `(p, lead, avail)` with
+    /// `p` where padded column `from` would lie in memory, and the input's
+    /// values at lanes `lead .. avail` (`p[i]`, `lead ≤ i < avail`); the
+    /// other lanes are the border's zeros. `None` for a border row.
+    /// `p` itself may lie outside `data` (only its lanes `lead .. avail`
+    /// may be read).
+    fn row(&self, r: usize, from: usize) -> Option<(*const f32, usize, usize)> {
+        if r < self.ph || r >= self.ph + self.h {
+            return None;
+        }
+        let p = self.data[(r - self.ph) * self.w..]
+            .as_ptr()
+            .wrapping_add(from)
+            .wrapping_sub(self.pw);
+        Some((
+            p,
+            self.pw.saturating_sub(from),
+            (self.pw + self.w).saturating_sub(from),
+        ))
+    }
+}
+
+/// The plan of one 3×3, stride-1 convolution of a `[C, H, W]` sample
+/// padded by `(ph, pw)`.
 #[derive(Clone, Debug)]
 pub(crate) struct Winograd {
     /// AVX2 or AVX-512: which transforms run (the same bits either way)
     simd: Simd,
     c: usize,
-    hp: usize,
-    wp: usize,
+    h: usize,
+    w: usize,
+    ph: usize,
+    pw: usize,
     oh: usize,
     ow: usize,
     /// tile rows and columns: `⌈OH/2⌉ × ⌈OW/2⌉`
@@ -113,9 +153,15 @@ pub(crate) struct Winograd {
 }
 
 impl Winograd {
-    /// The plan at `simd` for a padded `[c, hp, wp]` input; `None` when the
-    /// 3×3 kernel does not fit it.
-    pub(crate) fn new(simd: Simd, c: usize, hp: usize, wp: usize) -> Option<Winograd> {
+    /// The plan at `simd` for a `[c, h, w]` input padded by `(ph, pw)`;
+    /// `None` when the 3×3 kernel does not fit it.
+    pub(crate) fn new(
+        simd: Simd,
+        c: usize,
+        (h, w): (usize, usize),
+        (ph, pw): (usize, usize),
+    ) -> Option<Winograd> {
+        let (hp, wp) = (h + 2 * ph, w + 2 * pw);
         if hp < 3 || wp < 3 || c == 0 {
             return None;
         }
@@ -134,8 +180,10 @@ impl Winograd {
         Some(Winograd {
             simd,
             c,
-            hp,
-            wp,
+            h,
+            w,
+            ph,
+            pw,
             oh,
             ow,
             th,
@@ -179,12 +227,12 @@ impl Winograd {
             .collect()
     }
 
-    /// `y[o, ·] = b[o] + conv(xp)[o, ·]` (then ReLU when asked) for one
-    /// padded sample, `u` from [`pack`](Self::pack), `y` of `rows × OH·OW`,
-    /// every element of it written.
+    /// `y[o, ·] = b[o] + conv(x)[o, ·]` (then ReLU when asked) for one
+    /// sample `x` (`C × H·W`, not padded), `u` from [`pack`](Self::pack),
+    /// `y` of `rows × OH·OW`, every element of it written.
     pub(crate) fn forward(
         &self,
-        xp: &[f32],
+        x: &[f32],
         u: &[Packed],
         bias: Option<&[f32]>,
         relu: bool,
@@ -193,7 +241,7 @@ impl Winograd {
         assert_eq!(u.len(), 16, "winograd: 16 transformed weights");
         let rows = u[0].rows();
         let (c, tw) = (self.c, self.tw);
-        assert!(xp.len() >= c * self.hp * self.wp, "winograd: input");
+        assert!(x.len() >= c * self.h * self.w, "winograd: input");
         assert_eq!(y.len(), rows * self.oh * self.ow, "winograd: output size");
         if let Some(b) = bias {
             assert_eq!(b.len(), rows, "winograd: bias size");
@@ -218,7 +266,7 @@ impl Winograd {
                 };
                 let (vs, ms) = (stride(c * t), stride(rows * t));
                 let v = &mut v[..16 * vs];
-                self.input_transform(xp, ti0, tb, v, kept);
+                self.input_transform(x, ti0, tb, v, kept);
                 for (xi, ux) in u.iter().enumerate() {
                     let mx = &mut m[xi * ms..][..rows * t];
                     inner.forward_packed(&v[xi * vs..][..c * t], ux, None, false, uninit(mx));
@@ -241,26 +289,33 @@ impl Winograd {
     }
 
     /// `V[ξ][c][t] = (Bᵀ d B)[ξ]` for the tiles of tile rows `ti0 .. ti0 + tb`.
-    fn input_transform(&self, xp: &[f32], ti0: usize, tb: usize, v: &mut [f32], kept: &mut [f32]) {
-        let (c, hp, wp, tw) = (self.c, self.hp, self.wp, self.tw);
+    fn input_transform(&self, x: &[f32], ti0: usize, tb: usize, v: &mut [f32], kept: &mut [f32]) {
+        let (c, h, w, tw) = (self.c, self.h, self.w, self.tw);
         let t = tb * tw;
         let vs = stride(c * t);
         assert_eq!(v.len(), 16 * vs, "winograd: V size");
         for ci in 0..c {
-            let plane = &xp[ci * hp * wp..(ci + 1) * hp * wp];
+            let plane = Plane {
+                data: &x[ci * h * w..(ci + 1) * h * w],
+                h,
+                w,
+                ph: self.ph,
+                pw: self.pw,
+            };
             let at = v[ci * t..].as_mut_ptr();
             // SAFETY: the plan exists only where the CPU has `self.simd`
             // (`DirectConv::at_level`: AVX2 or AVX-512F); `V[ξ][ci][·]` ends
-            // at `15·vs + (ci + 1)·T ≤ 16·vs = v.len()`; `wp = OW + 2 ≥ 2·tw + 1`;
+            // at `15·vs + (ci + 1)·T ≤ 16·vs = v.len()`; the transforms read
+            // only the lanes `Plane::row` gives, inside the plane;
             // `kept` has `kept_len()` values.
             #[cfg(target_arch = "x86_64")]
             unsafe {
                 if self.simd == Simd::Avx512 && tw <= avx512::PAIR_TILES {
-                    avx512::input_plane_pairs(plane, (hp, wp), (ti0, tb, tw), at, vs);
+                    avx512::input_plane_pairs(plane, (ti0, tb, tw), at, vs);
                 } else if self.simd == Simd::Avx512 {
-                    avx512::input_plane(plane, (hp, wp), (ti0, tb, tw), at, vs, kept);
+                    avx512::input_plane(plane, (ti0, tb, tw), at, vs, kept);
                 } else {
-                    avx2::input_plane(plane, (hp, wp), (ti0, tb, tw), at, vs, kept);
+                    avx2::input_plane(plane, (ti0, tb, tw), at, vs, kept);
                 }
             }
         }

@@ -1,11 +1,13 @@
 //! The Winograd transforms with AVX2, 8 tiles at a time, at both SIMD
 //! levels (an AVX-512 CPU has AVX2, and each value goes through the same
 //! additions in the same order at any width, so the bits are the same):
-//! the input's `Bᵀ d B` straight from the padded rows into `V`, and the
+//! the input's `Bᵀ d B` straight from the input's rows into `V`, and the
 //! output's `Aᵀ M A + b` (and ReLU) from `M` into the output rows,
 //! interleaving the even and odd columns in registers.
 
 use std::arch::x86_64::*;
+
+use super::Plane;
 
 /// Lanes of a vector here: tiles per chunk.
 pub(super) const LANES: usize = 8;
@@ -19,16 +21,20 @@ unsafe fn lanes_below(n: usize) -> __m256i {
 }
 
 /// `(even, odd)` columns of the 16 values at `p`: `p[2j]`, `p[2j+1]`, of
-/// which only the first `avail` are read (the rest are 0).
+/// which only those at `lead .. avail` are read (the rest are 0).
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn split(p: *const f32, avail: usize) -> (__m256, __m256) {
-    let (a, b) = if avail >= 2 * LANES {
+unsafe fn split(p: *const f32, lead: usize, avail: usize) -> (__m256, __m256) {
+    let (a, b) = if lead == 0 && avail >= 2 * LANES {
         (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(LANES)))
     } else {
+        let between = |lo: usize, hi: usize| _mm256_andnot_si256(lanes_below(lo), lanes_below(hi));
         (
-            _mm256_maskload_ps(p, lanes_below(avail)),
-            _mm256_maskload_ps(p.add(LANES), lanes_below(avail.saturating_sub(LANES))),
+            _mm256_maskload_ps(p, between(lead, avail)),
+            _mm256_maskload_ps(
+                p.wrapping_add(LANES),
+                between(lead.saturating_sub(LANES), avail.saturating_sub(LANES)),
+            ),
         )
     };
     // per 128-bit half: [a0 a2 b0 b2 | a4 a6 b4 b6], then the 64-bit quarters in order
@@ -42,12 +48,16 @@ unsafe fn split(p: *const f32, avail: usize) -> (__m256, __m256) {
 /// `Bᵀ` along one padded row for tiles `j0 .. j0 + 8`: `[q0, q1, q2, q3]`
 /// with `q0 = e[j] − e[j+1]`, `q1 = o[j] + e[j+1]`, `q2 = e[j+1] − o[j]`,
 /// `q3 = o[j] − o[j+1]` (`e`, `o` the row's even and odd columns from `2·j0`);
-/// `avail` values readable from `row` (at least 1; zeros past them).
+/// the values at `row[lead .. avail]` read, zeros elsewhere.
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn columns(row: *const f32, avail: usize) -> [__m256; 4] {
-    let (e0, o0) = split(row, avail);
-    let (e1, o1) = split(row.add(2), avail.saturating_sub(2));
+unsafe fn columns(row: *const f32, lead: usize, avail: usize) -> [__m256; 4] {
+    let (e0, o0) = split(row, lead, avail);
+    let (e1, o1) = split(
+        row.wrapping_add(2),
+        lead.saturating_sub(2),
+        avail.saturating_sub(2),
+    );
     [
         _mm256_sub_ps(e0, e1),
         _mm256_add_ps(o0, e1),
@@ -57,19 +67,18 @@ unsafe fn columns(row: *const f32, avail: usize) -> [__m256; 4] {
 }
 
 /// `V[ξ][c][t] = (Bᵀ d B)[ξ]` of one channel for the tiles of tile rows
-/// `ti0 .. ti0 + tb`, 8 tiles at a time: `plane` is the channel's padded
-/// `hp × wp` input, `v` points at `V[0][c][0]` of the band, the 16 `V[ξ]`
+/// `ti0 .. ti0 + tb`, 8 tiles at a time: `plane` is the channel's input
+/// with its zero border, `v` points at `V[0][c][0]` of the band, the 16 `V[ξ]`
 /// `xi_stride` apart, `tw` tiles a row. The last two rows of one tile row
 /// are the first two of the next: their `Bᵀ` along the row is computed
-/// once and kept. Loads past a row's end are masked (zeros).
+/// once and kept. Loads outside the input (its zero border) are masked.
 ///
 /// Safety: the CPU has AVX2; `v` has `15·xi_stride + tb·tw` values
-/// writable; `plane` is `hp × wp` with `wp ≥ 2·tw + 1`. `kept` holds the
-/// shared rows, [`KEPT`] values per chunk of 8 tiles.
+/// writable; `kept` holds the shared rows, [`KEPT`] values per chunk of 8
+/// tiles.
 #[target_feature(enable = "avx2")]
 pub(super) unsafe fn input_plane(
-    plane: &[f32],
-    (hp, wp): (usize, usize),
+    plane: Plane,
     (ti0, tb, tw): (usize, usize, usize),
     v: *mut f32,
     xi_stride: usize,
@@ -85,8 +94,8 @@ pub(super) unsafe fn input_plane(
             let at = kept.add(ch * KEPT);
             let top = if lt == 0 {
                 [
-                    row_columns(plane, (hp, wp), 2 * ti, from),
-                    row_columns(plane, (hp, wp), 2 * ti + 1, from),
+                    row_columns(plane, 2 * ti, from),
+                    row_columns(plane, 2 * ti + 1, from),
                 ]
             } else {
                 let mut q = [[_mm256_setzero_ps(); 4]; 2];
@@ -96,8 +105,8 @@ pub(super) unsafe fn input_plane(
                 q
             };
             let bottom = [
-                row_columns(plane, (hp, wp), 2 * ti + 2, from),
-                row_columns(plane, (hp, wp), 2 * ti + 3, from),
+                row_columns(plane, 2 * ti + 2, from),
+                row_columns(plane, 2 * ti + 3, from),
             ];
             for (i, v) in bottom.iter().flatten().enumerate() {
                 _mm256_storeu_ps(at.add(i * LANES), *v);
@@ -160,20 +169,15 @@ pub(super) unsafe fn output_channel(
     }
 }
 
-/// [`columns`] of padded row `row` from column `from` (zeros below the input).
+/// [`columns`] of padded row `row` from padded column `from` (zeros on
+/// the border).
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn row_columns(
-    plane: &[f32],
-    (hp, wp): (usize, usize),
-    row: usize,
-    from: usize,
-) -> [__m256; 4] {
-    if row >= hp {
-        return [_mm256_setzero_ps(); 4];
+unsafe fn row_columns(plane: Plane, row: usize, from: usize) -> [__m256; 4] {
+    match plane.row(row, from) {
+        Some((p, lead, avail)) => columns(p, lead, avail),
+        None => [_mm256_setzero_ps(); 4],
     }
-    let src = &plane[row * wp + from..(row + 1) * wp];
-    columns(src.as_ptr(), src.len())
 }
 
 /// `V[(m, k)][t]` for tiles `j0 .. j0 + n` (`n ≤ 8`) of one tile row from

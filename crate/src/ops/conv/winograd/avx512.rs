@@ -4,6 +4,8 @@
 
 use std::arch::x86_64::*;
 
+use super::Plane;
+
 /// Lanes of a vector here: tiles per chunk.
 pub(super) const LANES: usize = 16;
 
@@ -19,13 +21,21 @@ fn lanes_below(n: usize) -> __mmask16 {
     }
 }
 
+/// Lanes `lead .. avail` on.
+fn lanes_between(lead: usize, avail: usize) -> __mmask16 {
+    lanes_below(avail) & !lanes_below(lead)
+}
+
 /// `(even, odd)` columns of the 32 values at `p`: `p[2j]`, `p[2j+1]`, of
-/// which only the first `avail` are read (the rest are 0).
+/// which only those at `lead .. avail` are read (the rest are 0).
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn split(p: *const f32, avail: usize) -> (__m512, __m512) {
-    let a = _mm512_maskz_loadu_ps(lanes_below(avail), p);
-    let b = _mm512_maskz_loadu_ps(lanes_below(avail.saturating_sub(LANES)), p.add(LANES));
+unsafe fn split(p: *const f32, lead: usize, avail: usize) -> (__m512, __m512) {
+    let a = _mm512_maskz_loadu_ps(lanes_between(lead, avail), p);
+    let b = _mm512_maskz_loadu_ps(
+        lanes_between(lead.saturating_sub(LANES), avail.saturating_sub(LANES)),
+        p.wrapping_add(LANES),
+    );
     deinterleave(a, b)
 }
 
@@ -73,13 +83,17 @@ unsafe fn output_rows(m: &[__m512; 16], bias: __m512, relu: bool) -> [[__m512; 2
     rows
 }
 
-/// `Bᵀ` along one padded row for 16 tiles (see `avx2::columns`), `avail`
-/// values readable from `row` (at least 1; zeros past them).
+/// `Bᵀ` along one padded row for 16 tiles (see `avx2::columns`), the
+/// values at `row[lead .. avail]` read, zeros elsewhere.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn columns(row: *const f32, avail: usize) -> [__m512; 4] {
-    let (e0, o0) = split(row, avail);
-    let (e1, o1) = split(row.add(2), avail.saturating_sub(2));
+unsafe fn columns(row: *const f32, lead: usize, avail: usize) -> [__m512; 4] {
+    let (e0, o0) = split(row, lead, avail);
+    let (e1, o1) = split(
+        row.wrapping_add(2),
+        lead.saturating_sub(2),
+        avail.saturating_sub(2),
+    );
     [
         _mm512_sub_ps(e0, e1),
         _mm512_add_ps(o0, e1),
@@ -88,20 +102,15 @@ unsafe fn columns(row: *const f32, avail: usize) -> [__m512; 4] {
     ]
 }
 
-/// [`columns`] of padded row `row` from column `from` (zeros below the input).
+/// [`columns`] of padded row `row` from padded column `from` (zeros on
+/// the border).
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn row_columns(
-    plane: &[f32],
-    (hp, wp): (usize, usize),
-    row: usize,
-    from: usize,
-) -> [__m512; 4] {
-    if row >= hp {
-        return [_mm512_setzero_ps(); 4];
+unsafe fn row_columns(plane: Plane, row: usize, from: usize) -> [__m512; 4] {
+    match plane.row(row, from) {
+        Some((p, lead, avail)) => columns(p, lead, avail),
+        None => [_mm512_setzero_ps(); 4],
     }
-    let src = &plane[row * wp + from..(row + 1) * wp];
-    columns(src.as_ptr(), src.len())
 }
 
 /// `avx2::input_plane` with 16 tiles a chunk.
@@ -110,8 +119,7 @@ unsafe fn row_columns(
 /// values of `kept` per chunk of 16 tiles.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn input_plane(
-    plane: &[f32],
-    (hp, wp): (usize, usize),
+    plane: Plane,
     (ti0, tb, tw): (usize, usize, usize),
     v: *mut f32,
     xi_stride: usize,
@@ -127,8 +135,8 @@ pub(super) unsafe fn input_plane(
             let at = kept.add(ch * KEPT);
             let top = if lt == 0 {
                 [
-                    row_columns(plane, (hp, wp), 2 * ti, from),
-                    row_columns(plane, (hp, wp), 2 * ti + 1, from),
+                    row_columns(plane, 2 * ti, from),
+                    row_columns(plane, 2 * ti + 1, from),
                 ]
             } else {
                 let mut q = [[_mm512_setzero_ps(); 4]; 2];
@@ -138,8 +146,8 @@ pub(super) unsafe fn input_plane(
                 q
             };
             let bottom = [
-                row_columns(plane, (hp, wp), 2 * ti + 2, from),
-                row_columns(plane, (hp, wp), 2 * ti + 3, from),
+                row_columns(plane, 2 * ti + 2, from),
+                row_columns(plane, 2 * ti + 3, from),
             ];
             for (i, v) in bottom.iter().flatten().enumerate() {
                 _mm512_storeu_ps(at.add(i * LANES), *v);
@@ -210,29 +218,24 @@ fn pair_lanes(n: usize) -> __mmask16 {
 }
 
 /// [`columns`] of two padded rows side by side, up to 8 tiles each: lanes
-/// `0 .. 8` from row `ra`, `8 .. 16` from row `rb` (zeros for a row past
-/// the input, or for `rb` = `None`). The same operations per lane as
+/// `0 .. 8` from row `ra`, `8 .. 16` from row `rb` (zeros for a border
+/// row, or for `rb` = `None`). The same operations per lane as
 /// [`columns`], so the same bits.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn pair_columns(
-    plane: &[f32],
-    (hp, wp): (usize, usize),
-    ra: usize,
-    rb: Option<usize>,
-) -> [__m512; 4] {
-    let row = |r: usize| {
-        if r < hp {
-            (plane[r * wp..].as_ptr(), wp)
-        } else {
-            (plane.as_ptr(), 0)
-        }
-    };
-    let (pa, na) = row(ra);
-    let (pb, nb) = rb.map_or((plane.as_ptr(), 0), row);
+unsafe fn pair_columns(plane: Plane, ra: usize, rb: Option<usize>) -> [__m512; 4] {
+    let none = (std::ptr::null(), 0, 0);
+    let (pa, la, na) = plane.row(ra, 0).unwrap_or(none);
+    let (pb, lb, nb) = rb.and_then(|r| plane.row(r, 0)).unwrap_or(none);
     let split2 = |shift: usize| {
-        let a = _mm512_maskz_loadu_ps(lanes_below(na.saturating_sub(shift)), pa.add(shift));
-        let b = _mm512_maskz_loadu_ps(lanes_below(nb.saturating_sub(shift)), pb.add(shift));
+        let a = _mm512_maskz_loadu_ps(
+            lanes_between(la.saturating_sub(shift), na.saturating_sub(shift)),
+            pa.wrapping_add(shift),
+        );
+        let b = _mm512_maskz_loadu_ps(
+            lanes_between(lb.saturating_sub(shift), nb.saturating_sub(shift)),
+            pb.wrapping_add(shift),
+        );
         deinterleave(a, b)
     };
     let (e0, o0) = split2(0);
@@ -252,8 +255,7 @@ unsafe fn pair_columns(
 /// Safety: the CPU has AVX-512F; `tw ≤ 8`; otherwise as [`input_plane`].
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn input_plane_pairs(
-    plane: &[f32],
-    (hp, wp): (usize, usize),
+    plane: Plane,
     (ti0, tb, tw): (usize, usize, usize),
     v: *mut f32,
     xi_stride: usize,
@@ -263,10 +265,10 @@ pub(super) unsafe fn input_plane_pairs(
         let two = lt + 1 < tb;
         let rb = |r: usize| two.then_some(2 * ti + 2 + r);
         let q = [
-            pair_columns(plane, (hp, wp), 2 * ti, rb(0)),
-            pair_columns(plane, (hp, wp), 2 * ti + 1, rb(1)),
-            pair_columns(plane, (hp, wp), 2 * ti + 2, rb(2)),
-            pair_columns(plane, (hp, wp), 2 * ti + 3, rb(3)),
+            pair_columns(plane, 2 * ti, rb(0)),
+            pair_columns(plane, 2 * ti + 1, rb(1)),
+            pair_columns(plane, 2 * ti + 2, rb(2)),
+            pair_columns(plane, 2 * ti + 3, rb(3)),
         ];
         let mask = if two { pair_lanes(tw) } else { lanes_below(tw) };
         let out = v.add(lt * tw);
