@@ -8,7 +8,10 @@
 //! machine gives AVX2; `avx512` on an AVX2 machine still gives AVX2); unset,
 //! empty or any other value leaves the CPU's own level. Decided once per
 //! process. The matrix products (the `gemm` crate) pick their own kernels
-//! from the CPU: AVX2 + FMA on both kinds of x86-64 machine today.
+//! from the CPU, which `NNLAB_SIMD` does not reach: in f32 AVX-512 ones
+//! where the CPU has AVX-512F and the crate's `avx512-gemm` feature (on by
+//! default) is built in, AVX2 + FMA otherwise; in f64 AVX2 + FMA.
+//! `bench/run --simd avx2` builds without the feature.
 //!
 //! ```
 //! use nnlab::simd::{level, Simd};
