@@ -95,6 +95,8 @@ pub(crate) fn channel_sum_of_rows<T: Real>(sums: &[T], n: usize, c: usize) -> Ve
     sum_partials(partial, c)
 }
 
+/// The elementwise sum of per-thread partial results of length `len`
+/// (zeros when there are none).
 pub(crate) fn sum_partials<T: Real>(partial: Vec<Vec<T>>, len: usize) -> Vec<T> {
     let mut it = partial.into_iter();
     let mut s = it.next().unwrap_or_else(|| vec![T::ZERO; len]);
