@@ -26,19 +26,6 @@ fn lanes_between(lead: usize, avail: usize) -> __mmask16 {
     lanes_below(avail) & !lanes_below(lead)
 }
 
-/// `(even, odd)` columns of the 32 values at `p`: `p[2j]`, `p[2j+1]`, of
-/// which only those at `lead .. avail` are read (the rest are 0).
-#[inline]
-#[target_feature(enable = "avx512f")]
-unsafe fn split(p: *const f32, lead: usize, avail: usize) -> (__m512, __m512) {
-    let a = _mm512_maskz_loadu_ps(lanes_between(lead, avail), p);
-    let b = _mm512_maskz_loadu_ps(
-        lanes_between(lead.saturating_sub(LANES), avail.saturating_sub(LANES)),
-        p.wrapping_add(LANES),
-    );
-    deinterleave(a, b)
-}
-
 /// `(even, odd)` lanes of the 32 values `a ‖ b`.
 #[inline]
 #[target_feature(enable = "avx512f")]
@@ -83,17 +70,23 @@ unsafe fn output_rows(m: &[__m512; 16], bias: __m512, relu: bool) -> [[__m512; 2
     rows
 }
 
-/// `Bᵀ` along one padded row for 16 tiles (see `avx2::columns`), the
-/// values at `row[lead .. avail]` read, zeros elsewhere.
+/// The lanes of the four loads of [`columns`] that hold a row's values
+/// (the same for every row of a chunk): `p[0 .. 16]`, `p[16 .. 32]`,
+/// `p[2 .. 18]`, `p[18 .. 34]`, from the row's values at `lead .. avail`.
+fn column_masks(lead: usize, avail: usize) -> [__mmask16; 4] {
+    let shifted = |s: usize| lanes_between(lead.saturating_sub(s), avail.saturating_sub(s));
+    [shifted(0), shifted(LANES), shifted(2), shifted(2 + LANES)]
+}
+
+/// `Bᵀ` along one padded row for 16 tiles (see `avx2::columns`): the
+/// even and odd columns of the 32 values at `row` and of the 32 at
+/// `row + 2`, the lanes of `masks` read, zeros elsewhere.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn columns(row: *const f32, lead: usize, avail: usize) -> [__m512; 4] {
-    let (e0, o0) = split(row, lead, avail);
-    let (e1, o1) = split(
-        row.wrapping_add(2),
-        lead.saturating_sub(2),
-        avail.saturating_sub(2),
-    );
+unsafe fn columns(row: *const f32, masks: &[__mmask16; 4]) -> [__m512; 4] {
+    let load = |i: usize, at: usize| _mm512_maskz_loadu_ps(masks[i], row.wrapping_add(at));
+    let (e0, o0) = deinterleave(load(0, 0), load(1, LANES));
+    let (e1, o1) = deinterleave(load(2, 2), load(3, 2 + LANES));
     [
         _mm512_sub_ps(e0, e1),
         _mm512_add_ps(o0, e1),
@@ -103,12 +96,17 @@ unsafe fn columns(row: *const f32, lead: usize, avail: usize) -> [__m512; 4] {
 }
 
 /// [`columns`] of padded row `row` from padded column `from` (zeros on
-/// the border).
+/// the border), `masks` from [`column_masks`] for `from`.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn row_columns(plane: Plane, row: usize, from: usize) -> [__m512; 4] {
+unsafe fn row_columns(
+    plane: Plane,
+    row: usize,
+    from: usize,
+    masks: &[__mmask16; 4],
+) -> [__m512; 4] {
     match plane.row(row, from) {
-        Some((p, lead, avail)) => columns(p, lead, avail),
+        Some((p, _, _)) => columns(p, masks),
         None => [_mm512_setzero_ps(); 4],
     }
 }
@@ -132,11 +130,15 @@ pub(super) unsafe fn input_plane(
         let ti = ti0 + lt;
         for (ch, j0) in (0..tw).step_by(LANES).enumerate() {
             let from = 2 * j0;
+            let masks = match plane.row(plane.ph, from) {
+                Some((_, lead, avail)) => column_masks(lead, avail),
+                None => [0; 4],
+            };
             let at = kept.add(ch * KEPT);
             let top = if lt == 0 {
                 [
-                    row_columns(plane, 2 * ti, from),
-                    row_columns(plane, 2 * ti + 1, from),
+                    row_columns(plane, 2 * ti, from, &masks),
+                    row_columns(plane, 2 * ti + 1, from, &masks),
                 ]
             } else {
                 let mut q = [[_mm512_setzero_ps(); 4]; 2];
@@ -146,8 +148,8 @@ pub(super) unsafe fn input_plane(
                 q
             };
             let bottom = [
-                row_columns(plane, 2 * ti + 2, from),
-                row_columns(plane, 2 * ti + 3, from),
+                row_columns(plane, 2 * ti + 2, from, &masks),
+                row_columns(plane, 2 * ti + 3, from, &masks),
             ];
             for (i, v) in bottom.iter().flatten().enumerate() {
                 _mm512_storeu_ps(at.add(i * LANES), *v);
@@ -217,29 +219,49 @@ fn pair_lanes(n: usize) -> __mmask16 {
     half | (half << 8)
 }
 
+/// A padded row as the pair kernels read it: where padded column 0 would
+/// lie, and the lanes holding the input's values at shifts 0 and 2 (none
+/// for a border row, whose loads then read nothing).
+#[derive(Clone, Copy)]
+struct PairRow {
+    p: *const f32,
+    at0: __mmask16,
+    at2: __mmask16,
+}
+
+impl PairRow {
+    /// Row `r` of `plane` (`None`: a row of zeros past the band).
+    fn of(plane: Plane, r: Option<usize>) -> PairRow {
+        match r.and_then(|r| plane.row(r, 0)) {
+            Some((p, lead, avail)) => PairRow {
+                p,
+                at0: lanes_between(lead, avail),
+                at2: lanes_between(lead.saturating_sub(2), avail.saturating_sub(2)),
+            },
+            // no lane is read: any address inside the plane will do
+            None => PairRow {
+                p: plane.data.as_ptr(),
+                at0: 0,
+                at2: 0,
+            },
+        }
+    }
+}
+
 /// [`columns`] of two padded rows side by side, up to 8 tiles each: lanes
-/// `0 .. 8` from row `ra`, `8 .. 16` from row `rb` (zeros for a border
-/// row, or for `rb` = `None`). The same operations per lane as
-/// [`columns`], so the same bits.
+/// `0 .. 8` from row `a`, `8 .. 16` from row `b`. The same operations per
+/// lane as [`columns`], so the same bits.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn pair_columns(plane: Plane, ra: usize, rb: Option<usize>) -> [__m512; 4] {
-    let none = (std::ptr::null(), 0, 0);
-    let (pa, la, na) = plane.row(ra, 0).unwrap_or(none);
-    let (pb, lb, nb) = rb.and_then(|r| plane.row(r, 0)).unwrap_or(none);
-    let split2 = |shift: usize| {
-        let a = _mm512_maskz_loadu_ps(
-            lanes_between(la.saturating_sub(shift), na.saturating_sub(shift)),
-            pa.wrapping_add(shift),
-        );
-        let b = _mm512_maskz_loadu_ps(
-            lanes_between(lb.saturating_sub(shift), nb.saturating_sub(shift)),
-            pb.wrapping_add(shift),
-        );
-        deinterleave(a, b)
-    };
-    let (e0, o0) = split2(0);
-    let (e1, o1) = split2(2);
+unsafe fn pair_columns(a: PairRow, b: PairRow) -> [__m512; 4] {
+    let (e0, o0) = deinterleave(
+        _mm512_maskz_loadu_ps(a.at0, a.p),
+        _mm512_maskz_loadu_ps(b.at0, b.p),
+    );
+    let (e1, o1) = deinterleave(
+        _mm512_maskz_loadu_ps(a.at2, a.p.wrapping_add(2)),
+        _mm512_maskz_loadu_ps(b.at2, b.p.wrapping_add(2)),
+    );
     [
         _mm512_sub_ps(e0, e1),
         _mm512_add_ps(o0, e1),
@@ -263,12 +285,19 @@ pub(super) unsafe fn input_plane_pairs(
     for lt in (0..tb).step_by(2) {
         let ti = ti0 + lt;
         let two = lt + 1 < tb;
-        let rb = |r: usize| two.then_some(2 * ti + 2 + r);
+        let rows: [PairRow; 6] = std::array::from_fn(|r| PairRow::of(plane, Some(2 * ti + r)));
+        let b = |r: usize| {
+            if two {
+                rows[2 + r]
+            } else {
+                PairRow::of(plane, None)
+            }
+        };
         let q = [
-            pair_columns(plane, 2 * ti, rb(0)),
-            pair_columns(plane, 2 * ti + 1, rb(1)),
-            pair_columns(plane, 2 * ti + 2, rb(2)),
-            pair_columns(plane, 2 * ti + 3, rb(3)),
+            pair_columns(rows[0], b(0)),
+            pair_columns(rows[1], b(1)),
+            pair_columns(rows[2], b(2)),
+            pair_columns(rows[3], b(3)),
         ];
         let mask = if two { pair_lanes(tw) } else { lanes_below(tw) };
         let out = v.add(lt * tw);
