@@ -48,6 +48,7 @@
 use super::direct::{pack_with, DirectConv, Packed};
 use super::kernel_choice::Switch;
 use crate::simd::Simd;
+use rayon::prelude::*;
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
@@ -200,11 +201,13 @@ impl Winograd {
     pub(crate) fn pack(
         &self,
         rows: usize,
-        kernel: impl Fn(usize, usize) -> [f32; 9],
+        kernel: impl Fn(usize, usize) -> [f32; 9] + Sync,
     ) -> Vec<Packed> {
         let c = self.c;
         let mut u = vec![0f32; rows * c * 16];
-        for r in 0..rows {
+        // both steps a row (or a position) per task: they run between the
+        // parallel passes of a step, on its critical path
+        u.par_chunks_mut(c * 16).enumerate().for_each(|(r, ur)| {
             for ci in 0..c {
                 let g = kernel(r, ci).map(f64::from);
                 let mut t = [[0f64; 3]; 4];
@@ -214,15 +217,16 @@ impl Winograd {
                         t[i][q] = v;
                     }
                 }
-                let out = &mut u[(r * c + ci) * 16..][..16];
+                let out = &mut ur[ci * 16..][..16];
                 for (i, row) in t.iter().enumerate() {
                     for (j, v) in g_times(*row).into_iter().enumerate() {
                         out[i * 4 + j] = v as f32;
                     }
                 }
             }
-        }
+        });
         (0..16)
+            .into_par_iter()
             .map(|xi| pack_with(rows, c, |r, ci| u[(r * c + ci) * 16 + xi]))
             .collect()
     }
