@@ -18,7 +18,7 @@
 //! per-thread weight gradients are added in thread order, so the numbers
 //! are those of the separate gradient ops ([`super::grad`]).
 
-use candle_core::{Layout, Storage};
+use candle_core::{Layout, Storage, Tensor};
 use rayon::prelude::*;
 
 use super::direct::{DirectConv, WeightGrad, Weights};
@@ -48,8 +48,19 @@ thread_local! {
 
 /// The input-gradient kernel and the flipped weight it runs with.
 pub(super) struct InputGrad<'a> {
-    pub(super) dc: &'a DirectConv,
-    pub(super) flipped: &'a Weights,
+    dc: &'a DirectConv,
+    flipped: Weights,
+}
+
+impl<'a> InputGrad<'a> {
+    /// `dc` with the layer's weight `w` (`[O, C, KH, KW]`, `C = c`)
+    /// flipped and packed for it.
+    pub(super) fn new(dc: &'a DirectConv, w: &[f32], c: usize) -> InputGrad<'a> {
+        InputGrad {
+            dc,
+            flipped: dc.pack_flipped(w, c),
+        }
+    }
 }
 
 /// One backward: the kernels, the operands it reads and what it makes.
@@ -76,6 +87,28 @@ pub(super) struct Made<S> {
     pub(super) dx: Option<Vec<f32>>,
     pub(super) dw: Option<Vec<f32>>,
     pub(super) states: Vec<S>,
+}
+
+impl<S> Made<S> {
+    /// The input and weight gradients as tensors shaped like `x` and `w`.
+    pub(super) fn tensors(
+        &mut self,
+        x: &Tensor,
+        w: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let dev = x.device();
+        let dx = self
+            .dx
+            .take()
+            .map(|dx| Tensor::from_vec(dx, x.shape(), dev))
+            .transpose()?;
+        let dw = self
+            .dw
+            .take()
+            .map(|dw| Tensor::from_vec(dw, w.shape(), dev))
+            .transpose()?;
+        Ok((dx, dw))
+    }
 }
 
 impl DirectBackward<'_> {
@@ -119,7 +152,7 @@ impl DirectBackward<'_> {
                     }
                     if let Some(d) = &self.dx {
                         let dxs = &mut dxc[i * xs..(i + 1) * xs];
-                        d.dc.forward(dzs, &mut dzscratch, d.flipped, None, false, dxs);
+                        d.dc.forward(dzs, &mut dzscratch, &d.flipped, None, false, dxs);
                     }
                 }
                 (acc.map(WeightGrad::into_rows), st)

@@ -210,10 +210,14 @@ impl Conv2d {
         };
         let (need_dx, need_dw) = (x.track_op(), w.track_op());
         let need_db = b.is_some_and(|b| b.track_op());
-        let dc_in = match (need_dx, direct_grad_input(&self.g, self.o)) {
-            (true, None) => return Ok(None),
-            (true, d) => d,
-            (false, _) => None,
+        // the input-gradient kernel only when the input gradient is wanted
+        let dc_in = if need_dx {
+            match direct_grad_input(&self.g, self.o) {
+                None => return Ok(None),
+                d => d,
+            }
+        } else {
+            None
         };
         let (g, n, o) = (&self.g, self.n, self.o);
         let (x, y, dy) = (x.contiguous()?, y.contiguous()?, dy.contiguous()?);
@@ -227,14 +231,10 @@ impl Conv2d {
         let dyv = cpu_f32(&sd, ld, OP, "output gradient")?;
         let (l, xs) = (g.l(), g.c * g.h * g.w);
         let zs = o * l;
-        let flipped = dc_in.as_ref().map(|d| d.pack_flipped(wv, g.c));
         let run = DirectBackward {
             dc: &dc,
             x: need_dw.then_some(xv),
-            dx: dc_in
-                .as_ref()
-                .zip(flipped.as_ref())
-                .map(|(dc, flipped)| InputGrad { dc, flipped }),
+            dx: dc_in.as_ref().map(|d| InputGrad::new(d, wv, g.c)),
             n,
             xs,
             zs,
@@ -242,7 +242,7 @@ impl Conv2d {
             k: g.k(),
         };
         let relu = self.relu;
-        let made = run.run(
+        let mut made = run.run(
             |a, e| Vec::with_capacity(if need_db { (e - a) * o } else { 0 }),
             |s, buf, sums: &mut Vec<f32>| {
                 let dys = &dyv[s * zs..(s + 1) * zs];
@@ -258,17 +258,12 @@ impl Conv2d {
                 given
             },
         );
-        let dev = x.device();
-        let dx = made
-            .dx
-            .map(|dx| Tensor::from_vec(dx, x.shape(), dev))
-            .transpose()?;
-        let dw = made
-            .dw
-            .map(|dw| Tensor::from_vec(dw, w.shape(), dev))
-            .transpose()?;
+        let (dx, dw) = made.tensors(&x, w)?;
         let db = need_db
-            .then(|| Tensor::from_vec(channel_sum_of_rows(&made.states.concat(), n, o), o, dev))
+            .then(|| {
+                let sums = channel_sum_of_rows(&made.states.concat(), n, o);
+                Tensor::from_vec(sums, o, x.device())
+            })
             .transpose()?;
         Ok(Some((dx, dw, db)))
     }

@@ -227,20 +227,17 @@ impl ConvPool {
         );
         let (g, o, k) = (&self.g, self.o, self.g.k());
         let (xs, l, ys) = (g.c * g.h * g.w, g.oh * g.ow, o * self.ph * self.pw);
-        let flipped = dc_in.map(|d| d.pack_flipped(wv, g.c));
         let run = DirectBackward {
             dc: &self.dc,
             x: need_dw.then_some(xv),
-            dx: dc_in
-                .zip(flipped.as_ref())
-                .map(|(dc, flipped)| InputGrad { dc, flipped }),
+            dx: dc_in.map(|d| InputGrad::new(d, wv, g.c)),
             n: self.n,
             xs,
             zs: o * l,
             o,
             k,
         };
-        let made = run.run(
+        let mut made = run.run(
             |_, _| vec![0f32; o],
             |smp, dz, db| {
                 dz.fill(0.0);
@@ -255,17 +252,9 @@ impl ConvPool {
                 None
             },
         );
-        let dev = x.device();
-        let dx = made
-            .dx
-            .map(|dx| Tensor::from_vec(dx, x.shape(), dev))
-            .transpose()?;
-        let dw = made
-            .dw
-            .map(|dw| Tensor::from_vec(dw, w.shape(), dev))
-            .transpose()?;
+        let (dx, dw) = made.tensors(x, w)?;
         let db = need_db
-            .then(|| Tensor::from_vec(sum_partials(made.states, o), o, dev))
+            .then(|| Tensor::from_vec(sum_partials(made.states, o), o, x.device()))
             .transpose()?;
         Ok((dx, dw, db))
     }
