@@ -399,6 +399,27 @@ impl DirectConv {
         unreachable!("direct conv without AVX2 or AVX-512");
     }
 
+    /// [`forward`](Self::forward) then 2×2 max pooling with stride 2 in
+    /// one pass (`y` and `arg` of `rows × (OH/2)·(OW/2)`), where the
+    /// Winograd plan runs the forward and can pool
+    /// ([`Winograd::can_pool`]); `false`, with nothing written, elsewhere.
+    pub(crate) fn forward_pooled(
+        &self,
+        x: &[f32],
+        w: &Weights,
+        bias: Option<&[f32]>,
+        relu: bool,
+        out: (&mut [f32], &mut [u8]),
+    ) -> bool {
+        match (w, &self.wino) {
+            (Weights::Winograd(u), Some(p)) if p.can_pool() => {
+                p.forward_pooled(x, u, bias, relu, out);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Elements of one padded sample (`scratch_len`, or the input's own size).
     pub(crate) fn padded_size(&self) -> usize {
         self.c * self.hp * self.wp

@@ -12,6 +12,11 @@
 //! output for a 2×2 pool, 9× for 3×3: 512 MB a step in hw5's first layer)
 //! and its gradient never become tensors: no fresh pages to fault in, no
 //! separate ReLU and pooling passes over them, no gradient accumulation.
+//! With 2×2 windows of stride 2 on a Winograd layer (AVX-512, even output
+//! sizes) `z` is not written at all: each Winograd tile is a window, and
+//! the output transform keeps only its maximum and position
+//! ([`super::winograd`]; the same bits and positions as the pooling
+//! pass, tested).
 //!
 //! The pooling passes use AVX-512 where the CPU has it and portable code
 //! elsewhere. Everywhere else (f64, CUDA, strided or dilated convolutions,
@@ -129,21 +134,24 @@ impl ConvPool {
             jobs.push((a, e, yh, ah));
             (yr, ar) = (yt, at);
         }
+        // 2×2 windows of stride 2 are the Winograd plan's tiles: it pools
+        // them as it makes them (where it can), so `z` is never written
+        let tiled = self.k == 2 && self.s == 2;
         jobs.into_par_iter().for_each(|(a, e, yc, ac)| {
             let mut scratch = vec![0f32; dc.scratch_len()];
             let mut z = Vec::with_capacity(o * l);
             for (i, smp) in (a..e).enumerate() {
                 let xn = &x[smp * xs..(smp + 1) * xs];
+                let (yi, ai) = (&mut yc[i * ys..(i + 1) * ys], &mut ac[i * ys..(i + 1) * ys]);
+                if tiled && dc.forward_pooled(xn, &packed, b, self.relu, (yi, ai)) {
+                    continue;
+                }
                 z.clear();
                 let zs = &mut z.spare_capacity_mut()[..o * l];
                 dc.forward(xn, &mut scratch, &packed, b, false, zs);
                 // SAFETY: `forward` wrote all `o·l` elements
                 unsafe { z.set_len(o * l) };
-                self.pool(
-                    &z,
-                    &mut yc[i * ys..(i + 1) * ys],
-                    &mut ac[i * ys..(i + 1) * ys],
-                );
+                self.pool(&z, yi, ai);
             }
         });
         // one forward per op value: the op is built per call
@@ -707,6 +715,98 @@ mod tests {
                 );
                 assert!(d < 1e-5, "case {i}: {what} gradient differs by {d}");
             }
+        }
+        Ok(())
+    }
+
+    /// The Winograd plan's pooled forward (each tile's 2×2 maximum taken
+    /// as the outputs are made) gives the bits and the positions of the
+    /// forward followed by this module's pooling pass: on small integers,
+    /// so that equal maxima are common, with a NaN in the input, with and
+    /// without ReLU and bias; rows of up to 8 tiles (two a vector) with an
+    /// odd number of tile rows, and of 12 and 16 tiles.
+    #[test]
+    fn winograd_pooling_equals_the_separate_pass_bit_for_bit() -> crate::TestResult {
+        use std::mem::MaybeUninit;
+        // the plan pools with AVX-512 only (`NNLAB_CONV` may turn it off)
+        let on = crate::ops::conv::direct::available() && crate::ops::conv::winograd::enabled();
+        if crate::simd::level() < crate::simd::Simd::Avx512 || !on {
+            return Ok(());
+        }
+        // (C, H, W, O, padding, relu, bias)
+        let cases = [
+            (32, 12, 12, 32, 1, true, true),
+            (32, 10, 14, 40, 1, false, true),
+            (40, 26, 22, 32, 0, true, false),
+            (32, 32, 32, 33, 1, true, true),
+            (33, 16, 16, 64, 1, false, false),
+        ];
+        for (i, &(c, h, w, o, pad, relu, with_bias)) in cases.iter().enumerate() {
+            let dc = DirectConv::new(c, h, w, 3, 3, pad, pad).ok_or("no direct convolution")?;
+            let (oh, ow) = (h + 2 * pad - 2, w + 2 * pad - 2);
+            let (ph, pw) = (oh / 2, ow / 2);
+            let small = |n: usize, seed: usize| -> Vec<f32> {
+                (0..n).map(|j| ((j * 7 + seed) % 5) as f32 - 2.0).collect()
+            };
+            // the left half constant along its rows (equal maxima), the right half not
+            let mut x = small(c * h * w, i);
+            for (j, v) in x.iter_mut().enumerate() {
+                let (ci, r, col) = (j / (h * w), j / w % h, j % w);
+                if col < w / 2 {
+                    *v = ((ci + r / 3) % 3) as f32 - 1.0;
+                }
+            }
+            x[c * h * w / 2 + w - 3] = f32::NAN;
+            let wt: Vec<f32> = small(o * c * 9, 3 + i).iter().map(|v| v.signum()).collect();
+            let bias = small(o, 1);
+            let b = with_bias.then_some(&bias[..]);
+            let packed = dc.pack(&wt, o);
+            let mut scratch = vec![0f32; dc.scratch_len()];
+            let mut z = vec![MaybeUninit::<f32>::uninit(); o * oh * ow];
+            dc.forward(&x, &mut scratch, &packed, b, false, &mut z);
+            // SAFETY: `forward` wrote every element
+            let z: Vec<f32> = z.into_iter().map(|v| unsafe { v.assume_init() }).collect();
+            let (mut want, mut want_arg) = (vec![0f32; o * ph * pw], vec![0u8; o * ph * pw]);
+            for (plane, (yo, ao)) in z.chunks_exact(oh * ow).zip(
+                want.chunks_exact_mut(ph * pw)
+                    .zip(want_arg.chunks_exact_mut(ph * pw)),
+            ) {
+                for r in 0..ph {
+                    let mut m = plane[2 * r * ow..][..2 * pw].to_vec();
+                    let mut rows = vec![0u32; 2 * pw];
+                    column_max(&mut m, &mut rows, &plane[(2 * r + 1) * ow..][..2 * pw], 1);
+                    let (yr, ar) = (&mut yo[r * pw..(r + 1) * pw], &mut ao[r * pw..(r + 1) * pw]);
+                    window_max(&m, &rows, 2, 2, relu, yr, ar);
+                }
+            }
+            let (mut got, mut got_arg) = (vec![-1f32; o * ph * pw], vec![9u8; o * ph * pw]);
+            assert!(
+                dc.forward_pooled(&x, &packed, b, relu, (&mut got, &mut got_arg)),
+                "case {i}: the pooled forward ran"
+            );
+            // windows whose maximum is there twice or more: the ties are tested
+            let ties = (0..o * ph * pw)
+                .filter(|&j| {
+                    let (pl, r, q) = (j / (ph * pw), j / pw % ph, j % pw);
+                    let at = |a: usize, b: usize| z[pl * oh * ow + (2 * r + a) * ow + 2 * q + b];
+                    let v = [at(0, 0), at(0, 1), at(1, 0), at(1, 1)];
+                    let top = v.iter().copied().fold(f32::MIN, f32::max);
+                    v.iter().filter(|&&u| u == top).count() > 1
+                })
+                .count();
+            assert!(ties > o * ph * pw / 20, "case {i}: {ties} ties");
+            assert!(
+                want.iter().any(|v| v.is_nan()),
+                "case {i}: a NaN reached the output"
+            );
+            for (j, (g, v)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(
+                    g.to_bits(),
+                    v.to_bits(),
+                    "case {i}: output {j}: {g} against {v}"
+                );
+            }
+            assert_eq!(got_arg, want_arg, "case {i}: positions");
         }
         Ok(())
     }

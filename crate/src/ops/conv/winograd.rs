@@ -22,6 +22,11 @@
 //! so AVX2 and AVX-512 give the same bits, as the direct kernels do
 //! (tested).
 //!
+//! For `fused_pool`'s 2×2 windows of stride 2 (even output sizes,
+//! AVX-512) the output transform pools instead: each tile's four outputs
+//! are one window, so it writes only their maximum (then ReLU) and its
+//! position, picked as the pooling pass picks them (`forward_pooled`).
+//!
 //! The input is read unpadded: rows and columns of the zero border are
 //! masked out of the loads (the padded copy the direct tile needs is not
 //! made), with the values and the bits of reading a padded copy.
@@ -243,10 +248,51 @@ impl Winograd {
         y: &mut [MaybeUninit<f32>],
     ) {
         assert_eq!(u.len(), 16, "winograd: 16 transformed weights");
+        assert_eq!(
+            y.len(),
+            u[0].rows() * self.oh * self.ow,
+            "winograd: output size"
+        );
+        self.run(x, u, bias, Out::Full { y, relu });
+    }
+
+    /// Whether [`forward_pooled`](Self::forward_pooled) can run: AVX-512,
+    /// and every 2×2 block of outputs is a whole tile (`OH`, `OW` even).
+    pub(crate) fn can_pool(&self) -> bool {
+        self.simd == Simd::Avx512 && self.oh.is_multiple_of(2) && self.ow.is_multiple_of(2)
+    }
+
+    /// [`forward`](Self::forward) then 2×2 max pooling with stride 2, as
+    /// `fused_pool` does it, without the outputs ever being written: `y`
+    /// (then ReLU when asked) and `arg` (each maximum's `r·2 + c`) of
+    /// `rows × (OH/2)·(OW/2)`, every element written; needs
+    /// [`can_pool`](Self::can_pool).
+    pub(crate) fn forward_pooled(
+        &self,
+        x: &[f32],
+        u: &[Packed],
+        bias: Option<&[f32]>,
+        relu: bool,
+        (y, arg): (&mut [f32], &mut [u8]),
+    ) {
+        assert!(
+            self.can_pool(),
+            "winograd: pooled forward needs AVX-512 and even outputs"
+        );
+        assert_eq!(u.len(), 16, "winograd: 16 transformed weights");
+        let len = u[0].rows() * self.th * self.tw;
+        assert!(
+            y.len() == len && arg.len() == len,
+            "winograd: pooled output size"
+        );
+        self.run(x, u, bias, Out::Pooled { y, arg, relu });
+    }
+
+    /// The forward's bands: input transform, the 16 products, output transform.
+    fn run(&self, x: &[f32], u: &[Packed], bias: Option<&[f32]>, mut out: Out) {
         let rows = u[0].rows();
         let (c, tw) = (self.c, self.tw);
         assert!(x.len() >= c * self.h * self.w, "winograd: input");
-        assert_eq!(y.len(), rows * self.oh * self.ow, "winograd: output size");
         if let Some(b) = bias {
             assert_eq!(b.len(), rows, "winograd: bias size");
         }
@@ -275,7 +321,7 @@ impl Winograd {
                     let mx = &mut m[xi * ms..][..rows * t];
                     inner.forward_packed(&v[xi * vs..][..c * t], ux, None, false, uninit(mx));
                 }
-                self.output_transform(&m[..16 * ms], rows, (ti0, tb), bias, relu, y);
+                self.output_transform(&m[..16 * ms], rows, (ti0, tb), bias, &mut out);
             }
         });
     }
@@ -333,13 +379,39 @@ impl Winograd {
         rows: usize,
         (ti0, tb): (usize, usize),
         bias: Option<&[f32]>,
-        relu: bool,
-        y: &mut [MaybeUninit<f32>],
+        out: &mut Out,
     ) {
         let (oh, ow, tw) = (self.oh, self.ow, self.tw);
         let (l, t) = (oh * ow, tb * tw);
         let ms = stride(rows * t);
         assert_eq!(m.len(), 16 * ms, "winograd: M size");
+        let (y, relu) = match out {
+            Out::Full { y, relu } => (y, *relu),
+            Out::Pooled { y, arg, relu } => {
+                let pl = self.th * tw;
+                assert!(
+                    y.len() == rows * pl && arg.len() == rows * pl,
+                    "winograd: pooled size"
+                );
+                for o in 0..rows {
+                    let b = bias.map_or(0.0, |b| b[o]);
+                    let at = m[o * t..].as_ptr();
+                    let to = (y[o * pl..].as_mut_ptr(), arg[o * pl..].as_mut_ptr());
+                    // SAFETY: `can_pool` (asserted by `forward_pooled`): AVX-512;
+                    // `M[ξ][o][·]` as below; pooled rows `ti0 .. ti0 + tb`
+                    // of this channel's `th × tw` values.
+                    #[cfg(target_arch = "x86_64")]
+                    unsafe {
+                        if tw <= avx512::PAIR_TILES {
+                            avx512::pooled_channel_pairs(at, ms, (ti0, tb, tw), b, *relu, to);
+                        } else {
+                            avx512::pooled_channel(at, ms, (ti0, tb, tw), b, *relu, to);
+                        }
+                    }
+                }
+                return;
+            }
+        };
         assert_eq!(y.len(), rows * l, "winograd: output size");
         for o in 0..rows {
             let b = bias.map_or(0.0, |b| b[o]);
@@ -360,6 +432,21 @@ impl Winograd {
             }
         }
     }
+}
+
+/// Where the output transform writes.
+enum Out<'a> {
+    /// every output (then ReLU when asked)
+    Full {
+        y: &'a mut [MaybeUninit<f32>],
+        relu: bool,
+    },
+    /// each tile's 2×2 maximum (then ReLU) and its position
+    Pooled {
+        y: &'a mut [f32],
+        arg: &'a mut [u8],
+        relu: bool,
+    },
 }
 
 fn gcd(a: usize, b: usize) -> usize {

@@ -38,36 +38,80 @@ unsafe fn deinterleave(a: __m512, b: __m512) -> (__m512, __m512) {
     )
 }
 
-/// `Aᵀ M A` of 16 tiles from their 16 vectors `M[ξ]`, plus the bias, then
-/// the ReLU: per output row of the tiles, its 32 values back in order
-/// (`[columns 0 .. 16, columns 16 .. 32]`), the even and odd columns
-/// interleaved.
+/// `Aᵀ M A` of 16 tiles from their 16 vectors `M[ξ]`, plus the bias: per
+/// output row of the tiles (2), its even and odd columns.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn output_rows(m: &[__m512; 16], bias: __m512, relu: bool) -> [[__m512; 2]; 2] {
+unsafe fn output_tiles(m: &[__m512; 16], bias: __m512) -> [[__m512; 2]; 2] {
     let zero = _mm512_setzero_ps();
-    let lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    let hi_idx = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     let mut p = [[zero; 4]; 2];
     for k in 0..4 {
         let (m0, m1, m2, m3) = (m[k], m[4 + k], m[8 + k], m[12 + k]);
         p[0][k] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
         p[1][k] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
     }
-    let mut rows = [[zero; 2]; 2];
-    for (row, pa) in rows.iter_mut().zip(&p) {
-        let mut even = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(pa[0], pa[1]), pa[2]), bias);
-        let mut odd = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(pa[1], pa[2]), pa[3]), bias);
+    p.map(|pa| {
+        [
+            _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(pa[0], pa[1]), pa[2]), bias),
+            _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(pa[1], pa[2]), pa[3]), bias),
+        ]
+    })
+}
+
+/// 0 where `v ≤ 0`, `v` otherwise (NaN stays NaN), like `relu_in_place`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn relu_lanes(v: __m512) -> __m512 {
+    _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(v, _mm512_setzero_ps()), v)
+}
+
+/// [`output_tiles`], then the ReLU: per output row of the tiles, its 32
+/// values back in order (`[columns 0 .. 16, columns 16 .. 32]`), the even
+/// and odd columns interleaved.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn output_rows(m: &[__m512; 16], bias: __m512, relu: bool) -> [[__m512; 2]; 2] {
+    let lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    let hi_idx = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    output_tiles(m, bias).map(|[mut even, mut odd]| {
         if relu {
-            even = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(even, zero), even);
-            odd = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(odd, zero), odd);
+            even = relu_lanes(even);
+            odd = relu_lanes(odd);
         }
-        *row = [
+        [
             _mm512_permutex2var_ps(even, lo_idx, odd),
             _mm512_permutex2var_ps(even, hi_idx, odd),
-        ];
+        ]
+    })
+}
+
+/// The 2×2 maximum of each of 16 tiles' outputs (then the ReLU) and its
+/// position `r·2 + c`, as `fused_pool`'s column then window maxima pick
+/// it: a row wins a column when larger or NaN; the second column wins
+/// when the first is not NaN and it is NaN, larger, or equal from an
+/// earlier row.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn pooled_tiles(t: [[__m512; 2]; 2], relu: bool) -> (__m512, __m512i) {
+    let [[z00, z01], [z10, z11]] = t;
+    let nan = |v: __m512| _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v);
+    let gt = |a: __m512, b: __m512| _mm512_cmp_ps_mask::<_CMP_GT_OQ>(a, b);
+    let row0 = gt(z10, z00) | nan(z10);
+    let m0 = _mm512_mask_mov_ps(z00, row0, z10);
+    let row1 = gt(z11, z01) | nan(z11);
+    let m1 = _mm512_mask_mov_ps(z01, row1, z11);
+    let eq = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(m1, m0);
+    let second = !nan(m0) & (nan(m1) | gt(m1, m0) | (eq & !row1 & row0));
+    let mut best = _mm512_mask_mov_ps(m0, second, m1);
+    if relu {
+        best = relu_lanes(best);
     }
-    rows
+    let row = (second & row1) | (!second & row0);
+    let arg = _mm512_add_epi32(
+        _mm512_maskz_mov_epi32(row, _mm512_set1_epi32(2)),
+        _mm512_maskz_mov_epi32(second, _mm512_set1_epi32(1)),
+    );
+    (best, arg)
 }
 
 /// The lanes of the four loads of [`columns`] that hold a row's values
@@ -358,6 +402,81 @@ pub(super) unsafe fn output_channel_pairs(
             if two && r0 + 2 + a < oh {
                 _mm512_mask_storeu_ps(y.add((r0 + 2 + a) * ow), cols, second);
             }
+        }
+    }
+}
+
+/// [`output_channel`] pooled: each tile's 2×2 outputs reduced to their
+/// maximum ([`pooled_tiles`]), pooled row `ti` of `y` and `arg` (`tw`
+/// values each) from tile row `ti`.
+///
+/// Safety: the CPU has AVX-512F; `m` as in [`output_channel`]; `y` and
+/// `arg` hold pooled rows `ti0 .. ti0 + tb` of `tw` values.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn pooled_channel(
+    m: *const f32,
+    xi_stride: usize,
+    (ti0, tb, tw): (usize, usize, usize),
+    bias: f32,
+    relu: bool,
+    (y, arg): (*mut f32, *mut u8),
+) {
+    let b = _mm512_set1_ps(bias);
+    for lt in 0..tb {
+        for j0 in (0..tw).step_by(LANES) {
+            let mask = lanes_below(tw - j0);
+            let at = m.add(lt * tw + j0);
+            let mv: [__m512; 16] =
+                std::array::from_fn(|xi| _mm512_maskz_loadu_ps(mask, at.add(xi * xi_stride)));
+            let (best, pos) = pooled_tiles(output_tiles(&mv, b), relu);
+            let to = (ti0 + lt) * tw + j0;
+            _mm512_mask_storeu_ps(y.add(to), mask, best);
+            _mm512_mask_cvtepi32_storeu_epi8(arg.add(to).cast(), mask, pos);
+        }
+    }
+}
+
+/// [`pooled_channel`] for rows of at most 8 tiles, two tile rows a vector
+/// (as [`output_channel_pairs`]).
+///
+/// Safety: the CPU has AVX-512F; `tw ≤ 8`; otherwise as [`pooled_channel`].
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn pooled_channel_pairs(
+    m: *const f32,
+    xi_stride: usize,
+    (ti0, tb, tw): (usize, usize, usize),
+    bias: f32,
+    relu: bool,
+    (y, arg): (*mut f32, *mut u8),
+) {
+    let b = _mm512_set1_ps(bias);
+    for lt in (0..tb).step_by(2) {
+        let two = lt + 1 < tb;
+        let mask = if two { pair_lanes(tw) } else { lanes_below(tw) };
+        let at = m.add(lt * tw);
+        let mv: [__m512; 16] = std::array::from_fn(|xi| {
+            let p = at.add(xi * xi_stride);
+            if mask == u16::MAX {
+                _mm512_loadu_ps(p)
+            } else {
+                _mm512_maskz_expandloadu_ps(mask, p.cast())
+            }
+        });
+        let (best, pos) = pooled_tiles(output_tiles(&mv, b), relu);
+        // lanes 0 .. tw: pooled row ti0 + lt; 8 .. 8 + tw: the next one
+        let to = (ti0 + lt) * tw;
+        let low = lanes_below(tw);
+        _mm512_mask_storeu_ps(y.add(to), low, best);
+        _mm512_mask_cvtepi32_storeu_epi8(arg.add(to).cast(), low, pos);
+        if two {
+            let high = low << PAIR_TILES;
+            // lane 8 + j goes to the next row's j: `to + tw + j`
+            let (yb, ab) = (
+                y.add(to + tw).wrapping_sub(PAIR_TILES),
+                arg.add(to + tw).wrapping_sub(PAIR_TILES),
+            );
+            _mm512_mask_storeu_ps(yb, high, best);
+            _mm512_mask_cvtepi32_storeu_epi8(ab.cast(), high, pos);
         }
     }
 }
