@@ -359,12 +359,26 @@ const MIN_PART_WORK: usize = 1 << 18;
 /// order). `gemm`'s own threads split a batch's linear layer poorly:
 /// 64 × 4096 by 4096 × 256 (cifarcnn's first linear layer) took 2.1 ms
 /// with two of them and 1.6 ms with one; two column blocks took 0.95 ms.
+///
+/// `gemm` takes other paths, with another depth blocking and so other
+/// bits, for products of at most 64 × 64 and of at most 256 elements: the
+/// blocks are made no narrower than keeps them on the whole product's path.
 fn column_parts(m: usize, n: usize, k: usize, threads: usize) -> usize {
     let work = m.saturating_mul(n).saturating_mul(k);
     if threads < 2 || work < MIN_PART_WORK {
         return 1;
     }
-    threads.min(n / MIN_PART_COLUMNS).max(1)
+    let path = |cols: usize| (m <= 64 && cols <= 64, m.saturating_mul(cols) <= 256);
+    let mut parts = threads.min(n / MIN_PART_COLUMNS).max(1);
+    while parts > 1 {
+        let step = n.div_ceil(parts);
+        let last = n - (n.div_ceil(step) - 1) * step;
+        if path(last.min(step)) == path(n) {
+            break;
+        }
+        parts -= 1;
+    }
+    parts
 }
 
 /// Threads the CPU kernels use (rayon's pool, which Candle shares).
@@ -517,7 +531,9 @@ mod tests {
             (64, 4096, 256, false, false, false),
             (256, 4096, 64, false, true, false),
             (64, 512, 784, true, false, true),
-            (37, 101, 300, false, false, false),
+            (37, 301, 300, false, false, false),
+            (64, 1568, 128, false, false, false),
+            (128, 1568, 64, false, true, false),
         ];
         for (m, n, k, bt, dt, acc) in cases {
             assert!(column_parts(m, n, k, 3) > 1, "{m}×{n}×{k} is cut");
@@ -540,6 +556,9 @@ mod tests {
                 "{m}×{n}×{k}: the column blocks changed the bits"
             );
         }
+        // 64 × 128: two blocks of 64 would take gemm's small-product path
+        assert_eq!(column_parts(64, 128, 1568, 2), 1);
+        assert_eq!(column_parts(64, 130, 1568, 2), 2);
         // too little work or too few columns: not cut
         assert_eq!(column_parts(8, 8, 8, 2), 1);
         assert_eq!(column_parts(4096, 20, 4096, 2), 1);
