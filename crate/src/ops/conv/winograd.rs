@@ -402,11 +402,7 @@ impl Winograd {
                     // of this channel's `th × tw` values.
                     #[cfg(target_arch = "x86_64")]
                     unsafe {
-                        if tw <= avx512::PAIR_TILES {
-                            avx512::pooled_channel_pairs(at, ms, (ti0, tb, tw), b, *relu, to);
-                        } else {
-                            avx512::pooled_channel(at, ms, (ti0, tb, tw), b, *relu, to);
-                        }
+                        avx512::pooled_channel(at, ms, (ti0, tb, tw), b, *relu, to);
                     }
                 }
                 return;

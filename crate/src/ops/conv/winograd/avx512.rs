@@ -364,6 +364,25 @@ pub(super) unsafe fn input_plane_pairs(
     }
 }
 
+/// The 16 vectors `M[ξ]` of two tile rows of `tw ≤ 8` tiles, stored as
+/// `2·tw` consecutive tiles at `at` (or one row: `mask` its lanes), the
+/// second row's tiles in lanes `8 ..`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn pair_m(at: *const f32, xi_stride: usize, mask: __mmask16) -> [__m512; 16] {
+    // a loop, not `array::from_fn`: its closure would not be inlined here
+    let mut mv = [_mm512_setzero_ps(); 16];
+    for (xi, v) in mv.iter_mut().enumerate() {
+        let p = at.add(xi * xi_stride);
+        *v = if mask == u16::MAX {
+            _mm512_loadu_ps(p)
+        } else {
+            _mm512_maskz_expandloadu_ps(mask, p.cast())
+        };
+    }
+    mv
+}
+
 /// [`output_channel`] for rows of at most 8 tiles: two tile rows a vector,
 /// read from `M` as `2·tw` consecutive tiles.
 ///
@@ -386,14 +405,7 @@ pub(super) unsafe fn output_channel_pairs(
         let two = lt + 1 < tb;
         let mask = if two { pair_lanes(tw) } else { lanes_below(tw) };
         let at = m.add(lt * tw);
-        let mv: [__m512; 16] = std::array::from_fn(|xi| {
-            let p = at.add(xi * xi_stride);
-            if mask == u16::MAX {
-                _mm512_loadu_ps(p)
-            } else {
-                _mm512_maskz_expandloadu_ps(mask, p.cast())
-            }
-        });
+        let mv = pair_m(at, xi_stride, mask);
         // lanes 0 .. 8: tile row lt, its output row r0 + a; 8 .. 16: the next, r0 + 2 + a
         for (a, [first, second]) in output_rows(&mv, b, relu).into_iter().enumerate() {
             if r0 + a < oh {
@@ -406,12 +418,27 @@ pub(super) unsafe fn output_channel_pairs(
     }
 }
 
+/// The lanes of `mask` of a [`pooled_tiles`] result to pooled position `to`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn store_pooled(
+    (best, pos): (__m512, __m512i),
+    (y, arg): (*mut f32, *mut u8),
+    to: usize,
+    mask: __mmask16,
+) {
+    _mm512_mask_storeu_ps(y.wrapping_add(to), mask, best);
+    _mm512_mask_cvtepi32_storeu_epi8(arg.wrapping_add(to).cast(), mask, pos);
+}
+
 /// [`output_channel`] pooled: each tile's 2×2 outputs reduced to their
 /// maximum ([`pooled_tiles`]), pooled row `ti` of `y` and `arg` (`tw`
-/// values each) from tile row `ti`.
+/// values each) from tile row `ti`; rows of at most 8 tiles two tile rows
+/// a vector (as [`output_channel_pairs`]).
 ///
-/// Safety: the CPU has AVX-512F; `m` as in [`output_channel`]; `y` and
-/// `arg` hold pooled rows `ti0 .. ti0 + tb` of `tw` values.
+/// Safety: the CPU has AVX-512F; `m` as in [`output_channel`] (or
+/// [`output_channel_pairs`] for `tw ≤ 8`); `y` and `arg` hold pooled rows
+/// `ti0 .. ti0 + tb` of `tw` values.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn pooled_channel(
     m: *const f32,
@@ -422,61 +449,36 @@ pub(super) unsafe fn pooled_channel(
     (y, arg): (*mut f32, *mut u8),
 ) {
     let b = _mm512_set1_ps(bias);
-    for lt in 0..tb {
-        for j0 in (0..tw).step_by(LANES) {
-            let mask = lanes_below(tw - j0);
-            let at = m.add(lt * tw + j0);
-            let mv: [__m512; 16] =
-                std::array::from_fn(|xi| _mm512_maskz_loadu_ps(mask, at.add(xi * xi_stride)));
-            let (best, pos) = pooled_tiles(output_tiles(&mv, b), relu);
-            let to = (ti0 + lt) * tw + j0;
-            _mm512_mask_storeu_ps(y.add(to), mask, best);
-            _mm512_mask_cvtepi32_storeu_epi8(arg.add(to).cast(), mask, pos);
+    if tw > PAIR_TILES {
+        for lt in 0..tb {
+            for j0 in (0..tw).step_by(LANES) {
+                let mask = lanes_below(tw - j0);
+                let at = m.add(lt * tw + j0);
+                let mv =
+                    std::array::from_fn(|xi| _mm512_maskz_loadu_ps(mask, at.add(xi * xi_stride)));
+                let pooled = pooled_tiles(output_tiles(&mv, b), relu);
+                store_pooled(pooled, (y, arg), (ti0 + lt) * tw + j0, mask);
+            }
         }
+        return;
     }
-}
-
-/// [`pooled_channel`] for rows of at most 8 tiles, two tile rows a vector
-/// (as [`output_channel_pairs`]).
-///
-/// Safety: the CPU has AVX-512F; `tw ≤ 8`; otherwise as [`pooled_channel`].
-#[target_feature(enable = "avx512f")]
-pub(super) unsafe fn pooled_channel_pairs(
-    m: *const f32,
-    xi_stride: usize,
-    (ti0, tb, tw): (usize, usize, usize),
-    bias: f32,
-    relu: bool,
-    (y, arg): (*mut f32, *mut u8),
-) {
-    let b = _mm512_set1_ps(bias);
     for lt in (0..tb).step_by(2) {
         let two = lt + 1 < tb;
         let mask = if two { pair_lanes(tw) } else { lanes_below(tw) };
-        let at = m.add(lt * tw);
-        let mv: [__m512; 16] = std::array::from_fn(|xi| {
-            let p = at.add(xi * xi_stride);
-            if mask == u16::MAX {
-                _mm512_loadu_ps(p)
-            } else {
-                _mm512_maskz_expandloadu_ps(mask, p.cast())
-            }
-        });
-        let (best, pos) = pooled_tiles(output_tiles(&mv, b), relu);
-        // lanes 0 .. tw: pooled row ti0 + lt; 8 .. 8 + tw: the next one
+        let mv = pair_m(m.add(lt * tw), xi_stride, mask);
+        // lanes 0 .. tw: pooled row ti0 + lt; lane 8 + j: the next row's
+        // j, at `to + tw + j` (from 8 before it: no lane below 8 is stored)
         let to = (ti0 + lt) * tw;
         let low = lanes_below(tw);
-        _mm512_mask_storeu_ps(y.add(to), low, best);
-        _mm512_mask_cvtepi32_storeu_epi8(arg.add(to).cast(), low, pos);
+        let pooled = pooled_tiles(output_tiles(&mv, b), relu);
+        store_pooled(pooled, (y, arg), to, low);
         if two {
-            let high = low << PAIR_TILES;
-            // lane 8 + j goes to the next row's j: `to + tw + j`
-            let (yb, ab) = (
-                y.add(to + tw).wrapping_sub(PAIR_TILES),
-                arg.add(to + tw).wrapping_sub(PAIR_TILES),
+            store_pooled(
+                pooled,
+                (y, arg),
+                (to + tw).wrapping_sub(PAIR_TILES),
+                low << PAIR_TILES,
             );
-            _mm512_mask_storeu_ps(yb, high, best);
-            _mm512_mask_cvtepi32_storeu_epi8(ab.cast(), high, pos);
         }
     }
 }
