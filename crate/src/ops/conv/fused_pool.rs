@@ -742,9 +742,23 @@ mod tests {
             (33, 16, 16, 64, 1, false, false),
         ];
         for (i, &(c, h, w, o, pad, relu, with_bias)) in cases.iter().enumerate() {
-            let dc = DirectConv::new(c, h, w, 3, 3, pad, pad).ok_or("no direct convolution")?;
             let (oh, ow) = (h + 2 * pad - 2, w + 2 * pad - 2);
             let (ph, pw) = (oh / 2, ow / 2);
+            // the op's own pooling pass is the reference
+            let pass = ConvPool {
+                g: Geometry::new(c, h, w, 3, 3, 1, pad, 1).ok_or("no geometry")?,
+                n: 1,
+                o,
+                k: 2,
+                s: 2,
+                ph,
+                pw,
+                relu,
+                dc: DirectConv::new(c, h, w, 3, 3, pad, pad).ok_or("no direct convolution")?,
+                dc_in: None,
+                arg: OnceLock::new(),
+            };
+            let dc = &pass.dc;
             let small = |n: usize, seed: usize| -> Vec<f32> {
                 (0..n).map(|j| ((j * 7 + seed) % 5) as f32 - 2.0).collect()
             };
@@ -767,18 +781,7 @@ mod tests {
             // SAFETY: `forward` wrote every element
             let z: Vec<f32> = z.into_iter().map(|v| unsafe { v.assume_init() }).collect();
             let (mut want, mut want_arg) = (vec![0f32; o * ph * pw], vec![0u8; o * ph * pw]);
-            for (plane, (yo, ao)) in z.chunks_exact(oh * ow).zip(
-                want.chunks_exact_mut(ph * pw)
-                    .zip(want_arg.chunks_exact_mut(ph * pw)),
-            ) {
-                for r in 0..ph {
-                    let mut m = plane[2 * r * ow..][..2 * pw].to_vec();
-                    let mut rows = vec![0u32; 2 * pw];
-                    column_max(&mut m, &mut rows, &plane[(2 * r + 1) * ow..][..2 * pw], 1);
-                    let (yr, ar) = (&mut yo[r * pw..(r + 1) * pw], &mut ao[r * pw..(r + 1) * pw]);
-                    window_max(&m, &rows, 2, 2, relu, yr, ar);
-                }
-            }
+            pass.pool(&z, &mut want, &mut want_arg);
             let (mut got, mut got_arg) = (vec![-1f32; o * ph * pw], vec![9u8; o * ph * pw]);
             assert!(
                 dc.forward_pooled(&x, &packed, b, relu, (&mut got, &mut got_arg)),
